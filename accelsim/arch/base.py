@@ -1,0 +1,104 @@
+"""The Core base class: what every accelerator module implements.
+
+A core turns one layer and its real input tensors into (a) the layer's real output tensor,
+(b) a :class:`~accelsim.engine.TileWork` for the engine and (c) raw event counts. The layer
+loop in :mod:`accelsim.simulate` is the same for every core.
+
+Hooks a subclass implements (SimPy ``BaseResource`` style: the base names them, a core fills
+them in):
+
+* ``tile(layer) -> tiling``: map the layer onto the hardware; raise
+  :class:`~accelsim.errors.MappingError` with the reason (and the config key to change) if it
+  cannot be mapped.
+* ``compute(layer, inputs, weights, bias, tiling) -> LayerRun``: call the numba kernels;
+  return the output, the TileWork and the counts, in one pass over the data.
+* ``components() -> list[Component]``: the energy model's view of the hardware.
+* ``peak_per_cycle(layer) -> int``: datapath work (MACs, or ops for pool/add) per cycle at
+  full utilization; ``ideal_cycles`` divides the layer's work by it.
+
+Class attributes ``LOAD_BUFFERS`` / ``STORE_BUFFERS`` name the buffers a tile's inputs land
+in and its outputs leave from; the engine's double buffering uses their slots and ports.
+
+Tensors: ``fixed16`` cores exchange :class:`accelsim.fixedpoint.Fixed` (int16 C x H x W plus
+frac bits), ``fp32`` cores float32 C x H x W arrays. Weights come in the same precision;
+biases always as float32 (a core quantizes them at its accumulator's frac).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from accelsim.counts import Counts
+from accelsim.engine import BufferSpec, DramSpec, MemorySpec, TileWork
+from accelsim.workload.layer import Layer
+
+
+@dataclass
+class LayerRun:
+    """What a core returns for one layer."""
+
+    output: Any
+    work: TileWork
+    counts: Counts
+    mapping: str
+    tiles: int
+
+
+class Core:
+    """Base of every accelerator core; see the module docstring for the hooks."""
+
+    LOAD_BUFFERS: tuple[str, ...] = ()
+    STORE_BUFFERS: tuple[str, ...] = ()
+
+    def __init__(self, arch) -> None:
+        self.arch = arch
+        self.params = arch.core_params
+
+    @property
+    def word_bytes(self) -> int:
+        return 2 if self.arch.precision == "fixed16" else 4
+
+    def buffer_words(self, name: str) -> int:
+        """Words one slot of buffer ``name`` holds at this precision."""
+        buffer = self.arch.buffers[name]
+        return int(buffer.size_kib * 1024) // self.word_bytes // buffer.slots
+
+    def memory_spec(self) -> MemorySpec:
+        dram = self.arch.dram
+        bandwidth = math.inf if dram.bytes_per_cycle is None else dram.bytes_per_cycle
+        return MemorySpec(
+            dram=DramSpec(bytes_per_cycle=bandwidth, latency_cycles=dram.latency_cycles,
+                          channels=dram.channels),
+            load_buffer=self._buffer_spec(self.LOAD_BUFFERS),
+            store_buffer=self._buffer_spec(self.STORE_BUFFERS),
+            max_steps=self.arch.engine.max_steps_per_layer)
+
+    def _buffer_spec(self, names: tuple[str, ...]) -> BufferSpec:
+        buffers = [self.arch.buffers[name] for name in names]
+        if not buffers:
+            return BufferSpec()
+        return BufferSpec(slots=min(b.slots for b in buffers),
+                          ports=min(b.ports for b in buffers))
+
+    def ideal_cycles(self, layer: Layer) -> int:
+        """No-stall lower bound: the layer's work at full datapath utilization."""
+        work = layer.macs if layer.has_weights else layer.ops
+        return math.ceil(work / self.peak_per_cycle(layer))
+
+    def run_layer(self, layer: Layer, inputs: list, weights, bias) -> LayerRun:
+        return self.compute(layer, inputs, weights, bias, self.tile(layer))
+
+    # ---- hooks ---------------------------------------------------------------------------
+    def tile(self, layer: Layer):
+        raise NotImplementedError(f"{type(self).__name__} must implement tile()")
+
+    def compute(self, layer: Layer, inputs: list, weights, bias, tiling) -> LayerRun:
+        raise NotImplementedError(f"{type(self).__name__} must implement compute()")
+
+    def components(self) -> list:
+        raise NotImplementedError(f"{type(self).__name__} must implement components()")
+
+    def peak_per_cycle(self, layer: Layer) -> int:
+        raise NotImplementedError(f"{type(self).__name__} must implement peak_per_cycle()")

@@ -1,0 +1,150 @@
+"""The ``accelsim`` command: parses arguments, calls the Python API, prints and writes files.
+
+``accelsim run`` simulates a workload on an architecture (default: VGG-16 on DianNao) and
+prints a per-layer table and totals; ``accelsim list`` shows what ships. Errors caused by the
+input print one line per problem and exit with code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from accelsim import __version__
+from accelsim.config import load_arch, with_overrides
+from accelsim.errors import AccelsimError
+from accelsim.resources import shipped
+from accelsim.simulate import simulate
+from accelsim.workload import load_network
+
+DEFAULT_ARCH = "diannao"
+DEFAULT_WORKLOAD = "vgg16"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="accelsim", description="Value-aware cycle-level simulator of DNN accelerators.")
+    parser.add_argument("--version", action="version", version=f"accelsim {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    run = commands.add_parser("run", help="simulate a workload on an architecture")
+    run.add_argument("--arch", default=DEFAULT_ARCH,
+                     help=f"shipped architecture name or YAML file (default: {DEFAULT_ARCH})")
+    run.add_argument("--workload", default=DEFAULT_WORKLOAD,
+                     help=f"shipped workload name or YAML file (default: {DEFAULT_WORKLOAD})")
+    run.add_argument("--output", "-o", type=Path,
+                     help="write the per-layer table (.csv or .parquet), counts and meta")
+    run.add_argument("--seed", type=int, default=0, help="seed of weights and input (default 0)")
+    run.add_argument("--set", dest="overrides", action="append", default=[],
+                     metavar="KEY=VALUE",
+                     help="override a config value by dotted key, e.g. dram.bytes_per_cycle=64")
+    run.add_argument("--quiet", "-q", action="store_true", help="print totals only")
+    commands.add_parser("list", help="list shipped architectures and workloads")
+    return parser
+
+
+def _overrides(pairs: list[str]) -> dict[str, object]:
+    parsed = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise AccelsimError(f"--set {pair}: expected KEY=VALUE")
+        parsed[key.strip()] = yaml.safe_load(value)
+    return parsed
+
+
+def _progress():
+    """A per-layer progress bar on a terminal; silent otherwise."""
+    if not sys.stderr.isatty():
+        return None, lambda: None
+    from tqdm import tqdm
+
+    bar = None
+
+    def update(index, total, layer):
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, unit="layer", file=sys.stderr, leave=False)
+        bar.set_postfix_str(layer.name)
+        bar.update(1 if index else 0)
+
+    return update, lambda: bar and bar.close()
+
+
+def format_layers(layers: pd.DataFrame) -> str:
+    """The human-readable per-layer table."""
+    table = pd.DataFrame({
+        "layer": layers["layer"], "kind": layers["kind"],
+        "MACs(M)": layers["macs"] / 1e6, "cycles": layers["cycles"],
+        "stall%": 100 * layers["stall_cycles"] / layers["cycles"].clip(lower=1),
+        "util%": 100 * layers["utilization"],
+        "DRAM(MB)": layers["dram_bytes"] / 1e6, "energy(uJ)": layers["energy_pj"] / 1e6,
+        "zeros_in%": 100 * layers["input_zero_fraction"],
+    })
+    return table.to_string(index=False, float_format=lambda v: f"{v:,.2f}",
+                           formatters={"cycles": "{:,}".format})
+
+
+def format_summary(summary: pd.Series, meta: dict) -> str:
+    lines = [
+        f"network {summary['network']} on {summary['arch']} ({meta['precision']}, "
+        f"{meta['clock_mhz']:g} MHz, seed {meta['seed']})",
+        f"  MACs        {summary['macs'] / 1e9:,.3f} G",
+        f"  cycles      {summary['cycles']:,}  (stalls {summary['stall_cycles']:,}, "
+        f"ideal {summary['ideal_cycles']:,})",
+        f"  time        {summary['time_ms']:,.3f} ms",
+        f"  DRAM        {summary['dram_bytes'] / 1e6:,.1f} MB",
+        f"  energy      {summary['energy_uj']:,.1f} uJ",
+    ]
+    parts = [k for k in summary.index
+             if k.startswith("energy_") and k.endswith("_uj") and k != "energy_uj"]
+    lines.append("  by part     " + ", ".join(
+        f"{k[7:-3]} {summary[k]:,.1f} uJ ({summary['fj_per_mac_' + k[7:-3]]:,.0f} fJ/MAC)"
+        for k in parts))
+    return "\n".join(lines)
+
+
+def _run(args) -> int:
+    arch = load_arch(args.arch)
+    if args.overrides:
+        arch = with_overrides(arch, _overrides(args.overrides))
+    network = load_network(args.workload)
+    update, close = _progress()
+    try:
+        result = simulate(arch, network, seed=args.seed, progress=update)
+    finally:
+        close()
+    if not args.quiet:
+        print(format_layers(result.layers))
+        print()
+    print(format_summary(result.summary, result.meta))
+    if args.output:
+        for path in result.save(args.output):
+            print(f"wrote {path}")
+    return 0
+
+
+def _list() -> int:
+    print("architectures:")
+    for name, path in shipped("arch_configs").items():
+        description = (yaml.safe_load(path.read_text()) or {}).get("description", "")
+        print(f"  {name:16s} {description}")
+    print("workloads:")
+    for name in shipped("workloads"):
+        print(f"  {name:16s} {load_network(name).summary()}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "list":
+            return _list()
+        return _run(args if args.command else _parser().parse_args(["run"]))
+    except AccelsimError as err:
+        for line in str(err).splitlines() or ["error"]:
+            print(f"accelsim: error: {line}", file=sys.stderr)
+        return 2

@@ -1,0 +1,12 @@
+"""The simpy engine: turns a layer's TileWork into cycles, stalls and DRAM traffic.
+
+``run(work, memory)`` pipelines each core's tiles through fetch, compute and drain processes
+over per-core buffers and a shared DRAM; see ``pipeline`` for the exact contract and
+``memory`` for the DRAM and buffer models.
+"""
+
+from accelsim.engine.memory import BufferSpec, DramSpec, MemorySpec
+from accelsim.engine.pipeline import EngineStats, coarsen, run
+from accelsim.engine.tilework import TileWork
+
+__all__ = ["BufferSpec", "DramSpec", "EngineStats", "MemorySpec", "TileWork", "coarsen", "run"]

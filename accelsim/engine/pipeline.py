@@ -1,0 +1,261 @@
+"""The tile pipeline: per core, simpy processes fetch, compute and drain a layer's tiles.
+
+Contract (what ``tests/engine`` checks):
+
+* Per core, three processes walk that core's steps (tiles, see coarsening) in order.
+  **fetch**: take a free load-buffer slot (wait if none), transfer ``in_bytes + weight_bytes``
+  from DRAM, hand the step to compute. **compute**: take a free store-buffer slot (wait if
+  none), wait for the step to be fetched, hold the datapath for ``compute_cycles``, free the
+  load slot, hand the step to drain. **drain**: write ``out_bytes`` to DRAM, free the store
+  slot. All cores share the DRAM channels (FIFO in request order, see ``memory.Dram``); each
+  core has its own load and store buffers. Cores start in ascending ``core_id`` order, so
+  requests made at the same cycle queue lower cores first; a core's drains run in tile order.
+* Ports. With ``load_buffer.ports == 1`` a fetch transfer and a compute of the same core
+  never overlap in time; with ``store_buffer.ports == 1`` the same holds for a drain and a
+  compute. The port is a lock (``memory.Port``): a transfer takes it after its slot and
+  *before* queueing for a DRAM channel (so a waiting transfer can delay its own core's
+  datapath, never another core's transfers); at the same instant the datapath wins. With 2
+  ports everything overlaps freely. Phases lasting 0 cycles take neither a port nor a channel.
+* So with unlimited bandwidth and no latency a single core takes exactly the sum of its
+  ``compute_cycles``; with a tiny bandwidth it takes at least total bytes / bandwidth.
+* Coarsening (:func:`coarsen`). simpy costs 1-4 us per event and a layer may have 10^6
+  tiles, so each core's tiles are merged into at most ``memory.max_steps`` contiguous steps.
+  A step's fetch, compute and drain each act as one phase lasting the sum of its tiles'
+  times; DRAM time is summed per tile before merging (``DramSpec.transfer_cycles``), so
+  latency and rounding are charged exactly as without coarsening and the totals of compute
+  time, DRAM time and bytes are unchanged. What is lost is the overlap *inside* a step: the
+  pipeline's fill (the first fetch) and drain (the last write) now last one step instead of
+  one tile, so the error is bounded by about one step's fetch + compute + drain time.
+* The timeline (``trace=True``) has one row per step. ``fetch_start``/``drain_start`` are
+  the cycles the DRAM transfer began (after the slot, port and channel were granted);
+  ``compute_start`` is the cycle the datapath began. A 0-cycle phase starts and ends at the
+  cycle it became ready.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import simpy
+from simpy.core import EmptySchedule
+
+from accelsim.counts import Counts
+from accelsim.engine.memory import (
+    DATAPATH_PRIORITY,
+    TRANSFER_PRIORITY,
+    Buffer,
+    Dram,
+    MemorySpec,
+)
+from accelsim.engine.tilework import TileWork
+
+PHASE_COLUMNS = ("fetch_start", "fetch_end", "compute_start", "compute_end", "drain_start",
+                 "drain_end")
+FETCH_START, FETCH_END, COMPUTE_START, COMPUTE_END, DRAIN_START, DRAIN_END = range(6)
+
+
+@dataclass(frozen=True)
+class EngineStats:
+    """Cycles and DRAM traffic of one layer on the chip.
+
+    ``cycles`` is when the last drain of the last core ends; ``compute_cycles`` is the
+    busiest core's summed compute; ``stall_cycles = cycles - compute_cycles``; ``steps`` is
+    the number of simulated rows after coarsening (all cores); ``events`` counts simpy events
+    processed. ``timeline`` is only built with ``trace=True``: one row per step with ``core``,
+    ``step`` (index within the core) and the ``PHASE_COLUMNS``.
+    """
+
+    cycles: int
+    compute_cycles: int
+    stall_cycles: int
+    dram_read_bytes: int
+    dram_write_bytes: int
+    steps: int
+    events: int
+    timeline: pd.DataFrame | None = None
+
+
+def _step_groups(core_id: np.ndarray, max_steps: int):
+    """Split each core's tiles into at most ``max_steps`` contiguous, near-equal groups.
+
+    Returns ``(order, starts, step_core)``: ``order`` sorts tiles by core (stable, so each
+    core's order is kept), ``starts`` are the group starts in that sorted order (for
+    ``np.add.reduceat``) and ``step_core`` is each group's core. The first
+    ``tiles % steps`` groups of a core get one tile more than the others.
+    """
+    order = np.argsort(core_id, kind="stable")
+    cores, tiles_per_core = np.unique(core_id, return_counts=True)
+    steps_per_core = np.minimum(tiles_per_core, max_steps)
+    base_size, extra = np.divmod(tiles_per_core, steps_per_core)
+    first_tile = np.cumsum(tiles_per_core) - tiles_per_core
+    first_step = np.cumsum(steps_per_core) - steps_per_core
+    core_index = np.repeat(np.arange(len(cores)), steps_per_core)
+    step_in_core = np.arange(len(core_index)) - first_step[core_index]
+    starts = (first_tile[core_index] + step_in_core * base_size[core_index]
+              + np.minimum(step_in_core, extra[core_index]))
+    return order, starts, cores[core_index]
+
+
+def _check_max_steps(max_steps: int) -> None:
+    if isinstance(max_steps, bool) or not isinstance(max_steps, int | np.integer):
+        raise ValueError(f"max_steps must be an int, got {max_steps!r}")
+    if max_steps < 1:
+        raise ValueError(f"max_steps must be >= 1, got {max_steps}")
+
+
+def coarsen(work: TileWork, max_steps: int) -> TileWork:
+    """Merge each core's consecutive tiles into at most ``max_steps`` steps, summing columns.
+
+    Group sizes are as equal as possible and tile order is kept. If no core has more than
+    ``max_steps`` tiles, ``work`` is returned unchanged; otherwise rows come out grouped by
+    core (ascending ``core_id``) and a core with <= ``max_steps`` tiles keeps its rows as they
+    were. Vectorised: no Python loop over tiles.
+    """
+    _check_max_steps(max_steps)
+    if len(work) == 0 or np.bincount(work.core_id).max() <= max_steps:
+        return work
+    order, starts, step_core = _step_groups(work.core_id, max_steps)
+
+    def merged(column: np.ndarray) -> np.ndarray:
+        return np.add.reduceat(column[order], starts)
+
+    return TileWork(merged(work.compute_cycles), merged(work.in_bytes),
+                    merged(work.weight_bytes), merged(work.out_bytes), step_core)
+
+
+def _run_counting_events(env: simpy.Environment) -> int:
+    """``env.run()`` to the end, returning the number of events processed."""
+    step = env.step
+    events = 0
+    try:
+        while True:
+            step()
+            events += 1
+    except EmptySchedule:
+        return events
+
+
+class _CorePipeline:
+    """One core's buffers and its fetch, compute and drain processes over its steps."""
+
+    def __init__(self, env: simpy.Environment, dram: Dram, memory: MemorySpec,
+                 fetch_cycles: list[int], compute_cycles: list[int], drain_cycles: list[int]):
+        self.env = env
+        self.dram = dram
+        self.load = Buffer(env, memory.load_buffer)
+        self.store = Buffer(env, memory.store_buffer)
+        self.fetch_cycles = fetch_cycles
+        self.compute_cycles = compute_cycles
+        self.drain_cycles = drain_cycles
+        n_steps = len(compute_cycles)
+        self.fetched = [env.event() for _ in range(n_steps)]
+        self.computed = [env.event() for _ in range(n_steps)]
+        self.timeline = [[0] * n_steps for _ in PHASE_COLUMNS]
+        self.processes = [env.process(self.fetch()), env.process(self.compute()),
+                          env.process(self.drain())]
+
+    def fetch(self):
+        env, log = self.env, self.timeline
+        for step, duration in enumerate(self.fetch_cycles):
+            yield from self.load.slots.take()
+            holds_port = yield from self.load.use_port(TRANSFER_PRIORITY, duration)
+            log[FETCH_START][step] = yield from self.dram.transfer(duration)
+            log[FETCH_END][step] = env.now
+            if holds_port:
+                self.load.port.release()
+            self.fetched[step].succeed()
+
+    def compute(self):
+        env, log = self.env, self.timeline
+        for step, duration in enumerate(self.compute_cycles):
+            yield from self.store.slots.take()
+            yield self.fetched[step]
+            holds_load_port = yield from self.load.use_port(DATAPATH_PRIORITY, duration)
+            holds_store_port = yield from self.store.use_port(DATAPATH_PRIORITY, duration)
+            log[COMPUTE_START][step] = env.now
+            if duration:
+                yield env.timeout(duration)
+            log[COMPUTE_END][step] = env.now
+            if holds_load_port:
+                self.load.port.release()
+            if holds_store_port:
+                self.store.port.release()
+            self.load.slots.give()
+            self.computed[step].succeed()
+
+    def drain(self):
+        env, log = self.env, self.timeline
+        for step, duration in enumerate(self.drain_cycles):
+            yield self.computed[step]
+            holds_port = yield from self.store.use_port(TRANSFER_PRIORITY, duration)
+            log[DRAIN_START][step] = yield from self.dram.transfer(duration)
+            log[DRAIN_END][step] = env.now
+            if holds_port:
+                self.store.port.release()
+            self.store.slots.give()
+
+
+def _timeline_frame(step_core: np.ndarray, phases: np.ndarray) -> pd.DataFrame:
+    frame = pd.DataFrame(phases.astype(np.int64), columns=list(PHASE_COLUMNS))
+    _cores, first_index, steps_per_core = np.unique(step_core, return_index=True,
+                                                   return_counts=True)
+    step_in_core = np.arange(len(step_core)) - np.repeat(first_index, steps_per_core)
+    frame.insert(0, "step", step_in_core.astype(np.int64))
+    frame.insert(0, "core", step_core.astype(np.int64))
+    return frame
+
+
+def _simulate(work: TileWork, memory: MemorySpec) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """Run the coarsened steps; return (step_core, phase times per step, compute, events)."""
+    order, starts, step_core = _step_groups(work.core_id, memory.max_steps)
+    fetch_cycles = memory.dram.transfer_cycles(work.in_bytes + work.weight_bytes)
+    drain_cycles = memory.dram.transfer_cycles(work.out_bytes)
+    columns = [np.add.reduceat(column[order], starts)
+               for column in (fetch_cycles, work.compute_cycles, drain_cycles)]
+    env = simpy.Environment()
+    dram = Dram(env, memory.dram)
+    core_bounds = np.flatnonzero(np.diff(step_core)) + 1
+    pipelines = [
+        _CorePipeline(env, dram, memory, *(part.tolist() for part in core_columns))
+        for core_columns in zip(*(np.split(column, core_bounds) for column in columns),
+                                strict=True)
+    ]
+    events = _run_counting_events(env)
+    if any(process.is_alive for p in pipelines for process in p.processes):
+        raise RuntimeError("engine deadlock: a pipeline stopped before its last drain")
+    phases = np.concatenate([np.array(p.timeline, dtype=np.int64).T for p in pipelines])
+    busiest_compute = max(sum(p.compute_cycles) for p in pipelines)
+    return step_core, phases, busiest_compute, events
+
+
+def run(work: TileWork, memory: MemorySpec, counts: Counts | None = None, *,
+        trace: bool = False) -> EngineStats:
+    """Simulate ``work`` on ``memory`` (coarsened to ``memory.max_steps`` per core).
+
+    Adds ``("dram", "read_byte")`` and ``("dram", "write_byte")`` to ``counts`` if given.
+    An empty ``work`` gives all-zero stats.
+    """
+    read_bytes = int(work.in_bytes.sum() + work.weight_bytes.sum())
+    write_bytes = int(work.out_bytes.sum())
+    if counts is not None:
+        for action, total in (("read_byte", read_bytes), ("write_byte", write_bytes)):
+            if total:
+                counts.add("dram", action, total)
+    if len(work) == 0:
+        step_core, phases = np.zeros(0, np.int64), np.zeros((0, len(PHASE_COLUMNS)), np.int64)
+        cycles = compute_cycles = events = 0
+    else:
+        step_core, phases, compute_cycles, events = _simulate(work, memory)
+        cycles = int(phases[:, DRAIN_END].max())
+    return EngineStats(
+        cycles=cycles,
+        compute_cycles=int(compute_cycles),
+        stall_cycles=cycles - int(compute_cycles),
+        dram_read_bytes=read_bytes,
+        dram_write_bytes=write_bytes,
+        steps=len(step_core),
+        events=events,
+        timeline=_timeline_frame(step_core, phases) if trace else None,
+    )

@@ -1,0 +1,373 @@
+"""The DianNao NFU loop nest: real outputs and per-tile counts in one pass.
+
+Hardware (Chen et al., ASPLOS 2014, Sec. 4-5): each cycle NFU-1 multiplies one NBin row of
+``ti`` input neurons (broadcast) by one SB row of ``tn x ti`` synapses; NFU-2's ``tn`` adder
+trees reduce the ``ti`` products into ``tn`` partial sums held in NBout.
+
+Dataflow of :func:`conv_tiles` (outer to inner; ``order`` swaps the two outer loops)::
+
+    for ob in output blocks          (tn consecutive output channels)       order 0
+      for st in spatial tiles        (th x tw output positions)
+        for kc in kernel-row chunks  (kr filter rows)
+          for ic in channel chunks   (chunk input channels of the block's groups)
+            DMA: NBin <- input patch, SB <- synapses   (unless resident)
+            for (oy, ox) in st, ky in kc, kx, ci in ceil(chunk / ti) rows:  1 cycle each
+            NBout <- partial sums; DRAM <- outputs after the last chunk
+
+An output block reads the union of the input channels of the groups its channels belong to,
+so dense (G = 1), grouped and depthwise layers share one loop: a depthwise block of 16
+channels uses the 16 diagonal multipliers only (off-block synapses are zero in SB).
+
+Arrays: ``x`` is the *padded* input, H x W x C (channels innermost, NBin row order);
+``w`` is M x R x S x C/G; ``acc`` is P x Q x M float64 (exact integers for fixed16).
+Count columns are the module constants below; rows are engine steps (tiles are assigned to
+``n_steps`` contiguous steps by ``step = tile * n_steps // n_tiles``).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+# Count columns: one per (role, action); roles are mapped to component names by the core.
+CYCLES, MACS, OPS, IN_READ, W_READ, OUT_READ, OUT_WRITE, IN_FILL, W_FILL, \
+    IN_BYTES, W_BYTES, OUT_BYTES, TILES = range(13)
+N_COLUMNS = 13
+COLUMN_NAMES = ("cycles", "macs", "ops", "in_read", "w_read", "out_read", "out_write",
+                "in_fill", "w_fill", "in_bytes", "w_bytes", "out_bytes", "tiles")
+
+
+@njit(cache=True)
+def _valid_span(start, length, pad, size):
+    """How many of padded coordinates [start, start+length) fall inside [pad, pad+size)."""
+    lo = max(start, pad)
+    hi = min(start + length, pad + size)
+    return max(hi - lo, 0)
+
+
+@njit(cache=True)
+def _conv_tile(x, sb, acc, ob, u0, oy0, oy1, ox0, ox1, m0, m1, ky0, ky1, c0, c1, kw, sh, sw):
+    """One tile on the NFU: each NBin value is broadcast across a ``tn``-wide SB row.
+
+    ``sb`` holds the synapses as SB rows, ``sb[ob, ky, kx, c - u0, :tn]`` (zeros off the
+    block's groups), so the innermost loop is the ``tn`` adder-tree lanes. Sums are float64:
+    exact integers for int16 operands.
+    """
+    tn = sb.shape[4]
+    lanes = m1 - m0
+    partial = np.zeros(tn, dtype=np.float64)
+    for oy in range(oy0, oy1):
+        for ox in range(ox0, ox1):
+            for lane in range(tn):
+                partial[lane] = 0.0
+            for ky in range(ky0, ky1):
+                iy = oy * sh + ky
+                for kx in range(kw):
+                    ix = ox * sw + kx
+                    for c in range(c0, c1):
+                        neuron = np.float64(x[iy, ix, c])
+                        row = sb[ob, ky, kx, c - u0]
+                        for lane in range(tn):
+                            partial[lane] += neuron * row[lane]
+            for lane in range(lanes):
+                acc[oy, ox, m0 + lane] += partial[lane]
+
+
+@njit(cache=True)
+def _pack_sb_rows(w, tn, cg, mg, union):
+    """Weights M x C/G x R x S -> SB rows n_blocks x R x S x union x tn (block-diagonal).
+
+    Keeps the weights' dtype (int16 or float32); read in source order, which is fastest.
+    """
+    m_total, _, kh, kw = w.shape
+    n_ob = (m_total + tn - 1) // tn
+    sb = np.zeros((n_ob, kh, kw, union, tn), dtype=w.dtype)
+    for m in range(m_total):
+        ob = m // tn
+        g0 = (m // mg) * cg - ((ob * tn) // mg) * cg
+        lane = m - ob * tn
+        for cl in range(cg):
+            for ky in range(kh):
+                for kx in range(kw):
+                    sb[ob, ky, kx, g0 + cl, lane] = w[m, cl, ky, kx]
+    return sb
+
+
+@njit(cache=True)
+def _block_synapses(m0, m1, c0, c1, cg, mg):
+    """Real (non-padding) synapses of output channels [m0, m1) over input channels [c0, c1)."""
+    synapses = 0
+    for m in range(m0, m1):
+        g0 = (m // mg) * cg
+        span = min(c1, g0 + cg) - max(c0, g0)
+        if span > 0:
+            synapses += span
+    return synapses
+
+
+@njit(cache=True, parallel=True)
+def _conv_kernel(x, sb, acc, compute, geometry, tiling, part_bounds, tile_start, n_steps,
+                 n_tiles, counts, walked):
+    """Walk the tiles in dataflow order; compute outputs (if ``compute``) and count.
+
+    The outer loop's index range is split into parts run in parallel; parts write disjoint
+    outputs (whole output blocks, or whole spatial tiles) and their own count rows.
+    """
+    (cin, cg, mg, m_total, kh, kw, sh, sw, pad_t, pad_l, in_h, in_w, tn, ti,
+     word_bytes) = geometry
+    (order, th, tw, kr, chunk, w_res, x_res) = tiling
+    p_out, q_out = acc.shape[0], acc.shape[1]
+    n_tx = (q_out + tw - 1) // tw
+    n_st = ((p_out + th - 1) // th) * n_tx
+    n_ob = (m_total + tn - 1) // tn
+    n_kc = (kh + kr - 1) // kr
+    n_mid = n_st if order == 0 else n_ob
+    for part in prange(len(part_bounds) - 1):
+        for a in range(part_bounds[part], part_bounds[part + 1]):
+            tile = tile_start[a]
+            for b in range(n_mid):
+                ob = a if order == 0 else b
+                st = b if order == 0 else a
+                m0 = ob * tn
+                m1 = min(m0 + tn, m_total)
+                u0 = (m0 // mg) * cg
+                u1 = ((m1 - 1) // mg + 1) * cg
+                n_ic = (u1 - u0 + chunk - 1) // chunk
+                oy0 = (st // n_tx) * th
+                ox0 = (st % n_tx) * tw
+                oy1 = min(oy0 + th, p_out)
+                ox1 = min(ox0 + tw, q_out)
+                positions = (oy1 - oy0) * (ox1 - ox0)
+                cols = (ox1 - ox0 - 1) * sw + kw
+                valid_cols = _valid_span(ox0 * sw, cols, pad_l, in_w)
+                for kc in range(n_kc):
+                    ky0 = kc * kr
+                    ky1 = min(ky0 + kr, kh)
+                    rows = (oy1 - oy0 - 1) * sh + (ky1 - ky0)
+                    valid_rows = _valid_span(oy0 * sh + ky0, rows, pad_t, in_h)
+                    for ic in range(n_ic):
+                        c0 = u0 + ic * chunk
+                        c1 = min(c0 + chunk, u1)
+                        step = tile * n_steps // n_tiles
+                        row_groups = (c1 - c0 + ti - 1) // ti
+                        cycles = positions * (ky1 - ky0) * kw * row_groups
+                        synapses = _block_synapses(m0, m1, c0, c1, cg, mg)
+                        if compute:
+                            _conv_tile(x, sb, acc, ob, u0, oy0, oy1, ox0, ox1, m0, m1, ky0,
+                                       ky1, c0, c1, kw, sh, sw)
+                        tile_counts = counts[part, step]
+                        # DMA into NBin: every tile, once per spatial tile, or once.
+                        if x_res == 0:
+                            pixels = valid_rows * valid_cols
+                            tile_counts[IN_BYTES] += pixels * (c1 - c0) * word_bytes
+                            tile_counts[IN_FILL] += pixels * row_groups
+                        elif (x_res == 1 and ob == 0 and kc == 0 and ic == 0) or \
+                                (x_res == 2 and tile == 0):
+                            if x_res == 1:
+                                full_rows = (oy1 - oy0 - 1) * sh + kh
+                                pixels = _valid_span(oy0 * sh, full_rows, pad_t, in_h) \
+                                    * valid_cols
+                            else:
+                                pixels = in_h * in_w
+                            tile_counts[IN_BYTES] += pixels * cin * word_bytes
+                            tile_counts[IN_FILL] += pixels * ((cin + ti - 1) // ti)
+                        # DMA into SB: every tile, or only on the first spatial tile.
+                        if w_res == 0 or st == 0:
+                            tile_counts[W_BYTES] += synapses * (ky1 - ky0) * kw * word_bytes
+                            tile_counts[W_FILL] += (ky1 - ky0) * kw * row_groups
+                        tile_counts[CYCLES] += cycles
+                        tile_counts[MACS] += synapses * (ky1 - ky0) * kw * positions
+                        tile_counts[IN_READ] += cycles
+                        tile_counts[W_READ] += cycles
+                        tile_counts[OUT_WRITE] += positions
+                        if kc > 0 or ic > 0:
+                            tile_counts[OUT_READ] += positions
+                        if kc == n_kc - 1 and ic == n_ic - 1:
+                            tile_counts[OUT_BYTES] += positions * (m1 - m0) * word_bytes
+                        tile_counts[TILES] += 1
+                        tile += 1
+            walked[part] += tile - tile_start[a]
+
+
+def _outer_tile_starts(geometry, tiling, p_out, q_out) -> tuple[np.ndarray, int]:
+    """First global tile index of each outer-loop iteration (exclusive prefix sum), and the
+    widest block union (input channels an output block reads)."""
+    cg, mg, m_total, kh = geometry[1], geometry[2], geometry[3], geometry[4]
+    tn = geometry[12]
+    order, th, tw, kr, chunk = tiling[:5]
+    n_st = -(-p_out // th) * -(-q_out // tw)
+    m0 = np.arange(0, m_total, tn)
+    m1 = np.minimum(m0 + tn, m_total)
+    unions = ((m1 - 1) // mg - m0 // mg + 1) * cg
+    per_block = -(-kh // kr) * -(-unions // chunk)
+    per_outer = per_block * n_st if order == 0 else np.full(n_st, per_block.sum())
+    starts = np.concatenate(([0], np.cumsum(per_outer)[:-1])).astype(np.int64)
+    return starts, int(unions.max())
+
+
+def conv_tiles(x_padded, weights, geometry, tiling, n_steps, n_tiles, *, compute=True):
+    """Run the conv/fc loop nest; returns ``(acc, counts)``.
+
+    ``x_padded`` is H x W x C and ``weights`` M x C/G x R x S, both int16 (fixed16) or both
+    float32 (fp32); ``geometry`` and ``tiling`` are int tuples built by the
+    core (fields: see :func:`_conv_kernel`). ``acc`` is P x Q x M float64; for int16
+    operands it holds exact integers while a reduction has < 2**23 terms (checked).
+    ``counts`` is ``n_steps x N_COLUMNS`` int64.
+    """
+    if x_padded.dtype != weights.dtype or x_padded.dtype not in (np.int16, np.float32):
+        raise TypeError(f"inputs must be both int16 or both float32, got {x_padded.dtype}, "
+                        f"{weights.dtype}")
+    geometry = tuple(int(v) for v in geometry)
+    tiling = tuple(int(v) for v in tiling)
+    cg, mg, m_total, kh, kw, sh, sw = geometry[1:8]
+    tn = geometry[12]
+    if cg * kh * kw >= 2 ** 23:
+        raise ValueError("reduction too long for exact float64 accumulation of int16 products")
+    p_out = (x_padded.shape[0] - kh) // sh + 1
+    q_out = (x_padded.shape[1] - kw) // sw + 1
+    tile_start, union = _outer_tile_starts(geometry, tiling, p_out, q_out)
+    n_parts = max(1, min(numba.get_num_threads(), len(tile_start)))
+    part_bounds = np.linspace(0, len(tile_start), n_parts + 1).astype(np.int64)
+    sb = _pack_sb_rows(np.ascontiguousarray(weights), tn, cg, mg, union) if compute \
+        else np.zeros((1, 1, 1, 1, tn), dtype=weights.dtype)
+    acc = np.zeros((p_out, q_out, m_total), dtype=np.float64)
+    counts = np.zeros((n_parts, n_steps, N_COLUMNS), dtype=np.int64)
+    walked = np.zeros(n_parts, dtype=np.int64)
+    _conv_kernel(np.ascontiguousarray(x_padded), sb, acc, compute, geometry, tiling,
+                 part_bounds, tile_start, n_steps, n_tiles, counts, walked)
+    if walked.sum() != n_tiles:
+        raise AssertionError(f"tile count mismatch: walked {walked.sum()}, expected {n_tiles}")
+    return acc, counts.sum(axis=0)
+
+
+@njit(cache=True)
+def _pool_kernel(x, out, n_valid, is_max, geometry, tiling, n_steps, n_tiles, counts):
+    """Pooling on NFU-2: per channel block of ``ti``, spatial tile and chunk of ``kr`` window
+    rows, one NBin row a cycle; partial maxima / sums wait in NBout between row chunks."""
+    (channels, kh, kw, sh, sw, pad_t, pad_l, in_h, in_w, ti, word_bytes) = geometry
+    (th, tw, kr) = tiling
+    p_out, q_out = out.shape[0], out.shape[1]
+    n_tx = (q_out + tw - 1) // tw
+    n_st = ((p_out + th - 1) // th) * n_tx
+    n_cb = (channels + ti - 1) // ti
+    n_kc = (kh + kr - 1) // kr
+    tile = 0
+    for cb in range(n_cb):
+        c0 = cb * ti
+        c1 = min(c0 + ti, channels)
+        for st in range(n_st):
+            oy0 = (st // n_tx) * th
+            ox0 = (st % n_tx) * tw
+            oy1 = min(oy0 + th, p_out)
+            ox1 = min(ox0 + tw, q_out)
+            positions = (oy1 - oy0) * (ox1 - ox0)
+            cols = (ox1 - ox0 - 1) * sw + kw
+            valid_cols = _valid_span(ox0 * sw, cols, pad_l, in_w)
+            for kc in range(n_kc):
+                ky0 = kc * kr
+                ky1 = min(ky0 + kr, kh)
+                for oy in range(oy0, oy1):
+                    for ox in range(ox0, ox1):
+                        if kc == 0:
+                            n_valid[oy, ox] = 0
+                        for ky in range(ky0, ky1):
+                            iy = oy * sh + ky
+                            if iy < pad_t or iy >= pad_t + in_h:
+                                continue
+                            for kx in range(kw):
+                                ix = ox * sw + kx
+                                if ix < pad_l or ix >= pad_l + in_w:
+                                    continue
+                                first = n_valid[oy, ox] == 0
+                                for c in range(c0, c1):
+                                    if is_max and first:
+                                        out[oy, ox, c] = x[iy, ix, c]
+                                    elif is_max:
+                                        out[oy, ox, c] = max(out[oy, ox, c], x[iy, ix, c])
+                                    else:
+                                        out[oy, ox, c] += x[iy, ix, c]
+                                n_valid[oy, ox] += 1
+                rows = (oy1 - oy0 - 1) * sh + (ky1 - ky0)
+                pixels = _valid_span(oy0 * sh + ky0, rows, pad_t, in_h) * valid_cols
+                step = tile * n_steps // n_tiles
+                cycles = positions * (ky1 - ky0) * kw
+                counts[step, CYCLES] += cycles
+                counts[step, OPS] += cycles * (c1 - c0)
+                counts[step, IN_READ] += cycles
+                counts[step, OUT_WRITE] += positions
+                if kc > 0:
+                    counts[step, OUT_READ] += positions
+                counts[step, IN_FILL] += pixels
+                counts[step, IN_BYTES] += pixels * (c1 - c0) * word_bytes
+                if kc == n_kc - 1:
+                    counts[step, OUT_BYTES] += positions * (c1 - c0) * word_bytes
+                counts[step, TILES] += 1
+                tile += 1
+    return tile
+
+
+def pool_tiles(x_padded, is_max, geometry, tiling, n_steps, n_tiles):
+    """Run the pooling loop nest; returns ``(acc, n_valid, counts)``.
+
+    ``acc`` (P x Q x C, int64 or float64) holds window maxima or window sums over the
+    in-bounds elements (padding never contributes); ``n_valid`` (P x Q) the in-bounds counts.
+    ``tiling`` is ``(th, tw, kr)``.
+    """
+    kh, kw, sh, sw = geometry[1], geometry[2], geometry[3], geometry[4]
+    p_out = (x_padded.shape[0] - kh) // sh + 1
+    q_out = (x_padded.shape[1] - kw) // sw + 1
+    acc_dtype = np.int64 if x_padded.dtype == np.int16 else np.float64
+    acc = np.zeros((p_out, q_out, x_padded.shape[2]), dtype=acc_dtype)
+    n_valid = np.zeros((p_out, q_out), dtype=np.int64)
+    counts = np.zeros((n_steps, N_COLUMNS), dtype=np.int64)
+    walked = _pool_kernel(np.ascontiguousarray(x_padded).astype(acc_dtype), acc, n_valid,
+                          bool(is_max), tuple(int(v) for v in geometry),
+                          tuple(int(v) for v in tiling), n_steps, n_tiles, counts)
+    if walked != n_tiles:
+        raise AssertionError(f"tile count mismatch: walked {walked}, expected {n_tiles}")
+    return acc, n_valid, counts
+
+
+@njit(cache=True)
+def _add_kernel(a, b, out, ti, word_bytes, positions_per_tile, n_steps, n_tiles, counts):
+    """Element-wise add on NFU-2: per ``ti``-channel row, one cycle per operand."""
+    h, w, channels = a.shape
+    n_pix = h * w
+    n_cb = (channels + ti - 1) // ti
+    tile = 0
+    for cb in range(n_cb):
+        c0 = cb * ti
+        c1 = min(c0 + ti, channels)
+        for p0 in range(0, n_pix, positions_per_tile):
+            p1 = min(p0 + positions_per_tile, n_pix)
+            for p in range(p0, p1):
+                y = p // w
+                x = p % w
+                for c in range(c0, c1):
+                    out[y, x, c] = a[y, x, c] + b[y, x, c]
+            positions = p1 - p0
+            step = tile * n_steps // n_tiles
+            counts[step, CYCLES] += 2 * positions
+            counts[step, OPS] += positions * (c1 - c0)
+            counts[step, IN_READ] += 2 * positions
+            counts[step, OUT_WRITE] += positions
+            counts[step, IN_FILL] += 2 * positions
+            counts[step, IN_BYTES] += 2 * positions * (c1 - c0) * word_bytes
+            counts[step, OUT_BYTES] += positions * (c1 - c0) * word_bytes
+            counts[step, TILES] += 1
+            tile += 1
+    return tile
+
+
+def add_tiles(a, b, ti, word_bytes, positions_per_tile, n_steps, n_tiles):
+    """Element-wise ``a + b`` (H x W x C, both int64 already aligned to one frac, or both
+    float64); returns ``(acc, counts)``."""
+    out = np.zeros(a.shape, dtype=a.dtype)
+    counts = np.zeros((n_steps, N_COLUMNS), dtype=np.int64)
+    walked = _add_kernel(np.ascontiguousarray(a), np.ascontiguousarray(b), out,
+                         int(ti), int(word_bytes),
+                         int(positions_per_tile), n_steps, n_tiles, counts)
+    if walked != n_tiles:
+        raise AssertionError(f"tile count mismatch: walked {walked}, expected {n_tiles}")
+    return out, counts

@@ -1,0 +1,155 @@
+"""One DNN layer's shape: the dimension glossary every kernel and core uses.
+
+Glossary (descriptive field -> kernel letter -> paper notation):
+
+=================  ======  =====================================================
+field              letter  meaning (DianNao / Eyeriss notation)
+=================  ======  =====================================================
+in_channels        C       input feature maps (DianNao Ni, Eyeriss C)
+in_h, in_w         H, W    input height / width, unpadded (DianNao Nyin / Nxin)
+out_channels       M       output feature maps (DianNao Nn / No, Eyeriss M)
+out_h, out_w       P, Q    output height / width (Eyeriss E / F)
+kernel_h, kernel_w R, S    filter height / width (DianNao Ky / Kx)
+stride             U       (vertical, horizontal) stride (DianNao sy / sx)
+pad                        (top, left, bottom, right) zero padding
+groups             G       grouped convolution; G == C == M is depthwise
+=================  ======  =====================================================
+
+Layer kinds:
+
+* ``conv``: 2-D convolution, ``M x (C/G) x R x S`` weights.
+* ``fc``: fully connected on the flattened ``C x H x W`` input; modelled as a conv whose
+  kernel covers the whole input (R = H, S = W, no padding), so weights are ``M x C x H x W``
+  and the flatten order is channel-major, as in ONNX ``Flatten``.
+* ``pool``: max or average pooling per channel (``pool_op``); M == C.
+* ``add``: element-wise sum of two producers of the same shape (residual); M == C.
+
+``relu`` fuses a ReLU into the layer's output (DianNao's NFU-3 stage), so a Network never
+holds a separate activation layer. Tensors are batch-free ``C x H x W``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from accelsim.errors import WorkloadError
+
+LayerKind = Literal["conv", "fc", "pool", "add"]
+LAYER_KINDS: tuple[str, ...] = ("conv", "fc", "pool", "add")
+POOL_OPS: tuple[str, ...] = ("max", "avg")
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A layer's shape and its producers; validated on construction."""
+
+    name: str
+    kind: LayerKind
+    in_channels: int
+    in_h: int
+    in_w: int
+    out_channels: int
+    kernel_h: int = 1
+    kernel_w: int = 1
+    stride: tuple[int, int] = (1, 1)
+    pad: tuple[int, int, int, int] = (0, 0, 0, 0)
+    groups: int = 1
+    relu: bool = False
+    pool_op: str | None = None
+    inputs: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        problem = self._problem()
+        if problem:
+            raise WorkloadError(f"layer {self.name!r}: {problem}")
+
+    def _problem(self) -> str | None:
+        if self.kind not in LAYER_KINDS:
+            return f"kind {self.kind!r} is not one of {', '.join(LAYER_KINDS)}"
+        for field in ("in_channels", "in_h", "in_w", "out_channels", "kernel_h", "kernel_w",
+                      "groups"):
+            value = getattr(self, field)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                return f"{field} must be an integer >= 1, got {value!r}"
+        if any(s < 1 for s in self.stride):
+            return f"stride must be >= 1, got {self.stride}"
+        if any(p < 0 for p in self.pad):
+            return f"pad must be >= 0, got {self.pad}"
+        if self.kind == "pool" and self.pool_op not in POOL_OPS:
+            return f"pool_op must be one of {', '.join(POOL_OPS)}, got {self.pool_op!r}"
+        if self.kind in ("pool", "add") and self.out_channels != self.in_channels:
+            return f"a {self.kind} layer keeps its channels ({self.in_channels})"
+        if self.kind == "add" and len(self.inputs) != 2:
+            return f"an add layer needs exactly 2 inputs, got {list(self.inputs)}"
+        if self.in_channels % self.groups or self.out_channels % self.groups:
+            return (f"groups={self.groups} must divide in_channels={self.in_channels} "
+                    f"and out_channels={self.out_channels}")
+        padded_h = self.in_h + self.pad[0] + self.pad[2]
+        padded_w = self.in_w + self.pad[1] + self.pad[3]
+        if self.kernel_h > padded_h or self.kernel_w > padded_w:
+            return (f"kernel {self.kernel_h}x{self.kernel_w} is larger than the padded input "
+                    f"{padded_h}x{padded_w}")
+        return None
+
+    # ---- derived shape -------------------------------------------------------------------
+    @property
+    def out_h(self) -> int:
+        return (self.in_h + self.pad[0] + self.pad[2] - self.kernel_h) // self.stride[0] + 1
+
+    @property
+    def out_w(self) -> int:
+        return (self.in_w + self.pad[1] + self.pad[3] - self.kernel_w) // self.stride[1] + 1
+
+    @property
+    def in_shape(self) -> tuple[int, int, int]:
+        return (self.in_channels, self.in_h, self.in_w)
+
+    @property
+    def out_shape(self) -> tuple[int, int, int]:
+        return (self.out_channels, self.out_h, self.out_w)
+
+    @property
+    def in_channels_per_group(self) -> int:
+        return self.in_channels // self.groups
+
+    @property
+    def out_channels_per_group(self) -> int:
+        return self.out_channels // self.groups
+
+    @property
+    def is_depthwise(self) -> bool:
+        return self.kind == "conv" and self.groups == self.in_channels == self.out_channels
+
+    @property
+    def has_weights(self) -> bool:
+        return self.kind in ("conv", "fc")
+
+    @property
+    def weight_shape(self) -> tuple[int, int, int, int]:
+        """``M x C/G x R x S`` for conv and fc (fc: R, S = H, W); empty for pool/add."""
+        if not self.has_weights:
+            return (0, 0, 0, 0)
+        return (self.out_channels, self.in_channels_per_group, self.kernel_h, self.kernel_w)
+
+    @property
+    def weight_count(self) -> int:
+        m, c, r, s = self.weight_shape
+        return m * c * r * s
+
+    @property
+    def macs(self) -> int:
+        """Multiply-accumulates of a dense execution (0 for pool and add)."""
+        if not self.has_weights:
+            return 0
+        return self.out_channels * self.out_h * self.out_w * self.weight_count // self.out_channels
+
+    @property
+    def ops(self) -> int:
+        """Arithmetic operations: 2 per MAC; one compare/add per window element for pool;
+        one add per output element for add."""
+        if self.kind == "pool":
+            return self.out_channels * self.out_h * self.out_w * self.kernel_h * self.kernel_w
+        if self.kind == "add":
+            return self.out_channels * self.out_h * self.out_w
+        return 2 * self.macs

@@ -1,0 +1,143 @@
+"""Seeded stand-in tensors for a network: He-normal weights, zero biases, a natural image.
+
+They are used when no real model is given. Zeros in the activations then come from running
+the network on an input that looks like a photograph, not from white noise: a 1/f^alpha
+amplitude spectrum (Field 1987; alpha = 1.2, the average over 135 photographs in Tolhurst,
+Tadmor & Chao 1992, so power falls as f^-2.4) with random phases, one luminance field shared
+by all channels plus weaker per-channel chroma (so channels correlate as R, G and B do),
+rendered as 8-bit pixels in [0, 1] and normalised with the ImageNet channel statistics, as a
+real image would be before entering the network.
+
+Every array is a pure function of ``(seed, what it is)``: the input has its own stream and
+each layer's weights come from a stream keyed by the seed and the layer's *name*, so adding,
+removing or reshaping one layer leaves every other layer's weights bit-identical. Treat the
+arrays as read-only; they are not copied for each consumer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from accelsim.errors import AccelsimError
+from accelsim.workload.layer import Layer
+from accelsim.workload.network import Network
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+GRAY_MEAN, GRAY_STD = 0.5, 0.25
+"""Pixel statistics for inputs that do not have 3 channels (each channel gets these)."""
+CHROMA_WEIGHT = 0.35
+"""Per-channel field amplitude relative to the shared luminance: the cross-channel
+correlation is 1 / (1 + CHROMA_WEIGHT**2), about 0.89, close to that of RGB photographs."""
+SPECTRUM_EXPONENT = 1.2
+"""Amplitude ~ 1/f**SPECTRUM_EXPONENT. Exactly 1/f would make neighbouring pixels of a
+224x224 image correlate only ~0.78; 1.2 gives ~0.9, as in photographs."""
+PIXEL_LEVELS = 255
+"""Pixels are quantised to 8 bits, as a decoded image file is."""
+
+_INPUT_STREAM, _WEIGHT_STREAM = 0, 1
+
+
+@dataclass(frozen=True)
+class NetworkTensors:
+    """A network's input, weights and biases, and where each came from."""
+
+    input: np.ndarray
+    """float32, ``network.input_shape`` (C, H, W)."""
+    weights: dict[str, np.ndarray]
+    """Layer name -> float32 ``Layer.weight_shape`` (M, C/G, R, S), for conv and fc layers."""
+    biases: dict[str, np.ndarray]
+    """Layer name -> float32 (M,), for conv and fc layers."""
+    provenance: dict[str, str]
+    """``weights``, ``biases`` and ``input`` -> how they were made (recorded in results)."""
+
+
+def make_tensors(network: Network, seed: int = 0) -> NetworkTensors:
+    """Seeded tensors for every layer with weights; same seed, bit-identical arrays.
+
+    Biases are zero, as He initialisation sets them; real biases arrive with imported models.
+    """
+    _check_seed(seed)
+    image = natural_image(network.input_shape, np.random.default_rng([seed, _INPUT_STREAM]))
+    weights: dict[str, np.ndarray] = {}
+    biases: dict[str, np.ndarray] = {}
+    for layer in network.layers:
+        if layer.has_weights:
+            weights[layer.name] = he_normal(layer, layer_rng(seed, layer.name))
+            biases[layer.name] = np.zeros(layer.out_channels, dtype=np.float32)
+    provenance = {"weights": f"he-normal(seed={seed})", "biases": "zeros",
+                  "input": f"natural-image(seed={seed})"}
+    return NetworkTensors(input=image, weights=weights, biases=biases, provenance=provenance)
+
+
+def layer_rng(seed: int, layer_name: str) -> np.random.Generator:
+    """The random stream of one layer, keyed by seed and name (not by position).
+
+    The name's UTF-8 bytes, read as one integer, are part of the SeedSequence entropy, so
+    distinct names always give distinct streams (no hash collisions).
+    """
+    name_key = int.from_bytes(layer_name.encode("utf-8"), "little")
+    return np.random.default_rng([seed, _WEIGHT_STREAM, name_key])
+
+
+def he_normal(layer: Layer, rng: np.random.Generator) -> np.ndarray:
+    """He-normal weights (He et al., ICCV 2015): N(0, 2 / fan_in), fan_in = C/G * R * S.
+
+    Keeps activations at a stable scale through ReLU layers, so the zero fraction of each
+    layer's output stays near one half instead of vanishing or exploding with depth.
+    """
+    if not layer.has_weights:
+        raise ValueError(f"layer {layer.name!r} is a {layer.kind} layer and has no weights")
+    _, channels_per_group, kernel_h, kernel_w = layer.weight_shape
+    std = np.float32(np.sqrt(2.0 / (channels_per_group * kernel_h * kernel_w)))
+    return rng.standard_normal(layer.weight_shape, dtype=np.float32) * std
+
+
+def natural_image(shape: tuple[int, int, int], rng: np.random.Generator) -> np.ndarray:
+    """A (C, H, W) float32 image with photograph statistics, normalised per channel.
+
+    Pixels have the ImageNet channel means and deviations (3 channels) or mean 0.5 and
+    deviation 0.25 (any other channel count), are clipped to [0, 1] and rounded to 8 bits,
+    then normalised with those same statistics, so each channel is roughly zero-mean and
+    unit-variance, as after a torchvision ``Normalize``.
+    """
+    channels, height, width = (int(v) for v in shape)
+    fields = _pink_fields(channels + 1, height, width, rng)
+    luminance, chroma = fields[0], fields[1:]
+    mixed = (luminance + CHROMA_WEIGHT * chroma) / np.hypot(1.0, CHROMA_WEIGHT)
+    mean, std = _pixel_stats(channels)
+    pixels = np.clip(mean + std * mixed, 0.0, 1.0)
+    pixels = np.round(pixels * PIXEL_LEVELS) / PIXEL_LEVELS
+    return ((pixels - mean) / std).astype(np.float32)
+
+
+def _pink_fields(count: int, height: int, width: int, rng: np.random.Generator) -> np.ndarray:
+    """``count`` independent (H, W) fields, amplitude 1/f^alpha, random phase, unit RMS."""
+    freq_y = np.fft.fftfreq(height)[:, None]
+    freq_x = np.fft.rfftfreq(width)[None, :]
+    radius = np.hypot(freq_y, freq_x)
+    amplitude = np.zeros_like(radius)
+    np.divide(1.0, radius**SPECTRUM_EXPONENT, out=amplitude, where=radius > 0)
+    if height * width == 1:
+        amplitude[0, 0] = 1.0  # a 1x1 image has only its mean: keep it random
+    phase = rng.uniform(0.0, 2.0 * np.pi, size=(count, *radius.shape))
+    fields = np.fft.irfft2(amplitude * np.exp(1j * phase), s=(height, width), axes=(-2, -1))
+    rms = np.sqrt(np.mean(fields**2, axis=(-2, -1), keepdims=True))
+    return fields / np.where(rms > 0, rms, 1.0)
+
+
+def _pixel_stats(channels: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel pixel mean and deviation, shaped (C, 1, 1) to broadcast over H, W."""
+    if channels == 3:
+        mean, std = IMAGENET_MEAN, IMAGENET_STD
+    else:
+        mean, std = (GRAY_MEAN,) * channels, (GRAY_STD,) * channels
+    return (np.asarray(mean, dtype=np.float64)[:, None, None],
+            np.asarray(std, dtype=np.float64)[:, None, None])
+
+
+def _check_seed(seed: int) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise AccelsimError(f"seed must be an integer >= 0, got {seed!r}")

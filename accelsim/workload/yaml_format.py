@@ -1,0 +1,159 @@
+"""The YAML network format (documented in README.md, "Workload format").
+
+::
+
+    version: 1
+    name: vgg16
+    source: Simonyan & Zisserman, ICLR 2015, Table 1 config D
+    input: [3, 224, 224]          # C, H, W of the network input
+    layers:
+      - {name: conv1_1, kind: conv, out_channels: 64, kernel: 3, pad: 1, relu: true}
+      - {name: pool1, kind: pool, op: max, kernel: 2, stride: 2}
+      - {name: dw1, kind: conv, groups: depthwise, kernel: 3, pad: 1, relu: true}
+      - {name: fc6, kind: fc, out_channels: 4096, relu: true}
+      - {name: res2a, kind: add, inputs: [res2a_branch2c, res2a_branch1], relu: true}
+
+A layer's input shape is its producer's output shape; ``inputs`` defaults to the previous
+layer (``input`` names the network input). ``kernel``/``stride`` take an int or ``[h, w]``;
+``pad`` an int, ``[h, w]`` or ``[top, left, bottom, right]``. ``groups: depthwise`` means one
+group per input channel (``out_channels`` then defaults to the input channels). Unknown keys,
+wrong types and shapes that do not chain are errors naming the file and the key.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from accelsim.errors import WorkloadError
+from accelsim.workload.layer import Layer
+from accelsim.workload.network import INPUT, Network
+
+TOP_KEYS = ("version", "name", "source", "input", "layers")
+LAYER_KEYS = ("name", "kind", "out_channels", "kernel", "stride", "pad", "groups", "relu",
+              "op", "inputs")
+FORMAT_VERSION = 1
+
+
+def read_yaml(path: Path) -> Any:
+    """Parse a YAML file; a syntax error becomes one line with the file and position."""
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise WorkloadError(f"{path}: cannot read ({err.strerror})") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or "invalid YAML"
+        raise WorkloadError(f"{path}:{where}: malformed YAML: {problem}") from None
+
+
+def _unknown_key(where: str, key: str, allowed: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(str(key), allowed, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"{where}: unknown key {key!r}{hint}"
+
+
+def _pair(value: Any, where: str) -> tuple[int, int]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (value, value)
+    if isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) for v in value):
+        return (value[0], value[1])
+    raise WorkloadError(f"{where}: expected an integer or [h, w], got {value!r}")
+
+
+def _pad(value: Any, where: str) -> tuple[int, int, int, int]:
+    if isinstance(value, list) and len(value) == 4 and all(isinstance(v, int) for v in value):
+        return tuple(value)  # type: ignore[return-value]
+    h, w = _pair(value, where)
+    return (h, w, h, w)
+
+
+def _int(value: Any, where: str) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise WorkloadError(f"{where}: expected an integer, got {value!r}")
+
+
+def _layer(spec: Any, where: str, shapes: dict[str, tuple[int, int, int]],
+           previous: str) -> Layer:
+    if not isinstance(spec, dict):
+        raise WorkloadError(f"{where}: expected a mapping of layer keys, got {spec!r}")
+    for key in spec:
+        if key not in LAYER_KEYS:
+            raise WorkloadError(_unknown_key(where, key, LAYER_KEYS))
+    name = spec.get("name")
+    if not isinstance(name, str) or not name:
+        raise WorkloadError(f"{where}.name: every layer needs a string name")
+    where = f"{where} ({name})"
+    kind = spec.get("kind")
+    inputs = spec.get("inputs", [previous])
+    if not isinstance(inputs, list) or not all(isinstance(i, str) for i in inputs):
+        raise WorkloadError(f"{where}.inputs: expected a list of layer names, got {inputs!r}")
+    for producer in inputs:
+        if producer not in shapes:
+            raise WorkloadError(f"{where}.inputs: {producer!r} is not an earlier layer")
+    c, h, w = shapes[inputs[0]]
+    kernel = _pair(spec.get("kernel", 1), f"{where}.kernel")
+    stride = _pair(spec.get("stride", 1), f"{where}.stride")
+    pad = _pad(spec.get("pad", 0), f"{where}.pad")
+    groups_value = spec.get("groups", 1)
+    groups = c if groups_value == "depthwise" else _int(groups_value, f"{where}.groups")
+    default_out = c if kind in ("pool", "add") or groups_value == "depthwise" else None
+    out_channels = spec.get("out_channels", default_out)
+    if out_channels is None:
+        raise WorkloadError(f"{where}.out_channels: required for a {kind} layer")
+    if kind == "fc":
+        kernel, stride, pad = (h, w), (1, 1), (0, 0, 0, 0)
+    relu = spec.get("relu", False)
+    if not isinstance(relu, bool):
+        raise WorkloadError(f"{where}.relu: expected true or false, got {relu!r}")
+    try:
+        return Layer(name=name, kind=kind, in_channels=c, in_h=h, in_w=w,
+                     out_channels=_int(out_channels, f"{where}.out_channels"),
+                     kernel_h=kernel[0], kernel_w=kernel[1], stride=stride, pad=pad,
+                     groups=groups, relu=relu, pool_op=spec.get("op"), inputs=tuple(inputs))
+    except WorkloadError as err:
+        raise WorkloadError(f"{where}: {str(err).split(': ', 1)[-1]}") from None
+
+
+def network_from_dict(data: Any, origin: str) -> Network:
+    """Build a Network from the parsed YAML mapping; ``origin`` names the file in errors."""
+    if not isinstance(data, dict):
+        raise WorkloadError(f"{origin}: expected a mapping with keys {', '.join(TOP_KEYS)}")
+    for key in data:
+        if key not in TOP_KEYS:
+            raise WorkloadError(_unknown_key(origin, key, TOP_KEYS))
+    if data.get("version", FORMAT_VERSION) != FORMAT_VERSION:
+        raise WorkloadError(f"{origin}: version: only version {FORMAT_VERSION} is supported, "
+                            f"got {data.get('version')!r}")
+    shape = data.get("input")
+    if not (isinstance(shape, list) and len(shape) == 3
+            and all(isinstance(v, int) and v > 0 for v in shape)):
+        raise WorkloadError(f"{origin}: input: expected [C, H, W] positive integers, "
+                            f"got {shape!r}")
+    specs = data.get("layers")
+    if not isinstance(specs, list) or not specs:
+        raise WorkloadError(f"{origin}: layers: expected a non-empty list of layers")
+    shapes: dict[str, tuple[int, int, int]] = {INPUT: tuple(shape)}
+    layers, previous = [], INPUT
+    for index, spec in enumerate(specs):
+        layer = _layer(spec, f"{origin}: layers[{index}]", shapes, previous)
+        if layer.name in shapes:
+            raise WorkloadError(f"{origin}: layers[{index}].name: {layer.name!r} is used twice")
+        shapes[layer.name] = layer.out_shape
+        layers.append(layer)
+        previous = layer.name
+    name = data.get("name") or Path(origin).stem
+    return Network(name=str(name), input_shape=tuple(shape), layers=tuple(layers),
+                   source=str(data.get("source", "")), origin=origin)
+
+
+def load_yaml_network(path: Path) -> Network:
+    """Read a network YAML file."""
+    return network_from_dict(read_yaml(path), str(path))

@@ -1,0 +1,295 @@
+"""Slow, obvious numpy reference for every layer kind: the oracle the kernels are tested against.
+
+Written from the specification alone (never from the simulator's code), so a bug shared by a
+kernel and this file needs two independent mistakes. Tensors are batch-free ``C x H x W``;
+``pad`` is ``(top, left, bottom, right)``, ``stride`` is ``(vertical, horizontal)``, conv
+weights are ``M x C/G x R x S`` and fc weights ``M x C x H x W`` (output ``M x 1 x 1``).
+
+Float functions compute in float64. The ``*_fixed`` functions implement the "fixed16"
+arithmetic: int16 values ``q`` with a per-tensor fraction ``f`` (real = ``q * 2**-f``), int64
+accumulators, round-half-up shifts, and a requantization that uses the full int16 range.
+
+Integer window sums are computed in float64 when that is provably exact (every partial sum
+is an integer below 2**53, whatever the summation order), because numpy's int64 matmul does
+not use BLAS and is ~80x slower; beyond that bound they fall back to int64 arithmetic.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from accelsim.workload.layer import Layer
+
+INT16_MIN = -32768
+INT16_MAX = 32767
+FRACTION_BITS = 15  # an int16 holds 15 magnitude bits beside the sign
+EXACT_FLOAT_LIMIT = 2**53  # integers below this are exact in float64
+
+
+# ---- shared window machinery ---------------------------------------------------------------
+
+def _pad(x: np.ndarray, pad: tuple[int, int, int, int], value) -> np.ndarray:
+    top, left, bottom, right = pad
+    return np.pad(x, ((0, 0), (top, bottom), (left, right)), constant_values=value)
+
+
+def _windows(x_padded: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int]):
+    """A ``C x P x Q x R x S`` view: window (p, q) of every channel."""
+    view = sliding_window_view(x_padded, kernel, axis=(1, 2))
+    return view[:, ::stride[0], ::stride[1]]
+
+
+def _in_bounds_counts(in_hw, kernel, stride, pad) -> np.ndarray:
+    """``P x Q`` number of real (non-padding) input elements under each window."""
+    ones = np.ones((1, *in_hw), dtype=np.int64)
+    counts = _windows(_pad(ones, pad, 0), kernel, stride).sum(axis=(-2, -1))[0]
+    if (counts == 0).any():
+        raise ValueError(f"a pooling window covers only padding (kernel {kernel}, pad {pad})")
+    return counts
+
+
+def _window_dot(windows: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``sum_{c,r,s} windows[c,p,q,r,s] * w[m,c,r,s]`` -> ``M x P x Q``."""
+    return np.einsum("cpqrs,mcrs->mpq", windows, w, optimize=True)
+
+
+def _exact_integer_window_dot(windows: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """The integer window dot product as int64, exact (see the module docstring)."""
+    terms = w.shape[1] * w.shape[2] * w.shape[3]
+    largest_x = int(np.abs(windows).max(initial=0))
+    largest_w = int(np.abs(w).max(initial=0))
+    if terms * largest_x * largest_w < EXACT_FLOAT_LIMIT:
+        summed = _window_dot(windows.astype(np.float64), w.astype(np.float64))
+        return summed.astype(np.int64)
+    return _window_dot(windows.astype(np.int64), w.astype(np.int64))
+
+
+def _conv_sum(x, w, stride, pad, groups, window_dot) -> np.ndarray:
+    """Grouped convolution without bias: group g's outputs see only group g's inputs."""
+    channels = x.shape[0]
+    out_channels, channels_per_group, kernel_h, kernel_w = w.shape
+    if channels % groups or out_channels % groups or channels // groups != channels_per_group:
+        raise ValueError(f"weights {w.shape} do not fit input {x.shape} with groups={groups}")
+    windows = _windows(_pad(x, pad, 0), (kernel_h, kernel_w), stride)
+    outs_per_group = out_channels // groups
+    parts = []
+    for g in range(groups):
+        group_in = windows[g * channels_per_group:(g + 1) * channels_per_group]
+        group_w = w[g * outs_per_group:(g + 1) * outs_per_group]
+        parts.append(window_dot(group_in, group_w))
+    return np.concatenate(parts, axis=0)
+
+
+def _bias_column(b, out_channels: int) -> np.ndarray:
+    if b is None:
+        return np.zeros((out_channels, 1, 1))
+    return np.asarray(b, dtype=np.float64).reshape(out_channels, 1, 1)
+
+
+def _fc_as_conv_weights(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    if w.shape[1:] != x.shape:
+        raise ValueError(f"fc weights {w.shape} do not match input {x.shape}")
+    return w
+
+
+# ---- float ---------------------------------------------------------------------------------
+
+def conv2d(x, w, b=None, stride=(1, 1), pad=(0, 0, 0, 0), groups=1) -> np.ndarray:
+    """Zero-padded grouped 2-D convolution (cross-correlation, as in ONNX Conv), float64."""
+    x = np.asarray(x, dtype=np.float64)
+    w = np.asarray(w, dtype=np.float64)
+    return _conv_sum(x, w, stride, pad, groups, _window_dot) + _bias_column(b, w.shape[0])
+
+
+def fc(x, w, b=None) -> np.ndarray:
+    """Fully connected: ``y[m] = sum_{c,h,w} x[c,h,w] * w[m,c,h,w] + b[m]``, as ``M x 1 x 1``."""
+    x = np.asarray(x, dtype=np.float64)
+    w = np.asarray(w, dtype=np.float64)
+    products = np.einsum("chw,mchw->m", x, _fc_as_conv_weights(x, w), optimize=True)
+    return products.reshape(-1, 1, 1) + _bias_column(b, w.shape[0])
+
+
+def max_pool(x, kernel, stride, pad=(0, 0, 0, 0)) -> np.ndarray:
+    """Per-channel window maximum; padding is -inf, so it never wins."""
+    x = np.asarray(x, dtype=np.float64)
+    _in_bounds_counts(x.shape[1:], kernel, stride, pad)
+    return _windows(_pad(x, pad, -np.inf), kernel, stride).max(axis=(-2, -1))
+
+
+def avg_pool(x, kernel, stride, pad=(0, 0, 0, 0)) -> np.ndarray:
+    """Per-channel window mean over the real elements only (ONNX count_include_pad=0)."""
+    x = np.asarray(x, dtype=np.float64)
+    counts = _in_bounds_counts(x.shape[1:], kernel, stride, pad)
+    sums = _windows(_pad(x, pad, 0.0), kernel, stride).sum(axis=(-2, -1))
+    return sums / counts
+
+
+def add(a, b) -> np.ndarray:
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"add of shapes {a.shape} and {b.shape}")
+    return a + b
+
+
+def relu(x) -> np.ndarray:
+    return np.maximum(np.asarray(x, dtype=np.float64), 0.0)
+
+
+# ---- fixed16 -------------------------------------------------------------------------------
+
+def frac_bits_for(max_abs: float) -> int:
+    """Fraction bits ``f = 15 - e``, ``e`` the smallest integer with ``max_abs < 2**e``."""
+    if not math.isfinite(max_abs) or max_abs < 0:
+        raise ValueError(f"max_abs must be finite and >= 0, got {max_abs}")
+    if max_abs == 0:
+        return FRACTION_BITS
+    _, exponent = math.frexp(max_abs)  # max_abs = mantissa * 2**exponent, 0.5 <= mantissa < 1
+    return FRACTION_BITS - exponent
+
+
+def quantize(x) -> tuple[np.ndarray, int]:
+    """Float tensor -> (int16 q, f) with f chosen from the tensor's largest magnitude."""
+    x = np.asarray(x, dtype=np.float64)
+    frac_bits = frac_bits_for(float(np.abs(x).max(initial=0.0)))
+    scaled = np.floor(np.ldexp(x, frac_bits) + 0.5)
+    return np.clip(scaled, INT16_MIN, INT16_MAX).astype(np.int16), frac_bits
+
+
+def round_shift(a, s: int):
+    """Right shift by ``s`` rounding half up (``floor(a / 2**s + 1/2)``); ``s <= 0``: left."""
+    a = np.asarray(a, dtype=np.int64)
+    if s > 0:
+        return (a + (np.int64(1) << np.int64(s - 1))) >> np.int64(s)
+    return a << np.int64(-s)
+
+
+def requantize(acc, acc_frac: int, relu: bool = False) -> tuple[np.ndarray, int]:
+    """int64 accumulators with fraction ``acc_frac`` -> int16 using the full range."""
+    acc = np.asarray(acc, dtype=np.int64)
+    if relu:
+        acc = np.maximum(acc, 0)
+    largest = int(np.abs(acc).max(initial=0))
+    if largest == 0:
+        return np.zeros(acc.shape, dtype=np.int16), FRACTION_BITS
+    shift = largest.bit_length() - FRACTION_BITS
+    q = np.clip(round_shift(acc, shift), INT16_MIN, INT16_MAX).astype(np.int16)
+    return q, acc_frac - shift
+
+
+def _bias_q(b, frac_bits: int, out_channels: int) -> np.ndarray:
+    if b is None:
+        return np.zeros((out_channels, 1, 1), dtype=np.int64)
+    scaled = np.floor(np.ldexp(np.asarray(b, dtype=np.float64), frac_bits) + 0.5)
+    return scaled.astype(np.int64).reshape(out_channels, 1, 1)
+
+
+def conv2d_fixed(qx, fx, qw, fw, b=None, stride=(1, 1), pad=(0, 0, 0, 0), groups=1,
+                 relu=False) -> tuple[np.ndarray, int]:
+    """Fixed16 convolution: exact int64 sum of products plus rounded bias, then requantize."""
+    qx = np.asarray(qx, dtype=np.int64)
+    qw = np.asarray(qw, dtype=np.int64)
+    acc = _conv_sum(qx, qw, stride, pad, groups, _exact_integer_window_dot)
+    acc = acc + _bias_q(b, fx + fw, qw.shape[0])
+    return requantize(acc, fx + fw, relu)
+
+
+def fc_fixed(qx, fx, qw, fw, b=None, relu=False) -> tuple[np.ndarray, int]:
+    """Fixed16 fully connected layer (a conv whose kernel covers the whole input)."""
+    qx = np.asarray(qx, dtype=np.int64)
+    qw = _fc_as_conv_weights(qx, np.asarray(qw, dtype=np.int64))
+    return conv2d_fixed(qx, fx, qw, fw, b, relu=relu)
+
+
+def max_pool_fixed(qx, fx, kernel, stride, pad=(0, 0, 0, 0), relu=False):
+    """Fixed16 max pool: exact, keeps the input fraction."""
+    qx = np.asarray(qx, dtype=np.int64)
+    _in_bounds_counts(qx.shape[1:], kernel, stride, pad)
+    never_wins = np.iinfo(np.int64).min
+    q = _windows(_pad(qx, pad, never_wins), kernel, stride).max(axis=(-2, -1))
+    if relu:
+        q = np.maximum(q, 0)
+    return q.astype(np.int16), fx
+
+
+def avg_pool_fixed(qx, fx, kernel, stride, pad=(0, 0, 0, 0), relu=False):
+    """Fixed16 average pool: ``floor((2*sum + n) / (2*n))`` (round half up), same fraction."""
+    qx = np.asarray(qx, dtype=np.int64)
+    counts = _in_bounds_counts(qx.shape[1:], kernel, stride, pad)
+    sums = _windows(_pad(qx, pad, 0), kernel, stride).sum(axis=(-2, -1))
+    q = np.clip((2 * sums + counts) // (2 * counts), INT16_MIN, INT16_MAX)
+    if relu:
+        q = np.maximum(q, 0)
+    return q.astype(np.int16), fx
+
+
+def add_fixed(qa, fa, qb, fb, relu=False) -> tuple[np.ndarray, int]:
+    """Fixed16 element-wise add: align both to the finer fraction exactly, then requantize."""
+    qa = np.asarray(qa, dtype=np.int64)
+    qb = np.asarray(qb, dtype=np.int64)
+    if qa.shape != qb.shape:
+        raise ValueError(f"add of shapes {qa.shape} and {qb.shape}")
+    finer = max(fa, fb)
+    acc = (qa << np.int64(finer - fa)) + (qb << np.int64(finer - fb))
+    return requantize(acc, finer, relu)
+
+
+# ---- one layer -----------------------------------------------------------------------------
+
+def _check_inputs(layer: Layer, inputs: list, shapes: list) -> None:
+    wanted = 2 if layer.kind == "add" else 1
+    if len(inputs) != wanted:
+        raise ValueError(f"layer {layer.name!r} takes {wanted} input(s), got {len(inputs)}")
+    for shape in shapes:
+        if tuple(shape) != layer.in_shape:
+            raise ValueError(f"layer {layer.name!r} expects {layer.in_shape}, got {shape}")
+
+
+def _run_float(layer: Layer, inputs: list, weight, bias) -> np.ndarray:
+    _check_inputs(layer, inputs, [np.shape(x) for x in inputs])
+    kernel = (layer.kernel_h, layer.kernel_w)
+    if layer.kind == "conv":
+        out = conv2d(inputs[0], weight, bias, layer.stride, layer.pad, layer.groups)
+    elif layer.kind == "fc":
+        out = fc(inputs[0], weight, bias)
+    elif layer.kind == "add":
+        out = add(inputs[0], inputs[1])
+    elif layer.pool_op == "max":
+        out = max_pool(inputs[0], kernel, layer.stride, layer.pad)
+    else:
+        out = avg_pool(inputs[0], kernel, layer.stride, layer.pad)
+    return relu(out) if layer.relu else out
+
+
+def _run_fixed(layer: Layer, inputs: list, weight, bias) -> tuple[np.ndarray, int]:
+    _check_inputs(layer, inputs, [np.shape(q) for q, _ in inputs])
+    (qx, fx) = inputs[0]
+    kernel = (layer.kernel_h, layer.kernel_w)
+    if layer.kind in ("conv", "fc"):
+        qw, fw = weight if isinstance(weight, tuple) else quantize(weight)
+        if layer.kind == "fc":
+            return fc_fixed(qx, fx, qw, fw, bias, layer.relu)
+        return conv2d_fixed(qx, fx, qw, fw, bias, layer.stride, layer.pad, layer.groups,
+                            layer.relu)
+    if layer.kind == "add":
+        qb, fb = inputs[1]
+        return add_fixed(qx, fx, qb, fb, layer.relu)
+    pool = max_pool_fixed if layer.pool_op == "max" else avg_pool_fixed
+    return pool(qx, fx, kernel, layer.stride, layer.pad, layer.relu)
+
+
+def run_layer(layer: Layer, inputs: list, weight=None, bias=None, precision: str = "fp32"):
+    """One layer by the reference, fused ReLU included.
+
+    ``"fp32"``: ``inputs`` are float arrays, the result is float64. ``"fixed16"``: ``inputs``
+    are ``(q, f)`` tuples and so is the result; ``weight`` is a ``(q, f)`` tuple or a float
+    array (then quantized with :func:`quantize`); ``bias`` is always float.
+    """
+    if precision == "fp32":
+        return _run_float(layer, inputs, weight, bias)
+    if precision == "fixed16":
+        return _run_fixed(layer, inputs, weight, bias)
+    raise ValueError(f"precision must be 'fp32' or 'fixed16', got {precision!r}")
