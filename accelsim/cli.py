@@ -88,11 +88,19 @@ def format_layers(layers: pd.DataFrame) -> str:
                            formatters={"cycles": "{:,}".format})
 
 
+def _si(count: float) -> str:
+    """1.234 G / 416.5 k style."""
+    for scale, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if count >= scale:
+            return f"{count / scale:,.3f} {unit}"
+    return f"{count:,.0f}"
+
+
 def format_summary(summary: pd.Series, meta: dict) -> str:
     lines = [
         f"network {summary['network']} on {summary['arch']} ({meta['precision']}, "
         f"{meta['clock_mhz']:g} MHz, seed {meta['seed']})",
-        f"  MACs        {summary['macs'] / 1e9:,.3f} G",
+        f"  MACs        {_si(summary['macs'])}",
         f"  cycles      {summary['cycles']:,}  (stalls {summary['stall_cycles']:,}, "
         f"ideal {summary['ideal_cycles']:,})",
         f"  time        {summary['time_ms']:,.3f} ms",

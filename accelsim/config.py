@@ -26,7 +26,6 @@ live in its ``Params.__post_init__``. Build configs through the loader or
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import hashlib
 import json
 import math
@@ -36,10 +35,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
 from accelsim import arch, resources
 from accelsim.errors import AccelsimError, ConfigError
+from accelsim.yamlio import did_you_mean, read_yaml
 
 Precision = Literal["fixed16", "fp32"]
 FORMAT_VERSION = 1
@@ -110,7 +108,7 @@ def load_arch(name_or_path: str | Path) -> ArchConfig:
         path = resources.resolve("arch_configs", name_or_path, "architecture")
     except AccelsimError as err:
         raise ConfigError(str(err)) from None
-    return arch_from_dict(_read_yaml(path), str(path))
+    return arch_from_dict(read_yaml(path, ConfigError), str(path))
 
 
 def arch_from_dict(data: Any, origin: str) -> ArchConfig:
@@ -164,7 +162,7 @@ def from_dict(cls: type, data: Any, where: str, problems: _Problems,
     start = len(problems)
     for key in data:
         if key not in fields:
-            problems.add(_join(where, key), "unknown key" + _suggest(key, list(fields), True))
+            problems.add(_join(where, key), "unknown key" + did_you_mean(key, list(fields), True))
     values = {}
     for name, spec in fields.items():
         if name in data:
@@ -200,7 +198,7 @@ def _value(hint: Any, value: Any, where: str, problems: _Problems, meta: Any) ->
     checked = _scalar(hint, value, meta)
     if checked is _INVALID:
         choices = [c for c in args if isinstance(c, str)] if origin is Literal else []
-        hint_text = _suggest(value, choices) if isinstance(value, str) else ""
+        hint_text = did_you_mean(value, choices) if isinstance(value, str) else ""
         problems.add(where, f"expected {_expected(hint, meta)}, got {_show(value)}{hint_text}")
     return checked
 
@@ -225,7 +223,7 @@ def _sequence(args: tuple, value: Any, where: str, problems: _Problems, meta: An
         return _INVALID
     hints = [args[0]] * len(value) if variadic else list(args)
     return tuple(_value(hint, item, f"{where}[{index}]", problems, meta)
-                 for index, (hint, item) in enumerate(zip(hints, value)))
+                 for index, (hint, item) in enumerate(zip(hints, value, strict=False)))
 
 
 def _scalar(hint: Any, value: Any, meta: Any) -> Any:
@@ -272,7 +270,7 @@ def _checked_core(data: Any, problems: _Problems) -> types.ModuleType | None:
         return _core_module(name)
     except KeyError:
         available = arch.available_cores()
-        problems.add("core", f"unknown core {name!r}{_suggest(name, available)}; available: "
+        problems.add("core", f"unknown core {name!r}{did_you_mean(name, available)}; available: "
                              f"{', '.join(available) or 'none'}")
         return None
 
@@ -285,7 +283,7 @@ def _checked_buffers(buffers: Any, module: types.ModuleType, problems: _Problems
     needed = list(module.BUFFERS)
     for name in buffers:
         if name not in needed:
-            problems.add(f"buffers.{name}", "unknown buffer" + _suggest(name, needed, True))
+            problems.add(f"buffers.{name}", "unknown buffer" + did_you_mean(name, needed, True))
     for name in needed:
         if name not in buffers:
             problems.add(f"buffers.{name}", "missing required buffer")
@@ -295,23 +293,6 @@ def _checked_buffers(buffers: Any, module: types.ModuleType, problems: _Problems
 def _core_module(name: str) -> types.ModuleType:
     """The module of core ``name`` (KeyError if none); tests monkeypatch it to add fakes."""
     return arch.core_module(name)
-
-
-def _read_yaml(path: Path) -> Any:
-    """Parse a YAML file; a syntax error becomes one line with the file, line and column."""
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found") from None
-    except OSError as err:
-        raise ConfigError(f"{path}: cannot read ({err.strerror})") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}:" if mark else ""
-        problem = getattr(err, "problem", None) or "invalid YAML"
-        raise ConfigError(f"{path}:{where} malformed YAML: {problem}") from None
 
 
 class _Problems(list):
@@ -339,14 +320,6 @@ def _plain(value: Any) -> Any:
 
 def _join(where: str, key: Any) -> str:
     return f"{where}.{key}" if where else str(key)
-
-
-def _suggest(word: Any, known: list[str], list_all: bool = False) -> str:
-    """' (did you mean 'x'?)', or the known names when nothing is close and list_all."""
-    close = difflib.get_close_matches(str(word), known, n=1)
-    if close:
-        return f" (did you mean {close[0]!r}?)"
-    return f" (known: {', '.join(known)})" if list_all and known else ""
 
 
 def _show(value: Any) -> str:

@@ -16,7 +16,6 @@ overrides any of them through the arch YAML's ``energy_pj`` section.
 
 from __future__ import annotations
 
-import difflib
 import math
 from bisect import bisect_right
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ import pandas as pd
 
 from accelsim.counts import Counts
 from accelsim.errors import AccelsimError, ConfigError
+from accelsim.yamlio import did_you_mean
 
 # Horowitz ISSCC 2014, 45 nm: 64-bit SRAM read energy by capacity.
 SRAM_ANCHOR_BYTES = (8 * 1024, 32 * 1024, 1024 * 1024)
@@ -130,13 +130,13 @@ def energy_table(components: list[Component], precision: str,
     for name, actions in overrides.items():
         if name not in kinds:
             problems.append(f"{prefix}energy_pj.{name}: unknown component"
-                            f"{_did_you_mean(name, list(kinds))}")
+                            f"{did_you_mean(name, list(kinds), True)}")
             continue
         for action, pj in actions.items():
             if (name, action) not in table:
                 known = list(ACTIONS_BY_KIND[kinds[name]])
                 problems.append(f"{prefix}energy_pj.{name}.{action}: unknown action for "
-                                f"{kinds[name]} {name!r}{_did_you_mean(action, known)}")
+                                f"{kinds[name]} {name!r}{did_you_mean(action, known, True)}")
             else:
                 table[(name, action)] = float(pj)
     if problems:
@@ -151,7 +151,8 @@ def price(counts: Counts, table: dict[tuple[str, str], float]) -> pd.DataFrame:
         raise AccelsimError("no energy price for "
                             + ", ".join(f"({c}, {a})" for c, a in missing))
     frame = counts.to_frame()
-    frame["pj_per_action"] = [table[key] for key in zip(frame["component"], frame["action"])]
+    keys = zip(frame["component"], frame["action"], strict=True)
+    frame["pj_per_action"] = [table[key] for key in keys]
     frame["pj_per_action"] = frame["pj_per_action"].astype("float64")
     frame["energy_pj"] = frame["count"] * frame["pj_per_action"]
     return frame
@@ -172,8 +173,3 @@ def _checked_precision(precision: str) -> str:
     return precision
 
 
-def _did_you_mean(word: str, known: list[str]) -> str:
-    close = difflib.get_close_matches(str(word), known, n=1)
-    if close:
-        return f" (did you mean {close[0]!r}?)"
-    return f" (known: {', '.join(known) or 'none'})"

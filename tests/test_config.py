@@ -11,8 +11,15 @@ import pytest
 import yaml
 
 from accelsim import arch, config, resources
-from accelsim.config import (ArchConfig, BufferConfig, DramConfig, EngineConfig,
-                             arch_from_dict, load_arch, with_overrides)
+from accelsim.config import (
+    ArchConfig,
+    BufferConfig,
+    DramConfig,
+    EngineConfig,
+    arch_from_dict,
+    load_arch,
+    with_overrides,
+)
 from accelsim.errors import ConfigError
 
 FAKE_MODULE = "accelsim.arch._fakecore"

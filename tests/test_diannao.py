@@ -53,6 +53,15 @@ def arch(precision="fixed16", **overrides):
 UNLIMITED_DRAM = {"dram.bytes_per_cycle": None, "dram.latency_cycles": 0}
 
 
+def assert_bit_exact(network, tensors, result):
+    """Every layer's fixed16 output equals the integer reference on the same inputs."""
+    for layer in network:
+        q_ref, frac_ref = _reference_output(layer, result, tensors, "fixed16")
+        out = result.outputs[layer.name]
+        assert out.frac == frac_ref, layer.name
+        np.testing.assert_array_equal(out.q, q_ref, err_msg=layer.name)
+
+
 def _reference_output(layer, result, tensors, precision):
     inputs = [result.outputs[name] for name in layer.inputs]
     if precision == "fixed16":
@@ -66,11 +75,7 @@ def _reference_output(layer, result, tensors, precision):
 def test_fixed16_outputs_bit_exact(mixed, seed):
     tensors = make_tensors(mixed, seed)
     result = simulate(arch("fixed16"), mixed, tensors=tensors, keep_outputs=True)
-    for layer in mixed:
-        q_ref, frac_ref = _reference_output(layer, result, tensors, "fixed16")
-        out = result.outputs[layer.name]
-        assert out.frac == frac_ref, layer.name
-        np.testing.assert_array_equal(out.q, q_ref, err_msg=layer.name)
+    assert_bit_exact(mixed, tensors, result)
 
 
 def test_fp32_outputs_match_reference(mixed):
@@ -236,3 +241,16 @@ def test_zoo_invariants(workload):
         assert row["compute_cycles"] == closed_form_cycles(layer)
         assert row["cycles"] >= row["dram_bytes"] / 16
     assert result.summary["cycles"] == layers["cycles"].sum()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workload", ["lenet5", "alexnet", "vgg16", "mobilenet_v1", "resnet18",
+                                      "resnet50"])
+def test_whole_zoo_network_bit_exact(workload):
+    """Every layer of every shipped network, on its real chained activations, equals the
+    independent integer reference exactly."""
+    from accelsim.workload import load_network
+    network = load_network(workload)
+    tensors = make_tensors(network, 0)
+    result = simulate(arch("fixed16"), network, tensors=tensors, keep_outputs=True)
+    assert_bit_exact(network, tensors, result)

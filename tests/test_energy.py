@@ -9,8 +9,15 @@ import pytest
 
 from accelsim import config, energy
 from accelsim.counts import Counts
-from accelsim.energy import (DRAM_PJ_PER_BYTE, Component, energy_table, mac_pj, op_pj, price,
-                             sram_access_pj)
+from accelsim.energy import (
+    DRAM_PJ_PER_BYTE,
+    Component,
+    energy_table,
+    mac_pj,
+    op_pj,
+    price,
+    sram_access_pj,
+)
 from accelsim.errors import AccelsimError, ConfigError
 
 KIB = 1024
@@ -38,7 +45,7 @@ def test_sram_interpolates_log_log():
 def test_sram_is_monotone_in_size_and_linear_in_width():
     sizes = [int(256 * 1.3 ** k) for k in range(45)]  # 256 B .. about 33 MB
     energies = [sram_access_pj(size, 64) for size in sizes]
-    assert all(a < b for a, b in zip(energies, energies[1:]))
+    assert all(a < b for a, b in zip(energies, energies[1:], strict=False))
     assert sram_access_pj(32 * KIB, 256) == pytest.approx(4 * 20.0, rel=1e-12)
     assert sram_access_pj(32 * KIB, 16) == pytest.approx(20.0 / 4, rel=1e-12)
 
@@ -122,7 +129,7 @@ def test_price_multiplies_counts_by_prices():
     table = energy_table(COMPONENTS, "fixed16", {})
     frame = price(make_counts(), table)
     assert list(frame.columns) == ["component", "action", "count", "pj_per_action", "energy_pj"]
-    keys = list(zip(frame["component"], frame["action"]))
+    keys = list(zip(frame["component"], frame["action"], strict=True))
     assert keys == sorted(make_counts())
     expected_total = (1000 * 20.0 + 64000 * mac_pj("fixed16") + 500 * 0.0
                       + 4096 * 160.0 + 7 * sram_access_pj(2 * KIB, 256))

@@ -264,3 +264,11 @@ def test_resnet_adds_fuse_relu_and_branches_do_not(name):
             assert layer.relu and layer.inputs[0].startswith(layer.name + "_branch2")
         if layer.name.endswith("_branch1"):
             assert not layer.relu
+
+
+def test_pool_padding_must_leave_real_input_in_every_window():
+    from accelsim.errors import WorkloadError
+    from accelsim.workload.yaml_format import network_from_dict
+    with pytest.raises(WorkloadError, match="padding"):
+        network_from_dict({"name": "p", "input": [2, 4, 4], "layers": [
+            {"name": "p", "kind": "pool", "op": "max", "kernel": 2, "pad": 2}]}, "p.yaml")

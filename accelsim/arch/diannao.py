@@ -23,7 +23,6 @@ sigmoid (ReLU only), NBin/SB bank conflicts, DRAM page effects.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np

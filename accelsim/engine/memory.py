@@ -1,13 +1,18 @@
 """Off-chip DRAM and on-chip tile buffers: their specs and their simpy components.
 
 * :class:`Dram` is shared by all cores: ``channels`` concurrent transfers (a :class:`Pool`,
-  granted FIFO in request order). A transfer of ``b > 0`` bytes holds one
-  channel for ``latency_cycles + ceil(b / bytes_per_cycle)`` cycles; a transfer that lasts 0
-  cycles (``b == 0``, or unlimited bandwidth with no latency) takes no channel at all.
+  granted FIFO in request order). A transfer of ``b > 0`` bytes *occupies* one channel for
+  ``ceil(b / bytes_per_cycle)`` cycles (:meth:`DramSpec.occupancy_cycles`), then frees it; its
+  data is usable ``latency_cycles`` after that. The requester waits out the latency but the
+  channel serves other transfers meanwhile, as a DMA engine with several requests in flight
+  does, so latency overlaps with other traffic instead of serialising it. With unlimited
+  bandwidth (occupancy 0) a transfer takes no channel and only waits the latency; a 0-byte
+  transfer costs nothing, not even latency.
 * :class:`Buffer` is per core: ``slots`` tiles may be resident at once (a :class:`Pool` of
   free slots; 2 slots = double buffering, the next tile loads while this one computes).
   With 2 ports, DRAM transfers and the datapath use the buffer freely in parallel. With 1 port
-  they take turns through a :class:`Port`.
+  they take turns through a :class:`Port`; a transfer keeps the port until its data is usable
+  (occupancy + latency).
 
 Components take ``env`` in their constructor and expose generator methods named as verbs,
 as simpy's own resources do. :class:`Pool` replaces ``simpy.Resource``/``Container`` because
@@ -21,6 +26,7 @@ import heapq
 import itertools
 import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,7 +51,11 @@ def _check_int(owner: str, name: str, value, minimum: int) -> None:
 
 @dataclass(frozen=True)
 class DramSpec:
-    """Off-chip memory: bandwidth (``math.inf`` = unlimited), per-transfer latency, channels."""
+    """Off-chip memory: bandwidth (``math.inf`` = unlimited), access latency, channels.
+
+    ``latency_cycles`` is the delay from a transfer leaving its channel to its data being
+    usable; it does not hold the channel (see the module docstring).
+    """
 
     bytes_per_cycle: float = 16.0
     latency_cycles: int = 0
@@ -60,8 +70,11 @@ class DramSpec:
         _check_int("DramSpec", "latency_cycles", self.latency_cycles, 0)
         _check_int("DramSpec", "channels", self.channels, 1)
 
-    def transfer_cycles(self, n_bytes) -> np.ndarray:
-        """Cycles a transfer holds a channel: ``latency + ceil(bytes / bandwidth)``; 0 for 0 B.
+    def occupancy_cycles(self, n_bytes) -> np.ndarray:
+        """Cycles a transfer holds a channel: ``ceil(bytes / bandwidth)``; 0 for 0 B.
+
+        0 as well for any size at unlimited bandwidth. Latency is not included: it is paid
+        after the channel is freed (see the module docstring).
 
         Vectorised over an int array of transfer sizes. Exact for an integral bandwidth; for a
         fractional one a quotient within 1e-9 (relative) of an integer counts as that integer,
@@ -78,7 +91,7 @@ class DramSpec:
             nearest = np.rint(quotient)
             close = np.abs(quotient - nearest) <= _ROUNDING_TOLERANCE * np.maximum(1.0, quotient)
             streaming_cycles = np.where(close, nearest, np.ceil(quotient)).astype(np.int64)
-        return np.where(n_bytes > 0, self.latency_cycles + streaming_cycles, 0)
+        return np.where(n_bytes > 0, streaming_cycles, 0)
 
 
 @dataclass(frozen=True)
@@ -152,18 +165,32 @@ class Dram:
         self.spec = spec
         self.channels = Pool(env, spec.channels)
 
-    def transfer(self, duration_cycles: int):
-        """Hold one channel for ``duration_cycles``; return the cycle the transfer started.
+    def transfer(self, occupancy_cycles: int):
+        """Hold one channel for ``occupancy_cycles``; return the cycle the channel was granted.
 
-        A 0-cycle transfer takes no channel and starts (and ends) now.
+        A 0-cycle transfer takes no channel and is granted (and done) now. The latency is
+        not waited here, so the caller may issue its next transfer at once: see
+        :meth:`after_latency`.
         """
-        if duration_cycles == 0:
+        if occupancy_cycles == 0:
             return self.env.now
         yield from self.channels.take()
-        start_cycles = self.env.now
-        yield self.env.timeout(duration_cycles)
+        granted_cycles = self.env.now
+        yield self.env.timeout(occupancy_cycles)
         self.channels.give()
-        return start_cycles
+        return granted_cycles
+
+    def after_latency(self, latency_cycles: int, deliver: Callable[[], None]) -> None:
+        """Call ``deliver()`` when data that left its channel now is usable.
+
+        Without blocking the caller: ``deliver`` runs ``latency_cycles`` from now, or at once
+        (no simpy event) when the latency is 0.
+        """
+        if latency_cycles == 0:
+            deliver()
+            return
+        arrival = self.env.timeout(latency_cycles)
+        arrival.callbacks.append(lambda _arrival: deliver())
 
 
 class Port:

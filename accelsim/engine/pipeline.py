@@ -3,33 +3,48 @@
 Contract (what ``tests/engine`` checks):
 
 * Per core, three processes walk that core's steps (tiles, see coarsening) in order.
-  **fetch**: take a free load-buffer slot (wait if none), transfer ``in_bytes + weight_bytes``
-  from DRAM, hand the step to compute. **compute**: take a free store-buffer slot (wait if
-  none), wait for the step to be fetched, hold the datapath for ``compute_cycles``, free the
-  load slot, hand the step to drain. **drain**: write ``out_bytes`` to DRAM, free the store
-  slot. All cores share the DRAM channels (FIFO in request order, see ``memory.Dram``); each
-  core has its own load and store buffers. Cores start in ascending ``core_id`` order, so
-  requests made at the same cycle queue lower cores first; a core's drains run in tile order.
+  **fetch**: take a free load-buffer slot (wait if none), request ``in_bytes + weight_bytes``
+  from DRAM; once the transfer leaves its channel, move on to the next step while the data
+  is in flight; the step is handed to compute when its data is usable. **compute**: take a
+  free store-buffer slot (wait if none), wait for the step to be fetched, hold the datapath
+  for ``compute_cycles``, free the load slot, hand the step to drain. **drain**: write
+  ``out_bytes`` to DRAM, moving on to the next step once the channel is freed; the store slot
+  is freed when the write completes. All cores share the DRAM channels (FIFO in request
+  order, see ``memory.Dram``); each core has its own load and store buffers. Cores start in
+  ascending ``core_id`` order, so requests made at the same cycle queue lower cores first;
+  a core's fetches and drains are requested in step order.
+* DRAM time (``memory`` docstring): a transfer of ``b > 0`` bytes holds a channel for its
+  occupancy ``ceil(b / bytes_per_cycle)`` cycles, then its data is usable ``latency_cycles``
+  later while the channel serves others. So several requests are in flight at once, up to
+  the free buffer slots: latency overlaps with other transfers and with compute.
 * Ports. With ``load_buffer.ports == 1`` a fetch transfer and a compute of the same core
   never overlap in time; with ``store_buffer.ports == 1`` the same holds for a drain and a
   compute. The port is a lock (``memory.Port``): a transfer takes it after its slot and
   *before* queueing for a DRAM channel (so a waiting transfer can delay its own core's
-  datapath, never another core's transfers); at the same instant the datapath wins. With 2
-  ports everything overlaps freely. Phases lasting 0 cycles take neither a port nor a channel.
+  datapath, never another core's transfers) and keeps it until its data is usable
+  (occupancy + latency); at the same instant the datapath wins. With 2 ports everything
+  overlaps freely. Phases lasting 0 cycles (0 bytes, or 0 compute) take neither a port nor
+  a channel.
 * So with unlimited bandwidth and no latency a single core takes exactly the sum of its
   ``compute_cycles``; with a tiny bandwidth it takes at least total bytes / bandwidth.
 * Coarsening (:func:`coarsen`). simpy costs 1-4 us per event and a layer may have 10^6
   tiles, so each core's tiles are merged into at most ``memory.max_steps`` contiguous steps.
-  A step's fetch, compute and drain each act as one phase lasting the sum of its tiles'
-  times; DRAM time is summed per tile before merging (``DramSpec.transfer_cycles``), so
-  latency and rounding are charged exactly as without coarsening and the totals of compute
-  time, DRAM time and bytes are unchanged. What is lost is the overlap *inside* a step: the
-  pipeline's fill (the first fetch) and drain (the last write) now last one step instead of
-  one tile, so the error is bounded by about one step's fetch + compute + drain time.
+  A step's fetch, compute and drain each act as one phase. Occupancy is rounded per tile and
+  summed over the step's tiles (``DramSpec.occupancy_cycles``), so totals of compute time,
+  channel time and bytes are unchanged. Latency is charged **once per step and direction**
+  that moves any bytes (once for the step's fetch, once for its drain): a DMA stream of
+  consecutive tiles pipelines its requests and exposes only one latency. A core with
+  <= ``max_steps`` tiles is not merged, and each tile pays its own latency, overlapped with
+  other transfers as above. What coarsening loses is the overlap *inside* a step: the
+  pipeline's fill (the first fetch) and drain (the last write) last one step instead of one
+  tile. And where few buffer slots limit the requests in flight, a tile-by-tile run may
+  expose more latency than the merged steps do, up to ``latency_cycles`` per merged tile.
 * The timeline (``trace=True``) has one row per step. ``fetch_start``/``drain_start`` are
-  the cycles the DRAM transfer began (after the slot, port and channel were granted);
-  ``compute_start`` is the cycle the datapath began. A 0-cycle phase starts and ends at the
-  cycle it became ready.
+  the cycles the DRAM channel was granted (after the slot and port), or the cycle the request
+  was made when it needs no channel (unlimited bandwidth); ``fetch_end``/``drain_end`` are
+  the cycles the data is usable / written (grant + occupancy + latency). ``compute_start``
+  is the cycle the datapath began. A 0-cycle phase starts and ends at the cycle it became
+  ready.
 """
 
 from __future__ import annotations
@@ -47,6 +62,7 @@ from accelsim.engine.memory import (
     TRANSFER_PRIORITY,
     Buffer,
     Dram,
+    DramSpec,
     MemorySpec,
 )
 from accelsim.engine.tilework import TileWork
@@ -137,18 +153,26 @@ def _run_counting_events(env: simpy.Environment) -> int:
         return events
 
 
+@dataclass(frozen=True)
+class _Transfers:
+    """One core's DRAM transfers in one direction, per step: channel time and latency."""
+
+    occupancy_cycles: list[int]
+    latency_cycles: list[int]
+
+
 class _CorePipeline:
     """One core's buffers and its fetch, compute and drain processes over its steps."""
 
     def __init__(self, env: simpy.Environment, dram: Dram, memory: MemorySpec,
-                 fetch_cycles: list[int], compute_cycles: list[int], drain_cycles: list[int]):
+                 fetches: _Transfers, compute_cycles: list[int], drains: _Transfers):
         self.env = env
         self.dram = dram
         self.load = Buffer(env, memory.load_buffer)
         self.store = Buffer(env, memory.store_buffer)
-        self.fetch_cycles = fetch_cycles
+        self.fetches = fetches
         self.compute_cycles = compute_cycles
-        self.drain_cycles = drain_cycles
+        self.drains = drains
         n_steps = len(compute_cycles)
         self.fetched = [env.event() for _ in range(n_steps)]
         self.computed = [env.event() for _ in range(n_steps)]
@@ -156,16 +180,35 @@ class _CorePipeline:
         self.processes = [env.process(self.fetch()), env.process(self.compute()),
                           env.process(self.drain())]
 
-    def fetch(self):
-        env, log = self.env, self.timeline
-        for step, duration in enumerate(self.fetch_cycles):
-            yield from self.load.slots.take()
-            holds_port = yield from self.load.use_port(TRANSFER_PRIORITY, duration)
-            log[FETCH_START][step] = yield from self.dram.transfer(duration)
-            log[FETCH_END][step] = env.now
+    def _transfer(self, buffer: Buffer, transfers: _Transfers, step: int, start_column: int,
+                  done: simpy.Event | None):
+        """Request one step's transfer; return once its channel is free again.
+
+        Logs the grant in ``start_column`` now and, when the data is usable, that cycle in the
+        next column (the matching ``*_end``); then releases ``buffer``'s port (if held) and
+        succeeds ``done`` (if given) or frees a ``buffer`` slot.
+        """
+        occupancy = transfers.occupancy_cycles[step]
+        latency = transfers.latency_cycles[step]
+        holds_port = yield from buffer.use_port(TRANSFER_PRIORITY, occupancy + latency)
+        self.timeline[start_column][step] = yield from self.dram.transfer(occupancy)
+
+        def deliver() -> None:
+            self.timeline[start_column + 1][step] = self.env.now
             if holds_port:
-                self.load.port.release()
-            self.fetched[step].succeed()
+                buffer.port.release()
+            if done is None:
+                buffer.slots.give()
+            else:
+                done.succeed()
+
+        self.dram.after_latency(latency, deliver)
+
+    def fetch(self):
+        for step in range(len(self.compute_cycles)):
+            yield from self.load.slots.take()
+            yield from self._transfer(self.load, self.fetches, step, FETCH_START,
+                                      self.fetched[step])
 
     def compute(self):
         env, log = self.env, self.timeline
@@ -186,15 +229,9 @@ class _CorePipeline:
             self.computed[step].succeed()
 
     def drain(self):
-        env, log = self.env, self.timeline
-        for step, duration in enumerate(self.drain_cycles):
+        for step in range(len(self.compute_cycles)):
             yield self.computed[step]
-            holds_port = yield from self.store.use_port(TRANSFER_PRIORITY, duration)
-            log[DRAIN_START][step] = yield from self.dram.transfer(duration)
-            log[DRAIN_END][step] = env.now
-            if holds_port:
-                self.store.port.release()
-            self.store.slots.give()
+            yield from self._transfer(self.store, self.drains, step, DRAIN_START, None)
 
 
 def _timeline_frame(step_core: np.ndarray, phases: np.ndarray) -> pd.DataFrame:
@@ -207,21 +244,31 @@ def _timeline_frame(step_core: np.ndarray, phases: np.ndarray) -> pd.DataFrame:
     return frame
 
 
+def _step_transfers(dram: DramSpec, n_bytes: np.ndarray, order: np.ndarray,
+                    starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per step: summed per-tile occupancy, and one latency if the step moves any bytes."""
+    occupancy = np.add.reduceat(dram.occupancy_cycles(n_bytes)[order], starts)
+    step_bytes = np.add.reduceat(n_bytes[order], starts)
+    return occupancy, np.where(step_bytes > 0, dram.latency_cycles, 0).astype(np.int64)
+
+
 def _simulate(work: TileWork, memory: MemorySpec) -> tuple[np.ndarray, np.ndarray, int, int]:
     """Run the coarsened steps; return (step_core, phase times per step, compute, events)."""
     order, starts, step_core = _step_groups(work.core_id, memory.max_steps)
-    fetch_cycles = memory.dram.transfer_cycles(work.in_bytes + work.weight_bytes)
-    drain_cycles = memory.dram.transfer_cycles(work.out_bytes)
-    columns = [np.add.reduceat(column[order], starts)
-               for column in (fetch_cycles, work.compute_cycles, drain_cycles)]
+    columns = [*_step_transfers(memory.dram, work.in_bytes + work.weight_bytes, order, starts),
+               np.add.reduceat(work.compute_cycles[order], starts),
+               *_step_transfers(memory.dram, work.out_bytes, order, starts)]
     env = simpy.Environment()
     dram = Dram(env, memory.dram)
     core_bounds = np.flatnonzero(np.diff(step_core)) + 1
-    pipelines = [
-        _CorePipeline(env, dram, memory, *(part.tolist() for part in core_columns))
-        for core_columns in zip(*(np.split(column, core_bounds) for column in columns),
-                                strict=True)
-    ]
+    pipelines = []
+    for core_columns in zip(*(np.split(column, core_bounds) for column in columns),
+                            strict=True):
+        fetch_occupancy, fetch_latency, compute, drain_occupancy, drain_latency = (
+            part.tolist() for part in core_columns)
+        pipelines.append(_CorePipeline(env, dram, memory,
+                                       _Transfers(fetch_occupancy, fetch_latency), compute,
+                                       _Transfers(drain_occupancy, drain_latency)))
     events = _run_counting_events(env)
     if any(process.is_alive for p in pipelines for process in p.processes):
         raise RuntimeError("engine deadlock: a pipeline stopped before its last drain")

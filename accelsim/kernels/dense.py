@@ -47,6 +47,18 @@ def _valid_span(start, length, pad, size):
 
 
 @njit(cache=True)
+def _spatial_tile(st, n_tx, th, tw, p_out, q_out, sw, kw, pad_l, in_w):
+    """Output rows [oy0, oy1) x columns [ox0, ox1) of spatial tile ``st`` (row-major), its
+    position count, and how many input columns of its patch are real (not padding)."""
+    oy0 = (st // n_tx) * th
+    ox0 = (st % n_tx) * tw
+    oy1 = min(oy0 + th, p_out)
+    ox1 = min(ox0 + tw, q_out)
+    valid_cols = _valid_span(ox0 * sw, (ox1 - ox0 - 1) * sw + kw, pad_l, in_w)
+    return oy0, oy1, ox0, ox1, (oy1 - oy0) * (ox1 - ox0), valid_cols
+
+
+@njit(cache=True)
 def _conv_tile(x, sb, acc, ob, u0, oy0, oy1, ox0, ox1, m0, m1, ky0, ky1, c0, c1, kw, sh, sw):
     """One tile on the NFU: each NBin value is broadcast across a ``tn``-wide SB row.
 
@@ -134,13 +146,8 @@ def _conv_kernel(x, sb, acc, compute, geometry, tiling, part_bounds, tile_start,
                 u0 = (m0 // mg) * cg
                 u1 = ((m1 - 1) // mg + 1) * cg
                 n_ic = (u1 - u0 + chunk - 1) // chunk
-                oy0 = (st // n_tx) * th
-                ox0 = (st % n_tx) * tw
-                oy1 = min(oy0 + th, p_out)
-                ox1 = min(ox0 + tw, q_out)
-                positions = (oy1 - oy0) * (ox1 - ox0)
-                cols = (ox1 - ox0 - 1) * sw + kw
-                valid_cols = _valid_span(ox0 * sw, cols, pad_l, in_w)
+                oy0, oy1, ox0, ox1, positions, valid_cols = _spatial_tile(
+                    st, n_tx, th, tw, p_out, q_out, sw, kw, pad_l, in_w)
                 for kc in range(n_kc):
                     ky0 = kc * kr
                     ky1 = min(ky0 + kr, kh)
@@ -257,13 +264,8 @@ def _pool_kernel(x, out, n_valid, is_max, geometry, tiling, n_steps, n_tiles, co
         c0 = cb * ti
         c1 = min(c0 + ti, channels)
         for st in range(n_st):
-            oy0 = (st // n_tx) * th
-            ox0 = (st % n_tx) * tw
-            oy1 = min(oy0 + th, p_out)
-            ox1 = min(ox0 + tw, q_out)
-            positions = (oy1 - oy0) * (ox1 - ox0)
-            cols = (ox1 - ox0 - 1) * sw + kw
-            valid_cols = _valid_span(ox0 * sw, cols, pad_l, in_w)
+            oy0, oy1, ox0, ox1, positions, valid_cols = _spatial_tile(
+                st, n_tx, th, tw, p_out, q_out, sw, kw, pad_l, in_w)
             for kc in range(n_kc):
                 ky0 = kc * kr
                 ky1 = min(ky0 + kr, kh)

@@ -78,6 +78,10 @@ class Layer:
             return f"pad must be >= 0, got {self.pad}"
         if self.kind == "pool" and self.pool_op not in POOL_OPS:
             return f"pool_op must be one of {', '.join(POOL_OPS)}, got {self.pool_op!r}"
+        if self.kind == "pool" and (max(self.pad[0], self.pad[2]) >= self.kernel_h
+                                    or max(self.pad[1], self.pad[3]) >= self.kernel_w):
+            return (f"pooling padding {self.pad} must be smaller than the window "
+                    f"{self.kernel_h}x{self.kernel_w} (a window must see real input)")
         if self.kind in ("pool", "add") and self.out_channels != self.in_channels:
             return f"a {self.kind} layer keeps its channels ({self.in_channels})"
         if self.kind == "add" and len(self.inputs) != 2:

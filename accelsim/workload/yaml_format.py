@@ -22,15 +22,13 @@ wrong types and shapes that do not chain are errors naming the file and the key.
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from accelsim.errors import WorkloadError
 from accelsim.workload.layer import Layer
 from accelsim.workload.network import INPUT, Network
+from accelsim.yamlio import did_you_mean, read_yaml
 
 TOP_KEYS = ("version", "name", "source", "input", "layers")
 LAYER_KEYS = ("name", "kind", "out_channels", "kernel", "stride", "pad", "groups", "relu",
@@ -38,25 +36,8 @@ LAYER_KEYS = ("name", "kind", "out_channels", "kernel", "stride", "pad", "groups
 FORMAT_VERSION = 1
 
 
-def read_yaml(path: Path) -> Any:
-    """Parse a YAML file; a syntax error becomes one line with the file and position."""
-    try:
-        text = path.read_text()
-    except OSError as err:
-        raise WorkloadError(f"{path}: cannot read ({err.strerror})") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(err, "problem", None) or "invalid YAML"
-        raise WorkloadError(f"{path}:{where}: malformed YAML: {problem}") from None
-
-
 def _unknown_key(where: str, key: str, allowed: tuple[str, ...]) -> str:
-    close = difflib.get_close_matches(str(key), allowed, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return f"{where}: unknown key {key!r}{hint}"
+    return f"{where}: unknown key {key!r}{did_you_mean(key, allowed)}"
 
 
 def _pair(value: Any, where: str) -> tuple[int, int]:
@@ -156,4 +137,4 @@ def network_from_dict(data: Any, origin: str) -> Network:
 
 def load_yaml_network(path: Path) -> Network:
     """Read a network YAML file."""
-    return network_from_dict(read_yaml(path), str(path))
+    return network_from_dict(read_yaml(path, WorkloadError), str(path))

@@ -1,4 +1,4 @@
-"""DRAM and buffer specs (validation, transfer cost) and the Pool and Port components."""
+"""DRAM and buffer specs (validation, channel occupancy) and the Pool and Port components."""
 
 import math
 
@@ -37,19 +37,19 @@ def test_valid_specs_are_accepted():
     assert spec.dram.channels == 4 and spec.load_buffer.ports == 1
 
 
-def test_transfer_cycles_is_latency_plus_rounded_up_streaming_time():
+def test_occupancy_is_rounded_up_streaming_time_without_latency():
     spec = DramSpec(bytes_per_cycle=4.0, latency_cycles=7)
-    got = spec.transfer_cycles([0, 1, 4, 5, 8, 4_000_001])
-    assert got.tolist() == [0, 7 + 1, 7 + 1, 7 + 2, 7 + 2, 7 + 1_000_001]
+    got = spec.occupancy_cycles([0, 1, 4, 5, 8, 4_000_001])
+    assert got.tolist() == [0, 1, 1, 2, 2, 1_000_001]
     assert got.dtype == np.int64
 
 
-def test_transfer_cycles_with_unlimited_bandwidth_is_latency_only():
-    assert DramSpec(math.inf, 3).transfer_cycles([0, 1, 10**12]).tolist() == [0, 3, 3]
+def test_occupancy_with_unlimited_bandwidth_is_zero():
+    assert DramSpec(math.inf, 3).occupancy_cycles([0, 1, 10**12]).tolist() == [0, 0, 0]
 
 
-def test_transfer_cycles_tolerates_inexact_float_bandwidth():
-    assert DramSpec(12.8).transfer_cycles([128, 129, 1280]).tolist() == [10, 11, 100]
+def test_occupancy_tolerates_inexact_float_bandwidth():
+    assert DramSpec(12.8).occupancy_cycles([128, 129, 1280]).tolist() == [10, 11, 100]
 
 
 def test_pool_grants_free_units_at_once_and_waiters_in_order():
@@ -70,19 +70,40 @@ def test_pool_grants_free_units_at_once_and_waiters_in_order():
     assert pool.free == 2
 
 
-def test_dram_transfer_holds_a_channel_and_returns_its_start():
+def test_dram_transfer_holds_a_channel_and_returns_its_grant():
     env = simpy.Environment()
     dram = Dram(env, DramSpec(channels=1))
     starts = []
 
-    def transfer(duration):
-        starts.append((yield from dram.transfer(duration)))
+    def transfer(occupancy):
+        starts.append((yield from dram.transfer(occupancy)))
 
-    for duration in (4, 6, 0):
-        env.process(transfer(duration))
+    for occupancy in (4, 6, 0):
+        env.process(transfer(occupancy))
     env.run()
     assert starts == [0, 0, 4]  # the 0-cycle transfer needs no channel
     assert env.now == 10
+
+
+def test_dram_latency_runs_off_the_channel_and_does_not_block_the_requester():
+    """One channel, latency 10: a holds it [0,3] -> usable 13, b [3,5] -> usable 15, c [5,6]
+    with latency 0 -> usable 6. The requester issues each transfer as soon as the previous
+    one leaves the channel (old model: a [0,13], b [13,25])."""
+    env = simpy.Environment()
+    dram = Dram(env, DramSpec(latency_cycles=10, channels=1))
+    log = []
+
+    def requester():
+        for name, occupancy, latency in (("a", 3, 10), ("b", 2, 10), ("c", 1, 0)):
+            granted = yield from dram.transfer(occupancy)
+            log.append((name, "granted", granted))
+            dram.after_latency(latency, lambda name=name: log.append((name, "usable", env.now)))
+
+    env.process(requester())
+    env.run()
+    assert log == [
+        ("a", "granted", 0), ("b", "granted", 3), ("c", "granted", 5), ("c", "usable", 6),
+        ("a", "usable", 13), ("b", "usable", 15)]
 
 
 def test_port_gives_the_datapath_priority_at_the_same_instant_then_fifo():

@@ -104,31 +104,87 @@ def test_single_store_port_keeps_drains_off_the_datapath():
     assert stats.cycles == 21
 
 
-def test_latency_is_paid_once_per_transfer_and_fetch_and_drain_share_the_channel():
-    """Latency 10, 1 B/cycle: each fetch (3 B in + 1 B weight) holds the channel 14 cycles,
-    each drain (2 B) 12. f0 [0,14] f1 [14,28]; c0 [14,19] but d0 queues behind f1:
-    [28,40]; c1 [28,33]; d1 queues behind d0: [40,52].
+def test_latency_overlaps_the_next_transfer_and_fetch_and_drain_share_the_channel():
+    """Latency 2, 1 B/cycle: a fetch (3 B in + 1 B weight) holds the channel 4 cycles, a
+    drain (2 B) 2; data is usable 2 cycles after the channel is freed.
+    f0 channel [0,4] usable 6; f1 is requested when the channel frees: [4,8] usable 10.
+    c0 [6,7]; d0 queues behind f1 for the channel: granted 8, freed 10, written 12.
+    c1 [10,11]; d1 [11,13] written 15. (Old model, latency on the channel: 20 cycles.)
     """
-    work = tiles([5, 5], [3, 3], [2, 2], weight_bytes=[1, 1])
-    stats = assert_timeline(work, memory(latency_cycles=10), [
-        (0, 0, 0, 14, 14, 19, 28, 40),
-        (0, 1, 14, 28, 28, 33, 40, 52),
+    work = tiles([1, 1], [3, 3], [2, 2], weight_bytes=[1, 1])
+    stats = assert_timeline(work, memory(latency_cycles=2), [
+        (0, 0, 0, 6, 6, 7, 8, 12),
+        (0, 1, 4, 10, 10, 11, 11, 15),
     ])
-    assert (stats.cycles, stats.dram_read_bytes, stats.dram_write_bytes) == (52, 8, 4)
+    assert (stats.cycles, stats.dram_read_bytes, stats.dram_write_bytes) == (15, 8, 4)
+
+
+def test_latency_overlaps_across_tiles_when_slots_allow_many_requests_in_flight():
+    """8 tiles, 4 B each at 1 B/cycle (occupancy 4), latency 10, no compute, 8 load slots:
+    fetch i holds the channel [4i, 4i+4] and is usable at 4i+14, so the run takes
+    8 x 4 + 10 = 42 cycles, not 8 x (4 + 10) = 112 as with latency on the channel.
+    """
+    work = tiles([0] * 8, [4] * 8, [0] * 8)
+    assert_timeline(work, memory(latency_cycles=10, load=(8, 2)), [
+        (0, i, 4 * i, 4 * i + 14, 4 * i + 14, 4 * i + 14, 4 * i + 14, 4 * i + 14)
+        for i in range(8)
+    ])
+
+
+def test_two_load_slots_allow_two_requests_in_flight():
+    """As above with 2 load slots: a fetch needs a slot, freed when its tile's compute (0
+    cycles) ends, i.e. when its data is usable. f0 [0,4]->14, f1 [4,8]->18; f2 takes f0's
+    slot at 14: [14,18]->28, f3 at 18 ->32; so pairs repeat every 14 cycles: 60 in all.
+    """
+    work = tiles([0] * 8, [4] * 8, [0] * 8)
+    stats = run(work, memory(latency_cycles=10), trace=True)
+    pair_starts = [14 * (i // 2) + 4 * (i % 2) for i in range(8)]
+    assert stats.timeline.fetch_start.tolist() == pair_starts
+    assert stats.timeline.fetch_end.tolist() == [start + 14 for start in pair_starts]
+    assert stats.cycles == 60
+
+
+def test_single_load_port_is_held_until_the_data_is_usable():
+    """One load port, latency 3, 2 B per fetch at 1 B/cycle, compute 2. f0 holds the port
+    from its grant at 0 through its channel time [0,2] and latency until 5, so f1 (requested
+    at 2, a slot is free) waits for the port; at 5 compute 0 wins it: c0 [5,7]; then f1 gets
+    it: channel [7,9], usable 12; c1 [12,14].
+    """
+    work = tiles([2, 2], [2, 2], [0, 0])
+    assert_timeline(work, memory(latency_cycles=3, load=(2, 1)), [
+        (0, 0, 0, 5, 5, 7, 7, 7),
+        (0, 1, 7, 12, 12, 14, 14, 14),
+    ])
+
+
+def test_unlimited_bandwidth_pays_latency_without_taking_a_channel():
+    """Unlimited bandwidth, latency 5, one channel shared by two cores: no transfer needs
+    the channel, so all four fetches (two slots per core) run [0,5] at once; then each core
+    computes 3 + 3: c0 [5,8], c1 [8,11].
+    """
+    work = tiles([3, 3, 3, 3], [4, 4, 4, 4], [0, 0, 0, 0], core_id=[0, 1, 0, 1])
+    stats = assert_timeline(work, memory(bytes_per_cycle=math.inf, latency_cycles=5), [
+        (0, 0, 0, 5, 5, 8, 8, 8),
+        (0, 1, 0, 5, 8, 11, 11, 11),
+        (1, 0, 0, 5, 5, 8, 8, 8),
+        (1, 1, 0, 5, 8, 11, 11, 11),
+    ])
+    assert stats.cycles == 11
 
 
 def test_zero_byte_transfers_take_no_dram_time_and_no_channel():
-    """Latency 100 is not paid for 0 B. Tile 0 drains 10 B at 10 B/cycle: d0 [1,102]; fetch 2
-    (0 B) runs at 1, when its slot frees, although d0 holds the only channel. Compute 2 waits
-    for a store slot until drains 0 and 1 end at 102 (drains run in order).
+    """Latency 100 is not paid for 0 B. Tile 0 drains 10 B at 10 B/cycle: channel [1,2],
+    written at 102. Fetch 2 (0 B) runs at 1, when its slot frees, although d0 holds the only
+    channel. Drain 1 (0 B) is requested once d0 frees the channel (2) and is done at once,
+    freeing a store slot, so c2 runs [2,3] and d2 is done at 3; the run ends at 102.
     """
     work = tiles([1, 1, 1], [0, 0, 0], [10, 0, 0])
     stats = assert_timeline(work, memory(latency_cycles=100, bytes_per_cycle=10.0), [
         (0, 0, 0, 0, 0, 1, 1, 102),
-        (0, 1, 0, 0, 1, 2, 102, 102),
-        (0, 2, 1, 1, 102, 103, 103, 103),
+        (0, 1, 0, 0, 1, 2, 2, 2),
+        (0, 2, 1, 1, 2, 3, 3, 3),
     ])
-    assert stats.cycles == 103
+    assert stats.cycles == 102
 
 
 def test_two_cores_share_one_dram_channel_in_request_order():
