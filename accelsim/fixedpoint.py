@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 Q_MAX = 32767
 Q_MIN = -32768
@@ -57,13 +57,13 @@ def _max_abs(flat):
     return peak
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def _round_to_int16(flat, scale):
     """floor(x * scale + 0.5) saturated to int16. Exact in float32 too: |x * scale| < 2**15,
     so adding 0.5 needs at most 24 mantissa bits."""
     out = np.empty(flat.size, dtype=np.int16)
     half = flat.dtype.type(0.5)
-    for i in range(flat.size):
+    for i in prange(flat.size):
         value = np.floor(flat[i] * scale + half)
         out[i] = min(max(value, Q_MIN), Q_MAX)
     return out

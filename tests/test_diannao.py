@@ -195,11 +195,40 @@ def test_counting_mode_equals_computing_mode():
     rng = np.random.default_rng(0)
     x = rng.integers(-100, 100, size=(9, 9, 48)).astype(np.int16)
     w = rng.integers(-100, 100, size=layer.weight_shape).astype(np.int16)
-    geometry = (48, 24, 48, 96, 3, 3, 1, 1, 0, 0, 9, 9, 16, 16, 2)
+    geometry = (48, 24, 48, 96, 3, 3, 1, 1, 0, 0, 9, 9, 16, 16, 2, 4)
     _, with_values = dense.conv_tiles(x, w, geometry, tiling.as_tuple(), 5, tiling.n_tiles)
     _, counts_only = dense.conv_tiles(x, w, geometry, tiling.as_tuple(), 5, tiling.n_tiles,
                                       compute=False)
     np.testing.assert_array_equal(with_values, counts_only)
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.float32])
+def test_every_loop_order_gives_the_same_outputs_and_exact_traffic(dtype):
+    """Orders 0/1/2 compute identical outputs; order 2 moves each weight once and spills
+    (chunks - 1) partial sums per output each way (a layer with 2 kernel-row x 3 channel
+    chunks: 48 channels in chunks of 16, 3 kernel rows in chunks of 2)."""
+    c, m, h, w_in, k, word, psum = 48, 40, 9, 8, 3, 2, 4
+    rng = np.random.default_rng(1)
+    x = rng.integers(-300, 300, size=(h + 2, w_in + 2, c)).astype(dtype)   # padded by 1
+    w = rng.integers(-300, 300, size=(m, c, k, k)).astype(dtype)
+    geometry = (c, c, m, m, k, k, 1, 1, 1, 1, h, w_in, 16, 16, word, psum)
+    outputs = {}
+    for order in (0, 1, 2):
+        tiling = (order, 3, 4, 2, 16, 1 if order == 2 else 0, 0)
+        n_st, n_ob, n_red = 3 * 2, 3, 2 * 3
+        acc, counts = dense.conv_tiles(x, w, geometry, tiling, 7, n_st * n_ob * n_red)
+        outputs[order] = acc
+        totals = counts.sum(axis=0)
+        assert totals[dense.MACS] == m * h * w_in * c * k * k
+        if order == 2:
+            assert totals[dense.W_BYTES] == m * c * k * k * word
+            assert totals[dense.OUT_BYTES] == h * w_in * m * (word + (n_red - 1) * psum)
+            assert totals[dense.OUT_FILL] == (n_red - 1) * h * w_in * n_ob
+    np.testing.assert_array_equal(outputs[0], outputs[1])
+    np.testing.assert_array_equal(outputs[0], outputs[2])
+    x_chw = x.astype(np.float64).transpose(2, 0, 1)
+    expected = reference.conv2d(x_chw, w.astype(np.float64), None, (1, 1), (0, 0, 0, 0), 1)
+    np.testing.assert_array_equal(outputs[2].transpose(2, 0, 1), expected)
 
 
 def test_buffer_too_small_is_a_mapping_error():

@@ -10,10 +10,15 @@ tiling with the least DRAM traffic (ties: fewer tiles), every tile fitting one b
 * NBin slot: the input patch ``((th-1)*sh + kr) x ((tw-1)*sw + S) x chunk`` words;
 * SB slot: ``tn x chunk x kr x S`` synapses.
 
-Residency: weights of one output block (``w_res`` 1, blocks outer) or of the whole layer
-(``w_res`` 2) are loaded once if they fit an SB slot; the input patch of a spatial tile over
-all channels (``x_res`` 1, spatial tiles outer) or the whole input (``x_res`` 2) likewise
-for NBin. Otherwise every tile re-fetches what it needs from DRAM.
+Loop orders (see ``accelsim.kernels.dense``): 0 = blocks > spatial tiles > reduction
+chunks, 1 = spatial tiles > blocks > chunks (partial sums stay in NBout in both), 2 = blocks >
+chunks > spatial tiles (a synapse chunk stays in SB across all spatial tiles; partial sums
+spill to DRAM between chunks, ``psum_bytes`` each way).
+
+Residency: weights of one output block (``w_res`` 1, blocks outer; in order 2, of one chunk)
+or of the whole layer (``w_res`` 2) are loaded once if they fit an SB slot; the input patch
+of a spatial tile over all channels (``x_res`` 1, spatial tiles outer) or the whole input
+(``x_res`` 2) likewise for NBin. Otherwise every tile re-fetches what it needs from DRAM.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from accelsim.workload.layer import Layer
 
 # (order, w_res, x_res) combinations that make sense (see module docstring).
 _MODES = ((0, 0, 0), (0, 1, 0), (0, 2, 0), (1, 0, 0), (1, 2, 0), (1, 0, 1), (1, 2, 1),
-          (0, 0, 2), (0, 1, 2), (0, 2, 2))
+          (0, 0, 2), (0, 1, 2), (0, 2, 2), (2, 1, 0), (2, 1, 2))
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,7 @@ class NfuShape:
     nbin_words: int
     sb_words: int
     nbout_words: int
+    psum_bytes: int
 
 
 @dataclass(frozen=True)
@@ -58,7 +64,7 @@ class ConvTiling:
         return (self.order, self.th, self.tw, self.kr, self.chunk, self.w_res, self.x_res)
 
     def describe(self) -> str:
-        order = "blocks>spatial" if self.order == 0 else "spatial>blocks"
+        order = ("blocks>spatial", "spatial>blocks", "blocks>chunks>spatial")[self.order]
         return (f"{order} tile {self.th}x{self.tw} kr={self.kr} chunk={self.chunk} "
                 f"w_res={self.w_res} x_res={self.x_res}")
 
@@ -115,7 +121,7 @@ def _estimate(layer: Layer, hw: NfuShape, th: int, tw: int, kr: int, chunk: int,
     n_ob, n_st = math.ceil(m / hw.tn), math.ceil(p / th) * math.ceil(q / tw)
     n_kc, n_ic = math.ceil(r / kr), math.ceil(union / chunk)
     cols = (tw - 1) * sw + s
-    if w_res == 1 and hw.tn * union * r * s > hw.sb_words:
+    if w_res == 1 and order != 2 and hw.tn * union * r * s > hw.sb_words:
         return None
     if w_res == 2 and n_ob * hw.tn * union * r * s > hw.sb_words:
         return None
@@ -133,7 +139,8 @@ def _estimate(layer: Layer, hw: NfuShape, th: int, tw: int, kr: int, chunk: int,
     else:
         inputs = layer.in_h * layer.in_w * c
     outputs = p * q * m
-    return (weights + inputs + outputs) * hw.word_bytes, n_ob * n_st * n_kc * n_ic
+    spilled = 2 * (n_kc * n_ic - 1) * p * q * m * hw.psum_bytes if order == 2 else 0
+    return (weights + inputs + outputs) * hw.word_bytes + spilled, n_ob * n_st * n_kc * n_ic
 
 
 @lru_cache(maxsize=4096)

@@ -18,7 +18,9 @@ ceil(C / ti) + stages - 1``; add: ``2 * H * W * ceil(C / ti) + stages - 1``. Til
 order and residency are chosen per layer by :mod:`accelsim.arch._nfu_tiling`.
 
 Not modelled: the control processor's instruction fetch, the NFU-3 piecewise-linear
-sigmoid (ReLU only), NBin/SB bank conflicts, DRAM page effects.
+sigmoid (ReLU only), NBin/SB bank conflicts, DRAM page effects. NBout has a DMA (the paper
+gives every buffer one), which the partial-sum-spilling loop order uses to write partial sums
+out and read them back; whether the CP programs did that is not stated in the paper.
 """
 
 from __future__ import annotations
@@ -44,19 +46,23 @@ COUNT_NAMES = {
     dense.IN_READ: ("nbin", "read"), dense.IN_FILL: ("nbin", "fill"),
     dense.W_READ: ("sb", "read"), dense.W_FILL: ("sb", "fill"),
     dense.OUT_READ: ("nbout", "read"), dense.OUT_WRITE: ("nbout", "write"),
+    dense.OUT_FILL: ("nbout", "fill"),
 }
 
 
 @dataclass(frozen=True)
 class Params:
-    """DianNao's NFU: ``tn`` outputs x ``ti`` inputs per cycle, in ``pipeline_stages``."""
+    """DianNao's NFU: ``tn`` outputs x ``ti`` inputs per cycle, in ``pipeline_stages``;
+    ``psum_bytes``: width of a partial sum when a tiling spills partial sums to DRAM (our
+    choice: 32-bit, the adder tree's width; the paper does not say)."""
 
     tn: int = 16
     ti: int = 16
     pipeline_stages: int = 3
+    psum_bytes: int = 4
 
     def __post_init__(self) -> None:
-        for name in ("tn", "ti", "pipeline_stages"):
+        for name in ("tn", "ti", "pipeline_stages", "psum_bytes"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
@@ -72,7 +78,8 @@ class Core(base.Core):
     def shape(self) -> NfuShape:
         return NfuShape(tn=self.params.tn, ti=self.params.ti, word_bytes=self.word_bytes,
                         nbin_words=self.buffer_words("nbin"), sb_words=self.buffer_words("sb"),
-                        nbout_words=self.buffer_words("nbout"))
+                        nbout_words=self.buffer_words("nbout"),
+                        psum_bytes=self.params.psum_bytes)
 
     def components(self) -> list[Component]:
         word_bits = 8 * self.word_bytes
@@ -113,7 +120,8 @@ class Core(base.Core):
         geometry = (layer.in_channels, layer.in_channels_per_group,
                     layer.out_channels_per_group, layer.out_channels, layer.kernel_h,
                     layer.kernel_w, *layer.stride, layer.pad[0], layer.pad[1], layer.in_h,
-                    layer.in_w, self.params.tn, self.params.ti, self.word_bytes)
+                    layer.in_w, self.params.tn, self.params.ti, self.word_bytes,
+                    self.params.psum_bytes)
         acc, counts = dense.conv_tiles(x_hwc, w, geometry, tiling.as_tuple(), n_steps,
                                        tiling.n_tiles)
         if fixed:

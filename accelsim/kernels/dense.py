@@ -4,9 +4,9 @@ Hardware (Chen et al., ASPLOS 2014, Sec. 4-5): each cycle NFU-1 multiplies one N
 ``ti`` input neurons (broadcast) by one SB row of ``tn x ti`` synapses; NFU-2's ``tn`` adder
 trees reduce the ``ti`` products into ``tn`` partial sums held in NBout.
 
-Dataflow of :func:`conv_tiles` (outer to inner; ``order`` swaps the two outer loops)::
+Dataflow of :func:`conv_tiles`, order 0 (outer to inner)::
 
-    for ob in output blocks          (tn consecutive output channels)       order 0
+    for ob in output blocks          (tn consecutive output channels)
       for st in spatial tiles        (th x tw output positions)
         for kc in kernel-row chunks  (kr filter rows)
           for ic in channel chunks   (chunk input channels of the block's groups)
@@ -14,12 +14,18 @@ Dataflow of :func:`conv_tiles` (outer to inner; ``order`` swaps the two outer lo
             for (oy, ox) in st, ky in kc, kx, ci in ceil(chunk / ti) rows:  1 cycle each
             NBout <- partial sums; DRAM <- outputs after the last chunk
 
+Order 1 swaps the two outer loops (``st`` outermost: an input patch can stay in NBin across
+output blocks). Order 2 runs ``ob > kc > ic > st``: a chunk of synapses stays in SB across
+all spatial tiles, and partial sums (``psum_bytes`` each) go to DRAM and come back between
+chunks, through NBout's DMA.
+
 An output block reads the union of the input channels of the groups its channels belong to,
 so dense (G = 1), grouped and depthwise layers share one loop: a depthwise block of 16
 channels uses the 16 diagonal multipliers only (off-block synapses are zero in SB).
 
 Arrays: ``x`` is the *padded* input, H x W x C (channels innermost, NBin row order);
-``w`` is M x R x S x C/G; ``acc`` is P x Q x M float64 (exact integers for fixed16).
+``sb`` holds SB rows (see :func:`_pack_sb_rows`); ``acc`` is P x Q x M float64 (exact
+integers for fixed16).
 Count columns are the module constants below; rows are engine steps (tiles are assigned to
 ``n_steps`` contiguous steps by ``step = tile * n_steps // n_tiles``).
 """
@@ -31,11 +37,11 @@ import numpy as np
 from numba import njit, prange
 
 # Count columns: one per (role, action); roles are mapped to component names by the core.
-CYCLES, MACS, OPS, IN_READ, W_READ, OUT_READ, OUT_WRITE, IN_FILL, W_FILL, \
-    IN_BYTES, W_BYTES, OUT_BYTES, TILES = range(13)
-N_COLUMNS = 13
+CYCLES, MACS, OPS, IN_READ, W_READ, OUT_READ, OUT_WRITE, IN_FILL, W_FILL, OUT_FILL, \
+    IN_BYTES, W_BYTES, OUT_BYTES, TILES = range(14)
+N_COLUMNS = 14
 COLUMN_NAMES = ("cycles", "macs", "ops", "in_read", "w_read", "out_read", "out_write",
-                "in_fill", "w_fill", "in_bytes", "w_bytes", "out_bytes", "tiles")
+                "in_fill", "w_fill", "out_fill", "in_bytes", "w_bytes", "out_bytes", "tiles")
 
 
 @njit(cache=True)
@@ -86,23 +92,25 @@ def _conv_tile(x, sb, acc, ob, u0, oy0, oy1, ox0, ox1, m0, m1, ky0, ky1, c0, c1,
                 acc[oy, ox, m0 + lane] += partial[lane]
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def _pack_sb_rows(w, tn, cg, mg, union):
     """Weights M x C/G x R x S -> SB rows n_blocks x R x S x union x tn (block-diagonal).
 
-    Keeps the weights' dtype (int16 or float32); read in source order, which is fastest.
+    Keeps the weights' dtype (int16 or float32); blocks are packed in parallel (each writes
+    only its own rows), each read in source order, which is fastest.
     """
     m_total, _, kh, kw = w.shape
     n_ob = (m_total + tn - 1) // tn
     sb = np.zeros((n_ob, kh, kw, union, tn), dtype=w.dtype)
-    for m in range(m_total):
-        ob = m // tn
-        g0 = (m // mg) * cg - ((ob * tn) // mg) * cg
-        lane = m - ob * tn
-        for cl in range(cg):
-            for ky in range(kh):
-                for kx in range(kw):
-                    sb[ob, ky, kx, g0 + cl, lane] = w[m, cl, ky, kx]
+    for ob in prange(n_ob):
+        u0 = ((ob * tn) // mg) * cg
+        for m in range(ob * tn, min(ob * tn + tn, m_total)):
+            g0 = (m // mg) * cg - u0
+            lane = m - ob * tn
+            for cl in range(cg):
+                for ky in range(kh):
+                    for kx in range(kw):
+                        sb[ob, ky, kx, g0 + cl, lane] = w[m, cl, ky, kx]
     return sb
 
 
@@ -118,82 +126,113 @@ def _block_synapses(m0, m1, c0, c1, cg, mg):
     return synapses
 
 
+@njit(cache=True)
+def _block(ob, tn, m_total, mg, cg, chunk):
+    """Output channels [m0, m1) of block ``ob``, the input channels [u0, u1) its groups read,
+    and how many channel chunks cover them."""
+    m0 = ob * tn
+    m1 = min(m0 + tn, m_total)
+    u0 = (m0 // mg) * cg
+    u1 = ((m1 - 1) // mg + 1) * cg
+    return m0, m1, u0, u1, (u1 - u0 + chunk - 1) // chunk
+
+
+@njit(cache=True)
+def _conv_step(x, sb, acc, compute, geometry, tiling, ob, st, kc, ic, tile, n_steps, n_tiles,
+               counts):
+    """Compute (if ``compute``) and count one tile; ``counts`` is this part's n_steps x N."""
+    (cin, cg, mg, m_total, kh, kw, sh, sw, pad_t, pad_l, in_h, in_w, tn, ti,
+     word_bytes, psum_bytes) = geometry
+    (order, th, tw, kr, chunk, w_res, x_res) = tiling
+    p_out, q_out = acc.shape[0], acc.shape[1]
+    n_tx = (q_out + tw - 1) // tw
+    n_kc = (kh + kr - 1) // kr
+    m0, m1, u0, u1, n_ic = _block(ob, tn, m_total, mg, cg, chunk)
+    oy0, oy1, ox0, ox1, positions, valid_cols = _spatial_tile(
+        st, n_tx, th, tw, p_out, q_out, sw, kw, pad_l, in_w)
+    ky0 = kc * kr
+    ky1 = min(ky0 + kr, kh)
+    c0 = u0 + ic * chunk
+    c1 = min(c0 + chunk, u1)
+    row_groups = (c1 - c0 + ti - 1) // ti
+    cycles = positions * (ky1 - ky0) * kw * row_groups
+    synapses = _block_synapses(m0, m1, c0, c1, cg, mg)
+    if compute:
+        _conv_tile(x, sb, acc, ob, u0, oy0, oy1, ox0, ox1, m0, m1, ky0, ky1, c0, c1, kw, sh, sw)
+    tile_counts = counts[tile * n_steps // n_tiles]
+    first = kc == 0 and ic == 0
+    last = kc == n_kc - 1 and ic == n_ic - 1
+    # DMA into NBin: every tile, once per spatial tile (x_res 1), or once (x_res 2).
+    if x_res == 0:
+        rows = (oy1 - oy0 - 1) * sh + (ky1 - ky0)
+        pixels = _valid_span(oy0 * sh + ky0, rows, pad_t, in_h) * valid_cols
+        tile_counts[IN_BYTES] += pixels * (c1 - c0) * word_bytes
+        tile_counts[IN_FILL] += pixels * row_groups
+    elif (x_res == 1 and ob == 0 and first) or (x_res == 2 and tile == 0):
+        if x_res == 1:
+            full_rows = (oy1 - oy0 - 1) * sh + kh
+            pixels = _valid_span(oy0 * sh, full_rows, pad_t, in_h) * valid_cols
+        else:
+            pixels = in_h * in_w
+        tile_counts[IN_BYTES] += pixels * cin * word_bytes
+        tile_counts[IN_FILL] += pixels * ((cin + ti - 1) // ti)
+    # DMA into SB: every tile, or only on the first spatial tile (resident across tiles).
+    if w_res == 0 or st == 0:
+        tile_counts[W_BYTES] += synapses * (ky1 - ky0) * kw * word_bytes
+        tile_counts[W_FILL] += (ky1 - ky0) * kw * row_groups
+    tile_counts[CYCLES] += cycles
+    tile_counts[MACS] += synapses * (ky1 - ky0) * kw * positions
+    tile_counts[IN_READ] += cycles
+    tile_counts[W_READ] += cycles
+    tile_counts[OUT_WRITE] += positions
+    if not first:
+        tile_counts[OUT_READ] += positions
+        if order == 2:   # the partial sums come back from DRAM into NBout
+            tile_counts[IN_BYTES] += positions * (m1 - m0) * psum_bytes
+            tile_counts[OUT_FILL] += positions
+    if last:
+        tile_counts[OUT_BYTES] += positions * (m1 - m0) * word_bytes
+    elif order == 2:     # the partial sums go out to DRAM until the last chunk
+        tile_counts[OUT_BYTES] += positions * (m1 - m0) * psum_bytes
+    tile_counts[TILES] += 1
+
+
 @njit(cache=True, parallel=True)
 def _conv_kernel(x, sb, acc, compute, geometry, tiling, part_bounds, tile_start, n_steps,
                  n_tiles, counts, walked):
-    """Walk the tiles in dataflow order; compute outputs (if ``compute``) and count.
+    """Walk the tiles in the dataflow order ``tiling[0]``; see the module docstring.
 
     The outer loop's index range is split into parts run in parallel; parts write disjoint
     outputs (whole output blocks, or whole spatial tiles) and their own count rows.
     """
-    (cin, cg, mg, m_total, kh, kw, sh, sw, pad_t, pad_l, in_h, in_w, tn, ti,
-     word_bytes) = geometry
-    (order, th, tw, kr, chunk, w_res, x_res) = tiling
-    p_out, q_out = acc.shape[0], acc.shape[1]
-    n_tx = (q_out + tw - 1) // tw
-    n_st = ((p_out + th - 1) // th) * n_tx
+    cg, mg, m_total, kh = geometry[1], geometry[2], geometry[3], geometry[4]
+    tn = geometry[12]
+    order, th, tw, kr, chunk = tiling[0], tiling[1], tiling[2], tiling[3], tiling[4]
+    n_st = ((acc.shape[0] + th - 1) // th) * ((acc.shape[1] + tw - 1) // tw)
     n_ob = (m_total + tn - 1) // tn
     n_kc = (kh + kr - 1) // kr
-    n_mid = n_st if order == 0 else n_ob
     for part in prange(len(part_bounds) - 1):
+        part_counts = counts[part]
         for a in range(part_bounds[part], part_bounds[part + 1]):
             tile = tile_start[a]
-            for b in range(n_mid):
-                ob = a if order == 0 else b
-                st = b if order == 0 else a
-                m0 = ob * tn
-                m1 = min(m0 + tn, m_total)
-                u0 = (m0 // mg) * cg
-                u1 = ((m1 - 1) // mg + 1) * cg
-                n_ic = (u1 - u0 + chunk - 1) // chunk
-                oy0, oy1, ox0, ox1, positions, valid_cols = _spatial_tile(
-                    st, n_tx, th, tw, p_out, q_out, sw, kw, pad_l, in_w)
+            if order == 2:       # ob > kc > ic > st: weights stay, partial sums spill
+                n_ic = _block(a, tn, m_total, mg, cg, chunk)[4]
                 for kc in range(n_kc):
-                    ky0 = kc * kr
-                    ky1 = min(ky0 + kr, kh)
-                    rows = (oy1 - oy0 - 1) * sh + (ky1 - ky0)
-                    valid_rows = _valid_span(oy0 * sh + ky0, rows, pad_t, in_h)
                     for ic in range(n_ic):
-                        c0 = u0 + ic * chunk
-                        c1 = min(c0 + chunk, u1)
-                        step = tile * n_steps // n_tiles
-                        row_groups = (c1 - c0 + ti - 1) // ti
-                        cycles = positions * (ky1 - ky0) * kw * row_groups
-                        synapses = _block_synapses(m0, m1, c0, c1, cg, mg)
-                        if compute:
-                            _conv_tile(x, sb, acc, ob, u0, oy0, oy1, ox0, ox1, m0, m1, ky0,
-                                       ky1, c0, c1, kw, sh, sw)
-                        tile_counts = counts[part, step]
-                        # DMA into NBin: every tile, once per spatial tile, or once.
-                        if x_res == 0:
-                            pixels = valid_rows * valid_cols
-                            tile_counts[IN_BYTES] += pixels * (c1 - c0) * word_bytes
-                            tile_counts[IN_FILL] += pixels * row_groups
-                        elif (x_res == 1 and ob == 0 and kc == 0 and ic == 0) or \
-                                (x_res == 2 and tile == 0):
-                            if x_res == 1:
-                                full_rows = (oy1 - oy0 - 1) * sh + kh
-                                pixels = _valid_span(oy0 * sh, full_rows, pad_t, in_h) \
-                                    * valid_cols
-                            else:
-                                pixels = in_h * in_w
-                            tile_counts[IN_BYTES] += pixels * cin * word_bytes
-                            tile_counts[IN_FILL] += pixels * ((cin + ti - 1) // ti)
-                        # DMA into SB: every tile, or only on the first spatial tile.
-                        if w_res == 0 or st == 0:
-                            tile_counts[W_BYTES] += synapses * (ky1 - ky0) * kw * word_bytes
-                            tile_counts[W_FILL] += (ky1 - ky0) * kw * row_groups
-                        tile_counts[CYCLES] += cycles
-                        tile_counts[MACS] += synapses * (ky1 - ky0) * kw * positions
-                        tile_counts[IN_READ] += cycles
-                        tile_counts[W_READ] += cycles
-                        tile_counts[OUT_WRITE] += positions
-                        if kc > 0 or ic > 0:
-                            tile_counts[OUT_READ] += positions
-                        if kc == n_kc - 1 and ic == n_ic - 1:
-                            tile_counts[OUT_BYTES] += positions * (m1 - m0) * word_bytes
-                        tile_counts[TILES] += 1
-                        tile += 1
+                        for st in range(n_st):
+                            _conv_step(x, sb, acc, compute, geometry, tiling, a, st, kc, ic,
+                                       tile, n_steps, n_tiles, part_counts)
+                            tile += 1
+            else:                # ob > st (order 0) or st > ob (order 1), then kc > ic
+                for b in range(n_st if order == 0 else n_ob):
+                    ob = a if order == 0 else b
+                    st = b if order == 0 else a
+                    n_ic = _block(ob, tn, m_total, mg, cg, chunk)[4]
+                    for kc in range(n_kc):
+                        for ic in range(n_ic):
+                            _conv_step(x, sb, acc, compute, geometry, tiling, ob, st, kc, ic,
+                                       tile, n_steps, n_tiles, part_counts)
+                            tile += 1
             walked[part] += tile - tile_start[a]
 
 
@@ -208,7 +247,7 @@ def _outer_tile_starts(geometry, tiling, p_out, q_out) -> tuple[np.ndarray, int]
     m1 = np.minimum(m0 + tn, m_total)
     unions = ((m1 - 1) // mg - m0 // mg + 1) * cg
     per_block = -(-kh // kr) * -(-unions // chunk)
-    per_outer = per_block * n_st if order == 0 else np.full(n_st, per_block.sum())
+    per_outer = per_block * n_st if order != 1 else np.full(n_st, per_block.sum())
     starts = np.concatenate(([0], np.cumsum(per_outer)[:-1])).astype(np.int64)
     return starts, int(unions.max())
 
@@ -218,7 +257,7 @@ def conv_tiles(x_padded, weights, geometry, tiling, n_steps, n_tiles, *, compute
 
     ``x_padded`` is H x W x C and ``weights`` M x C/G x R x S, both int16 (fixed16) or both
     float32 (fp32); ``geometry`` and ``tiling`` are int tuples built by the
-    core (fields: see :func:`_conv_kernel`). ``acc`` is P x Q x M float64; for int16
+    core (fields: see :func:`_conv_step`). ``acc`` is P x Q x M float64; for int16
     operands it holds exact integers while a reduction has < 2**23 terms (checked).
     ``counts`` is ``n_steps x N_COLUMNS`` int64.
     """
