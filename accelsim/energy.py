@@ -171,5 +171,3 @@ def _checked_precision(precision: str) -> str:
     if precision not in _MAC_PJ:
         raise ValueError(f"precision must be one of {', '.join(_MAC_PJ)}, got {precision!r}")
     return precision
-
-

@@ -40,8 +40,6 @@ from numba import njit, prange
 CYCLES, MACS, OPS, IN_READ, W_READ, OUT_READ, OUT_WRITE, IN_FILL, W_FILL, OUT_FILL, \
     IN_BYTES, W_BYTES, OUT_BYTES, TILES = range(14)
 N_COLUMNS = 14
-COLUMN_NAMES = ("cycles", "macs", "ops", "in_read", "w_read", "out_read", "out_write",
-                "in_fill", "w_fill", "out_fill", "in_bytes", "w_bytes", "out_bytes", "tiles")
 
 
 @njit(cache=True)
