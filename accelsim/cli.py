@@ -43,7 +43,36 @@ def _parser() -> argparse.ArgumentParser:
                      help="override a config value by dotted key, e.g. dram.bytes_per_cycle=64")
     run.add_argument("--quiet", "-q", action="store_true", help="print totals only")
     commands.add_parser("list", help="list shipped architectures and workloads")
+    _add_compare_parser(commands)
     return parser
+
+
+def _add_compare_parser(commands) -> None:
+    compare = commands.add_parser(
+        "compare", help="several architectures on the same workloads and tensors")
+    compare.add_argument("--archs", required=True,
+                         help="comma-separated architecture names or YAML files")
+    compare.add_argument("--workload", "--workloads", dest="workloads", default=DEFAULT_WORKLOAD,
+                         help=f"comma-separated workloads (default: {DEFAULT_WORKLOAD})")
+    compare.add_argument("--baseline", help="architecture to compare against (default: first)")
+    compare.add_argument("--seed", type=int, default=0, help="seed of weights and input")
+    compare.add_argument("--output", "-o", type=Path,
+                         help="write the per-layer and per-network tables (.csv or .parquet)")
+
+
+def _compare(args) -> int:
+    from accelsim.compare import compare, format_comparison
+
+    archs = [a.strip() for a in args.archs.split(",") if a.strip()]
+    workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
+    if len(archs) < 2:
+        raise AccelsimError("compare: --archs needs at least two architectures")
+    comparison = compare(archs, workloads, baseline=args.baseline, seed=args.seed)
+    print(format_comparison(comparison))
+    if args.output:
+        for path in comparison.save(args.output):
+            print(f"wrote {path}")
+    return 0
 
 
 def _overrides(pairs: list[str]) -> dict[str, object]:
@@ -151,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "list":
             return _list()
+        if args.command == "compare":
+            return _compare(args)
         return _run(args if args.command else _parser().parse_args(["run"]))
     except AccelsimError as err:
         for line in str(err).splitlines() or ["error"]:

@@ -10,6 +10,11 @@ ISSCC 2014, for 45 nm at 0.9 V (see published-anchors §11.1):
 * DRAM: 640 pJ per 32-bit access (the table of Han et al., NIPS 2015, derived from
   Horowitz), i.e. :data:`DRAM_PJ_PER_BYTE` = 160 pJ per byte.
 
+Two defaults are ours, not Horowitz's: a ``logic`` action (an encoder or dispatcher step on one
+word) costs one 16-bit add at the datapath precision (:func:`op_pj`), and a ``noc`` hop moves
+``access_bits`` over ``hop_mm`` of wire at :data:`NOC_PJ_PER_BIT_MM` (about 0.1 pJ per bit per
+mm, the usual order of magnitude for on-chip wires at 28-45 nm).
+
 These are 45 nm figures; a config for another node, or with a paper's own measured numbers,
 overrides any of them through the arch YAML's ``energy_pj`` section.
 """
@@ -41,6 +46,7 @@ INT32_ADD_PJ = 0.1
 FP32_ADD_PJ = 0.9
 FP32_MULT_PJ = 3.7
 DRAM_PJ_PER_BYTE = 640.0 / 4  # 640 pJ per 32-bit access
+NOC_PJ_PER_BIT_MM = 0.1
 
 # A MAC is a multiply plus an accumulate; the fixed16 accumulator is 32 bits wide.
 _MAC_PJ = {"fixed16": round(INT16_MULT_PJ + INT32_ADD_PJ, 6),  # 0.9
@@ -49,25 +55,30 @@ _MAC_PJ = {"fixed16": round(INT16_MULT_PJ + INT32_ADD_PJ, 6),  # 0.9
 # 32-bit accumulator, so fixed16 pays a 16-bit add.
 _OP_PJ = {"fixed16": INT16_ADD_PJ, "fp32": FP32_ADD_PJ}
 
-ComponentKind = Literal["sram", "mac", "dram"]
+ComponentKind = Literal["sram", "mac", "dram", "logic", "noc"]
 ACTIONS_BY_KIND: dict[str, tuple[str, ...]] = {
     "sram": ("read", "write", "fill"),
     "mac": ("mac", "mac_skipped", "op"),
     "dram": ("read_byte", "write_byte"),
+    "logic": ("op",),
+    "noc": ("hop",),
 }
 
 
 @dataclass(frozen=True)
 class Component:
-    """A priced part of a core: an SRAM buffer, a MAC array or DRAM, by the paper's name.
+    """A priced part of a core by the paper's name: an SRAM buffer, a MAC array, DRAM, a
+    piece of control logic (encoder, dispatcher) or a network link.
 
-    ``size_bytes`` and ``access_bits`` (one access's width) matter only for SRAM.
+    ``size_bytes`` matters only for SRAM; ``access_bits`` (one access's or one hop's width)
+    for SRAM and NoC; ``hop_mm`` (wire length of one hop) only for NoC.
     """
 
     name: str
     kind: ComponentKind
     size_bytes: int = 0
     access_bits: int = 0
+    hop_mm: float = 1.0
 
     def __post_init__(self):
         if self.kind not in ACTIONS_BY_KIND:
@@ -76,6 +87,9 @@ class Component:
         if self.kind == "sram" and (self.size_bytes <= 0 or self.access_bits <= 0):
             raise ValueError(f"component {self.name!r}: an sram needs size_bytes > 0 and "
                              f"access_bits > 0, got {self.size_bytes} and {self.access_bits}")
+        if self.kind == "noc" and (self.access_bits <= 0 or self.hop_mm <= 0):
+            raise ValueError(f"component {self.name!r}: a noc needs access_bits > 0 and "
+                             f"hop_mm > 0, got {self.access_bits} and {self.hop_mm}")
 
 
 def sram_access_pj(size_bytes: int, access_bits: int) -> float:
@@ -164,6 +178,10 @@ def _default_prices(component: Component, precision: str) -> dict[str, float]:
         return {"read": access_pj, "write": access_pj, "fill": access_pj}
     if component.kind == "mac":
         return {"mac": mac_pj(precision), "mac_skipped": 0.0, "op": op_pj(precision)}
+    if component.kind == "logic":
+        return {"op": op_pj(precision)}
+    if component.kind == "noc":
+        return {"hop": NOC_PJ_PER_BIT_MM * component.access_bits * component.hop_mm}
     return {"read_byte": DRAM_PJ_PER_BYTE, "write_byte": DRAM_PJ_PER_BYTE}
 
 

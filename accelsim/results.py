@@ -8,12 +8,15 @@ macs, ops                  analytical multiply-accumulates / arithmetic ops of t
 cycles                     simulated cycles, DRAM stalls included (engine)
 compute_cycles             cycles the datapath is busy (kernel)
 stall_cycles               cycles - compute_cycles: waiting on DRAM / buffers
-ideal_cycles               work at full datapath utilization (lower bound)
-utilization                work / (cycles x peak work per cycle), <= 1
+ideal_cycles               effectual work at full datapath utilization (lower bound)
+utilization                effectual work / (cycles x peak work per cycle), <= 1 (effectual:
+                           the MACs a core really performed, zero-skipping cores fewer)
 time_us                    cycles at the arch clock
 dram_read_bytes, ..._write_bytes, dram_bytes   off-chip traffic
 input_zero_fraction        fraction of zeros in the layer's (first) input tensor
 <component>_<action>       raw counts, e.g. nbin_read, sb_fill, nfu_mac (see Result.counts)
+<core statistics>          figures a core reports beyond priced events (``LayerRun.stats``),
+                           e.g. Cnvlutin's subunit busy/idle cycles and ZFNAf bytes
 energy_<component>_pj      energy per component; energy_pj is their sum
 mapping                    the tiling the core chose
 tiles, engine_steps, engine_events   work units: hardware tiles, engine rows, simpy events
@@ -41,12 +44,12 @@ from accelsim.errors import AccelsimError
 def layer_row(layer, run, stats, energy: pd.DataFrame, core, arch,
               input_zero_fraction: float) -> dict:
     """One row of ``Result.layers`` from a core's LayerRun and the engine's stats."""
-    work = layer.macs if layer.has_weights else layer.ops
+    work = core.useful_work(layer, run.counts)
     peak = core.peak_per_cycle(layer)
     row = {
         "layer": layer.name, "kind": layer.kind, "macs": layer.macs, "ops": layer.ops,
         "cycles": stats.cycles, "compute_cycles": stats.compute_cycles,
-        "stall_cycles": stats.stall_cycles, "ideal_cycles": core.ideal_cycles(layer),
+        "stall_cycles": stats.stall_cycles, "ideal_cycles": core.ideal_cycles(layer, run.counts),
         "utilization": work / (stats.cycles * peak) if stats.cycles else 0.0,
         "time_us": stats.cycles / arch.clock_mhz,
         "dram_read_bytes": stats.dram_read_bytes, "dram_write_bytes": stats.dram_write_bytes,
@@ -55,6 +58,7 @@ def layer_row(layer, run, stats, energy: pd.DataFrame, core, arch,
     }
     for (component, action), count in sorted(run.counts.items()):
         row[f"{component}_{action}"] = int(count)
+    row.update(run.stats)
     by_component = energy.groupby("component")["energy_pj"].sum()
     for component, pj in by_component.items():
         row[f"energy_{component}_pj"] = float(pj)
@@ -62,6 +66,12 @@ def layer_row(layer, run, stats, energy: pd.DataFrame, core, arch,
     row.update({"mapping": run.mapping, "tiles": run.tiles, "engine_steps": stats.steps,
                 "engine_events": stats.events})
     return row
+
+
+def _integral(column: pd.Series) -> bool:
+    """Counts (and integer core statistics) are stored as int64; fractions stay float."""
+    values = column.dropna().to_numpy(dtype=np.float64)
+    return bool(np.all(np.mod(values, 1) == 0))
 
 
 @dataclass
@@ -78,7 +88,7 @@ class Result:
     def build(cls, rows, counts_by_layer: dict[str, Counts], table, meta, outputs) -> Result:
         layers = pd.DataFrame(rows)
         count_cols = [c for c in layers.columns if c not in _FIXED_COLUMNS
-                      and not c.startswith("energy_")]
+                      and not c.startswith("energy_") and _integral(layers[c])]
         layers[count_cols] = layers[count_cols].fillna(0).astype(np.int64)
         energy_cols = [c for c in layers.columns if c.startswith("energy_")]
         layers[energy_cols] = layers[energy_cols].fillna(0.0)

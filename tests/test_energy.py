@@ -159,3 +159,14 @@ def test_price_without_a_price_is_a_clear_error():
 def test_price_of_no_counts_is_an_empty_table():
     frame = price(Counts(), energy_table(COMPONENTS, "fp32", {}))
     assert frame.empty and "energy_pj" in frame.columns
+
+
+def test_logic_and_noc_components_are_priced_from_their_own_fields():
+    parts = [Component("encoder", "logic"), Component("link", "noc", access_bits=64, hop_mm=0.5)]
+    table = energy_table(parts, "fixed16", {})
+    assert table == {("encoder", "op"): op_pj("fixed16"),
+                     ("link", "hop"): pytest.approx(energy.NOC_PJ_PER_BIT_MM * 64 * 0.5)}
+    wider = energy_table([Component("link", "noc", access_bits=128, hop_mm=0.5)], "fixed16", {})
+    assert wider[("link", "hop")] == pytest.approx(2 * table[("link", "hop")])
+    with pytest.raises(ValueError, match="hop_mm"):
+        Component("link", "noc", access_bits=64, hop_mm=0)

@@ -27,7 +27,7 @@ biases always as float32 (a core quantizes them at its accumulator's frac).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from accelsim.counts import Counts
@@ -37,13 +37,19 @@ from accelsim.workload.layer import Layer
 
 @dataclass
 class LayerRun:
-    """What a core returns for one layer."""
+    """What a core returns for one layer.
+
+    ``stats`` holds the core's own per-layer figures that are not priced events (lane busy
+    and idle cycles, a compressed format's size, ...); each becomes a column of
+    ``Result.layers`` under its key, so keys carry their unit (``_cycles``, ``_bytes``).
+    """
 
     output: Any
     work: TileWork
     counts: Counts
     mapping: str
     tiles: int
+    stats: dict[str, float] = field(default_factory=dict)
 
 
 class Core:
@@ -82,10 +88,20 @@ class Core:
         return BufferSpec(slots=min(b.slots for b in buffers),
                           ports=min(b.ports for b in buffers))
 
-    def ideal_cycles(self, layer: Layer) -> int:
-        """No-stall lower bound: the layer's work at full datapath utilization."""
-        work = layer.macs if layer.has_weights else layer.ops
-        return math.ceil(work / self.peak_per_cycle(layer))
+    def ideal_cycles(self, layer: Layer, counts: Counts | None = None) -> int:
+        """No-stall lower bound: the layer's work at full datapath utilization. With the
+        layer's ``counts``, the work is its *effectual* MACs (the ``mac`` events a core
+        counted), so a core that skips ineffectual MACs is held to what it really did."""
+        return math.ceil(self.useful_work(layer, counts) / self.peak_per_cycle(layer))
+
+    @staticmethod
+    def useful_work(layer: Layer, counts: Counts | None = None) -> int:
+        """MACs (effectual ones, given the counts) for conv/fc; ops for pool/add."""
+        if not layer.has_weights:
+            return layer.ops
+        if counts is None:
+            return layer.macs
+        return sum(n for (_, action), n in counts.items() if action == "mac")
 
     def run_layer(self, layer: Layer, inputs: list, weights, bias) -> LayerRun:
         return self.compute(layer, inputs, weights, bias, self.tile(layer))

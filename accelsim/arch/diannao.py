@@ -17,6 +17,12 @@ groups read (C for a dense layer, ``tn`` for depthwise). Pooling: ``P * Q * R * 
 ceil(C / ti) + stages - 1``; add: ``2 * H * W * ceil(C / ti) + stages - 1``. Tiling, loop
 order and residency are chosen per layer by :mod:`accelsim.arch._nfu_tiling`.
 
+With ``tiles > 1`` the same core is a DaDianNao node (Chen et al., "DaDianNao: A
+Machine-Learning Supercomputer", MICRO 2014; ``arch_configs/dadiannao.yaml``): ``tiles``
+NFUs work in lock step on consecutive blocks of ``tn`` output channels while each NBin row is
+broadcast to all of them, so ``tn`` above becomes ``tiles * tn``; synapses and neurons can
+stay resident in eDRAM (see :class:`Params`).
+
 Not modelled: the control processor's instruction fetch, the NFU-3 piecewise-linear
 sigmoid (ReLU only), NBin/SB bank conflicts, DRAM page effects. NBout has a DMA (the paper
 gives every buffer one), which the partial-sum-spilling loop order uses to write partial sums
@@ -52,20 +58,48 @@ COUNT_NAMES = {
 
 @dataclass(frozen=True)
 class Params:
-    """DianNao's NFU: ``tn`` outputs x ``ti`` inputs per cycle, in ``pipeline_stages``;
-    ``psum_bytes``: width of a partial sum when a tiling spills partial sums to DRAM (our
-    choice: 32-bit, the adder tree's width; the paper does not say)."""
+    """The NFU and what stays on chip.
+
+    ``tn`` outputs x ``ti`` inputs per cycle per tile, in ``pipeline_stages``; ``psum_bytes``:
+    width of a partial sum when a tiling spills partial sums to DRAM (our choice: 32-bit, the
+    adder tree's width; the paper does not say).
+
+    ``tiles`` (DaDianNao): NFU tiles working in lock step on different blocks of ``tn``
+    output channels while the same input neurons are broadcast to all of them, so the chip
+    computes ``tiles * tn`` outputs x ``ti`` inputs a cycle; ``buffers.sb`` is then the size
+    of one tile's synapse buffer. ``weights_resident``: synapses live in SB for the whole
+    run (DaDianNao's eDRAM), so a layer whose weights all fit costs no DRAM traffic for them
+    (loading them once before the run is not simulated). ``neurons_resident``: a layer's
+    input is already in NBin (written there by the layer before) and its output stays in
+    NBout, when they fit; layers that do not fit stream through DRAM as on DianNao.
+    ``pack_window_rows``: for a layer with fewer than ``ti`` input channels (the image's 3),
+    an NBin row carries ``ti`` consecutive neurons of a window row (channels innermost)
+    rather than one pixel's few channels, so the lanes are not left mostly idle (our
+    choice; off by default, the papers do not say how the first layer is fed).
+    """
 
     tn: int = 16
     ti: int = 16
     pipeline_stages: int = 3
     psum_bytes: int = 4
+    tiles: int = 1
+    weights_resident: bool = False
+    neurons_resident: bool = False
+    pack_window_rows: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("tn", "ti", "pipeline_stages", "psum_bytes"):
+        for name in ("tn", "ti", "pipeline_stages", "psum_bytes", "tiles"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        for name in ("weights_resident", "neurons_resident", "pack_window_rows"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
+
+    @property
+    def outputs_per_cycle(self) -> int:
+        """Output channels the chip works on at once: ``tiles * tn``."""
+        return self.tiles * self.tn
 
 
 class Core(base.Core):
@@ -76,22 +110,27 @@ class Core(base.Core):
 
     @property
     def shape(self) -> NfuShape:
-        return NfuShape(tn=self.params.tn, ti=self.params.ti, word_bytes=self.word_bytes,
-                        nbin_words=self.buffer_words("nbin"), sb_words=self.buffer_words("sb"),
+        return NfuShape(tn=self.params.outputs_per_cycle, ti=self.params.ti,
+                        word_bytes=self.word_bytes, nbin_words=self.buffer_words("nbin"),
+                        sb_words=self.params.tiles * self.buffer_words("sb"),
                         nbout_words=self.buffer_words("nbout"),
                         psum_bytes=self.params.psum_bytes)
 
     def components(self) -> list[Component]:
+        """Per-tile SB (one ``tn x ti`` row a read); NBin rows are broadcast to all tiles,
+        NBout rows hold ``tiles * tn`` outputs."""
         word_bits = 8 * self.word_bytes
-        tn, ti = self.params.tn, self.params.ti
+        tn, ti, outputs = self.params.tn, self.params.ti, self.params.outputs_per_cycle
         size = {name: int(b.size_kib * 1024) for name, b in self.arch.buffers.items()}
         return [Component("nbin", "sram", size["nbin"], ti * word_bits),
                 Component("sb", "sram", size["sb"], tn * ti * word_bits),
-                Component("nbout", "sram", size["nbout"], tn * word_bits),
+                Component("nbout", "sram", size["nbout"], outputs * word_bits),
                 Component("nfu", "mac"), Component("dram", "dram")]
 
     def peak_per_cycle(self, layer: Layer) -> int:
-        return self.params.tn * self.params.ti if layer.has_weights else self.params.ti
+        if layer.has_weights:
+            return self.params.outputs_per_cycle * self.params.ti
+        return self.params.ti
 
     def tile(self, layer: Layer):
         if layer.has_weights:
@@ -117,21 +156,30 @@ class Core(base.Core):
         fixed = self.arch.precision == "fixed16"
         x_hwc = _padded_hwc(x.q if fixed else x, layer.pad)
         w = weights.q if fixed else weights
-        geometry = (layer.in_channels, layer.in_channels_per_group,
-                    layer.out_channels_per_group, layer.out_channels, layer.kernel_h,
-                    layer.kernel_w, *layer.stride, layer.pad[0], layer.pad[1], layer.in_h,
-                    layer.in_w, self.params.tn, self.params.ti, self.word_bytes,
-                    self.params.psum_bytes)
-        acc, counts = dense.conv_tiles(x_hwc, w, geometry, tiling.as_tuple(), n_steps,
-                                       tiling.n_tiles)
-        if fixed:
+        acc, counts = dense.conv_tiles(x_hwc, w, self._conv_geometry(layer), tiling.as_tuple(),
+                                       n_steps, tiling.n_tiles, sb_lanes=self.params.tn,
+                                       pack_rows=self.params.pack_window_rows)
+        self._drop_resident_traffic(layer, tiling, counts)
+        return self._conv_output(layer, acc, x, weights, bias), counts
+
+    def _conv_geometry(self, layer: Layer) -> tuple[int, ...]:
+        """The geometry tuple of :func:`accelsim.kernels.dense.conv_tiles`."""
+        return (layer.in_channels, layer.in_channels_per_group, layer.out_channels_per_group,
+                layer.out_channels, layer.kernel_h, layer.kernel_w, *layer.stride,
+                layer.pad[0], layer.pad[1], layer.in_h, layer.in_w,
+                self.params.outputs_per_cycle, self.params.ti, self.word_bytes,
+                self.params.psum_bytes)
+
+    def _conv_output(self, layer, acc, x, weights, bias):
+        """Exact accumulator sums -> the layer's output (bias, requantization, ReLU: NFU-3)."""
+        if self.arch.precision == "fixed16":
             acc_frac = x.frac + weights.frac
             acc = acc.astype(np.int64)   # exact: float64 held integer sums of int16 products
             result = fixedpoint.requantize(acc + fixedpoint.quantize_at(bias, acc_frac),
                                            acc_frac, layer.relu)
-            return _chw_fixed(result), counts
+            return _chw_fixed(result)
         out = acc + bias.astype(np.float64)
-        return _chw_float(np.maximum(out, 0) if layer.relu else out), counts
+        return _chw_float(np.maximum(out, 0) if layer.relu else out)
 
     def _pool(self, layer, x, tiling, n_steps):
         fixed = self.arch.precision == "fixed16"
@@ -142,6 +190,7 @@ class Core(base.Core):
         is_max = layer.pool_op == "max"
         acc, n_valid, counts = dense.pool_tiles(x_hwc, is_max, geometry, tiling.as_tuple(),
                                                 n_steps, tiling.n_tiles)
+        self._drop_resident_traffic(layer, tiling, counts)
         n = np.maximum(n_valid, 1)[:, :, None]
         if fixed:
             q = acc if is_max else (2 * acc + n) // (2 * n)   # round half up
@@ -160,9 +209,35 @@ class Core(base.Core):
             a, b = (op.astype(np.float64).transpose(1, 2, 0) for op in operands)
         acc, counts = dense.add_tiles(a, b, self.params.ti, self.word_bytes, tiling.positions,
                                       n_steps, tiling.n_tiles)
+        self._drop_resident_traffic(layer, tiling, counts)
         if fixed:
             return _chw_fixed(fixedpoint.requantize(acc, frac, layer.relu)), counts
         return _chw_float(np.maximum(acc, 0) if layer.relu else acc), counts
+
+    # ---- on-chip residency (DaDianNao) ---------------------------------------------------
+    def _neurons_fit(self, layer: Layer) -> bool:
+        """The whole input fits NBin and the whole output NBout (one slot each)."""
+        padded = ((layer.in_h + layer.pad[0] + layer.pad[2])
+                  * (layer.in_w + layer.pad[1] + layer.pad[3]))
+        inputs = padded * layer.in_channels * (2 if layer.kind == "add" else 1)
+        outputs = layer.out_h * layer.out_w * layer.out_channels
+        return inputs <= self.buffer_words("nbin") and outputs <= self.buffer_words("nbout")
+
+    def _drop_resident_traffic(self, layer: Layer, tiling, counts: np.ndarray) -> None:
+        """Remove the DRAM transfers of data that stays on chip (see :class:`Params`)."""
+        spills = getattr(tiling, "order", 0) == 2   # partial sums share the neuron columns
+        if self.params.neurons_resident and not spills and self._neurons_fit(layer):
+            counts[:, [dense.IN_BYTES, dense.IN_FILL, dense.OUT_BYTES]] = 0
+        if self.params.weights_resident and layer.has_weights and self._weights_fit(layer):
+            counts[:, [dense.W_BYTES, dense.W_FILL]] = 0
+
+    def _weights_fit(self, layer: Layer) -> bool:
+        """Every tile's share of the layer's filters fits its SB (``tn`` filters per tile and
+        block, as many blocks as the layer has)."""
+        blocks = -(-layer.out_channels // self.params.outputs_per_cycle)
+        per_tile = blocks * self.params.tn * layer.in_channels_per_group * layer.kernel_h \
+            * layer.kernel_w
+        return per_tile <= int(self.arch.buffers["sb"].size_kib * 1024) // self.word_bytes
 
     # ---- kernel columns -> engine work and named counts ----------------------------------
     def _tile_work(self, counts: np.ndarray) -> TileWork:

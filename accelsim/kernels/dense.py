@@ -137,10 +137,15 @@ def _block(ob, tn, m_total, mg, cg, chunk):
 
 @njit(cache=True)
 def _conv_step(x, sb, acc, compute, geometry, tiling, ob, st, kc, ic, tile, n_steps, n_tiles,
-               counts):
-    """Compute (if ``compute``) and count one tile; ``counts`` is this part's n_steps x N."""
+               tile_cycles, counts):
+    """Compute (if ``compute``) and count one tile; ``counts`` is this part's n_steps x N.
+
+    ``tile_cycles[ob, st, kc, ic]``, when not empty, replaces the dense cycle count (a
+    zero-skipping core measures its own); ``geometry``'s tail (added by :func:`conv_tiles`)
+    is SB lanes per tile, bits per stored neuron and whether window rows are packed.
+    """
     (cin, cg, mg, m_total, kh, kw, sh, sw, pad_t, pad_l, in_h, in_w, tn, ti,
-     word_bytes, psum_bytes) = geometry
+     word_bytes, psum_bytes, sb_lanes, neuron_bits, pack_rows) = geometry
     (order, th, tw, kr, chunk, w_res, x_res) = tiling
     p_out, q_out = acc.shape[0], acc.shape[1]
     n_tx = (q_out + tw - 1) // tw
@@ -153,7 +158,12 @@ def _conv_step(x, sb, acc, compute, geometry, tiling, ob, st, kc, ic, tile, n_st
     c0 = u0 + ic * chunk
     c1 = min(c0 + chunk, u1)
     row_groups = (c1 - c0 + ti - 1) // ti
-    cycles = positions * (ky1 - ky0) * kw * row_groups
+    rows_per_kernel_row = kw * row_groups
+    if pack_rows and c1 - c0 < ti:   # a window row of S x (c1 - c0) neurons, ti at a time
+        rows_per_kernel_row = (kw * (c1 - c0) + ti - 1) // ti
+    cycles = positions * (ky1 - ky0) * rows_per_kernel_row
+    if tile_cycles.size:
+        cycles = tile_cycles[ob, st, kc, ic]
     synapses = _block_synapses(m0, m1, c0, c1, cg, mg)
     if compute:
         _conv_tile(x, sb, acc, ob, u0, oy0, oy1, ox0, ox1, m0, m1, ky0, ky1, c0, c1, kw, sh, sw)
@@ -164,7 +174,7 @@ def _conv_step(x, sb, acc, compute, geometry, tiling, ob, st, kc, ic, tile, n_st
     if x_res == 0:
         rows = (oy1 - oy0 - 1) * sh + (ky1 - ky0)
         pixels = _valid_span(oy0 * sh + ky0, rows, pad_t, in_h) * valid_cols
-        tile_counts[IN_BYTES] += pixels * (c1 - c0) * word_bytes
+        tile_counts[IN_BYTES] += (pixels * (c1 - c0) * neuron_bits + 7) // 8
         tile_counts[IN_FILL] += pixels * row_groups
     elif (x_res == 1 and ob == 0 and first) or (x_res == 2 and tile == 0):
         if x_res == 1:
@@ -172,16 +182,16 @@ def _conv_step(x, sb, acc, compute, geometry, tiling, ob, st, kc, ic, tile, n_st
             pixels = _valid_span(oy0 * sh, full_rows, pad_t, in_h) * valid_cols
         else:
             pixels = in_h * in_w
-        tile_counts[IN_BYTES] += pixels * cin * word_bytes
+        tile_counts[IN_BYTES] += (pixels * cin * neuron_bits + 7) // 8
         tile_counts[IN_FILL] += pixels * ((cin + ti - 1) // ti)
     # DMA into SB: every tile, or only on the first spatial tile (resident across tiles).
     if w_res == 0 or st == 0:
         tile_counts[W_BYTES] += synapses * (ky1 - ky0) * kw * word_bytes
-        tile_counts[W_FILL] += (ky1 - ky0) * kw * row_groups
+        tile_counts[W_FILL] += (ky1 - ky0) * rows_per_kernel_row
     tile_counts[CYCLES] += cycles
     tile_counts[MACS] += synapses * (ky1 - ky0) * kw * positions
     tile_counts[IN_READ] += cycles
-    tile_counts[W_READ] += cycles
+    tile_counts[W_READ] += cycles * ((m1 - m0 + sb_lanes - 1) // sb_lanes)   # per SB tile
     tile_counts[OUT_WRITE] += positions
     if not first:
         tile_counts[OUT_READ] += positions
@@ -189,7 +199,7 @@ def _conv_step(x, sb, acc, compute, geometry, tiling, ob, st, kc, ic, tile, n_st
             tile_counts[IN_BYTES] += positions * (m1 - m0) * psum_bytes
             tile_counts[OUT_FILL] += positions
     if last:
-        tile_counts[OUT_BYTES] += positions * (m1 - m0) * word_bytes
+        tile_counts[OUT_BYTES] += (positions * (m1 - m0) * neuron_bits + 7) // 8
     elif order == 2:     # the partial sums go out to DRAM until the last chunk
         tile_counts[OUT_BYTES] += positions * (m1 - m0) * psum_bytes
     tile_counts[TILES] += 1
@@ -197,7 +207,7 @@ def _conv_step(x, sb, acc, compute, geometry, tiling, ob, st, kc, ic, tile, n_st
 
 @njit(cache=True, parallel=True)
 def _conv_kernel(x, sb, acc, compute, geometry, tiling, part_bounds, tile_start, n_steps,
-                 n_tiles, counts, walked):
+                 n_tiles, tile_cycles, counts, walked):
     """Walk the tiles in the dataflow order ``tiling[0]``; see the module docstring.
 
     The outer loop's index range is split into parts run in parallel; parts write disjoint
@@ -219,7 +229,7 @@ def _conv_kernel(x, sb, acc, compute, geometry, tiling, part_bounds, tile_start,
                     for ic in range(n_ic):
                         for st in range(n_st):
                             _conv_step(x, sb, acc, compute, geometry, tiling, a, st, kc, ic,
-                                       tile, n_steps, n_tiles, part_counts)
+                                       tile, n_steps, n_tiles, tile_cycles, part_counts)
                             tile += 1
             else:                # ob > st (order 0) or st > ob (order 1), then kc > ic
                 for b in range(n_st if order == 0 else n_ob):
@@ -229,7 +239,7 @@ def _conv_kernel(x, sb, acc, compute, geometry, tiling, part_bounds, tile_start,
                     for kc in range(n_kc):
                         for ic in range(n_ic):
                             _conv_step(x, sb, acc, compute, geometry, tiling, ob, st, kc, ic,
-                                       tile, n_steps, n_tiles, part_counts)
+                                       tile, n_steps, n_tiles, tile_cycles, part_counts)
                             tile += 1
             walked[part] += tile - tile_start[a]
 
@@ -250,8 +260,17 @@ def _outer_tile_starts(geometry, tiling, p_out, q_out) -> tuple[np.ndarray, int]
     return starts, int(unions.max())
 
 
-def conv_tiles(x_padded, weights, geometry, tiling, n_steps, n_tiles, *, compute=True):
+def conv_tiles(x_padded, weights, geometry, tiling, n_steps, n_tiles, *, compute=True,
+               sb_lanes=None, neuron_bits=None, tile_cycles=None, pack_rows=False):
     """Run the conv/fc loop nest; returns ``(acc, counts)``.
+
+    Options for multi-tile and zero-skipping cores: ``sb_lanes`` output lanes per SB tile
+    (SB reads are counted per tile; default: one tile of ``tn``), ``neuron_bits`` bits a
+    stored neuron takes in DRAM transfers (default: the word size; ZFNAf adds an offset),
+    ``tile_cycles`` an ``n_ob x n_st x n_kc x n_ic`` table of measured cycles per tile,
+    ``pack_rows``: when a tile holds fewer than ``ti`` channels (a first layer's 3), an NBin
+    row carries ``ti`` consecutive neurons of a window row (S x C of them, contiguous with
+    channels innermost) instead of one pixel's channels.
 
     ``x_padded`` is H x W x C and ``weights`` M x C/G x R x S, both int16 (fixed16) or both
     float32 (fp32); ``geometry`` and ``tiling`` are int tuples built by the
@@ -263,9 +282,12 @@ def conv_tiles(x_padded, weights, geometry, tiling, n_steps, n_tiles, *, compute
         raise TypeError(f"inputs must be both int16 or both float32, got {x_padded.dtype}, "
                         f"{weights.dtype}")
     geometry = tuple(int(v) for v in geometry)
+    tn, word_bytes = geometry[12], geometry[14]
+    geometry += (int(sb_lanes or tn), int(neuron_bits or 8 * word_bytes), int(bool(pack_rows)))
     tiling = tuple(int(v) for v in tiling)
     cg, mg, m_total, kh, kw, sh, sw = geometry[1:8]
-    tn = geometry[12]
+    if tile_cycles is None:
+        tile_cycles = np.zeros((0, 0, 0, 0), dtype=np.int64)
     if cg * kh * kw >= 2 ** 23:
         raise ValueError("reduction too long for exact float64 accumulation of int16 products")
     p_out = (x_padded.shape[0] - kh) // sh + 1
@@ -279,7 +301,7 @@ def conv_tiles(x_padded, weights, geometry, tiling, n_steps, n_tiles, *, compute
     counts = np.zeros((n_parts, n_steps, N_COLUMNS), dtype=np.int64)
     walked = np.zeros(n_parts, dtype=np.int64)
     _conv_kernel(np.ascontiguousarray(x_padded), sb, acc, compute, geometry, tiling,
-                 part_bounds, tile_start, n_steps, n_tiles, counts, walked)
+                 part_bounds, tile_start, n_steps, n_tiles, tile_cycles, counts, walked)
     if walked.sum() != n_tiles:
         raise AssertionError(f"tile count mismatch: walked {walked.sum()}, expected {n_tiles}")
     return acc, counts.sum(axis=0)

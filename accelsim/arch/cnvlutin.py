@@ -1,0 +1,176 @@
+"""Cnvlutin (Albericio et al., "Cnvlutin: Ineffectual-Neuron-Free Deep Neural Network
+Computing", ISCA 2016): DaDianNao with zero-skipping neuron lanes.
+
+Modelled (published-anchors.md section 3; the loop and cycle rule are in
+:mod:`accelsim.kernels.zero_skip`):
+
+* the DaDianNao node of :mod:`accelsim.arch.diannao` (``tiles`` x ``tn`` filters, ``ti``
+  neuron lanes, weights and neurons resident on chip), whose ``ti`` neuron lanes become
+  ``ti`` independent subunits, each with its own slice of every tile's SB;
+* input neurons in ZFNAf: bricks of ``ti`` channels at one (y, x) holding the effectual
+  neurons with ``log2(ti)``-bit offsets, in fixed-size slots (CNV-1: no footprint saving),
+  so each stored neuron takes ``word + offset`` bits, in NM and in DRAM transfers;
+* the dispatcher handing each subunit one (neuron, offset) pair a cycle, and the subunits
+  re-synchronising after every brick group (the fullest brick sets the group's cycles);
+* the output encoder, which examines every output neuron of a conv, pool or add layer and
+  packs the next layer's bricks (off the critical path: no cycles);
+* baseline (DaDianNao) mode for fc layers and for a conv layer that reads the network input
+  (the dense image), as in the paper;
+* ``ineffectual_threshold``: neurons with ``|a| <= t`` are skipped too (the paper's looser
+  criterion behind its 1.52x); 0 skips only zeros, so outputs are bit-identical to
+  DaDianNao's.
+
+Our choices where the paper is silent (also in arch_configs/cnvlutin.yaml): a window's
+bricks are dealt round-robin to the subunits in DaDianNao's (kernel row, kernel column,
+channel brick) order; a brick group whose bricks are all empty still costs
+``min_group_cycles`` (1: the dispatcher fetches and decodes the bricks); SB is priced as
+DaDianNao's array, per bit read, so its energy saving is exactly the skipped synapse reads;
+encoder and dispatcher steps cost one 16-bit add each (:mod:`accelsim.energy`).
+
+Not modelled: NM bank conflicts of the dispatcher's 16 brick reads, the Cnvlutin2 formats.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from accelsim.arch import base, diannao
+from accelsim.arch._nfu_tiling import block_unions
+from accelsim.arch.diannao import Core as DaDianNaoCore
+from accelsim.counts import Counts
+from accelsim.energy import Component
+from accelsim.fixedpoint import Fixed
+from accelsim.kernels import dense, zero_skip
+from accelsim.workload import INPUT, Layer
+
+BUFFERS = diannao.BUFFERS
+
+
+@dataclass(frozen=True)
+class Params(diannao.Params):
+    """DaDianNao's parameters plus the zero-skipping ones (see the module docstring)."""
+
+    tiles: int = 16
+    weights_resident: bool = True
+    neurons_resident: bool = True
+    pack_window_rows: bool = True
+    ineffectual_threshold: float = 0.0
+    min_group_cycles: int = 1
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.ti & (self.ti - 1):
+            raise ValueError(f"ti must be a power of two (bricks use log2(ti)-bit offsets), "
+                             f"got {self.ti}")
+        threshold = self.ineffectual_threshold
+        if isinstance(threshold, bool) or not isinstance(threshold, int | float) \
+                or not threshold >= 0:
+            raise ValueError(f"ineffectual_threshold must be a number >= 0, got {threshold!r}")
+        if not isinstance(self.min_group_cycles, int) or self.min_group_cycles < 0:
+            raise ValueError(f"min_group_cycles must be an integer >= 0, "
+                             f"got {self.min_group_cycles!r}")
+
+    @property
+    def offset_bits(self) -> int:
+        return int(math.log2(self.ti))
+
+
+class Core(DaDianNaoCore):
+    """A DaDianNao node whose neuron lanes skip ineffectual input neurons."""
+
+    def components(self) -> list[Component]:
+        """DaDianNao's, with SB read per subunit slice (``tn`` synapses of one lane), plus
+        the dispatcher and the output encoder."""
+        parts = [c for c in super().components() if c.name != "sb"]
+        word_bits = 8 * self.word_bytes
+        sb_bytes = int(self.arch.buffers["sb"].size_kib * 1024)
+        return parts + [Component("sb", "sram", sb_bytes, self.params.tn * word_bits),
+                        Component("dispatcher", "logic"), Component("encoder", "logic")]
+
+    def skips_zeros(self, layer: Layer) -> bool:
+        """CNV mode: conv layers fed by another layer; fc and first-layer convs run dense,
+        and so does a layer too thin for bricks (a block of filters reading fewer than
+        ``ti`` channels, when DaDianNao packs its window rows instead)."""
+        unions = block_unions(layer, self.params.outputs_per_cycle)
+        thin = self.params.pack_window_rows and min(unions) < self.params.ti
+        return layer.kind == "conv" and INPUT not in layer.inputs and not thin
+
+    def compute(self, layer: Layer, inputs: list, weights, bias, tiling) -> base.LayerRun:
+        if not self.skips_zeros(layer):
+            run = super().compute(layer, inputs, weights, bias, tiling)
+            # One dense cycle reads all ti slices of each active tile's SB.
+            sb_reads = run.counts.pop(("sb", "read"), 0) * self.params.ti
+            run.counts.add("sb", "read", sb_reads)
+            self._count_encoder(layer, run.counts)
+            run.mapping += " (baseline mode)"
+            return run
+        return self._zero_skipping_conv(layer, inputs[0], weights, bias, tiling)
+
+    # ---- CNV mode -------------------------------------------------------------------------
+    def _zero_skipping_conv(self, layer, x, weights, bias, tiling) -> base.LayerRun:
+        fixed = self.arch.precision == "fixed16"
+        x_hwc = diannao._padded_hwc(x.q if fixed else x, layer.pad)
+        w = weights.q if fixed else weights
+        geometry = self._conv_geometry(layer)
+        acc, tile_cycles, busy, stats = zero_skip.zero_skip_conv(
+            x_hwc, w, geometry, tiling.as_tuple(), self.params.ti, self._threshold(x),
+            self.params.min_group_cycles, self.params.tn)
+        n_steps = min(tiling.n_tiles, self.arch.engine.max_steps_per_layer)
+        neuron_bits = 8 * self.word_bytes + self.params.offset_bits
+        _, counts = dense.conv_tiles(x_hwc, w, geometry, tiling.as_tuple(), n_steps,
+                                     tiling.n_tiles, compute=False, sb_lanes=self.params.tn,
+                                     neuron_bits=neuron_bits, tile_cycles=tile_cycles)
+        self._drop_resident_traffic(layer, tiling, counts)
+        named = self._cnv_counts(layer, counts, stats)
+        self._count_encoder(layer, named)
+        return base.LayerRun(
+            output=self._conv_output(layer, acc, x, weights, bias),
+            work=self._tile_work(counts), counts=named,
+            mapping=tiling.describe() + " (zero skipping)", tiles=tiling.n_tiles,
+            stats=self._lane_stats(layer, x, counts, busy, stats))
+
+    def _threshold(self, x) -> float:
+        """The ineffectual threshold in the input's own units (int16 steps for fixed16):
+        ``|q / 2**frac| <= t`` is ``|q| <= floor(t * 2**frac)`` for an integer ``q``."""
+        t = float(self.params.ineffectual_threshold)
+        return float(math.floor(t * 2.0 ** x.frac)) if isinstance(x, Fixed) else t
+
+    def _cnv_counts(self, layer: Layer, counts: np.ndarray, stats: np.ndarray) -> Counts:
+        totals = counts.sum(axis=0)
+        named = Counts()
+        named.add("nbin", "read", stats[zero_skip.BRICKS])      # the dispatcher's brick reads
+        named.add("nbin", "fill", totals[dense.IN_FILL])
+        named.add("sb", "read", stats[zero_skip.SB_SLICE_READS])
+        named.add("sb", "fill", totals[dense.W_FILL])
+        named.add("nbout", "read", totals[dense.OUT_READ])
+        named.add("nbout", "write", totals[dense.OUT_WRITE])
+        named.add("nfu", "mac", stats[zero_skip.EFFECTUAL_MACS])
+        named.add("nfu", "mac_skipped", layer.macs - stats[zero_skip.EFFECTUAL_MACS])
+        named.add("dispatcher", "op", stats[zero_skip.EFFECTUAL_NEURONS])
+        return Counts({key: n for key, n in named.items() if n})
+
+    @staticmethod
+    def _count_encoder(layer: Layer, counts: Counts) -> None:
+        """The encoder examines every output neuron a later layer reads as bricks."""
+        if layer.kind != "fc":
+            counts.add("encoder", "op", layer.out_h * layer.out_w * layer.out_channels)
+
+    def _lane_stats(self, layer, x, counts, busy, stats) -> dict[str, float]:
+        """Per-subunit busy cycles, idle cycles, brick groups and ZFNAf sizes."""
+        lane_cycles = int(counts[:, dense.CYCLES].sum())
+        row = {f"subunit_{lane:02d}_busy_cycles": int(n) for lane, n in enumerate(busy)}
+        row["subunit_idle_cycles"] = int(lane_cycles * len(busy) - busy.sum())
+        row["brick_groups"] = int(stats[zero_skip.GROUPS])
+        row["skipped_neurons"] = int(stats[zero_skip.SKIPPED_NEURONS])
+        values = x.q if isinstance(x, Fixed) else x
+        neuron_bits = 8 * self.word_bytes + self.params.offset_bits
+        slots = layer.in_h * layer.in_w * -(-layer.in_channels // self.params.ti) * self.params.ti
+        effectual = int(np.count_nonzero(np.abs(values.astype(np.float64))
+                                         > self._threshold(x)))
+        row["zfnaf_bytes"] = -(-slots * neuron_bits // 8)
+        row["zfnaf_effectual_bytes"] = -(-effectual * neuron_bits // 8)
+        return row
+

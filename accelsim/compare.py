@@ -1,0 +1,135 @@
+"""Several architectures on the same workloads and the same tensors, against a baseline.
+
+Speedup is baseline time / architecture time (time, not cycles, so architectures with
+different clocks compare fairly); energy ratio is baseline energy / architecture energy, so
+both are "higher is better". Every architecture of a workload sees the same seeded (or
+given) weights and input, so differences come from the hardware alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from accelsim.config import ArchConfig, load_arch
+from accelsim.errors import AccelsimError
+from accelsim.results import Result
+from accelsim.simulate import simulate
+from accelsim.workload import Network, load_network
+from accelsim.workload.tensors import NetworkTensors, make_tensors
+
+LAYER_COLUMNS = ("workload", "layer", "kind", "arch", "macs", "cycles", "time_us",
+                 "energy_pj", "input_zero_fraction")
+
+
+@dataclass
+class Comparison:
+    """``layers``: one row per (workload, layer, arch) with ``speedup`` and ``energy_ratio``
+    against the baseline; ``networks``: the same per (workload, arch), over all layers and
+    over conv layers only (``conv_speedup``), the figure zero-skipping papers report."""
+
+    baseline: str
+    layers: pd.DataFrame
+    networks: pd.DataFrame
+    results: dict[tuple[str, str], Result]
+
+    def save(self, path: str | Path) -> list[Path]:
+        """Write the per-layer table and the per-network table (``<stem>.networks``)."""
+        path = Path(path)
+        if path.suffix not in (".csv", ".parquet"):
+            raise AccelsimError(f"{path}: output must end in .csv or .parquet")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        networks_path = path.with_name(path.stem + ".networks" + path.suffix)
+        for frame, target in ((self.layers, path), (self.networks, networks_path)):
+            if path.suffix == ".csv":
+                frame.to_csv(target, index=False)
+            else:
+                frame.to_parquet(target, index=False)
+        return [path, networks_path]
+
+
+def compare(archs: Sequence[ArchConfig | str | Path], workloads: Sequence[Network | str | Path],
+            *, baseline: str | None = None, seed: int = 0,
+            tensors: Mapping[str, NetworkTensors] | None = None, progress=None) -> Comparison:
+    """Simulate every architecture on every workload; ``baseline`` is an architecture name
+    (default: the first). ``tensors`` maps a workload name to the tensors to use (e.g.
+    imported or pruned); others get the seeded ones. ``progress(workload, arch)`` is called
+    before each run."""
+    configs = [a if isinstance(a, ArchConfig) else load_arch(a) for a in archs]
+    names = [c.name for c in configs]
+    if len(set(names)) != len(names):
+        raise AccelsimError(f"compare: architecture names must differ, got {names}")
+    baseline = baseline or names[0]
+    if baseline not in names:
+        raise AccelsimError(f"compare: baseline {baseline!r} is not one of {', '.join(names)}")
+    results = {}
+    for workload in workloads:
+        network = workload if isinstance(workload, Network) else load_network(workload)
+        given = (tensors or {}).get(network.name)
+        shared = given if given is not None else make_tensors(network, seed)
+        for config in configs:
+            if progress:
+                progress(network.name, config.name)
+            results[(network.name, config.name)] = simulate(config, network, seed=seed,
+                                                            tensors=shared)
+    layers = _layer_table(results, baseline)
+    return Comparison(baseline, layers, _network_table(layers, baseline), results)
+
+
+def _layer_table(results: dict[tuple[str, str], Result], baseline: str) -> pd.DataFrame:
+    frames = [result.layers.assign(workload=workload, arch=arch)[list(LAYER_COLUMNS)]
+              for (workload, arch), result in results.items()]
+    layers = pd.concat(frames, ignore_index=True)
+    base = layers[layers["arch"] == baseline].set_index(["workload", "layer"])
+    key = pd.MultiIndex.from_frame(layers[["workload", "layer"]])
+    layers["speedup"] = base["time_us"].reindex(key).to_numpy() / layers["time_us"]
+    layers["energy_ratio"] = base["energy_pj"].reindex(key).to_numpy() / layers["energy_pj"]
+    return layers
+
+
+def _network_table(layers: pd.DataFrame, baseline: str) -> pd.DataFrame:
+    def totals(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.groupby(["workload", "arch"], sort=False)[
+            ["macs", "cycles", "time_us", "energy_pj"]].sum()
+
+    every, conv = totals(layers), totals(layers[layers["kind"] == "conv"])
+    base_every = every.xs(baseline, level="arch")
+    base_conv = conv.xs(baseline, level="arch")
+    workloads = every.index.get_level_values("workload")
+    table = every.reset_index()
+    table["speedup"] = base_every["time_us"].reindex(workloads).to_numpy() / table["time_us"]
+    table["energy_ratio"] = (base_every["energy_pj"].reindex(workloads).to_numpy()
+                             / table["energy_pj"])
+    conv_time = conv["time_us"].reindex(every.index).to_numpy()
+    table["conv_speedup"] = base_conv["time_us"].reindex(workloads).to_numpy() / conv_time
+    return table
+
+
+def format_comparison(comparison: Comparison) -> str:
+    """Per-layer speedups (one column per architecture) and per-network totals, as text."""
+    layers = comparison.layers
+    archs = list(dict.fromkeys(layers["arch"]))
+    others = [a for a in archs if a != comparison.baseline] or archs
+    blocks = []
+    for workload, frame in layers.groupby("workload", sort=False):
+        table = frame.pivot_table(index="layer", columns="arch", values="speedup",
+                                  sort=False)[others]
+        base = frame[frame["arch"] == comparison.baseline].set_index("layer")
+        table.insert(0, "kind", base["kind"])
+        table.insert(1, f"{comparison.baseline} cycles", base["cycles"])
+        table.insert(2, "zeros_in%", 100 * base["input_zero_fraction"])
+        table.columns = [f"speedup {c}" if c in others else c for c in table.columns]
+        blocks.append(f"{workload}: speedup over {comparison.baseline} per layer\n"
+                      + table.to_string(float_format=lambda v: f"{v:,.3f}"))
+    networks = comparison.networks.copy()
+    networks["time_ms"] = networks.pop("time_us") / 1000
+    networks["energy_uj"] = networks.pop("energy_pj") / 1e6
+    columns = ["workload", "arch", "cycles", "time_ms", "energy_uj", "speedup",
+               "conv_speedup", "energy_ratio"]
+    blocks.append(f"whole networks (baseline {comparison.baseline})\n"
+                  + networks[columns].to_string(index=False,
+                                                float_format=lambda v: f"{v:,.3f}"))
+    return "\n\n".join(blocks)

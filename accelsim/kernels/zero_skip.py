@@ -1,0 +1,173 @@
+"""Cnvlutin's zero-skipping NFU: real outputs and per-brick-group cycles in one pass.
+
+Hardware (Albericio et al., ISCA 2016, Sec. IV): DaDianNao's 16 neuron lanes are decoupled
+into ``lanes`` subunits. Input neurons are stored in ZFNAf: bricks of ``ti`` consecutive
+channels at one (y, x), keeping only the effectual neurons, each with its offset in the brick.
+For one output position (and one block of filters), the bricks of its window, in DaDianNao's
+order (kernel row, kernel column, channel brick), are dealt round-robin to the subunits:
+brick ``b`` goes to subunit ``b % lanes``. Each subunit takes one (neuron, offset) pair a
+cycle from its brick and multiplies it by the synapse row its offset selects (one synapse per
+filter) in its own SB slice. The subunits re-synchronise after each *brick group* (one brick
+per subunit): a group lasts as long as its fullest brick,
+
+    group cycles = max(min_group_cycles, max over its bricks of effectual neurons),
+
+so lane imbalance costs cycles. DaDianNao spends one cycle per brick, ``lanes`` per full group.
+A neuron is effectual when ``|value| > threshold`` (0: only zeros are skipped).
+
+Loop nest of :func:`zero_skip_conv` (the tiles are the DianNao tiler's: an output block,
+kernel-row chunk ``kc`` and channel chunk ``ic``; a window's bricks are counted per tile,
+since a tile holds only part of the window)::
+
+    for oy (parallel), ox, ob, kc, ic:
+        for ky in kc, kx, brick in ic:          one brick per subunit, round-robin
+            for c in brick: if effectual: partial[:] += x * synapse row; count it
+        group cycles as above
+
+``x`` is the padded input H x W x C; ``sb`` the SB rows of :func:`dense._pack_sb_rows` (the
+same synapses DaDianNao reads, so the sums, in the same order, are bit-identical to its).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from accelsim.kernels import dense
+
+# Per-row statistics columns (summed over rows by the wrapper).
+EFFECTUAL_NEURONS, SKIPPED_NEURONS, EFFECTUAL_MACS, BRICKS, GROUPS, SB_SLICE_READS = range(6)
+N_STATS = 6
+
+
+@njit(cache=True)
+def _outputs_reading(c, m0, m1, cg, mg):
+    """How many of the block's output channels [m0, m1) read input channel ``c``."""
+    g0 = (c // cg) * mg
+    return max(0, min(m1, g0 + mg) - max(m0, g0))
+
+
+@njit(cache=True)
+def _position(x, sb, acc, compute, oy, ox, ob, m0, m1, u0, ky0, ky1, c0, c1, geometry, lanes,
+              threshold, min_group_cycles, partial, busy, stats):
+    """One output position's part of one tile; returns its cycles."""
+    (cg, mg, kw, sh, sw, ti, sb_lanes) = geometry
+    tn = sb.shape[4]
+    active_tiles = (m1 - m0 + sb_lanes - 1) // sb_lanes
+    for lane in range(tn):
+        partial[lane] = 0.0
+    cycles = 0
+    brick = 0
+    group_max = 0
+    for ky in range(ky0, ky1):
+        iy = oy * sh + ky
+        for kx in range(kw):
+            ix = ox * sw + kx
+            for lo in range(c0, c1, ti):
+                effectual = 0
+                for c in range(lo, min(lo + ti, c1)):
+                    neuron = np.float64(x[iy, ix, c])
+                    if abs(neuron) <= threshold:
+                        continue
+                    effectual += 1
+                    stats[EFFECTUAL_MACS] += _outputs_reading(c, m0, m1, cg, mg)
+                    if compute:
+                        row = sb[ob, ky, kx, c - u0]
+                        for lane in range(tn):
+                            partial[lane] += neuron * row[lane]
+                stats[EFFECTUAL_NEURONS] += effectual
+                stats[SB_SLICE_READS] += effectual * active_tiles
+                stats[SKIPPED_NEURONS] += min(lo + ti, c1) - lo - effectual
+                busy[brick % lanes] += effectual
+                group_max = max(group_max, effectual)
+                brick += 1
+                if brick % lanes == 0:
+                    cycles += max(group_max, min_group_cycles)
+                    group_max = 0
+    if brick % lanes:
+        cycles += max(group_max, min_group_cycles)
+    stats[BRICKS] += brick
+    stats[GROUPS] += (brick + lanes - 1) // lanes
+    if compute:
+        for lane in range(m1 - m0):
+            acc[oy, ox, m0 + lane] += partial[lane]
+    return cycles
+
+
+@njit(cache=True, parallel=True)
+def _zero_skip_kernel(x, sb, acc, compute, geometry, tiling, lanes, threshold,
+                      min_group_cycles, position_cycles, busy, stats):
+    """Fill ``position_cycles[ob, kc, ic, oy, ox]``, ``busy[oy, lane]``, ``stats[oy, :]``."""
+    (cg, mg, m_total, kh, kw, sh, sw, tn, ti, sb_lanes) = geometry
+    kr, chunk = tiling
+    p_out, q_out = acc.shape[0], acc.shape[1]
+    n_ob = (m_total + tn - 1) // tn
+    n_kc = (kh + kr - 1) // kr
+    inner = (cg, mg, kw, sh, sw, ti, sb_lanes)
+    for oy in prange(p_out):
+        partial = np.zeros(sb.shape[4], dtype=np.float64)
+        for ox in range(q_out):
+            for ob in range(n_ob):
+                m0, m1, u0, u1, n_ic = dense._block(ob, tn, m_total, mg, cg, chunk)
+                for kc in range(n_kc):
+                    ky0 = kc * kr
+                    ky1 = min(ky0 + kr, kh)
+                    for ic in range(n_ic):
+                        c0 = u0 + ic * chunk
+                        c1 = min(c0 + chunk, u1)
+                        position_cycles[ob, kc, ic, oy, ox] = _position(
+                            x, sb, acc, compute, oy, ox, ob, m0, m1, u0, ky0, ky1, c0, c1,
+                            inner, lanes, threshold, min_group_cycles, partial, busy[oy],
+                            stats[oy])
+
+
+@njit(cache=True)
+def _tile_cycles(position_cycles, th, tw):
+    """Sum position cycles over each spatial tile: ``[ob, st, kc, ic]`` (row-major tiles)."""
+    n_ob, n_kc, n_ic, p_out, q_out = position_cycles.shape
+    n_ty = (p_out + th - 1) // th
+    n_tx = (q_out + tw - 1) // tw
+    out = np.zeros((n_ob, n_ty * n_tx, n_kc, n_ic), dtype=np.int64)
+    for ob in range(n_ob):
+        for kc in range(n_kc):
+            for ic in range(n_ic):
+                for oy in range(p_out):
+                    for ox in range(q_out):
+                        st = (oy // th) * n_tx + ox // tw
+                        out[ob, st, kc, ic] += position_cycles[ob, kc, ic, oy, ox]
+    return out
+
+
+def zero_skip_conv(x_padded, weights, geometry, tiling, lanes, threshold, min_group_cycles,
+                   sb_lanes, *, compute=True):
+    """Run the zero-skipping loop nest of a conv layer.
+
+    ``geometry`` and ``tiling`` are the tuples :func:`dense.conv_tiles` takes (``tiling``
+    from the DianNao tiler). ``threshold`` is in the input's own units (int16 steps for
+    fixed16); ``sb_lanes`` filters per SB tile (SB slice reads are counted per tile).
+    Returns ``(acc, tile_cycles, busy, stats)``: ``acc`` P x Q x M float64 (exact
+    integers for int16), ``tile_cycles[ob, st, kc, ic]`` for :func:`dense.conv_tiles`,
+    ``busy[lane]`` effectual neurons each subunit processed, ``stats`` summed columns above.
+    """
+    if x_padded.dtype != weights.dtype or x_padded.dtype not in (np.int16, np.float32):
+        raise TypeError(f"inputs must be both int16 or both float32, got {x_padded.dtype}, "
+                        f"{weights.dtype}")
+    cg, mg, m_total, kh, kw, sh, sw = (int(v) for v in geometry[1:8])
+    tn, ti = int(geometry[12]), int(geometry[13])
+    _, th, tw, kr, chunk = (int(v) for v in tiling[:5])
+    p_out = (x_padded.shape[0] - kh) // sh + 1
+    q_out = (x_padded.shape[1] - kw) // sw + 1
+    m0 = np.arange(0, m_total, tn)
+    unions = ((np.minimum(m0 + tn, m_total) - 1) // mg - m0 // mg + 1) * cg
+    n_ic = int(-(-unions.max() // chunk))
+    sb = dense._pack_sb_rows(np.ascontiguousarray(weights), tn, cg, mg, int(unions.max())) \
+        if compute else np.zeros((1, 1, 1, 1, tn), dtype=weights.dtype)
+    acc = np.zeros((p_out, q_out, m_total), dtype=np.float64)
+    position_cycles = np.zeros((len(m0), -(-kh // kr), n_ic, p_out, q_out), dtype=np.int64)
+    busy = np.zeros((p_out, lanes), dtype=np.int64)
+    stats = np.zeros((p_out, N_STATS), dtype=np.int64)
+    _zero_skip_kernel(np.ascontiguousarray(x_padded), sb, acc, compute,
+                      (cg, mg, m_total, kh, kw, sh, sw, tn, ti, int(sb_lanes)), (kr, chunk),
+                      int(lanes),
+                      float(threshold), int(min_group_cycles), position_cycles, busy, stats)
+    return acc, _tile_cycles(position_cycles, th, tw), busy.sum(axis=0), stats.sum(axis=0)
