@@ -19,7 +19,8 @@ Activations (always the ones the simulated hardware computes, layer by layer):
 * ``seeded``: He-normal seeded weights on a natural-statistics (1/f) image, no training;
 * ``eyeriss-profile`` (AlexNet): the same, with each conv layer's input zero fraction brought
   to the Eyeriss JSSC 2017 measurement on a trained AlexNet (0.01 / 38.7 / 72.5 / 79.3 /
-  77.6 %) by :func:`accelsim.workload.activations.impose_input_zeros`.
+  77.6 %; ``workloads/profiles/alexnet_eyeriss2016.yaml``) by shifting the biases of the
+  layers that feed them (:func:`accelsim.workload.activations.impose_input_zeros`).
 
 The paper's per-network speedups were not recovered (published-anchors.md section 3), so
 the check is the range and the mean.
@@ -35,15 +36,15 @@ import pandas as pd
 from accelsim.compare import compare
 from accelsim.config import load_arch, with_overrides
 from accelsim.workload import load_network
+from accelsim.workload.activations import impose_input_zeros
+from accelsim.workload.profiles import load_profile
 from accelsim.workload.tensors import make_tensors
 
 PAPER_RANGE = (1.24, 1.55)
 PAPER_MEAN = 1.37
 PAPER_THRESHOLD_MEAN = 1.52
 NETWORKS = ("alexnet", "googlenet", "vgg16", "vgg19", "nin")
-# Eyeriss JSSC 2017, Table "AlexNet per layer": zeros in the ifmap of CONV1..CONV5.
-EYERISS_ALEXNET_INPUT_ZEROS = {"conv1": 0.0001, "conv2": 0.387, "conv3": 0.725,
-                               "conv4": 0.793, "conv5": 0.776}
+EYERISS_PROFILE = "alexnet_eyeriss2016"   # workloads/profiles/: zeros into conv2..conv5
 ON_CHIP_NM_KIB = 8 * 1024   # per NBin / NBout: holds VGG's largest layer (3.3 M neurons)
 
 
@@ -58,9 +59,8 @@ def _archs(setting: str):
 def _activations(network, seed: int, source: str):
     tensors = make_tensors(network, seed)
     if source == "eyeriss-profile":
-        from accelsim.workload.activations import impose_input_zeros
-
-        tensors = impose_input_zeros(network, tensors, EYERISS_ALEXNET_INPUT_ZEROS)
+        profile = load_profile(EYERISS_PROFILE)
+        tensors = impose_input_zeros(network, tensors, profile.layers, label=profile.name)
     return tensors
 
 
@@ -72,8 +72,10 @@ def _run(network_name: str, source: str, setting: str, seed: int) -> dict:
     layers = comparison.layers[(comparison.layers["arch"] == "dadiannao")
                                & (comparison.layers["kind"] == "conv")]
     zeros = layers["input_zero_fraction"].iloc[1:].mean()   # conv inputs after the first
+    cnv = comparison.layers[comparison.layers["arch"] == "cnvlutin"]
     return {"network": network_name, "activations": source, "memory": setting,
             "conv zeros %": 100 * zeros, "conv speedup": row["conv_speedup"],
+            "min layer speedup": cnv["speedup"].min(),
             "network speedup": row["speedup"], "energy ratio": row["energy_ratio"]}
 
 

@@ -177,12 +177,28 @@ def test_lane_imbalance_costs_exact_cycles():
                                   balanced.counts.get_count("nfu", "mac"))
 
 
+def test_dense_windows_of_few_bricks_with_and_without_spanning_groups():
+    """A 1x1 layer over 96 dense channels: 6 bricks a window. Groups spanning windows take
+    DaDianNao's one brick a cycle (up to the tile's last partial group); groups restarting
+    at each window take 16 cycles for 6 bricks."""
+    layer = _fed_conv(96, 32, 1, 4, 4)          # 16 positions x 6 bricks = 6 full groups
+    q = np.random.default_rng(2).integers(1, 100, layer.in_shape)
+    dadn = _run(_one_layer_core("dadiannao"), layer, q)
+    spanning = _run(_one_layer_core("cnvlutin"), layer, q)
+    per_window = _run(_one_layer_core("cnvlutin", groups_span_windows=False), layer, q)
+    positions = 16
+    assert dadn.work.compute_cycles.sum() == positions * 6 + STAGES - 1
+    assert spanning.work.compute_cycles.sum() == positions * 6 // 16 * 16 + STAGES - 1
+    assert per_window.work.compute_cycles.sum() == positions * 16 + STAGES - 1
+    np.testing.assert_array_equal(spanning.output.q, per_window.output.q)
+
+
 def test_partial_brick_group_of_a_dense_window_costs_a_full_group():
     """75 dense bricks per window (AlexNet conv2's shape) = 4 full groups + one of 11:
-    Cnvlutin needs 5 x 16 cycles where DaDianNao needs 75 (documented model property)."""
+    with groups restarting at each window, 5 x 16 cycles where DaDianNao needs 75."""
     layer = _fed_conv(48, 32, 5, 5, 5)
     q = np.random.default_rng(2).integers(1, 100, layer.in_shape)
-    cnv = _run(_one_layer_core("cnvlutin"), layer, q)
+    cnv = _run(_one_layer_core("cnvlutin", groups_span_windows=False), layer, q)
     assert cnv.work.compute_cycles.sum() == 5 * 16 + STAGES - 1
 
 

@@ -20,9 +20,13 @@ Modelled (published-anchors.md section 3; the loop and cycle rule are in
   criterion behind its 1.52x); 0 skips only zeros, so outputs are bit-identical to
   DaDianNao's.
 
-Our choices where the paper is silent (also in arch_configs/cnvlutin.yaml): a window's
-bricks are dealt round-robin to the subunits in DaDianNao's (kernel row, kernel column,
-channel brick) order; a brick group whose bricks are all empty still costs
+Our choices where the paper is silent (also in arch_configs/cnvlutin.yaml): a tile's
+bricks are dealt round-robin to the subunits in DaDianNao's (position, kernel row, kernel
+column, channel brick) order, and by default (``groups_span_windows``) a brick group may
+hold the end of one window and the start of the next, so windows of fewer than 16 bricks
+(1x1 layers over < 256 channels) keep every subunit fed; the adder trees then reduce into
+two windows' outputs in such a group (that steering logic is not modelled). With it off,
+each window starts a new group and its partial last group costs a full one. A brick group whose bricks are all empty still costs
 ``min_group_cycles`` (1: the dispatcher fetches and decodes the bricks); SB is priced as
 DaDianNao's array, per bit read, so its energy saving is exactly the skipped synapse reads;
 encoder and dispatcher steps cost one 16-bit add each (:mod:`accelsim.energy`).
@@ -59,6 +63,7 @@ class Params(diannao.Params):
     pack_window_rows: bool = True
     ineffectual_threshold: float = 0.0
     min_group_cycles: int = 1
+    groups_span_windows: bool = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -69,6 +74,9 @@ class Params(diannao.Params):
         if isinstance(threshold, bool) or not isinstance(threshold, int | float) \
                 or not threshold >= 0:
             raise ValueError(f"ineffectual_threshold must be a number >= 0, got {threshold!r}")
+        if not isinstance(self.groups_span_windows, bool):
+            raise ValueError(f"groups_span_windows must be true or false, "
+                             f"got {self.groups_span_windows!r}")
         if not isinstance(self.min_group_cycles, int) or self.min_group_cycles < 0:
             raise ValueError(f"min_group_cycles must be an integer >= 0, "
                              f"got {self.min_group_cycles!r}")
@@ -117,7 +125,7 @@ class Core(DaDianNaoCore):
         geometry = self._conv_geometry(layer)
         acc, tile_cycles, busy, stats = zero_skip.zero_skip_conv(
             x_hwc, w, geometry, tiling.as_tuple(), self.params.ti, self._threshold(x),
-            self.params.min_group_cycles, self.params.tn)
+            self.params.min_group_cycles, self.params.tn, self.params.groups_span_windows)
         n_steps = min(tiling.n_tiles, self.arch.engine.max_steps_per_layer)
         neuron_bits = 8 * self.word_bytes + self.params.offset_bits
         _, counts = dense.conv_tiles(x_hwc, w, geometry, tiling.as_tuple(), n_steps,

@@ -3,26 +3,33 @@
 Hardware (Albericio et al., ISCA 2016, Sec. IV): DaDianNao's 16 neuron lanes are decoupled
 into ``lanes`` subunits. Input neurons are stored in ZFNAf: bricks of ``ti`` consecutive
 channels at one (y, x), keeping only the effectual neurons, each with its offset in the brick.
-For one output position (and one block of filters), the bricks of its window, in DaDianNao's
-order (kernel row, kernel column, channel brick), are dealt round-robin to the subunits:
-brick ``b`` goes to subunit ``b % lanes``. Each subunit takes one (neuron, offset) pair a
-cycle from its brick and multiplies it by the synapse row its offset selects (one synapse per
-filter) in its own SB slice. The subunits re-synchronise after each *brick group* (one brick
-per subunit): a group lasts as long as its fullest brick,
+The bricks of a tile (an output block, its spatial tile, kernel-row chunk and channel chunk,
+as the DianNao tiler cut it) stream in DaDianNao's order (output position, then kernel row,
+kernel column, channel brick) and are dealt round-robin to the subunits: brick ``b`` goes to
+subunit ``b % lanes``. Each subunit takes one (neuron, offset) pair a cycle from its brick and
+multiplies it by the synapse row its offset selects (one synapse per filter) in its own SB
+slice. The subunits re-synchronise after each *brick group* (one brick per subunit), which
+lasts as long as its fullest brick::
 
-    group cycles = max(min_group_cycles, max over its bricks of effectual neurons),
+    group cycles = max(min_group_cycles, max over its bricks of effectual neurons)
 
 so lane imbalance costs cycles. DaDianNao spends one cycle per brick, ``lanes`` per full group.
 A neuron is effectual when ``|value| > threshold`` (0: only zeros are skipped).
 
-Loop nest of :func:`zero_skip_conv` (the tiles are the DianNao tiler's: an output block,
-kernel-row chunk ``kc`` and channel chunk ``ic``; a window's bricks are counted per tile,
-since a tile holds only part of the window)::
+``span_windows`` (our reading, default in the config): the brick stream runs on across the
+output positions of a tile, so a window of fewer than ``lanes`` bricks (a 1x1 layer over 96
+channels has 6) does not leave subunits idle, and a dense layer takes exactly DaDianNao's
+cycles up to the last group of a tile. Off, every window starts a new group: its last,
+partial group costs a full group's time, so a dense window of ``n`` bricks takes
+``ceil(n / lanes) * 16`` cycles where DaDianNao takes ``n``.
 
-    for oy (parallel), ox, ob, kc, ic:
-        for ky in kc, kx, brick in ic:          one brick per subunit, round-robin
-            for c in brick: if effectual: partial[:] += x * synapse row; count it
-        group cycles as above
+Two passes: :func:`_zero_skip_kernel` (output rows in parallel) computes the outputs through
+the zero-skipping loop and records every brick's effectual count; :func:`_group_cycles` deals
+the bricks and times the groups, tile by tile::
+
+    for oy (parallel), ox, ob, kc, ic, ky in kc, kx, brick in ic:
+        for c in brick: if effectual: partial[:] += x * synapse row;  brick_nnz += 1
+    for ob, kc, ic, st: for the tile's bricks in order: group cycles as above
 
 ``x`` is the padded input H x W x C; ``sb`` the SB rows of :func:`dense._pack_sb_rows` (the
 same synapses DaDianNao reads, so the sums, in the same order, are bit-identical to its).
@@ -48,17 +55,16 @@ def _outputs_reading(c, m0, m1, cg, mg):
 
 
 @njit(cache=True)
-def _position(x, sb, acc, compute, oy, ox, ob, m0, m1, u0, ky0, ky1, c0, c1, geometry, lanes,
-              threshold, min_group_cycles, partial, busy, stats):
-    """One output position's part of one tile; returns its cycles."""
+def _position(x, sb, acc, compute, oy, ox, ob, m0, m1, u0, ky0, ky1, c0, c1, geometry,
+              threshold, partial, brick_nnz, stats):
+    """One output position's part of one tile: accumulate its effectual products and
+    record each brick's effectual neurons in ``brick_nnz`` (window order)."""
     (cg, mg, kw, sh, sw, ti, sb_lanes) = geometry
     tn = sb.shape[4]
     active_tiles = (m1 - m0 + sb_lanes - 1) // sb_lanes
     for lane in range(tn):
         partial[lane] = 0.0
-    cycles = 0
     brick = 0
-    group_max = 0
     for ky in range(ky0, ky1):
         iy = oy * sh + ky
         for kx in range(kw):
@@ -78,26 +84,16 @@ def _position(x, sb, acc, compute, oy, ox, ob, m0, m1, u0, ky0, ky1, c0, c1, geo
                 stats[EFFECTUAL_NEURONS] += effectual
                 stats[SB_SLICE_READS] += effectual * active_tiles
                 stats[SKIPPED_NEURONS] += min(lo + ti, c1) - lo - effectual
-                busy[brick % lanes] += effectual
-                group_max = max(group_max, effectual)
+                brick_nnz[brick] = effectual
                 brick += 1
-                if brick % lanes == 0:
-                    cycles += max(group_max, min_group_cycles)
-                    group_max = 0
-    if brick % lanes:
-        cycles += max(group_max, min_group_cycles)
-    stats[BRICKS] += brick
-    stats[GROUPS] += (brick + lanes - 1) // lanes
     if compute:
         for lane in range(m1 - m0):
             acc[oy, ox, m0 + lane] += partial[lane]
-    return cycles
 
 
 @njit(cache=True, parallel=True)
-def _zero_skip_kernel(x, sb, acc, compute, geometry, tiling, lanes, threshold,
-                      min_group_cycles, position_cycles, busy, stats):
-    """Fill ``position_cycles[ob, kc, ic, oy, ox]``, ``busy[oy, lane]``, ``stats[oy, :]``."""
+def _zero_skip_kernel(x, sb, acc, compute, geometry, tiling, threshold, brick_nnz, stats):
+    """Outputs, and ``brick_nnz[ob, kc, ic, oy, ox, brick]``; rows of outputs in parallel."""
     (cg, mg, m_total, kh, kw, sh, sw, tn, ti, sb_lanes) = geometry
     kr, chunk = tiling
     p_out, q_out = acc.shape[0], acc.shape[1]
@@ -115,36 +111,70 @@ def _zero_skip_kernel(x, sb, acc, compute, geometry, tiling, lanes, threshold,
                     for ic in range(n_ic):
                         c0 = u0 + ic * chunk
                         c1 = min(c0 + chunk, u1)
-                        position_cycles[ob, kc, ic, oy, ox] = _position(
-                            x, sb, acc, compute, oy, ox, ob, m0, m1, u0, ky0, ky1, c0, c1,
-                            inner, lanes, threshold, min_group_cycles, partial, busy[oy],
-                            stats[oy])
+                        _position(x, sb, acc, compute, oy, ox, ob, m0, m1, u0, ky0, ky1, c0,
+                                  c1, inner, threshold, partial,
+                                  brick_nnz[ob, kc, ic, oy, ox], stats[oy])
 
 
 @njit(cache=True)
-def _tile_cycles(position_cycles, th, tw):
-    """Sum position cycles over each spatial tile: ``[ob, st, kc, ic]`` (row-major tiles)."""
-    n_ob, n_kc, n_ic, p_out, q_out = position_cycles.shape
+def _group_cycles(brick_nnz, n_bricks, th, tw, lanes, span_windows, min_group_cycles,
+                  busy, stats):
+    """Deal each tile's bricks round-robin to the subunits and time the brick groups.
+
+    Per (block, spatial tile, kernel-row chunk, channel chunk), the positions are walked
+    row-major and each position's ``n_bricks[ob, kc, ic]`` bricks in window order; a group
+    is ``lanes`` consecutive bricks and lasts its fullest brick (at least
+    ``min_group_cycles``). With ``span_windows`` the stream runs on across the positions of
+    the tile (a group may hold bricks of two windows); otherwise every window starts a new
+    group. Returns ``tile_cycles[ob, st, kc, ic]``.
+    """
+    n_ob, n_kc, n_ic, p_out, q_out, _ = brick_nnz.shape
     n_ty = (p_out + th - 1) // th
     n_tx = (q_out + tw - 1) // tw
     out = np.zeros((n_ob, n_ty * n_tx, n_kc, n_ic), dtype=np.int64)
     for ob in range(n_ob):
         for kc in range(n_kc):
             for ic in range(n_ic):
-                for oy in range(p_out):
-                    for ox in range(q_out):
-                        st = (oy // th) * n_tx + ox // tw
-                        out[ob, st, kc, ic] += position_cycles[ob, kc, ic, oy, ox]
+                n_b = n_bricks[ob, kc, ic]
+                for st in range(n_ty * n_tx):
+                    oy0 = (st // n_tx) * th
+                    ox0 = (st % n_tx) * tw
+                    cycles = 0
+                    brick = 0
+                    group_max = 0
+                    for oy in range(oy0, min(oy0 + th, p_out)):
+                        for ox in range(ox0, min(ox0 + tw, q_out)):
+                            for j in range(n_b):
+                                nnz = brick_nnz[ob, kc, ic, oy, ox, j]
+                                busy[brick % lanes] += nnz
+                                group_max = max(group_max, nnz)
+                                brick += 1
+                                if brick % lanes == 0:
+                                    cycles += max(group_max, min_group_cycles)
+                                    group_max = 0
+                                    stats[GROUPS] += 1
+                            if not span_windows and brick % lanes:
+                                cycles += max(group_max, min_group_cycles)
+                                group_max = 0
+                                stats[GROUPS] += 1
+                                brick = 0
+                            stats[BRICKS] += n_b
+                    if brick % lanes:
+                        cycles += max(group_max, min_group_cycles)
+                        stats[GROUPS] += 1
+                    out[ob, st, kc, ic] = cycles
     return out
 
 
 def zero_skip_conv(x_padded, weights, geometry, tiling, lanes, threshold, min_group_cycles,
-                   sb_lanes, *, compute=True):
+                   sb_lanes, span_windows, *, compute=True):
     """Run the zero-skipping loop nest of a conv layer.
 
     ``geometry`` and ``tiling`` are the tuples :func:`dense.conv_tiles` takes (``tiling``
     from the DianNao tiler). ``threshold`` is in the input's own units (int16 steps for
-    fixed16); ``sb_lanes`` filters per SB tile (SB slice reads are counted per tile).
+    fixed16); ``sb_lanes`` filters per SB tile (SB slice reads are counted per tile);
+    ``span_windows``: brick groups run on across the windows of a tile (see
+    :func:`_group_cycles`).
     Returns ``(acc, tile_cycles, busy, stats)``: ``acc`` P x Q x M float64 (exact
     integers for int16), ``tile_cycles[ob, st, kc, ic]`` for :func:`dense.conv_tiles`,
     ``busy[lane]`` effectual neurons each subunit processed, ``stats`` summed columns above.
@@ -159,15 +189,24 @@ def zero_skip_conv(x_padded, weights, geometry, tiling, lanes, threshold, min_gr
     q_out = (x_padded.shape[1] - kw) // sw + 1
     m0 = np.arange(0, m_total, tn)
     unions = ((np.minimum(m0 + tn, m_total) - 1) // mg - m0 // mg + 1) * cg
-    n_ic = int(-(-unions.max() // chunk))
+    n_kc, n_ic = -(-kh // kr), int(-(-unions.max() // chunk))
+    n_bricks = np.zeros((len(m0), n_kc, n_ic), dtype=np.int64)
+    for ob, union in enumerate(unions):
+        for kc in range(n_kc):
+            for ic in range(-(-int(union) // chunk)):
+                channels = min(chunk, int(union) - ic * chunk)
+                n_bricks[ob, kc, ic] = (min(kr, kh - kc * kr) * kw * -(-channels // ti))
     sb = dense._pack_sb_rows(np.ascontiguousarray(weights), tn, cg, mg, int(unions.max())) \
         if compute else np.zeros((1, 1, 1, 1, tn), dtype=weights.dtype)
     acc = np.zeros((p_out, q_out, m_total), dtype=np.float64)
-    position_cycles = np.zeros((len(m0), -(-kh // kr), n_ic, p_out, q_out), dtype=np.int64)
-    busy = np.zeros((p_out, lanes), dtype=np.int64)
-    stats = np.zeros((p_out, N_STATS), dtype=np.int64)
+    brick_nnz = np.zeros((len(m0), n_kc, n_ic, p_out, q_out, max(int(n_bricks.max()), 1)),
+                         dtype=np.uint8)
+    row_stats = np.zeros((p_out, N_STATS), dtype=np.int64)
     _zero_skip_kernel(np.ascontiguousarray(x_padded), sb, acc, compute,
                       (cg, mg, m_total, kh, kw, sh, sw, tn, ti, int(sb_lanes)), (kr, chunk),
-                      int(lanes),
-                      float(threshold), int(min_group_cycles), position_cycles, busy, stats)
-    return acc, _tile_cycles(position_cycles, th, tw), busy.sum(axis=0), stats.sum(axis=0)
+                      float(threshold), brick_nnz, row_stats)
+    stats = row_stats.sum(axis=0)
+    busy = np.zeros(lanes, dtype=np.int64)
+    tile_cycles = _group_cycles(brick_nnz, n_bricks, th, tw, int(lanes), bool(span_windows),
+                                int(min_group_cycles), busy, stats)
+    return acc, tile_cycles, busy, stats
