@@ -19,7 +19,8 @@ from accelsim.config import load_arch, with_overrides
 from accelsim.errors import AccelsimError
 from accelsim.resources import shipped
 from accelsim.simulate import simulate
-from accelsim.workload import load_network
+from accelsim.workload import load_network, load_tensors
+from accelsim.workload.transforms import apply_transforms, load_recipe, parse_transform
 
 DEFAULT_ARCH = "diannao"
 DEFAULT_WORKLOAD = "vgg16"
@@ -34,16 +35,38 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--arch", default=DEFAULT_ARCH,
                      help=f"shipped architecture name or YAML file (default: {DEFAULT_ARCH})")
     run.add_argument("--workload", default=DEFAULT_WORKLOAD,
-                     help=f"shipped workload name or YAML file (default: {DEFAULT_WORKLOAD})")
+                     help="shipped workload name, or a network YAML, ONNX model or SCALE-Sim "
+                          f"topology CSV file (default: {DEFAULT_WORKLOAD})")
+    run.add_argument("--input", metavar="FILE",
+                     help="network input: a .npy array, an image file, or sample:NAME (a "
+                          "bundled photograph, e.g. sample:grace_hopper); default: the seeded "
+                          "natural image")
+    run.add_argument("--transform", action="append", default=[], metavar="SPEC",
+                     help="apply a transform, in the order given: KIND:KEY=VALUE,..., e.g. "
+                          "prune:profile=alexnet_han2015, prune:density=0.3, "
+                          "activation_profile:profile=alexnet_eyeriss2016, quantize:bits=8")
+    run.add_argument("--transforms", type=Path, metavar="FILE",
+                     help="a YAML file listing transforms, applied before any --transform")
     run.add_argument("--output", "-o", type=Path,
                      help="write the per-layer table (.csv or .parquet), counts and meta")
     run.add_argument("--seed", type=int, default=0, help="seed of weights and input (default 0)")
+    run.add_argument("--batch", type=int, default=1, metavar="N",
+                     help="images per run, for cores that batch (e.g. eyeriss); default 1")
     run.add_argument("--set", dest="overrides", action="append", default=[],
                      metavar="KEY=VALUE",
                      help="override a config value by dotted key, e.g. dram.bytes_per_cycle=64")
     run.add_argument("--quiet", "-q", action="store_true", help="print totals only")
+    run.add_argument("--scalesim-config", type=Path, metavar="FILE.cfg",
+                     help="a SCALE-Sim .cfg: sets the systolic array, SRAMs, dataflow and "
+                          "DRAM interface (--arch defaults to systolic); a .csv workload then "
+                          "loads unpadded, as SCALE-Sim times it")
+    run.add_argument("--scalesim-reports", type=Path, metavar="DIR",
+                     help="write SCALE-Sim's COMPUTE_REPORT, BANDWIDTH_REPORT and "
+                          "DETAILED_ACCESS_REPORT CSVs into DIR (systolic core)")
     commands.add_parser("list", help="list shipped architectures and workloads")
     _add_compare_parser(commands)
+    _add_sweep_parser(commands)
+    _add_plot_parser(commands)
     return parser
 
 
@@ -72,6 +95,82 @@ def _compare(args) -> int:
     if args.output:
         for path in comparison.save(args.output):
             print(f"wrote {path}")
+    return 0
+
+
+def _add_sweep_parser(commands) -> None:
+    sweep = commands.add_parser(
+        "sweep", help="run a design-space sweep (resumable; local processes or Dask)")
+    sweep.add_argument("sweep", help="sweep YAML file, or a shipped sweep's name")
+    sweep.add_argument("--output", "-o", type=Path,
+                       help="table path, .parquet or .csv (default: <sweep name>.parquet); "
+                            "finished runs are kept in <stem>.runs/ beside it")
+    sweep.add_argument("--jobs", "-j", type=int,
+                       help="local worker processes (default: one per CPU)")
+    sweep.add_argument("--scheduler", metavar="ADDRESS",
+                       help="run on this Dask scheduler (e.g. tcp://host:8786) instead")
+    sweep.add_argument("--restart", action="store_true",
+                       help="discard the runs stored by an earlier invocation")
+    sweep.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+
+def _sweep(args) -> int:
+    from accelsim.sweep import load_sweep, run_sweep, runs_directory
+    from accelsim.sweep_report import format_summary
+
+    sweep = load_sweep(args.sweep)
+    output = args.output or Path(f"{sweep.name}.parquet")
+    try:
+        result = run_sweep(sweep, output, jobs=args.jobs, scheduler=args.scheduler,
+                           restart=args.restart, progress=False if args.quiet else None)
+    except KeyboardInterrupt:
+        print(f"accelsim: interrupted; finished runs are kept in {runs_directory(output)}/: "
+              "run the same command again to finish the rest", file=sys.stderr)
+        return 130
+    print(format_summary(result))
+    for path in result.paths:
+        print(f"wrote {path}")
+    return 1 if result.stats.errors else 0
+
+
+def _add_plot_parser(commands) -> None:
+    from accelsim.plot import KINDS
+
+    plot = commands.add_parser("plot", help="draw a figure from accelsim output tables")
+    plot.add_argument("kind", choices=KINDS, help="the figure")
+    plot.add_argument("tables", nargs="+", type=Path,
+                      help="compare / run output (speedup, cycles, energy, utilization) or "
+                           "sweep output (sweep, pareto), .parquet or .csv")
+    plot.add_argument("--output", "-o", action="append", type=Path,
+                      help="figure file, .png or .svg; repeat for both (default: KIND.png)")
+    plot.add_argument("--workload", help="the workload of a per-layer figure (default: first)")
+    plot.add_argument("--archs", help="comma-separated architectures to show, in this order")
+    plot.add_argument("--baseline", help="speedup baseline (default: the comparison's)")
+    plot.add_argument("--metric", help="speedup | energy_ratio (speedup); a points-table "
+                                       "column such as cycles, time_ms, energy_uj (sweep)")
+    plot.add_argument("--x", help="sweep: the swept key on the x axis")
+    plot.add_argument("--line", help="sweep: one line per value of this key")
+    plot.add_argument("--color", help="pareto: colour the runs by this key")
+    plot.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
+                      help="sweep: hold another swept key at this value")
+
+
+def _plot(args) -> int:
+    from accelsim import plot
+
+    where = {}
+    for pair in args.where:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise AccelsimError(f"--where {pair}: expected KEY=VALUE")
+        where[key.strip()] = value.strip()
+    table = plot.read_tables(args.tables, args.kind)
+    archs = [a.strip() for a in (args.archs or "").split(",") if a.strip()]
+    figure = plot.make(args.kind, table, workload=args.workload, archs=archs,
+                       baseline=args.baseline, metric=args.metric, x=args.x, line=args.line,
+                       color=args.color, where=where)
+    for path in plot.save(figure, *(args.output or [Path(f"{args.kind}.png")])):
+        print(f"wrote {path}")
     return 0
 
 
@@ -146,20 +245,42 @@ def format_summary(summary: pd.Series, meta: dict) -> str:
 
 def _run(args) -> int:
     arch = load_arch(args.arch)
+    if args.scalesim_config:
+        from accelsim.scalesim_config import load_scalesim_workload, scalesim_arch
+
+        arch = scalesim_arch(args.scalesim_config,
+                             "systolic" if args.arch == DEFAULT_ARCH else arch)
     if args.overrides:
         arch = with_overrides(arch, _overrides(args.overrides))
-    network = load_network(args.workload)
+    if args.scalesim_reports:
+        from accelsim.scalesim_reports import check_arch, write_reports
+
+        check_arch(arch)
+    network = (load_scalesim_workload(args.workload) if args.scalesim_config
+               else load_network(args.workload))
+    tensors = load_tensors(network, args.seed, args.input)
+    if args.transforms:
+        tensors = apply_transforms(network, tensors, load_recipe(args.transforms),
+                                   f"{args.transforms}: transforms")
+    tensors = apply_transforms(network, tensors,
+                               [parse_transform(spec) for spec in args.transform], "--transform")
     update, close = _progress()
     try:
-        result = simulate(arch, network, seed=args.seed, progress=update)
+        result = simulate(arch, network, seed=args.seed, tensors=tensors, progress=update,
+                          batch=args.batch)
     finally:
         close()
     if not args.quiet:
         print(format_layers(result.layers))
         print()
     print(format_summary(result.summary, result.meta))
+    for key, value in result.meta["tensors"].items():
+        print(f"  {key:11s} {value}")
     if args.output:
         for path in result.save(args.output):
+            print(f"wrote {path}")
+    if args.scalesim_reports:
+        for path in write_reports(result.layers, arch, args.scalesim_reports):
             print(f"wrote {path}")
     return 0
 
@@ -170,7 +291,7 @@ def _list() -> int:
         description = (yaml.safe_load(path.read_text()) or {}).get("description", "")
         print(f"  {name:16s} {description}")
     print("workloads:")
-    for name in shipped("workloads"):
+    for name in shipped("workloads", (".yaml", ".onnx")):
         print(f"  {name:16s} {load_network(name).summary()}")
     return 0
 
@@ -180,6 +301,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "list":
             return _list()
+        if args.command == "sweep":
+            return _sweep(args)
+        if args.command == "plot":
+            return _plot(args)
         if args.command == "compare":
             return _compare(args)
         return _run(args if args.command else _parser().parse_args(["run"]))

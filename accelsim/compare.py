@@ -16,13 +16,16 @@ import pandas as pd
 
 from accelsim.config import ArchConfig, load_arch
 from accelsim.errors import AccelsimError
-from accelsim.results import Result
+from accelsim.results import Result, write_tables
 from accelsim.simulate import simulate
-from accelsim.workload import Network, load_network
-from accelsim.workload.tensors import NetworkTensors, make_tensors
+from accelsim.workload import Network, load_network, load_tensors
+from accelsim.workload.tensors import NetworkTensors
 
-LAYER_COLUMNS = ("workload", "layer", "kind", "arch", "macs", "cycles", "time_us",
-                 "energy_pj", "input_zero_fraction")
+LAYER_COLUMNS = ("workload", "layer", "kind", "arch", "macs", "cycles", "compute_cycles",
+                 "stall_cycles", "utilization", "time_us", "dram_bytes", "energy_pj",
+                 "input_zero_fraction")
+"""Per-layer columns of the comparison table, followed by each architecture's
+``energy_<component>_pj`` (0 where an architecture has no such component)."""
 
 
 @dataclass
@@ -38,17 +41,7 @@ class Comparison:
 
     def save(self, path: str | Path) -> list[Path]:
         """Write the per-layer table and the per-network table (``<stem>.networks``)."""
-        path = Path(path)
-        if path.suffix not in (".csv", ".parquet"):
-            raise AccelsimError(f"{path}: output must end in .csv or .parquet")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        networks_path = path.with_name(path.stem + ".networks" + path.suffix)
-        for frame, target in ((self.layers, path), (self.networks, networks_path)):
-            if path.suffix == ".csv":
-                frame.to_csv(target, index=False)
-            else:
-                frame.to_parquet(target, index=False)
-        return [path, networks_path]
+        return write_tables(path, {"": self.layers, ".networks": self.networks})
 
 
 def compare(archs: Sequence[ArchConfig | str | Path], workloads: Sequence[Network | str | Path],
@@ -56,8 +49,8 @@ def compare(archs: Sequence[ArchConfig | str | Path], workloads: Sequence[Networ
             tensors: Mapping[str, NetworkTensors] | None = None, progress=None) -> Comparison:
     """Simulate every architecture on every workload; ``baseline`` is an architecture name
     (default: the first). ``tensors`` maps a workload name to the tensors to use (e.g.
-    imported or pruned); others get the seeded ones. ``progress(workload, arch)`` is called
-    before each run."""
+    pruned); others get their default ones (an ONNX model's own weights, else seeded).
+    ``progress(workload, arch)`` is called before each run."""
     configs = [a if isinstance(a, ArchConfig) else load_arch(a) for a in archs]
     names = [c.name for c in configs]
     if len(set(names)) != len(names):
@@ -69,7 +62,7 @@ def compare(archs: Sequence[ArchConfig | str | Path], workloads: Sequence[Networ
     for workload in workloads:
         network = workload if isinstance(workload, Network) else load_network(workload)
         given = (tensors or {}).get(network.name)
-        shared = given if given is not None else make_tensors(network, seed)
+        shared = given if given is not None else load_tensors(network, seed)
         for config in configs:
             if progress:
                 progress(network.name, config.name)
@@ -80,9 +73,13 @@ def compare(archs: Sequence[ArchConfig | str | Path], workloads: Sequence[Networ
 
 
 def _layer_table(results: dict[tuple[str, str], Result], baseline: str) -> pd.DataFrame:
-    frames = [result.layers.assign(workload=workload, arch=arch)[list(LAYER_COLUMNS)]
+    frames = [result.layers.assign(workload=workload, arch=arch)[
+        list(LAYER_COLUMNS) + [c for c in result.layers.columns
+                               if c.startswith("energy_") and c != "energy_pj"]]
               for (workload, arch), result in results.items()]
     layers = pd.concat(frames, ignore_index=True)
+    parts = [c for c in layers.columns if c.startswith("energy_") and c != "energy_pj"]
+    layers[parts] = layers[parts].fillna(0.0)
     base = layers[layers["arch"] == baseline].set_index(["workload", "layer"])
     key = pd.MultiIndex.from_frame(layers[["workload", "layer"]])
     layers["speedup"] = base["time_us"].reindex(key).to_numpy() / layers["time_us"]
@@ -109,7 +106,8 @@ def _network_table(layers: pd.DataFrame, baseline: str) -> pd.DataFrame:
 
 
 def format_comparison(comparison: Comparison) -> str:
-    """Per-layer speedups (one column per architecture) and per-network totals, as text."""
+    """Per-layer speedups and energy ratios (one column each per architecture) and
+    per-network totals, as text."""
     layers = comparison.layers
     archs = list(dict.fromkeys(layers["arch"]))
     others = [a for a in archs if a != comparison.baseline] or archs
@@ -122,7 +120,11 @@ def format_comparison(comparison: Comparison) -> str:
         table.insert(1, f"{comparison.baseline} cycles", base["cycles"])
         table.insert(2, "zeros_in%", 100 * base["input_zero_fraction"])
         table.columns = [f"speedup {c}" if c in others else c for c in table.columns]
-        blocks.append(f"{workload}: speedup over {comparison.baseline} per layer\n"
+        energy = frame.pivot_table(index="layer", columns="arch", values="energy_ratio",
+                                   sort=False)[others]
+        table = table.join(energy.rename(columns=lambda c: f"energy ratio {c}"))
+        blocks.append(f"{workload}: speedup and energy ratio over {comparison.baseline} "
+                      "per layer\n"
                       + table.to_string(float_format=lambda v: f"{v:,.3f}"))
     networks = comparison.networks.copy()
     networks["time_ms"] = networks.pop("time_us") / 1000

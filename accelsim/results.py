@@ -4,7 +4,8 @@
 
 =========================  ================================================================
 layer, kind                layer name and kind (conv, fc, pool, add)
-macs, ops                  analytical multiply-accumulates / arithmetic ops of the layer
+macs, ops                  analytical multiply-accumulates / arithmetic ops of the layer,
+                           for all the images of the batch
 cycles                     simulated cycles, DRAM stalls included (engine)
 compute_cycles             cycles the datapath is busy (kernel)
 stall_cycles               cycles - compute_cycles: waiting on DRAM / buffers
@@ -42,14 +43,16 @@ from accelsim.errors import AccelsimError
 
 
 def layer_row(layer, run, stats, energy: pd.DataFrame, core, arch,
-              input_zero_fraction: float) -> dict:
-    """One row of ``Result.layers`` from a core's LayerRun and the engine's stats."""
-    work = core.useful_work(layer, run.counts)
+              input_zero_fraction: float, batch: int = 1) -> dict:
+    """One row of ``Result.layers`` from a core's LayerRun and the engine's stats; work
+    columns cover all ``batch`` images."""
+    work = core.useful_work(layer, run.counts, batch)
     peak = core.peak_per_cycle(layer)
     row = {
-        "layer": layer.name, "kind": layer.kind, "macs": layer.macs, "ops": layer.ops,
-        "cycles": stats.cycles, "compute_cycles": stats.compute_cycles,
-        "stall_cycles": stats.stall_cycles, "ideal_cycles": core.ideal_cycles(layer, run.counts),
+        "layer": layer.name, "kind": layer.kind, "macs": layer.macs * batch,
+        "ops": layer.ops * batch, "cycles": stats.cycles,
+        "compute_cycles": stats.compute_cycles, "stall_cycles": stats.stall_cycles,
+        "ideal_cycles": core.ideal_cycles(layer, run.counts, batch),
         "utilization": work / (stats.cycles * peak) if stats.cycles else 0.0,
         "time_us": stats.cycles / arch.clock_mhz,
         "dram_read_bytes": stats.dram_read_bytes, "dram_write_bytes": stats.dram_write_bytes,
@@ -66,6 +69,24 @@ def layer_row(layer, run, stats, energy: pd.DataFrame, core, arch,
     row.update({"mapping": run.mapping, "tiles": run.tiles, "engine_steps": stats.steps,
                 "engine_events": stats.events})
     return row
+
+
+def write_tables(path: str | Path, frames: dict[str, pd.DataFrame]) -> list[Path]:
+    """Write ``{name suffix: frame}`` as ``<stem><suffix>.csv`` (or ``.parquet``, by
+    ``path``'s own suffix) beside ``path``; returns the paths in order."""
+    path = Path(path)
+    if path.suffix not in (".csv", ".parquet"):
+        raise AccelsimError(f"{path}: output must end in .csv or .parquet")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, frame in frames.items():
+        target = path.with_name(path.stem + name + path.suffix)
+        if path.suffix == ".csv":
+            frame.to_csv(target, index=False)
+        else:
+            frame.to_parquet(target, index=False)
+        written.append(target)
+    return written
 
 
 def _integral(column: pd.Series) -> bool:
@@ -102,7 +123,8 @@ class Result:
 
     @property
     def summary(self) -> pd.Series:
-        """Whole-network totals: cycles, time, utilization, traffic, energy, fJ per MAC."""
+        """Whole-network totals: cycles, time, utilization, traffic, energy, fJ per MAC, and
+        where the tensors came from (``tensors_weights``, ``tensors_input``, ...)."""
         df = self.layers
         cycles = int(df["cycles"].sum())
         macs = int(df["macs"].sum())
@@ -123,6 +145,8 @@ class Result:
             summary[f"energy_{component}_uj"] = pj / 1e6
         for component, pj in energy.items():
             summary[f"fj_per_mac_{component}"] = 1000.0 * pj / macs if macs else 0.0
+        for what, origin in self.meta.get("tensors", {}).items():   # provenance of the run
+            summary[f"tensors_{what}"] = origin   # weights, biases, input, transforms
         return pd.Series(summary)
 
     def check_totals(self) -> None:
@@ -147,17 +171,8 @@ class Result:
 
     def save(self, path: str | Path) -> list[Path]:
         """Write layers (.csv or .parquet), counts and meta beside it; returns the paths."""
-        path = Path(path)
-        if path.suffix not in (".csv", ".parquet"):
-            raise AccelsimError(f"{path}: output must end in .csv or .parquet")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        counts_path = path.with_name(path.stem + ".counts" + path.suffix)
+        path, counts_path = write_tables(path, {"": self.layers, ".counts": self.counts})
         meta_path = path.with_name(path.stem + ".meta.json")
-        for frame, target in ((self.layers, path), (self.counts, counts_path)):
-            if path.suffix == ".csv":
-                frame.to_csv(target, index=False)
-            else:
-                frame.to_parquet(target, index=False)
         summary = {k: (v.item() if hasattr(v, "item") else v)
                    for k, v in self.summary.items()}
         meta_path.write_text(json.dumps({"meta": self.meta, "summary": summary}, indent=2))

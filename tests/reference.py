@@ -135,6 +135,14 @@ def add(a, b) -> np.ndarray:
     return a + b
 
 
+def concat(xs) -> np.ndarray:
+    """Channel concatenation of ``C_i x H x W`` tensors in the given order, float64."""
+    xs = [np.asarray(x, dtype=np.float64) for x in xs]
+    if len(xs) < 2 or len({x.shape[1:] for x in xs}) != 1:
+        raise ValueError(f"concat needs 2+ tensors of equal H x W, got {[x.shape for x in xs]}")
+    return np.concatenate(xs, axis=0)
+
+
 def relu(x) -> np.ndarray:
     return np.maximum(np.asarray(x, dtype=np.float64), 0.0)
 
@@ -237,9 +245,28 @@ def add_fixed(qa, fa, qb, fb, relu=False) -> tuple[np.ndarray, int]:
     return requantize(acc, finer, relu)
 
 
+def concat_fixed(pairs) -> tuple[np.ndarray, int]:
+    """Fixed16 concat: every ``(q, f)`` is brought to the smallest ``f`` among them by
+    ``floor(q / 2**s + 1/2)``, ``s = f - smallest`` (round half up), then stacked."""
+    coarsest = min(f for _, f in pairs)
+    parts = []
+    for q, f in pairs:
+        q = np.asarray(q, dtype=np.int64)
+        step = np.int64(2) ** (f - coarsest)
+        parts.append((2 * q + step) // (2 * step))   # floor(q / step + 1/2), exact
+    out = concat(parts)   # float64 holds these int16-range integers exactly
+    return out.astype(np.int16), coarsest
+
+
 # ---- one layer -----------------------------------------------------------------------------
 
 def _check_inputs(layer: Layer, inputs: list, shapes: list) -> None:
+    if layer.kind == "concat":
+        stacked = (sum(shape[0] for shape in shapes), *shapes[0][1:]) if shapes else ()
+        if len(inputs) != len(layer.inputs) or stacked != layer.in_shape:
+            raise ValueError(f"layer {layer.name!r} concatenates to {layer.in_shape}, "
+                             f"got inputs {shapes}")
+        return
     wanted = 2 if layer.kind == "add" else 1
     if len(inputs) != wanted:
         raise ValueError(f"layer {layer.name!r} takes {wanted} input(s), got {len(inputs)}")
@@ -257,6 +284,8 @@ def _run_float(layer: Layer, inputs: list, weight, bias) -> np.ndarray:
         out = fc(inputs[0], weight, bias)
     elif layer.kind == "add":
         out = add(inputs[0], inputs[1])
+    elif layer.kind == "concat":
+        out = concat(inputs)
     elif layer.pool_op == "max":
         out = max_pool(inputs[0], kernel, layer.stride, layer.pad)
     else:
@@ -266,6 +295,8 @@ def _run_float(layer: Layer, inputs: list, weight, bias) -> np.ndarray:
 
 def _run_fixed(layer: Layer, inputs: list, weight, bias) -> tuple[np.ndarray, int]:
     _check_inputs(layer, inputs, [np.shape(q) for q, _ in inputs])
+    if layer.kind == "concat":
+        return concat_fixed(inputs)
     (qx, fx) = inputs[0]
     kernel = (layer.kernel_h, layer.kernel_w)
     if layer.kind in ("conv", "fc"):

@@ -274,7 +274,7 @@ def test_zoo_invariants(workload):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("workload", ["lenet5", "alexnet", "vgg16", "mobilenet_v1", "resnet18",
-                                      "resnet50"])
+                                      "resnet50", "googlenet", "vgg19", "nin"])
 def test_whole_zoo_network_bit_exact(workload):
     """Every layer of every shipped network, on its real chained activations, equals the
     independent integer reference exactly."""

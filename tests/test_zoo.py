@@ -41,7 +41,8 @@ def count_kinds(network) -> dict[str, int]:
 # ---- every shipped file -----------------------------------------------------------------
 
 def test_the_zoo_is_complete():
-    assert {"lenet5", "alexnet", "vgg16", "mobilenet_v1", "resnet18", "resnet50"} <= set(SHIPPED)
+    assert {"lenet5", "alexnet", "vgg16", "vgg19", "mobilenet_v1", "resnet18", "resnet50",
+            "googlenet", "nin"} <= set(SHIPPED)
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -64,9 +65,24 @@ def test_every_add_sums_two_tensors_of_equal_shape(name):
 
 
 @pytest.mark.parametrize("name", SHIPPED)
+def test_every_concat_stacks_tensors_of_equal_height_and_width(name):
+    network = load_network(name)
+    shapes = {INPUT: tuple(network.input_shape)}
+    for layer in network.layers:
+        if layer.kind == "concat":
+            stacked = [shapes[producer] for producer in layer.inputs]
+            assert len(stacked) >= 2 and {shape[1:] for shape in stacked} == {layer.out_shape[1:]}
+            assert sum(shape[0] for shape in stacked) == layer.out_channels, layer.name
+        shapes[layer.name] = layer.out_shape
+
+
+@pytest.mark.parametrize("name", SHIPPED)
 def test_network_ends_in_a_1000_way_classifier_or_lenet_10(name):
+    """An fc classifier, or NiN's: 1000 maps averaged by a global pool (no fc layer)."""
     last = load_network(name).layers[-1]
-    assert last.kind == "fc" and last.out_shape in ((1000, 1, 1), (10, 1, 1))
+    assert last.out_shape in ((1000, 1, 1), (10, 1, 1))
+    assert last.kind == "fc" or (name == "nin" and last.kind == "pool"
+                                 and last.pool_op == "avg")
     assert not last.relu
 
 
@@ -272,3 +288,125 @@ def test_pool_padding_must_leave_real_input_in_every_window():
     with pytest.raises(WorkloadError, match="padding"):
         network_from_dict({"name": "p", "input": [2, 4, 4], "layers": [
             {"name": "p", "kind": "pool", "op": "max", "kernel": 2, "pad": 2}]}, "p.yaml")
+
+
+# ---- VGG-19 -------------------------------------------------------------------------------
+
+# Simonyan & Zisserman Table 1 config E: (stage output size, channels, convs in the stage).
+VGG19_STAGES = ((224, 64, 2), (112, 128, 2), (56, 256, 4), (28, 512, 4), (14, 512, 4))
+
+
+def test_vgg19_macs_shapes_and_parameters():
+    network = load_network("vgg19")
+    conv_macs, conv_weights, in_channels = 0, 0, 3
+    for stage, (size, channels, convs) in enumerate(VGG19_STAGES, start=1):
+        for index in range(1, convs + 1):
+            layer = network.layer(f"conv{stage}_{index}")
+            expected = square_conv_macs(size, in_channels, channels, 3)
+            assert layer.out_shape == (channels, size, size) and layer.macs == expected
+            conv_macs += expected
+            conv_weights += channels * in_channels * 9
+            in_channels = channels
+        assert network.layer(f"pool{stage}").out_shape == (channels, size // 2, size // 2)
+    fc_weights = 512 * 7 * 7 * 4096 + 4096 * 4096 + 4096 * 1000
+    assert network.conv_macs == conv_macs
+    assert network.macs == conv_macs + fc_weights
+    assert f"{network.macs / 1e9:.3g}" == "19.6"   # He et al. 2016 Fig. 3: "19.6 billion FLOPs"
+    assert network.weight_count == conv_weights + fc_weights
+    assert round(parameter_count(network) / 1e6) == 144   # paper Table 2: 144 M (143.67 M)
+    assert count_kinds(network) == {"conv": 16, "pool": 5, "fc": 3}
+
+
+# ---- GoogLeNet ----------------------------------------------------------------------------
+
+# Szegedy et al. Table 1 / published-anchors 13.5: module -> (output size, input channels,
+# #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj, output channels).
+GOOGLENET_MODULES = {
+    "3a": (28, 192, 64, 96, 128, 16, 32, 32, 256),
+    "3b": (28, 256, 128, 128, 192, 32, 96, 64, 480),
+    "4a": (14, 480, 192, 96, 208, 16, 48, 64, 512),
+    "4b": (14, 512, 160, 112, 224, 24, 64, 64, 512),
+    "4c": (14, 512, 128, 128, 256, 24, 64, 64, 512),
+    "4d": (14, 512, 112, 144, 288, 32, 64, 64, 528),
+    "4e": (14, 528, 256, 160, 320, 32, 128, 128, 832),
+    "5a": (7, 832, 256, 160, 320, 32, 128, 128, 832),
+    "5b": (7, 832, 384, 192, 384, 48, 128, 128, 1024),
+}
+
+
+def googlenet_module_weights(row) -> int:
+    _, c, n1, n3r, n3, n5r, n5, proj, _ = row
+    return c * n1 + c * n3r + n3r * n3 * 9 + c * n5r + n5r * n5 * 25 + c * proj
+
+
+def googlenet_reference() -> tuple[int, int]:
+    """(MACs, weights): stem, nine inception modules, classifier; every conv at its
+    module's output size (all branches keep the size)."""
+    macs = square_conv_macs(112, 3, 64, 7) + square_conv_macs(56, 64, 64, 1)
+    macs += square_conv_macs(56, 64, 192, 3)
+    weights = 64 * 3 * 49 + 64 * 64 + 192 * 64 * 9
+    for row in GOOGLENET_MODULES.values():
+        module_weights = googlenet_module_weights(row)
+        macs += row[0] * row[0] * module_weights
+        weights += module_weights
+    return macs + 1024 * 1000, weights + 1024 * 1000
+
+
+def test_googlenet_macs_and_weights():
+    network = load_network("googlenet")
+    expected_macs, expected_weights = googlenet_reference()
+    assert network.macs == expected_macs
+    assert 1.5e9 <= expected_macs <= 1.6e9      # "1.5 billion multiply-adds" (Sec. 1)
+    assert network.weight_count == expected_weights
+    assert 6.8e6 <= expected_weights <= 7.0e6   # Table 1 sums to 6.8 M; Caffe model 7.0 M
+    assert count_kinds(network) == {"conv": 57, "pool": 14, "concat": 9, "fc": 1}
+
+
+def test_googlenet_inception_modules_match_table_1():
+    network = load_network("googlenet")
+    for module, row in GOOGLENET_MODULES.items():
+        size, in_channels, n1, _, n3, _, n5, proj, out_channels = row
+        prefix = f"inception_{module}/"
+        output = network.layer(prefix + "output")
+        assert output.kind == "concat" and output.out_shape == (out_channels, size, size)
+        assert output.inputs == tuple(prefix + branch
+                                      for branch in ("1x1", "3x3", "5x5", "pool_proj"))
+        assert n1 + n3 + n5 + proj == out_channels, module
+        assert network.layer(prefix + "1x1").in_shape == (in_channels, size, size)
+        assert network.layer(prefix + "3x3").pad == (1, 1, 1, 1)
+        assert network.layer(prefix + "5x5").pad == (2, 2, 2, 2)
+        assert network.layer(prefix + "pool").stride == (1, 1)
+        assert network.layer(prefix + "pool_proj").out_channels == proj
+    sizes = {"pool1/3x3_s2": 56, "pool2/3x3_s2": 28, "pool3/3x3_s2": 14, "pool4/3x3_s2": 7,
+             "pool5/7x7_s1": 1}
+    for name, size in sizes.items():
+        assert network.layer(name).out_shape[1:] == (size, size), name
+
+
+# ---- NiN (ImageNet, Caffe Model Zoo) ------------------------------------------------------
+
+# nin_imagenet prototxt, crop 224: (name, output size, input channels, filters, kernel).
+NIN_CONVS = (
+    ("conv1", 54, 3, 96, 11), ("cccp1", 54, 96, 96, 1), ("cccp2", 54, 96, 96, 1),
+    ("conv2", 27, 96, 256, 5), ("cccp3", 27, 256, 256, 1), ("cccp4", 27, 256, 256, 1),
+    ("conv3", 13, 256, 384, 3), ("cccp5", 13, 384, 384, 1), ("cccp6", 13, 384, 384, 1),
+    ("conv4-1024", 6, 384, 1024, 3), ("cccp7-1024", 6, 1024, 1024, 1),
+    ("cccp8-1024", 6, 1024, 1000, 1),
+)
+
+
+def test_nin_macs_shapes_and_parameters():
+    network = load_network("nin")
+    assert conv_out_size(224, 11, 4, 0) == 54
+    for name, size, in_channels, filters, kernel in NIN_CONVS:
+        layer = network.layer(name)
+        assert layer.in_channels == in_channels and layer.out_shape == (filters, size, size)
+        assert layer.macs == square_conv_macs(size, in_channels, filters, kernel), name
+    assert network.macs == sum(square_conv_macs(e, c, m, r) for _, e, c, m, r in NIN_CONVS)
+    assert round(network.macs / 1e9, 2) == 1.10
+    assert network.weight_count == sum(m * c * r * r for _, _, c, m, r in NIN_CONVS)
+    assert round(parameter_count(network) * 4 / 2**20) == 29   # the zoo's 29 MB float model
+    pools = {"pool0": 27, "pool2": 13, "pool3": 6, "pool4": 1}  # Caffe ceil mode: 54 -> 27
+    for name, size in pools.items():
+        assert network.layer(name).out_shape[1:] == (size, size), name
+    assert count_kinds(network) == {"conv": 12, "pool": 4}

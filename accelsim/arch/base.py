@@ -88,23 +88,48 @@ class Core:
         return BufferSpec(slots=min(b.slots for b in buffers),
                           ports=min(b.ports for b in buffers))
 
-    def ideal_cycles(self, layer: Layer, counts: Counts | None = None) -> int:
+    def ideal_cycles(self, layer: Layer, counts: Counts | None = None, batch: int = 1) -> int:
         """No-stall lower bound: the layer's work at full datapath utilization. With the
         layer's ``counts``, the work is its *effectual* MACs (the ``mac`` events a core
         counted), so a core that skips ineffectual MACs is held to what it really did."""
-        return math.ceil(self.useful_work(layer, counts) / self.peak_per_cycle(layer))
+        return math.ceil(self.useful_work(layer, counts, batch) / self.peak_per_cycle(layer))
 
     @staticmethod
-    def useful_work(layer: Layer, counts: Counts | None = None) -> int:
-        """MACs (effectual ones, given the counts) for conv/fc; ops for pool/add."""
+    def useful_work(layer: Layer, counts: Counts | None = None, batch: int = 1) -> int:
+        """MACs (effectual ones, given the counts) for conv/fc; ops for pool/add; for all
+        ``batch`` images (counts already cover them)."""
         if not layer.has_weights:
-            return layer.ops
+            return layer.ops * batch
         if counts is None:
-            return layer.macs
+            return layer.macs * batch
         return sum(n for (_, action), n in counts.items() if action == "mac")
 
     def run_layer(self, layer: Layer, inputs: list, weights, bias) -> LayerRun:
         return self.compute(layer, inputs, weights, bias, self.tile(layer))
+
+    # ---- reusing known values (sweeps) ---------------------------------------------------
+    def value_key(self) -> tuple:
+        """What a layer's output values depend on besides the network and its tensors.
+        Configs with equal keys compute bit-identical outputs, so a sweep computes them
+        once (:class:`accelsim.values.NetworkValues`) and later runs only count.
+
+        Default: for ``fixed16``, the precision alone (integer sums are exact, so tiling,
+        loop order and buffer sizes cannot change a value; ``tests/test_cores.py`` holds
+        every core to the reference bit for bit); for ``fp32``, the whole config (float
+        sums depend on their order). A core with knobs that change values adds them.
+        """
+        if self.arch.precision == "fixed16":
+            return ("fixed16",)
+        return ("fp32", self.arch.digest)
+
+    def count_layer(self, layer: Layer, inputs: list, weights, bias, output) -> LayerRun:
+        """:meth:`run_layer` for a layer whose ``output`` is already known (from a run with
+        the same :meth:`value_key`): identical counts, work and stats; the run carries
+        ``output``. Default: the full run_layer; a core whose kernels can count without
+        the arithmetic overrides this to skip it."""
+        run = self.run_layer(layer, inputs, weights, bias)
+        run.output = output
+        return run
 
     # ---- hooks ---------------------------------------------------------------------------
     def tile(self, layer: Layer):

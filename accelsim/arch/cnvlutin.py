@@ -106,26 +106,37 @@ class Core(DaDianNaoCore):
         thin = self.params.pack_window_rows and min(unions) < self.params.ti
         return layer.kind == "conv" and INPUT not in layer.inputs and not thin
 
-    def compute(self, layer: Layer, inputs: list, weights, bias, tiling) -> base.LayerRun:
+    def value_key(self) -> tuple:
+        """A threshold above 0 skips small non-zero neurons too, which changes outputs."""
+        threshold = float(self.params.ineffectual_threshold)
+        return super().value_key() + ((("ineffectual_threshold", threshold),) if threshold
+                                      else ())
+
+    def compute(self, layer: Layer, inputs: list, weights, bias, tiling, *,
+                compute_values: bool = True) -> base.LayerRun:
         if not self.skips_zeros(layer):
-            run = super().compute(layer, inputs, weights, bias, tiling)
+            run = super().compute(layer, inputs, weights, bias, tiling,
+                                  compute_values=compute_values)
             # One dense cycle reads all ti slices of each active tile's SB.
             sb_reads = run.counts.pop(("sb", "read"), 0) * self.params.ti
             run.counts.add("sb", "read", sb_reads)
             self._count_encoder(layer, run.counts)
             run.mapping += " (baseline mode)"
             return run
-        return self._zero_skipping_conv(layer, inputs[0], weights, bias, tiling)
+        return self._zero_skipping_conv(layer, inputs[0], weights, bias, tiling,
+                                        compute_values)
 
     # ---- CNV mode -------------------------------------------------------------------------
-    def _zero_skipping_conv(self, layer, x, weights, bias, tiling) -> base.LayerRun:
+    def _zero_skipping_conv(self, layer, x, weights, bias, tiling,
+                            compute_values=True) -> base.LayerRun:
         fixed = self.arch.precision == "fixed16"
         x_hwc = diannao._padded_hwc(x.q if fixed else x, layer.pad)
         w = weights.q if fixed else weights
         geometry = self._conv_geometry(layer)
         acc, tile_cycles, busy, stats = zero_skip.zero_skip_conv(
             x_hwc, w, geometry, tiling.as_tuple(), self.params.ti, self._threshold(x),
-            self.params.min_group_cycles, self.params.tn, self.params.groups_span_windows)
+            self.params.min_group_cycles, self.params.tn, self.params.groups_span_windows,
+            compute=compute_values)
         n_steps = min(tiling.n_tiles, self.arch.engine.max_steps_per_layer)
         neuron_bits = 8 * self.word_bytes + self.params.offset_bits
         _, counts = dense.conv_tiles(x_hwc, w, geometry, tiling.as_tuple(), n_steps,
@@ -135,7 +146,7 @@ class Core(DaDianNaoCore):
         named = self._cnv_counts(layer, counts, stats)
         self._count_encoder(layer, named)
         return base.LayerRun(
-            output=self._conv_output(layer, acc, x, weights, bias),
+            output=self._conv_output(layer, acc, x, weights, bias) if compute_values else None,
             work=self._tile_work(counts), counts=named,
             mapping=tiling.describe() + " (zero skipping)", tiles=tiling.n_tiles,
             stats=self._lane_stats(layer, x, counts, busy, stats))

@@ -139,10 +139,20 @@ class Core(base.Core):
             return pool_tiling(layer, self.shape)
         return add_tiling(layer, self.shape)
 
-    def compute(self, layer: Layer, inputs: list, weights, bias, tiling) -> base.LayerRun:
+    def count_layer(self, layer: Layer, inputs: list, weights, bias, output) -> base.LayerRun:
+        """conv/fc counted without the MACs' arithmetic (``dense.conv_tiles(compute=False)``
+        walks the same tiles); pool and add are cheap and run whole."""
+        run = self.compute(layer, inputs, weights, bias, self.tile(layer), compute_values=False)
+        run.output = output
+        return run
+
+    def compute(self, layer: Layer, inputs: list, weights, bias, tiling, *,
+                compute_values: bool = True) -> base.LayerRun:
+        """With ``compute_values`` False, a conv/fc layer's output is None (counts only)."""
         n_steps = min(tiling.n_tiles, self.arch.engine.max_steps_per_layer)
         if layer.has_weights:
-            output, counts = self._conv(layer, inputs[0], weights, bias, tiling, n_steps)
+            output, counts = self._conv(layer, inputs[0], weights, bias, tiling, n_steps,
+                                        compute_values)
         elif layer.kind == "pool":
             output, counts = self._pool(layer, inputs[0], tiling, n_steps)
         else:
@@ -152,14 +162,17 @@ class Core(base.Core):
                              tiles=tiling.n_tiles)
 
     # ---- layer kinds ---------------------------------------------------------------------
-    def _conv(self, layer, x, weights, bias, tiling, n_steps):
+    def _conv(self, layer, x, weights, bias, tiling, n_steps, compute_values=True):
         fixed = self.arch.precision == "fixed16"
         x_hwc = _padded_hwc(x.q if fixed else x, layer.pad)
         w = weights.q if fixed else weights
         acc, counts = dense.conv_tiles(x_hwc, w, self._conv_geometry(layer), tiling.as_tuple(),
-                                       n_steps, tiling.n_tiles, sb_lanes=self.params.tn,
+                                       n_steps, tiling.n_tiles, compute=compute_values,
+                                       sb_lanes=self.params.tn,
                                        pack_rows=self.params.pack_window_rows)
         self._drop_resident_traffic(layer, tiling, counts)
+        if not compute_values:
+            return None, counts
         return self._conv_output(layer, acc, x, weights, bias), counts
 
     def _conv_geometry(self, layer: Layer) -> tuple[int, ...]:

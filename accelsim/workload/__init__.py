@@ -1,19 +1,85 @@
-"""Workloads: layer shapes, networks, their loaders and their real tensors."""
+"""Workloads: layer shapes, networks, their loaders and their real tensors.
+
+A workload is a shipped name or a file: a network YAML (``.yaml``), an ONNX model
+(``.onnx``, with its own weights) or a SCALE-Sim topology (``.csv``).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from accelsim.resources import resolve
+from accelsim.errors import AccelsimError
+from accelsim.resources import resolve, shipped
 from accelsim.workload.layer import Layer
 from accelsim.workload.network import INPUT, Network
+from accelsim.workload.tensors import (
+    NetworkTensors,
+    load_input,
+    make_tensors,
+    seeded_input,
+    with_input,
+)
 from accelsim.workload.yaml_format import load_yaml_network
 
-__all__ = ["INPUT", "Layer", "Network", "load_network"]
+__all__ = ["INPUT", "Layer", "Network", "NetworkTensors", "load_network", "load_tensors"]
+
+MODEL_SUFFIXES = (".onnx",)
+"""Shipped workloads that are models (weights included) rather than network YAMLs."""
 
 
 def load_network(name_or_path: str | Path) -> Network:
-    """A shipped network by name (``vgg16``) or a network YAML file."""
+    """A shipped network by name (``vgg16``, ``digits_cnn``) or a YAML, ONNX or CSV file."""
     if isinstance(name_or_path, Network):
         return name_or_path
+    path, name = Path(name_or_path), str(name_or_path)
+    models = shipped("workloads", MODEL_SUFFIXES)
+    if not path.suffix and name in models and name not in shipped("workloads"):
+        path = models[name]
+    suffix = path.suffix.lower()
+    if suffix == ".onnx":
+        from accelsim.workload.onnx import import_onnx
+
+        return import_onnx(path).network
+    if suffix == ".csv":
+        from accelsim.workload.topology_csv import load_topology_csv
+
+        if not path.is_file():
+            raise AccelsimError(f"{path}: workload file not found")
+        return load_topology_csv(path)
     return load_yaml_network(resolve("workloads", name_or_path, "workload"))
+
+
+def load_tensors(network: Network, seed: int = 0,
+                 input_from: str | Path | None = None) -> NetworkTensors:
+    """The tensors a network runs with.
+
+    Weights: an ONNX network's own (the file it was loaded from is ``network.origin``),
+    otherwise seeded He-normal ones. Input: ``input_from`` (a ``.npy``, an image or
+    ``sample:NAME``, normalised as the model's metadata says) or the seeded natural image.
+    """
+    normalization = None
+    if Path(network.origin).suffix.lower() == ".onnx":
+        from accelsim.workload.onnx import import_onnx
+
+        model = import_onnx(network.origin)
+        _check_weights(network, model.weights)
+        tensors = NetworkTensors(
+            input=seeded_input(network.input_shape, seed), weights=model.weights,
+            biases=model.biases,
+            provenance={"weights": model.provenance, "biases": model.provenance,
+                        "input": f"natural-image(seed={seed})"})
+        normalization = model.normalization
+    else:
+        tensors = make_tensors(network, seed)
+    if input_from is not None:
+        array, description = load_input(input_from, network.input_shape, normalization)
+        tensors = with_input(tensors, array, description)
+    return tensors
+
+
+def _check_weights(network: Network, weights: dict) -> None:
+    for layer in network.layers:
+        if layer.has_weights and getattr(weights.get(layer.name), "shape",
+                                         None) != layer.weight_shape:
+            raise AccelsimError(f"{network.origin}: layer {layer.name!r} has no weights of "
+                                f"shape {layer.weight_shape} in the model")

@@ -23,9 +23,15 @@ Layer kinds:
   and the flatten order is channel-major, as in ONNX ``Flatten``.
 * ``pool``: max or average pooling per channel (``pool_op``); M == C.
 * ``add``: element-wise sum of two producers of the same shape (residual); M == C.
+* ``concat``: channel-wise concatenation, in ``inputs`` order, of two or more producers with
+  equal H x W (GoogLeNet's inception output); C is the sum of the producers' channels and
+  M == C. A pure data-layout step: the producers write into channel slices of one output
+  buffer, so no core computes it (0 MACs, 0 ops; :mod:`accelsim.layout`). It takes no
+  kernel, stride, padding, groups or fused ReLU.
 
 ``relu`` fuses a ReLU into the layer's output (DianNao's NFU-3 stage), so a Network never
-holds a separate activation layer. Tensors are batch-free ``C x H x W``.
+holds a separate activation layer; ``relu_max`` bounds it from above (ReLU6). Tensors are
+batch-free ``C x H x W``.
 """
 
 from __future__ import annotations
@@ -35,8 +41,8 @@ from typing import Literal
 
 from accelsim.errors import WorkloadError
 
-LayerKind = Literal["conv", "fc", "pool", "add"]
-LAYER_KINDS: tuple[str, ...] = ("conv", "fc", "pool", "add")
+LayerKind = Literal["conv", "fc", "pool", "add", "concat"]
+LAYER_KINDS: tuple[str, ...] = ("conv", "fc", "pool", "add", "concat")
 POOL_OPS: tuple[str, ...] = ("max", "avg")
 
 
@@ -58,8 +64,13 @@ class Layer:
     relu: bool = False
     pool_op: str | None = None
     inputs: tuple[str, ...] = ()
+    relu_max: float | None = None
+    """Upper clamp of the fused ReLU (6.0 for ReLU6, ONNX ``Clip(0, 6)``); None: unbounded."""
 
     def __post_init__(self) -> None:
+        if self.relu_max is not None and not (self.relu and self.relu_max > 0):
+            raise WorkloadError(f"layer {self.name!r}: relu_max={self.relu_max!r} needs "
+                                "relu: true and a positive bound")
         problem = self._problem()
         if problem:
             raise WorkloadError(f"layer {self.name!r}: {problem}")
@@ -82,10 +93,12 @@ class Layer:
                                     or max(self.pad[1], self.pad[3]) >= self.kernel_w):
             return (f"pooling padding {self.pad} must be smaller than the window "
                     f"{self.kernel_h}x{self.kernel_w} (a window must see real input)")
-        if self.kind in ("pool", "add") and self.out_channels != self.in_channels:
+        if self.kind in ("pool", "add", "concat") and self.out_channels != self.in_channels:
             return f"a {self.kind} layer keeps its channels ({self.in_channels})"
         if self.kind == "add" and len(self.inputs) != 2:
             return f"an add layer needs exactly 2 inputs, got {list(self.inputs)}"
+        if self.kind == "concat":
+            return self._concat_problem()
         if self.in_channels % self.groups or self.out_channels % self.groups:
             return (f"groups={self.groups} must divide in_channels={self.in_channels} "
                     f"and out_channels={self.out_channels}")
@@ -94,6 +107,20 @@ class Layer:
         if self.kernel_h > padded_h or self.kernel_w > padded_w:
             return (f"kernel {self.kernel_h}x{self.kernel_w} is larger than the padded input "
                     f"{padded_h}x{padded_w}")
+        return None
+
+    def _concat_problem(self) -> str | None:
+        if len(self.inputs) < 2:
+            return f"a concat layer needs at least 2 inputs, got {list(self.inputs)}"
+        if len(self.inputs) > self.in_channels:
+            return (f"a concat of {len(self.inputs)} inputs needs at least that many "
+                    f"channels, got in_channels={self.in_channels}")
+        if ((self.kernel_h, self.kernel_w), self.stride, self.pad, self.groups) != (
+                (1, 1), (1, 1), (0, 0, 0, 0), 1):
+            return "a concat layer takes no kernel, stride, pad or groups"
+        if self.relu or self.pool_op is not None:
+            return ("a concat layer fuses no ReLU and has no pool op (fuse the ReLU into "
+                    "its producers)")
         return None
 
     # ---- derived shape -------------------------------------------------------------------
@@ -131,7 +158,7 @@ class Layer:
 
     @property
     def weight_shape(self) -> tuple[int, int, int, int]:
-        """``M x C/G x R x S`` for conv and fc (fc: R, S = H, W); empty for pool/add."""
+        """``M x C/G x R x S`` for conv and fc (fc: R, S = H, W); empty for the others."""
         if not self.has_weights:
             return (0, 0, 0, 0)
         return (self.out_channels, self.in_channels_per_group, self.kernel_h, self.kernel_w)
@@ -143,7 +170,7 @@ class Layer:
 
     @property
     def macs(self) -> int:
-        """Multiply-accumulates of a dense execution (0 for pool and add)."""
+        """Multiply-accumulates of a dense execution (0 for pool, add and concat)."""
         if not self.has_weights:
             return 0
         return self.out_channels * self.out_h * self.out_w * self.weight_count // self.out_channels
@@ -151,7 +178,9 @@ class Layer:
     @property
     def ops(self) -> int:
         """Arithmetic operations: 2 per MAC; one compare/add per window element for pool;
-        one add per output element for add."""
+        one add per output element for add; none for concat (data layout only)."""
+        if self.kind == "concat":
+            return 0
         if self.kind == "pool":
             return self.out_channels * self.out_h * self.out_w * self.kernel_h * self.kernel_w
         if self.kind == "add":

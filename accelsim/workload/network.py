@@ -1,8 +1,9 @@
 """A network: layers in execution order, forming a DAG through each layer's ``inputs``.
 
 The network input is the pseudo-producer named ``input``. Every layer's producers must come
-earlier in the list, and its input shape must equal its producers' output shapes; the
-constructor checks both, so a Network that exists is consistent.
+earlier in the list, and its input shape must equal its producers' output shapes (for a
+``concat``: equal H x W, channels summing to its input channels); the constructor checks
+both, so a Network that exists is consistent.
 """
 
 from __future__ import annotations
@@ -13,6 +14,30 @@ from accelsim.errors import WorkloadError
 from accelsim.workload.layer import Layer
 
 INPUT = "input"
+
+
+def input_shape_problem(layer: Layer, shapes: list[tuple[int, int, int]]) -> str | None:
+    """Why the producers' output ``shapes`` (in ``layer.inputs`` order) cannot feed
+    ``layer``, or None. A concat needs equal H x W and channels summing to ``in_channels``;
+    every other kind needs each producer to produce exactly ``layer.in_shape``."""
+    names = layer.inputs
+    if layer.kind != "concat":
+        for name, shape in zip(names, shapes, strict=True):
+            if tuple(shape) != layer.in_shape:
+                return f"expects input shape {layer.in_shape}, but {name!r} produces {shape}"
+        return None
+    for name, (_, h, w) in zip(names, shapes, strict=True):
+        if (h, w) != tuple(shapes[0][1:]):
+            return (f"concat inputs must have equal H x W: {names[0]!r} is "
+                    f"{shapes[0][1]}x{shapes[0][2]} but {name!r} is {h}x{w}")
+    if tuple(shapes[0][1:]) != (layer.in_h, layer.in_w):
+        return (f"expects inputs of {layer.in_h}x{layer.in_w}, but they are "
+                f"{shapes[0][1]}x{shapes[0][2]}")
+    channels = sum(shape[0] for shape in shapes)
+    if channels != layer.in_channels:
+        return (f"expects {layer.in_channels} input channels, but its inputs produce "
+                f"{' + '.join(str(shape[0]) for shape in shapes)} = {channels}")
+    return None
 
 
 @dataclass(frozen=True)
@@ -37,10 +62,9 @@ class Network:
                     raise WorkloadError(
                         f"{self._where()}: layer {layer.name!r}: input {producer!r} is not an "
                         "earlier layer")
-                if shapes[producer] != layer.in_shape:
-                    raise WorkloadError(
-                        f"{self._where()}: layer {layer.name!r}: expects input shape "
-                        f"{layer.in_shape}, but {producer!r} produces {shapes[producer]}")
+            problem = input_shape_problem(layer, [shapes[p] for p in layer.inputs])
+            if problem:
+                raise WorkloadError(f"{self._where()}: layer {layer.name!r}: {problem}")
             shapes[layer.name] = layer.out_shape
 
     def _where(self) -> str:

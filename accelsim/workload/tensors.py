@@ -12,11 +12,19 @@ Every array is a pure function of ``(seed, what it is)``: the input has its own 
 each layer's weights come from a stream keyed by the seed and the layer's *name*, so adding,
 removing or reshaping one layer leaves every other layer's weights bit-identical. Treat the
 arrays as read-only; they are not copied for each consumer.
+
+Real inputs replace the seeded image with :func:`load_input`: a ``.npy`` array (already
+preprocessed), an image file, or ``sample:NAME``, a photograph that ships inside an
+installed package (``sample:grace_hopper`` with matplotlib; ``sample:china`` and
+``sample:flower`` with scikit-learn). Images are resized to cover the network input,
+centre-cropped, rounded to 8 bits and normalised per channel like the seeded image.
+``provenance`` says where every tensor came from and which transforms changed it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -51,7 +59,8 @@ class NetworkTensors:
     biases: dict[str, np.ndarray]
     """Layer name -> float32 (M,), for conv and fc layers."""
     provenance: dict[str, str]
-    """``weights``, ``biases`` and ``input`` -> how they were made (recorded in results)."""
+    """``weights``, ``biases``, ``input`` -> how they were made; ``transforms`` -> what changed
+    them since (absent if nothing did). Recorded in every Result."""
 
 
 def make_tensors(network: Network, seed: int = 0) -> NetworkTensors:
@@ -59,8 +68,7 @@ def make_tensors(network: Network, seed: int = 0) -> NetworkTensors:
 
     Biases are zero, as He initialisation sets them; real biases arrive with imported models.
     """
-    _check_seed(seed)
-    image = natural_image(network.input_shape, np.random.default_rng([seed, _INPUT_STREAM]))
+    image = seeded_input(network.input_shape, seed)
     weights: dict[str, np.ndarray] = {}
     biases: dict[str, np.ndarray] = {}
     for layer in network.layers:
@@ -70,6 +78,12 @@ def make_tensors(network: Network, seed: int = 0) -> NetworkTensors:
     provenance = {"weights": f"he-normal(seed={seed})", "biases": "zeros",
                   "input": f"natural-image(seed={seed})"}
     return NetworkTensors(input=image, weights=weights, biases=biases, provenance=provenance)
+
+
+def seeded_input(shape: tuple[int, int, int], seed: int = 0) -> np.ndarray:
+    """The seeded natural-image input of a network with this input shape."""
+    _check_seed(seed)
+    return natural_image(shape, np.random.default_rng([seed, _INPUT_STREAM]))
 
 
 def layer_rng(seed: int, layer_name: str) -> np.random.Generator:
@@ -141,3 +155,138 @@ def _pixel_stats(channels: int) -> tuple[np.ndarray, np.ndarray]:
 def _check_seed(seed: int) -> None:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise AccelsimError(f"seed must be an integer >= 0, got {seed!r}")
+
+
+# ---- real inputs ---------------------------------------------------------------------------
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+SAMPLE_IMAGES = {
+    "grace_hopper": ("matplotlib", "grace_hopper.jpg"),
+    "china": ("sklearn", "china.jpg"),
+    "flower": ("sklearn", "flower.jpg"),
+}
+"""``sample:NAME`` photographs: (package that ships it, file name)."""
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """Per-channel pixel mean and deviation (pixels in [0, 1]) a network expects."""
+
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    @classmethod
+    def default(cls, channels: int) -> Normalization:
+        """ImageNet statistics for 3 channels, mean 0.5 / deviation 0.25 otherwise."""
+        mean, std = _pixel_stats(channels)
+        return cls(tuple(mean.ravel().tolist()), tuple(std.ravel().tolist()))
+
+
+def load_input(source: str | Path, shape: tuple[int, int, int],
+               normalization: Normalization | None = None) -> tuple[np.ndarray, str]:
+    """A network input from a ``.npy`` file, an image file or ``sample:NAME``.
+
+    Returns the float32 ``C x H x W`` array and a provenance line. A ``.npy`` must already
+    have the network's input shape (a leading batch of 1 is allowed); images are resized.
+    """
+    channels, height, width = (int(v) for v in shape)
+    text = str(source)
+    if text.startswith("sample:"):
+        path, what = _sample_image(text[len("sample:"):]), f"sample image {text[7:]}"
+    else:
+        path, what = Path(source), f"image {source}"
+        if not path.is_file():
+            raise AccelsimError(f"{source}: input file not found")
+        if path.suffix.lower() == ".npy":
+            return _npy_input(path, (channels, height, width)), f"array {source}"
+        if path.suffix.lower() not in IMAGE_SUFFIXES:
+            raise AccelsimError(f"{source}: input must be a .npy array or an image "
+                                f"({', '.join(IMAGE_SUFFIXES)}), or sample:NAME")
+    norm = normalization or Normalization.default(channels)
+    if len(norm.mean) not in (1, channels) or len(norm.std) not in (1, channels):
+        raise AccelsimError(f"{source}: normalization has {len(norm.mean)} means for a "
+                            f"{channels}-channel input")
+    pixels = _image_pixels(path, channels, height, width, str(source))
+    mean = np.asarray(norm.mean, dtype=np.float64).reshape(-1, 1, 1)
+    std = np.asarray(norm.std, dtype=np.float64).reshape(-1, 1, 1)
+    array = ((pixels / PIXEL_LEVELS - mean) / std).astype(np.float32)
+    return array, (f"{what}, resized and cropped to {height}x{width}, normalized "
+                   f"(mean {_fmt(norm.mean)}, std {_fmt(norm.std)})")
+
+
+def with_input(tensors: NetworkTensors, array: np.ndarray, description: str) -> NetworkTensors:
+    """The same tensors with another network input (its shape must not change)."""
+    if array.shape != tensors.input.shape:
+        raise AccelsimError(f"{description}: input shape {array.shape} differs from the "
+                            f"network's {tensors.input.shape}")
+    return replace(tensors, input=np.ascontiguousarray(array, dtype=np.float32),
+                   provenance={**tensors.provenance, "input": description})
+
+
+def with_transform_note(tensors: NetworkTensors, note: str, **changes) -> NetworkTensors:
+    """``replace(tensors, **changes)`` with ``note`` appended to ``provenance["transforms"]``
+    (and the weights' or biases' provenance marked as transformed when they change)."""
+    done = tensors.provenance.get("transforms")
+    provenance = {**tensors.provenance, "transforms": f"{done}; {note}" if done else note}
+    for key in ("weights", "biases"):
+        if key in changes and not provenance.get(key, "").endswith(", transformed"):
+            provenance[key] = f"{provenance.get(key, '?')}, transformed"
+    return replace(tensors, provenance=provenance, **changes)
+
+
+def _fmt(values: tuple[float, ...]) -> str:
+    return "/".join(f"{v:.4g}" for v in values)
+
+
+def _npy_input(path: Path, shape: tuple[int, int, int]) -> np.ndarray:
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as err:
+        raise AccelsimError(f"{path}: not a readable .npy array ({err})") from None
+    if array.shape == (1, *shape):
+        array = array[0]
+    if array.shape != shape or not np.issubdtype(array.dtype, np.number):
+        raise AccelsimError(f"{path}: expected a numeric array of shape {list(shape)} "
+                            f"(C, H, W), got {array.dtype} {list(array.shape)}")
+    if not np.all(np.isfinite(array)):
+        raise AccelsimError(f"{path}: the array holds NaN or infinite values")
+    return np.ascontiguousarray(array, dtype=np.float32)
+
+
+def _image_pixels(path: Path, channels: int, height: int, width: int, where: str) -> np.ndarray:
+    """8-bit pixels ``C x H x W`` (float64): resized to cover H x W, centre-cropped."""
+    from PIL import Image, UnidentifiedImageError
+
+    if channels not in (1, 3):
+        raise AccelsimError(f"{where}: images feed 1- or 3-channel inputs, the network "
+                            f"takes {channels} channels (give a .npy array instead)")
+    try:
+        with Image.open(path) as opened:
+            image = opened.convert("L" if channels == 1 else "RGB")
+    except (UnidentifiedImageError, OSError) as err:
+        raise AccelsimError(f"{where}: not a readable image ({err})") from None
+    scale = max(height / image.height, width / image.width)
+    size = (max(width, round(image.width * scale)), max(height, round(image.height * scale)))
+    if size != image.size:
+        image = image.resize(size, Image.Resampling.BILINEAR)
+    left, top = (size[0] - width) // 2, (size[1] - height) // 2
+    image = image.crop((left, top, left + width, top + height))
+    pixels = np.asarray(image, dtype=np.float64)
+    return pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)
+
+
+def _sample_image(name: str) -> Path:
+    if name not in SAMPLE_IMAGES:
+        raise AccelsimError(f"sample:{name}: unknown sample image; known: "
+                            f"{', '.join(SAMPLE_IMAGES)}")
+    package, filename = SAMPLE_IMAGES[name]
+    if package == "matplotlib":
+        from matplotlib import cbook
+
+        return Path(cbook.get_sample_data(filename, asfileobj=False))
+    try:
+        from sklearn import datasets
+    except ImportError:
+        raise AccelsimError(f"sample:{name}: ships with scikit-learn, which is not installed "
+                            "(pip install scikit-learn)") from None
+    return Path(datasets.__file__).parent / "images" / filename

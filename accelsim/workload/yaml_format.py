@@ -12,9 +12,13 @@
       - {name: dw1, kind: conv, groups: depthwise, kernel: 3, pad: 1, relu: true}
       - {name: fc6, kind: fc, out_channels: 4096, relu: true}
       - {name: res2a, kind: add, inputs: [res2a_branch2c, res2a_branch1], relu: true}
+      - {name: inception_3a/output, kind: concat,
+         inputs: [inception_3a/1x1, inception_3a/3x3, inception_3a/5x5, inception_3a/pool_proj]}
 
 A layer's input shape is its producer's output shape; ``inputs`` defaults to the previous
-layer (``input`` names the network input). ``kernel``/``stride`` take an int or ``[h, w]``;
+layer (``input`` names the network input); a ``concat`` lists its 2+ producers (equal H x W)
+in channel order and takes none of ``kernel``, ``stride``, ``pad``, ``groups``, ``op`` or a
+fused ReLU. ``kernel``/``stride`` take an int or ``[h, w]``;
 ``pad`` an int, ``[h, w]`` or ``[top, left, bottom, right]``. ``groups: depthwise`` means one
 group per input channel (``out_channels`` then defaults to the input channels). Unknown keys,
 wrong types and shapes that do not chain are errors naming the file and the key.
@@ -33,6 +37,7 @@ from accelsim.yamlio import did_you_mean, read_yaml
 TOP_KEYS = ("version", "name", "source", "input", "layers")
 LAYER_KEYS = ("name", "kind", "out_channels", "kernel", "stride", "pad", "groups", "relu",
               "op", "inputs")
+NOT_FOR_CONCAT = ("kernel", "stride", "pad", "groups", "op")
 FORMAT_VERSION = 1
 
 
@@ -79,13 +84,16 @@ def _layer(spec: Any, where: str, shapes: dict[str, tuple[int, int, int]],
     for producer in inputs:
         if producer not in shapes:
             raise WorkloadError(f"{where}.inputs: {producer!r} is not an earlier layer")
-    c, h, w = shapes[inputs[0]]
+    if kind == "concat":
+        c, h, w = _concat_input(spec, where, [shapes[p] for p in inputs], inputs)
+    else:
+        c, h, w = shapes[inputs[0]]
     kernel = _pair(spec.get("kernel", 1), f"{where}.kernel")
     stride = _pair(spec.get("stride", 1), f"{where}.stride")
     pad = _pad(spec.get("pad", 0), f"{where}.pad")
     groups_value = spec.get("groups", 1)
     groups = c if groups_value == "depthwise" else _int(groups_value, f"{where}.groups")
-    default_out = c if kind in ("pool", "add") or groups_value == "depthwise" else None
+    default_out = c if kind in ("pool", "add", "concat") or groups_value == "depthwise" else None
     out_channels = spec.get("out_channels", default_out)
     if out_channels is None:
         raise WorkloadError(f"{where}.out_channels: required for a {kind} layer")
@@ -101,6 +109,26 @@ def _layer(spec: Any, where: str, shapes: dict[str, tuple[int, int, int]],
                      groups=groups, relu=relu, pool_op=spec.get("op"), inputs=tuple(inputs))
     except WorkloadError as err:
         raise WorkloadError(f"{where}: {str(err).split(': ', 1)[-1]}") from None
+
+
+def _concat_input(spec: dict, where: str, shapes: list[tuple[int, int, int]],
+                  inputs: list[str]) -> tuple[int, int, int]:
+    """A concat's input shape: summed channels of 2+ producers of equal H x W."""
+    for key in NOT_FOR_CONCAT:
+        if key in spec:
+            raise WorkloadError(f"{where}.{key}: a concat layer takes no {key}")
+    if spec.get("relu") is True:
+        raise WorkloadError(f"{where}.relu: a concat layer fuses no ReLU (fuse it into its "
+                            "producers)")
+    if len(inputs) < 2:
+        raise WorkloadError(f"{where}.inputs: a concat layer needs at least 2 inputs, "
+                            f"got {inputs!r}")
+    (_, h, w), first = shapes[0], inputs[0]
+    for name, (_, other_h, other_w) in zip(inputs, shapes, strict=True):
+        if (other_h, other_w) != (h, w):
+            raise WorkloadError(f"{where}.inputs: concat inputs must have equal H x W: "
+                                f"{first!r} is {h}x{w} but {name!r} is {other_h}x{other_w}")
+    return sum(shape[0] for shape in shapes), h, w
 
 
 def network_from_dict(data: Any, origin: str) -> Network:

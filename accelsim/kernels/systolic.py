@@ -1,0 +1,401 @@
+"""A SCALE-Sim systolic array, cycle for cycle: fold walk, demand rows, SRAM models.
+
+SCALE-Sim 3.0.0 maps a convolution onto an ``R x C`` array as a GEMM of the ifmap operand
+matrix (``px x win``: output pixels x window elements, ``window = (ky, kx, c)``) and the
+filter operand matrix (``win x M``); the dataflow picks which two GEMM dimensions are spread
+over the array (``Sr`` rows, ``Sc`` columns) and which is streamed in time (``T``)::
+
+    os: Sr = px,  Sc = M,   T = win      ws: Sr = win, Sc = M,  T = px
+    is: Sr = win, Sc = px,  T = M
+
+``ceil(Sr / R) x ceil(Sc / C)`` folds run one after the other (column folds outer). Each
+fold is a block of demand rows, one per cycle (``scalesim/compute/systolic_compute_*.py``):
+``T + R + C - 2`` rows for os (operands skewed in, outputs drained), ``2R + T + C - 2`` for
+ws and is (``R`` rows to load the stationary operand, ``2R - 1`` before the first output).
+Each row's ifmap and filter addresses go through the read buffers and its outputs through the
+write buffer (:mod:`accelsim.kernels.scalesim_memory`); a row waits for the slowest of the
+three, and that wait is a stall. The layer's cycles are the last row's serviced cycle.
+
+:func:`simulate_layer` walks all rows in numba (no traces are stored) and returns SCALE-Sim's
+report figures; :func:`conv_values` computes the real outputs of the same GEMM.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+from numpy.lib.stride_tricks import sliding_window_view
+
+from accelsim.kernels import scalesim_memory as mem
+
+OS, WS, IS = 0, 1, 2
+DATAFLOWS = {"os": OS, "ws": WS, "is": IS}
+
+# Geometry vector (int64), built by :func:`geometry`.
+G_R, G_C, G_HP, G_WP, G_CH, G_KH, G_KW, G_SH, G_SW, G_E, G_F, G_M, G_PX, G_WIN, G_SR, \
+    G_SC, G_T, G_COL_FOLDS, G_ROW_FOLDS, G_FOLD_ROWS, G_DF, G_FAITHFUL = range(22)
+N_GEOMETRY = 22
+
+# Per-fold columns of the ``folds`` table.
+F_ROWS, F_STALL, F_IFMAP_WORDS, F_FILTER_WORDS, F_OFMAP_WORDS = range(5)
+N_FOLD_COLUMNS = 5
+
+# Summary vector (int64).
+S_CYCLES, S_STALL, S_IFMAP_READS, S_FILTER_READS, S_OFMAP_WRITES, \
+    S_IFMAP_SRAM_START, S_IFMAP_SRAM_STOP, S_FILTER_SRAM_START, S_FILTER_SRAM_STOP, \
+    S_OFMAP_SRAM_START, S_OFMAP_SRAM_STOP = range(11)
+N_SUMMARY = 11
+
+
+def geometry(dataflow: str, rows: int, cols: int, padded_hw, channels: int, kernel, stride,
+             filters: int, out_hw, faithful: bool) -> np.ndarray:
+    """The geometry vector of one GEMM (one group of a layer).
+
+    ``padded_hw``: the input with its padding (SCALE-Sim's IFMAP); ``out_hw``: the output
+    size the array computes.
+    """
+    df = DATAFLOWS[dataflow]
+    px = out_hw[0] * out_hw[1]
+    win = kernel[0] * kernel[1] * channels
+    sr, sc, t = {OS: (px, filters, win), WS: (win, filters, px), IS: (win, px, filters)}[df]
+    fold_rows = t + rows + cols - 2 if df == OS else 2 * rows + t + cols - 2
+    values = (rows, cols, padded_hw[0], padded_hw[1], channels, kernel[0], kernel[1],
+              stride[0], stride[1], out_hw[0], out_hw[1], filters, px, win, sr, sc, t,
+              -(-sc // cols), -(-sr // rows), fold_rows, df, int(faithful))
+    return np.array(values, dtype=np.int64)
+
+
+def address_tables(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``pixels`` (px x 3: the window corner's address, row, column in the padded HWC input)
+    and ``window`` (win x 3: each element's address offset, row, column): an ifmap address is
+    ``pixels[p, 0] + window[t, 0]``, or -1 where row or column runs past the input."""
+    p = np.arange(int(g[G_PX]), dtype=np.int64)
+    oy, ox = np.divmod(p, g[G_F])
+    iy, ix = oy * g[G_SH], ox * g[G_SW]
+    t = np.arange(int(g[G_WIN]), dtype=np.int64)
+    ky, rest = np.divmod(t, g[G_KW] * g[G_CH])
+    kx, c = np.divmod(rest, g[G_CH])
+    pixels = np.stack([(iy * g[G_WP] + ix) * g[G_CH], iy, ix], axis=1)
+    window = np.stack([(ky * g[G_WP] + kx) * g[G_CH] + c, ky, kx], axis=1)
+    return np.ascontiguousarray(pixels), np.ascontiguousarray(window)
+
+
+@njit(cache=True)
+def _ifmap_addr(g, pixels, window, p, t):
+    """SCALE-Sim's ifmap address of output pixel ``p``, window element ``t``, or -1 (called
+    per prefetch entry; the demand rows inline it: array arguments cost refcounts)."""
+    if pixels[p, 1] + window[t, 1] >= g[G_HP] or pixels[p, 2] + window[t, 2] >= g[G_WP]:
+        return -1
+    return pixels[p, 0] + window[t, 0]
+
+
+@njit(cache=True)
+def _demand_row(g, pixels, window, buf, k, fc, fr):
+    """Row ``k`` of fold (``fc``, ``fr``): its ifmap addresses into ``buf[0]`` and filter
+    addresses into ``buf[1]`` (row order, padding dropped); returns the two counts and the
+    number of outputs. Lanes are the demand matrix's columns; a skewed block's lane ``l``
+    holds source row ``k - l - offset``."""
+    r_arr, c_arr, t_len, win = g[G_R], g[G_C], g[G_T], g[G_WIN]
+    hp, wp, df = g[G_HP], g[G_WP], g[G_DF]
+    rows_used = min(r_arr, g[G_SR] - fr * r_arr)
+    cols_used = min(c_arr, g[G_SC] - fc * c_arr)
+    n_if = n_fi = 0
+    if df != IS:   # os: lane l streams pixel fr*R + l; ws: window element fr*R + l
+        offset = 0 if df == OS else r_arr
+        for lane in range(max(0, k - offset - t_len + 1), min(rows_used, k - offset + 1)):
+            s = k - lane - offset
+            p, t = (fr * r_arr + lane, s) if df == OS else (s, fr * r_arr + lane)
+            if pixels[p, 1] + window[t, 1] < hp and pixels[p, 2] + window[t, 2] < wp:
+                buf[0, n_if] = pixels[p, 0] + window[t, 0]
+                n_if += 1
+    stationary = fr * r_arr + r_arr - 1 - k      # ws/is: element loaded at row k (flipped)
+    if df == OS:
+        for lane in range(max(0, k - t_len + 1), min(cols_used, k + 1)):
+            buf[1, n_fi] = (fc * c_arr + lane) * win + k - lane
+            n_fi += 1
+        first = max(0, k - t_len + 2 - r_arr)    # outputs leave flipped, bottom row first
+        last = min(cols_used - 1, k - t_len + 1 - r_arr + rows_used)
+        return n_if, n_fi, max(0, last - first + 1)
+    if k < r_arr and stationary < win:
+        for lane in range(cols_used):
+            if df == WS:
+                buf[1, n_fi] = (fc * c_arr + lane) * win + stationary
+                n_fi += 1
+            else:
+                p = fc * c_arr + lane
+                if (pixels[p, 1] + window[stationary, 1] < hp
+                        and pixels[p, 2] + window[stationary, 2] < wp):
+                    buf[0, n_if] = pixels[p, 0] + window[stationary, 0]
+                    n_if += 1
+    if df == IS:
+        for lane in range(max(0, k - r_arr - t_len + 1), min(rows_used, k - r_arr + 1)):
+            buf[1, n_fi] = (k - lane - r_arr) * win + fr * r_arr + lane
+            n_fi += 1
+    outputs = min(cols_used, k - 2 * r_arr + 2) - max(0, k - 2 * r_arr - t_len + 2)
+    return n_if, n_fi, max(0, outputs)
+
+
+@njit(cache=True)
+def _fold_utilization(g, fc, fr):
+    """SCALE-Sim's mapping efficiency and compute utilization of one fold."""
+    r_arr, c_arr = g[G_R], g[G_C]
+    used = min(r_arr, g[G_SR] - fr * r_arr) * min(c_arr, g[G_SC] - fc * c_arr)
+    cells = r_arr * c_arr
+    cycles = g[G_FOLD_ROWS]
+    if g[G_DF] != OS and g[G_FAITHFUL] == 0:
+        cycles = g[G_FOLD_ROWS] + c_arr - 1    # ws/is count the demand width twice
+    return used / cells, (used * g[G_T]) / (cells * cycles)
+
+
+@njit(cache=True)
+def _track(summary, start, stop, serviced, present):
+    if present:
+        if summary[start] == -(2 ** 62):
+            summary[start] = serviced
+        summary[stop] = serviced
+
+
+@njit(cache=True)
+def _walk(g, pixels, window, calc, ifmap_sram, filter_sram, wr, lines, folds, summary,
+          utilization):
+    """Every demand row of every fold through the three buffers (see the module docstring).
+
+    ``ifmap_sram`` / ``filter_sram``: ``(CALC state, last set per address, USER state, set
+    ptr, set ids)`` (the unused mode's arrays are dummies); ``wr``, ``lines``: the ofmap SRAM.
+    """
+    faithful = g[G_FAITHFUL] == 1
+    if_est, if_last, if_usr, if_ptr, if_ids = ifmap_sram
+    fi_est, fi_last, fi_usr, fi_ptr, fi_ids = filter_sram
+    buf = np.empty((2, max(g[G_R], g[G_C])), dtype=np.int64)
+    ifmap, filt = buf[0], buf[1]
+    if_words = folds[:, F_IFMAP_WORDS]
+    fi_words = folds[:, F_FILTER_WORDS]
+    of_words = folds[:, F_OFMAP_WORDS]
+    stall = 0
+    last_out = 0
+    n_rows = g[G_FOLD_ROWS]
+    for fold in range(g[G_COL_FOLDS] * g[G_ROW_FOLDS]):
+        fc = fold // g[G_ROW_FOLDS]
+        fr = fold - fc * g[G_ROW_FOLDS]
+        mapping, compute = _fold_utilization(g, fc, fr)
+        utilization[0] += mapping
+        utilization[1] += compute
+        folds[fold, F_ROWS] = n_rows
+        for k in range(n_rows):
+            cycle = fold * n_rows + k + stall
+            n_if, n_fi, n_of = _demand_row(g, pixels, window, buf, k, fc, fr)
+            if calc:
+                mem.estimate_read(if_est, if_last, ifmap, n_if, cycle, fold, if_words)
+                mem.estimate_read(fi_est, fi_last, filt, n_fi, cycle, fold, fi_words)
+                if_stall = fi_stall = 0
+            else:
+                if_stall = mem.user_read(if_usr, if_ptr, if_ids, ifmap, n_if, cycle, fold,
+                                         if_words, faithful)
+                fi_stall = mem.user_read(fi_usr, fi_ptr, fi_ids, filt, n_fi, cycle, fold,
+                                         fi_words, faithful)
+            out = mem.write_row(wr, lines, n_of, cycle, fold, of_words, faithful)
+            _track(summary, S_IFMAP_SRAM_START, S_IFMAP_SRAM_STOP, cycle + 1 + if_stall,
+                   n_if > 0)
+            _track(summary, S_FILTER_SRAM_START, S_FILTER_SRAM_STOP, cycle + 1 + fi_stall,
+                   n_fi > 0)
+            _track(summary, S_OFMAP_SRAM_START, S_OFMAP_SRAM_STOP, out, n_of > 0)
+            row_stall = max(if_stall, fi_stall, out - cycle)
+            stall += row_stall
+            folds[fold, F_STALL] += row_stall
+            last_out = out
+            summary[S_CYCLES] = max(summary[S_CYCLES], out)
+    last_fold = g[G_COL_FOLDS] * g[G_ROW_FOLDS] - 1
+    if calc:
+        mem.estimate_finish(if_est, last_fold, if_words)
+        mem.estimate_finish(fi_est, last_fold, fi_words)
+    mem.drain_all(wr, lines, last_out, last_fold, of_words, faithful)
+    summary[S_STALL] = stall
+
+
+# ---- prefetch order (USER mode) -------------------------------------------------------------
+IFMAP, FILTER = 0, 1
+
+
+@njit(cache=True)
+def _prefetch_entry(g, pixels, window, operand, row, col):
+    """Entry (row, col) of SCALE-Sim's prefetch matrix of ``operand`` (-1: padding); see
+    :func:`prefetch_shape` for the layouts."""
+    df, r_arr, c_arr, t_len, win = g[G_DF], g[G_R], g[G_C], g[G_T], g[G_WIN]
+    if operand == IFMAP:
+        if df == IS:                              # fc * win + t, lane -> pixel
+            fold, t = row // win, row % win
+            p = fold * c_arr + col
+            return _ifmap_addr(g, pixels, window, p, t) if p < g[G_PX] else -1
+        fold, s = row // t_len, row % t_len      # os: t; ws: pixel
+        lane = fold * r_arr + col
+        if df == OS:
+            return _ifmap_addr(g, pixels, window, lane, s) if lane < g[G_SR] else -1
+        return _ifmap_addr(g, pixels, window, s, lane) if lane < win else -1
+    if df == IS:                                  # fr * M + m, lane -> window element
+        fold, m = row // g[G_M], row % g[G_M]
+        t = fold * r_arr + col
+        return m * win + t if t < win else -1
+    period = t_len if df == OS else win           # fc * T + t (os) or fc * win + t (ws)
+    fold, t = row // period, row % period
+    m = fold * c_arr + col
+    return m * win + t if m < g[G_M] else -1
+
+
+def prefetch_shape(g: np.ndarray, operand: int) -> tuple[int, int, bool]:
+    """Rows, columns and anti-diagonal rollout of SCALE-Sim's prefetch matrix
+    (``create_*_prefetch_mat``): folds of the operand stacked, padded with -1."""
+    df = int(g[G_DF])
+    r_arr, c_arr, t_len = int(g[G_R]), int(g[G_C]), int(g[G_T])
+    row_folds, col_folds = int(g[G_ROW_FOLDS]), int(g[G_COL_FOLDS])
+    if operand == IFMAP:
+        if df == IS:
+            return col_folds * int(g[G_WIN]), c_arr, False
+        return row_folds * t_len, r_arr, True
+    if df == IS:
+        return row_folds * int(g[G_M]), r_arr, True
+    if df == WS:
+        return col_folds * int(g[G_WIN]), c_arr, False
+    return col_folds * t_len, c_arr, True
+
+
+@njit(cache=True)
+def _prefetch_sequence(g, pixels, window, operand, n_rows, n_cols, rolled):
+    out = np.empty(n_rows * n_cols, dtype=np.int64)
+    n = 0
+    if rolled:   # anti-diagonals, each from its lowest row up ("Fixing ISSUE #15, #16")
+        for diag in range(n_rows + n_cols - 1):
+            for row in range(min(diag, n_rows - 1), max(0, diag - n_cols + 1) - 1, -1):
+                addr = _prefetch_entry(g, pixels, window, operand, row, diag - row)
+                if addr >= 0:
+                    out[n] = addr
+                    n += 1
+    else:
+        for row in range(n_rows):
+            for col in range(n_cols):
+                addr = _prefetch_entry(g, pixels, window, operand, row, col)
+                if addr >= 0:
+                    out[n] = addr
+                    n += 1
+    return out[:n]
+
+
+# ---- the public wrapper ----------------------------------------------------------------------
+def _user_buffer(g, operand, words, bandwidth, n_addresses):
+    n_rows, n_cols, rolled = prefetch_shape(g, operand)
+    sequence = _prefetch_sequence(g, *address_tables(g), operand, n_rows, n_cols, rolled)
+    set_words = -(-words // 100)
+    ptr, ids = mem.build_sets(sequence, n_addresses, set_words)
+    state = mem.user_state(words, bandwidth, len(sequence), n_rows * n_cols, set_words)
+    return state, ptr, ids
+
+
+def output_writes(g: np.ndarray) -> int:
+    """Outputs the array writes to the ofmap SRAM (ws / is: partial sums every row fold)."""
+    outputs = int(g[G_PX]) * int(g[G_M])
+    return outputs if g[G_DF] == OS else outputs * int(g[G_ROW_FOLDS])
+
+
+def simulate_layer(g: np.ndarray, *, calc: bool, sram_words: tuple[int, int, int],
+                   words_per_cycle: tuple[int, int, int]) -> dict:
+    """Run one GEMM's demand rows through SCALE-Sim's memory system.
+
+    ``sram_words``: ifmap, filter, ofmap SRAM capacities in words; ``words_per_cycle``:
+    their DRAM interface widths (USER mode; in CALC mode SCALE-Sim drains the ofmap SRAM at
+    ``C`` words a cycle). Returns the per-fold table (``folds``), the summary vector, the
+    mean mapping efficiency and compute utilization, and each buffer's DRAM words and
+    first / last DRAM cycle.
+    """
+    g = np.ascontiguousarray(g, dtype=np.int64)
+    n_folds = int(g[G_COL_FOLDS] * g[G_ROW_FOLDS])
+    ifmap_space = int(g[G_HP] * g[G_WP] * g[G_CH])
+    filter_space = int(g[G_WIN] * g[G_M])
+    dummy = np.zeros(1, dtype=np.int64)
+    if calc:
+        ifmap_sram = (mem.estimate_state(sram_words[0]), np.full(ifmap_space, -1, np.int64),
+                      dummy, dummy, dummy)
+        filter_sram = (mem.estimate_state(sram_words[1]), np.full(filter_space, -1, np.int64),
+                       dummy, dummy, dummy)
+        write_bw = int(g[G_C])
+    else:
+        ifmap_sram = (dummy, dummy, *_user_buffer(g, IFMAP, sram_words[0], words_per_cycle[0],
+                                                  ifmap_space))
+        filter_sram = (dummy, dummy, *_user_buffer(g, FILTER, sram_words[1],
+                                                   words_per_cycle[1], filter_space))
+        write_bw = words_per_cycle[2]
+    wr = mem.write_state(sram_words[2], write_bw)
+    lines = np.zeros(output_writes(g) + 1, dtype=np.int64)
+    folds = np.zeros((n_folds, N_FOLD_COLUMNS), dtype=np.int64)
+    summary = np.zeros(N_SUMMARY, dtype=np.int64)
+    summary[[S_IFMAP_SRAM_START, S_FILTER_SRAM_START, S_OFMAP_SRAM_START]] = -(2 ** 62)
+    utilization = np.zeros(2, dtype=np.float64)
+    _walk(g, *address_tables(g), calc, ifmap_sram, filter_sram, wr, lines, folds, summary,
+          utilization)
+    dram = [_read_dram(buffer, calc) for buffer in (ifmap_sram, filter_sram)]
+    dram.append((wr[mem.WR_ACCESS], wr[mem.WR_TRACE_START], wr[mem.WR_TRACE_STOP]))
+    return {"folds": folds, "summary": summary,
+            "mapping_efficiency": utilization[0] / n_folds,
+            "compute_utilization": utilization[1] / n_folds,
+            "dram": tuple(tuple(int(v) for v in d) for d in dram)}
+
+
+def _read_dram(buffer: tuple, calc: bool) -> tuple[int, int, int]:
+    """A read SRAM's DRAM words and first / last DRAM response cycle."""
+    if calc:
+        state = buffer[0]
+        return state[mem.EST_ACCESS], state[mem.EST_TRACE_START], state[mem.EST_TRACE_STOP]
+    state = buffer[2]
+    return state[mem.USR_ACCESS], state[mem.USR_TRACE_START], state[mem.USR_LAST_PREFETCH]
+
+
+# ---- real outputs ----------------------------------------------------------------------------
+_CHUNK_WORDS = 1 << 22   # im2col rows are built in chunks of about this many words
+
+
+def conv_values(x_padded_hwc: np.ndarray, weights: np.ndarray, stride, groups: int):
+    """The layer's GEMM on real values: ``P x Q x M`` float64.
+
+    The ifmap operand matrix (im2col, window order ``(ky, kx, c)`` as SCALE-Sim's) times the
+    filter matrix, group by group, in float64 through BLAS: for int16 operands every product
+    and partial sum is an integer below 2**53, so the sums are exact whatever the summation
+    order.
+    """
+    m_total, cg, kh, kw = weights.shape
+    win = cg * kh * kw
+    if x_padded_hwc.dtype == np.int16 and win >= 2 ** 23:
+        raise ValueError("reduction too long for exact float64 accumulation of int16 products")
+    windows = sliding_window_view(x_padded_hwc, (kh, kw), axis=(0, 1))[::stride[0], ::stride[1]]
+    p_out, q_out = windows.shape[:2]
+    mg = m_total // groups
+    # views: pixel rows x columns x groups x channels x ky x kx -> group-major, (ky, kx, c)
+    windows = windows.reshape(p_out, q_out, groups, cg, kh, kw).transpose(2, 0, 1, 4, 5, 3)
+    w = weights.reshape(groups, mg, cg, kh, kw).transpose(0, 3, 4, 2, 1).reshape(groups, win, mg)
+    w = w.astype(np.float64)
+    acc = np.empty((groups, p_out * q_out, mg), dtype=np.float64)
+    step = max(1, _CHUNK_WORDS // max(1, q_out * win * groups))
+    for r0 in range(0, p_out, step):
+        rows = min(step, p_out - r0)
+        cols = np.empty((groups, rows, q_out, kh, kw, cg), dtype=np.float64)
+        cols[...] = windows[:, r0:r0 + rows]          # the one im2col copy, as float64
+        np.matmul(cols.reshape(groups, rows * q_out, win), w,
+                  out=acc[:, r0 * q_out:(r0 + rows) * q_out])
+    return acc.transpose(1, 0, 2).reshape(p_out, q_out, m_total)
+
+
+def zero_operand_macs(x_padded_hwc: np.ndarray, weights: np.ndarray, stride, groups: int) -> int:
+    """MACs of the layer's GEMM with a zero ifmap or filter operand (value-aware: SCALE-Sim
+    is not): per window element ``t``, ``zx * M + zw * px - zx * zw`` for ``zx`` zero inputs
+    under it over all pixels and ``zw`` zero weights of it over the filters."""
+    m_total, cg, kh, kw = weights.shape
+    hp, wp, _ = x_padded_hwc.shape
+    p_out, q_out = (hp - kh) // stride[0] + 1, (wp - kw) // stride[1] + 1
+    zero = x_padded_hwc == 0
+    x_zero = np.empty((kh, kw, zero.shape[2]), dtype=np.int64)
+    for ky in range(kh):
+        for kx in range(kw):
+            x_zero[ky, kx] = zero[ky:ky + stride[0] * (p_out - 1) + 1:stride[0],
+                                  kx:kx + stride[1] * (q_out - 1) + 1:stride[1]].sum(axis=(0, 1))
+    x_zero = x_zero.reshape(kh, kw, groups, cg).transpose(2, 0, 1, 3).reshape(groups, -1)
+    mg = m_total // groups
+    w_zero = (weights.reshape(groups, mg, cg, kh, kw) == 0).transpose(0, 3, 4, 2, 1).reshape(
+        groups, -1, mg).sum(axis=2)
+    return int((x_zero * mg + w_zero * (p_out * q_out) - x_zero * w_zero).sum())

@@ -1,0 +1,96 @@
+"""SCALE-Sim's per-layer report files, written from a systolic core's :class:`Result`.
+
+``COMPUTE_REPORT.csv``, ``BANDWIDTH_REPORT.csv`` and ``DETAILED_ACCESS_REPORT.csv`` with
+SCALE-Sim 3.0.0's headers, column for column, computed as ``single_layer_sim.py`` computes
+them (``calc_report_data``) and written as ``simulator.py`` writes them (``", "``-separated,
+a trailing comma), so the files diff cleanly against SCALE-Sim's own. One row per conv / fc
+layer, ``LayerID`` counting from 0 in network order: pooling and residual-add layers are not
+SCALE-Sim layers and are left out (their figures are in ``Result.layers``). A grouped layer
+is one row (SCALE-Sim writes one per channel of a ``DP`` layer): cycles and counts summed over
+its groups. Utilizations are percentages; bandwidths are words per cycle.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from accelsim.errors import AccelsimError
+
+COMPUTE_COLUMNS = ("LayerID", "Total Cycles (incl. prefetch)", "Total Cycles", "Stall Cycles",
+                   "Overall Util %", "Mapping Efficiency %", "Compute Util %")
+BANDWIDTH_COLUMNS = ("LayerID", "Avg IFMAP SRAM BW", "Avg FILTER SRAM BW", "Avg OFMAP SRAM BW",
+                     "Avg IFMAP DRAM BW", "Avg FILTER DRAM BW", "Avg OFMAP DRAM BW")
+DETAILED_COLUMNS = ("LayerID",
+                    "SRAM IFMAP Start Cycle", "SRAM IFMAP Stop Cycle", "SRAM IFMAP Reads",
+                    "SRAM Filter Start Cycle", "SRAM Filter Stop Cycle", "SRAM Filter Reads",
+                    "SRAM OFMAP Start Cycle", "SRAM OFMAP Stop Cycle", "SRAM OFMAP Writes",
+                    "DRAM IFMAP Start Cycle", "DRAM IFMAP Stop Cycle", "DRAM IFMAP Reads",
+                    "DRAM Filter Start Cycle", "DRAM Filter Stop Cycle", "DRAM Filter Reads",
+                    "DRAM OFMAP Start Cycle", "DRAM OFMAP Stop Cycle", "DRAM OFMAP Writes")
+REPORTS = {"COMPUTE_REPORT": COMPUTE_COLUMNS, "BANDWIDTH_REPORT": BANDWIDTH_COLUMNS,
+           "DETAILED_ACCESS_REPORT": DETAILED_COLUMNS}
+_SRAM_COUNTS = {"ifmap": "ifmap_sram_read", "filter": "filter_sram_read",
+                "ofmap": "ofmap_sram_write"}
+
+
+def check_arch(arch) -> int:
+    """The array's MAC count; an error for an arch that is not a systolic core."""
+    if arch.core != "systolic":
+        raise AccelsimError(f"SCALE-Sim reports need the systolic core, not {arch.core!r}")
+    return arch.core_params.rows * arch.core_params.cols
+
+
+def report_tables(layers: pd.DataFrame, arch) -> dict[str, pd.DataFrame]:
+    """The three reports as DataFrames (SCALE-Sim's column names), from ``Result.layers``."""
+    cells = check_arch(arch)
+    gemm = layers[layers["kind"].isin(["conv", "fc"])]
+    compute, bandwidth, detailed = [], [], []
+    for layer_id, (_, r) in enumerate(gemm.iterrows()):
+        cycles = int(r["cycles"])
+        compute.append((layer_id, int(r["cycles_incl_prefetch"]), cycles,
+                        int(r["stall_cycles"]),
+                        (int(r["scalesim_macs"]) * 100) / (cycles * cells),
+                        float(r["mapping_efficiency"]) * 100,
+                        float(r["compute_utilization"]) * 100))
+        sram = {name: int(r[column]) for name, column in _SRAM_COUNTS.items()}
+        dram = {name: (float(r[f"{name}_dram_start_cycle"]), float(r[f"{name}_dram_stop_cycle"]),
+                       int(r[f"{name}_dram_words"])) for name in _SRAM_COUNTS}
+        bandwidth.append((layer_id, *(sram[name] / cycles for name in _SRAM_COUNTS),
+                          *(words / (stop - start + 1)
+                            for start, stop, words in dram.values())))
+        detail = [layer_id]
+        for name in _SRAM_COUNTS:
+            detail += [float(r[f"{name}_sram_start_cycle"]), float(r[f"{name}_sram_stop_cycle"]),
+                       sram[name]]
+        for start, stop, words in dram.values():
+            detail += [start, stop, words]
+        detailed.append(tuple(detail))
+    return {name: pd.DataFrame(rows, columns=list(REPORTS[name]))
+            for name, rows in (("COMPUTE_REPORT", compute), ("BANDWIDTH_REPORT", bandwidth),
+                               ("DETAILED_ACCESS_REPORT", detailed))}
+
+
+def write_reports(layers: pd.DataFrame, arch, directory: str | Path) -> list[Path]:
+    """Write the three reports into ``directory`` (created); returns their paths."""
+    directory = Path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise AccelsimError(f"{directory}: cannot create the report directory ({err})") from None
+    paths = []
+    for name, table in report_tables(layers, arch).items():
+        path = directory / f"{name}.csv"
+        lines = [", ".join(table.columns) + ",\n"]
+        lines += [", ".join(str(v) for v in values) + ",\n"
+                  for values in table.itertuples(index=False)]
+        path.write_text("".join(lines))
+        paths.append(path)
+    return paths
+
+
+def read_report(path: str | Path) -> pd.DataFrame:
+    """A SCALE-Sim (or accelsim) report CSV as a DataFrame of numbers."""
+    table = pd.read_csv(path, skipinitialspace=True)
+    return table.loc[:, ~table.columns.str.startswith("Unnamed")]

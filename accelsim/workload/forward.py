@@ -1,0 +1,90 @@
+"""A plain float32 numpy forward pass of a Network, for transforms that need activations.
+
+Imposing an activation-sparsity profile (:func:`accelsim.workload.activations.
+impose_input_zeros`) calibrates each layer on the values that reach it, so it needs every
+layer's pre-activation output. Running the simulator for that would be slow and tied to one
+arch's precision; this is the arithmetic of each layer kind and nothing else: convolution
+as one matrix product per group (BLAS), fc as a matrix-vector product, pooling over
+in-bounds elements only (as the cores pool), add and concat.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from accelsim.workload.layer import Layer
+from accelsim.workload.network import INPUT, Network
+from accelsim.workload.tensors import NetworkTensors
+
+
+def pre_activation(layer: Layer, inputs: list[np.ndarray], weights: np.ndarray | None,
+                   bias: np.ndarray | None) -> np.ndarray:
+    """The layer's output before its fused ReLU, float32 ``C x H x W``."""
+    if layer.has_weights:
+        return _conv(layer, inputs[0], weights) + bias.astype(np.float32)[:, None, None]
+    if layer.kind == "pool":
+        return _pool(layer, inputs[0])
+    if layer.kind == "add":
+        return (inputs[0] + inputs[1]).astype(np.float32)
+    if layer.kind == "concat":
+        return np.concatenate(inputs, axis=0).astype(np.float32)
+    raise ValueError(f"layer {layer.name!r}: no forward rule for kind {layer.kind!r}")
+
+
+def activate(layer: Layer, x: np.ndarray) -> np.ndarray:
+    """The fused ReLU (and its ``relu_max`` clamp) of ``layer``, if any."""
+    if not layer.relu:
+        return x
+    x = np.maximum(x, 0)
+    return x if layer.relu_max is None else np.minimum(x, np.float32(layer.relu_max))
+
+
+def forward(network: Network, tensors: NetworkTensors) -> Iterator[tuple[Layer, np.ndarray]]:
+    """Each layer with its (activated) output, in network order; frees dead tensors."""
+    values = {INPUT: tensors.input.astype(np.float32)}
+    last_use = network.last_use()
+    for index, layer in enumerate(network.layers):
+        inputs = [values[name] for name in layer.inputs]
+        out = activate(layer, pre_activation(layer, inputs, tensors.weights.get(layer.name),
+                                             tensors.biases.get(layer.name)))
+        values[layer.name] = out
+        yield layer, out
+        for name in layer.inputs:
+            if last_use.get(name) == index:
+                values.pop(name, None)
+
+
+def _padded(x: np.ndarray, pad: tuple[int, int, int, int], value: float) -> np.ndarray:
+    top, left, bottom, right = pad
+    if not any(pad):
+        return x
+    return np.pad(x, ((0, 0), (top, bottom), (left, right)), constant_values=value)
+
+
+def _windows(layer: Layer, x_padded: np.ndarray) -> np.ndarray:
+    """``C x P x Q x R x S`` view: the window of every output position."""
+    view = sliding_window_view(x_padded, (layer.kernel_h, layer.kernel_w), axis=(1, 2))
+    return view[:, ::layer.stride[0], ::layer.stride[1]][:, :layer.out_h, :layer.out_w]
+
+
+def _conv(layer: Layer, x: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    windows = _windows(layer, _padded(x.astype(np.float32), layer.pad, 0.0))
+    cg, mg = layer.in_channels_per_group, layer.out_channels_per_group
+    out = np.empty(layer.out_shape, dtype=np.float32)
+    w = weights.astype(np.float32)
+    for g in range(layer.groups):
+        out[g * mg:(g + 1) * mg] = np.tensordot(
+            w[g * mg:(g + 1) * mg], windows[g * cg:(g + 1) * cg], axes=([1, 2, 3], [0, 3, 4]))
+    return out
+
+
+def _pool(layer: Layer, x: np.ndarray) -> np.ndarray:
+    if layer.pool_op == "max":
+        return _windows(layer, _padded(x, layer.pad, -np.inf)).max(axis=(-2, -1))
+    sums = _windows(layer, _padded(x, layer.pad, 0.0)).sum(axis=(-2, -1))
+    ones = np.ones((1, layer.in_h, layer.in_w), dtype=np.float32)
+    counts = _windows(layer, _padded(ones, layer.pad, 0.0)).sum(axis=(-2, -1))
+    return (sums / counts).astype(np.float32)

@@ -1,0 +1,126 @@
+"""ONNX test models built with the onnx helper API, and ONNX Runtime as the oracle.
+
+:func:`check_against_onnxruntime` imports a model, simulates it on DianNao in fp32 with every
+layer's output kept, asks ONNX Runtime for the tensor each layer corresponds to (and the
+graph output), and compares them within fp32 tolerance.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+import accelsim
+from accelsim.config import with_overrides
+from accelsim.workload import load_tensors
+from accelsim.workload.onnx import import_onnx
+
+ort = pytest.importorskip("onnxruntime")
+
+OPSET = 13
+IR_VERSION = 8   # ONNX Runtime reads IR versions up to its own; 8 is what opset 13-17 export
+
+
+class GraphBuilder:
+    """Appends nodes and He-initialised constants; ``model()`` returns a checked model."""
+
+    def __init__(self, input_shape: list, seed: int = 0, input_name: str = "x"):
+        self.input_shape, self.input_name = input_shape, input_name
+        self.nodes: list = []
+        self.initializers: list = []
+        self.rng = np.random.default_rng(seed)
+
+    def const(self, array, name: str | None = None) -> str:
+        name = name or f"const{len(self.initializers)}"
+        self.initializers.append(numpy_helper.from_array(np.asarray(array), name))
+        return name
+
+    def node(self, op: str, inputs: list[str], name: str | None = None, **attrs) -> str:
+        name = name or f"{op.lower()}{len(self.nodes)}"
+        self.nodes.append(helper.make_node(op, inputs, [f"{name}_out"], name=name, **attrs))
+        return f"{name}_out"
+
+    def weights(self, shape: tuple, fan_in: int, gain: float = 1.0) -> str:
+        w = self.rng.standard_normal(shape) * np.sqrt(2.0 / fan_in) * gain
+        return self.const(w.astype(np.float32))
+
+    def conv(self, x: str, cin: int, cout: int, kernel: int, groups: int = 1,
+             bias: bool = True, name: str | None = None, gain: float = 1.0, **attrs) -> str:
+        w = self.weights((cout, cin // groups, kernel, kernel), cin // groups * kernel ** 2,
+                         gain)
+        inputs = [x, w] + ([self.const(self.rng.normal(0, 0.1, cout).astype(np.float32))]
+                           if bias else [])
+        return self.node("Conv", inputs, name, group=groups, **attrs)
+
+    def batch_norm(self, x: str, channels: int, name: str | None = None) -> str:
+        gamma, beta, mean = (self.rng.normal(loc, 0.2, channels).astype(np.float32)
+                             for loc in (1.0, 0.0, 0.0))
+        var = self.rng.uniform(0.5, 1.5, channels).astype(np.float32)
+        return self.node("BatchNormalization", [x] + [self.const(v) for v in
+                                                      (gamma, beta, mean, var)], name,
+                         epsilon=1e-5)
+
+    def clip6(self, x: str, name: str | None = None) -> str:
+        low, high = self.const(np.float32(0.0)), self.const(np.float32(6.0))
+        return self.node("Clip", [x, low, high], name)
+
+    def model(self, output: str, opset: int = OPSET) -> onnx.ModelProto:
+        graph = helper.make_graph(
+            self.nodes, "test_model",
+            [helper.make_tensor_value_info(self.input_name, TensorProto.FLOAT,
+                                           self.input_shape)],
+            [helper.make_tensor_value_info(output, TensorProto.FLOAT, None)], self.initializers)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
+                                  ir_version=IR_VERSION)
+        inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True)
+        model.graph.output[0].CopyFrom(inferred.graph.output[0])   # with its inferred shape
+        onnx.checker.check_model(model, full_check=True)
+        return model
+
+    def save(self, output: str, path: Path, opset: int = OPSET) -> Path:
+        onnx.save(self.model(output, opset), str(path))
+        return path
+
+
+def onnxruntime_outputs(path: Path, x: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
+    """Values of the named tensors (any node output) for input ``x`` (batch added)."""
+    model = onnx.load(str(path))
+    present = {output.name for output in model.graph.output}
+    for name in names:
+        if name not in present:
+            model.graph.output.append(helper.make_tensor_value_info(name, TensorProto.FLOAT,
+                                                                    None))
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(model.SerializeToString(), options,
+                                   providers=["CPUExecutionProvider"])
+    input_name = session.get_inputs()[0].name
+    values = session.run(list(names), {input_name: x[None].astype(np.float32)})
+    return dict(zip(names, values, strict=True))
+
+
+def check_against_onnxruntime(path: Path, input_from=None) -> dict[str, float]:
+    """Every layer's fp32 DianNao output equals ONNX Runtime's; returns the worst relative
+    error per layer (relative to the layer's largest magnitude)."""
+    model = import_onnx(path)
+    network = model.network
+    tensors = load_tensors(network, seed=0, input_from=input_from)
+    arch = with_overrides(accelsim.load_arch("diannao"), {"precision": "fp32"})
+    result = accelsim.simulate(arch, network, tensors=tensors, keep_outputs=True)
+    graph_outputs = [o.name for o in onnx.load(str(path)).graph.output]
+    names = [model.tensor_names[layer.name] for layer in network.layers]
+    expected = onnxruntime_outputs(path, tensors.input, names + graph_outputs)
+    assert graph_outputs[0] == names[-1], "the last layer is the graph output"
+    errors = {}
+    for layer, name in zip(network.layers, names, strict=True):
+        ours = np.asarray(result.outputs[layer.name], dtype=np.float64)
+        theirs = expected[name].astype(np.float64).reshape(ours.shape)
+        scale = max(float(np.abs(theirs).max()), 1e-6)
+        np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=2e-5 * scale,
+                                   err_msg=f"layer {layer.name} vs ONNX tensor {name}")
+        errors[layer.name] = float(np.abs(ours - theirs).max() / scale)
+    return errors

@@ -1,0 +1,228 @@
+"""Every figure kind, drawn from a small real simulation: the bars and lines show the
+simulated numbers, colours follow the architecture, and no two texts overlap."""
+
+from __future__ import annotations
+
+import itertools
+
+import matplotlib.text
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import PathCollection
+from matplotlib.patches import Rectangle
+
+from accelsim import plot
+from accelsim.cli import main
+from accelsim.compare import compare
+from accelsim.sweep import make_sweep, pareto_front, run_sweep
+from accelsim.workload.yaml_format import network_from_dict
+
+NET = network_from_dict({
+    "name": "net", "input": [3, 20, 20],
+    "layers": [
+        {"name": "conv1", "kind": "conv", "out_channels": 32, "kernel": 3, "pad": 1,
+         "relu": True},
+        {"name": "conv2", "kind": "conv", "out_channels": 48, "kernel": 3, "relu": True},
+        {"name": "pool", "kind": "pool", "op": "max", "kernel": 2, "stride": 2},
+        {"name": "conv3", "kind": "conv", "out_channels": 64, "kernel": 3, "pad": 1,
+         "relu": True},
+        {"name": "fc", "kind": "fc", "out_channels": 10},
+    ]}, "net")
+
+
+@pytest.fixture(scope="module")
+def comparison():
+    return compare(["diannao", "dadiannao", "cnvlutin"], ["lenet5", NET], seed=1,
+                   baseline="dadiannao")
+
+
+@pytest.fixture(scope="module")
+def swept():
+    sweep = make_sweep("diannao", ["lenet5", NET],
+                       {"buffers.sb.size_kib": [1, 4, 16, 64], "dram.bytes_per_cycle": [2, 8, 32],
+                        "buffers.nbin.size_kib": [1, 4]}, name="plot-test")
+    return run_sweep(sweep, jobs=1, progress=False)
+
+
+def _drawn_texts(figure):
+    """(text, window box) of every non-empty text the renderer really draws (an axis keeps
+    tick labels it does not draw: those outside the view)."""
+    drawn_objects, draw = [], matplotlib.text.Text.draw
+
+    def recording_draw(text, renderer):
+        if text.get_visible() and text.get_text().strip():
+            drawn_objects.append(text)
+        return draw(text, renderer)
+
+    canvas = FigureCanvasAgg(figure)
+    matplotlib.text.Text.draw = recording_draw
+    try:
+        canvas.draw()
+    finally:
+        matplotlib.text.Text.draw = draw
+    renderer = canvas.get_renderer()
+    boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in drawn_objects]
+    return [(text, box) for text, box in boxes if box.width > 0]
+
+
+def _assert_readable(figure):
+    texts = _drawn_texts(figure)
+    assert any(t for t, _ in texts), "a figure without text"
+    clashes = [(a, b) for (a, box_a), (b, box_b) in itertools.combinations(texts, 2)
+               if box_a.shrunk(0.98, 0.9).overlaps(box_b.shrunk(0.98, 0.9))]
+    assert not clashes, f"overlapping texts: {clashes[:5]}"
+    inside = figure.bbox.padded(2)
+    outside = [t for t, box in texts if not (inside.contains(box.x0, box.y0)
+                                              and inside.contains(box.x1, box.y1))]
+    assert not outside, f"texts cut off at the figure's edge: {outside}"
+
+
+def _bars(ax, color=None):
+    return [p for p in ax.patches if isinstance(p, Rectangle)
+            and (color is None or np.allclose(p.get_facecolor()[:3], _rgb(color)))]
+
+
+def _rgb(color):
+    from matplotlib.colors import to_rgb
+
+    return to_rgb(color)
+
+
+def test_speedup_bars_are_the_simulated_time_ratios(comparison, tmp_path):
+    figure = plot.speedup(comparison.layers)
+    ax = figure.axes[0]
+    assert "dadiannao" in ax.get_title()
+    for arch in ("diannao", "cnvlutin"):
+        heights = [bar.get_y() + bar.get_height() for bar in _bars(ax, plot.arch_color(arch))]
+        expected = [comparison.results[(w, "dadiannao")].summary["time_ms"]
+                    / comparison.results[(w, arch)].summary["time_ms"] for w in ("lenet5", "net")]
+        expected.append(float(np.exp(np.mean(np.log(expected)))))   # the geomean group
+        assert heights == pytest.approx(expected)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["lenet5", "net", "geomean"]
+    _assert_readable(figure)
+    png, svg = plot.save(figure, tmp_path / "s.png", tmp_path / "s.svg")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert b"<svg" in svg.read_bytes()[:400]
+    again = plot.save(plot.speedup(comparison.layers), tmp_path / "t.png")[0]
+    assert again.read_bytes() == png.read_bytes()   # no timestamps: same figure, same file
+
+
+def test_energy_ratio_uses_the_networks_table_too(comparison):
+    figure = plot.speedup(comparison.networks, metric="energy_ratio")
+    heights = [bar.get_y() + bar.get_height()
+               for bar in _bars(figure.axes[0], plot.arch_color("cnvlutin"))]
+    networks = comparison.networks.set_index(["workload", "arch"])
+    assert heights[:2] == pytest.approx([networks.loc[(w, "cnvlutin"), "energy_ratio"]
+                                         for w in ("lenet5", "net")])
+
+
+def test_cycle_bars_stack_compute_under_stall(comparison):
+    figure = plot.cycles(comparison.layers, "net")
+    ax = figure.axes[0]
+    for arch in ("diannao", "cnvlutin"):
+        result = comparison.results[("net", arch)].layers
+        bars = _bars(ax, plot.arch_color(arch))
+        compute, stall = bars[:len(result)], bars[len(result):]
+        assert [b.get_height() for b in compute] == result["compute_cycles"].tolist()
+        assert [b.get_y() + b.get_height() for b in stall] == result["cycles"].tolist()
+    assert "net" in ax.get_title()
+    _assert_readable(figure)
+
+
+def test_energy_stacks_sum_to_the_simulated_energy(comparison):
+    several = plot.energy(comparison.layers, "lenet5")
+    ax = several.axes[0]
+    tops = {}
+    for bar in _bars(ax):
+        tops[round(bar.get_x(), 6)] = max(tops.get(round(bar.get_x(), 6), 0),
+                                          bar.get_y() + bar.get_height())
+    expected = [comparison.results[("lenet5", a)].summary["energy_uj"]
+                for a in ("diannao", "dadiannao", "cnvlutin")]
+    assert [tops[x] for x in sorted(tops)] == pytest.approx(expected)
+    _assert_readable(several)
+    one = comparison.layers[comparison.layers["arch"] == "cnvlutin"]
+    single = plot.energy(one, "net")
+    tops = {}
+    for bar in _bars(single.axes[0]):
+        tops[round(bar.get_x(), 6)] = bar.get_y() + bar.get_height()
+    expected = comparison.results[("net", "cnvlutin")].layers["energy_pj"] / 1e6
+    assert [tops[x] for x in sorted(tops)] == pytest.approx(expected.tolist())
+    legend = {t.get_text() for t in single.legends[0].get_texts()}
+    parts = {c[7:-3] for c in one.columns if c.startswith("energy_") and c.endswith("_pj")
+             and c != "energy_pj" and one[c].sum() > 0}
+    assert legend <= parts | {"other"} and {"sb", "nfu"} <= legend
+    _assert_readable(single)
+
+
+def test_utilization_bars_in_percent(comparison):
+    figure = plot.utilization(comparison.layers, "lenet5")
+    bars = _bars(figure.axes[0], plot.arch_color("cnvlutin"))
+    expected = 100 * comparison.results[("lenet5", "cnvlutin")].layers["utilization"]
+    assert [b.get_height() for b in bars] == pytest.approx(expected.tolist())
+    _assert_readable(figure)
+
+
+def test_sweep_lines_follow_the_points_table(swept):
+    figure = plot.sweep(swept.points, "buffers.sb.size_kib", "dram.bytes_per_cycle",
+                        "cycles", where={"buffers.nbin.size_kib": "4"})
+    assert len(figure.axes) == 2 and "buffers.nbin.size_kib=4" in figure.get_suptitle()
+    ax = figure.axes[0]
+    assert len(ax.lines) == 3
+    rows = swept.points[(swept.points["workload"] == "lenet5") & (swept.points["status"] == "ok")
+                        & (swept.points["buffers.nbin.size_kib"] == 4)
+                        & (swept.points["dram.bytes_per_cycle"] == 8)].sort_values(
+        "buffers.sb.size_kib")
+    line = ax.lines[1]
+    assert line.get_xdata().tolist() == rows["buffers.sb.size_kib"].tolist()
+    assert line.get_ydata().tolist() == rows["cycles"].tolist()
+    assert "failed runs not shown" in figure.get_suptitle()   # a 1 KiB SB cannot map lenet5
+    _assert_readable(figure)
+
+
+def test_pareto_rings_the_front(swept):
+    figure = plot.pareto(swept.points, color="dram.bytes_per_cycle")
+    ok = swept.points[swept.points["status"] == "ok"]
+    front = ok[pareto_front(ok)]
+    for ax, workload in zip(figure.axes, ("lenet5", "net"), strict=True):
+        ringed = [c for c in ax.collections if isinstance(c, PathCollection)
+                  and c.get_label() == "Pareto front"][0]
+        expected = front[front["workload"] == workload].sort_values("cycles")
+        assert ringed.get_offsets()[:, 0].tolist() == expected["cycles"].tolist()
+        assert ringed.get_offsets()[:, 1].tolist() == expected["energy_uj"].tolist()
+    _assert_readable(figure)
+
+
+def test_architectures_keep_their_colours():
+    assert plot.arch_color("cnvlutin") == plot.arch_color("cnvlutin") != plot.arch_color(
+        "dadiannao")
+    assert plot.arch_color("my_design") == plot.arch_color("my_design")
+
+
+def test_cli_plots_from_written_tables(comparison, swept, tmp_path, capsys):
+    comparison.save(tmp_path / "cmp.parquet")
+    swept.save(tmp_path / "sweep.parquet")
+    for args in (["speedup", str(tmp_path / "cmp.parquet")],
+                 ["cycles", str(tmp_path / "cmp.parquet"), "--workload", "net"],
+                 ["pareto", str(tmp_path / "sweep.parquet")],
+                 ["sweep", str(tmp_path / "sweep.parquet"), "--x", "dram.bytes_per_cycle",
+                  "--line", "buffers.sb.size_kib", "--metric", "energy_uj"]):
+        target = tmp_path / f"{args[0]}.svg"
+        assert main(["plot", *args, "-o", str(target), "-o", str(target.with_suffix(".png"))]) \
+            == 0, capsys.readouterr().err
+        assert target.exists() and target.with_suffix(".png").exists()
+    assert main(["plot", "sweep", str(tmp_path / "sweep.parquet")]) == 2
+    assert "needs --x KEY" in capsys.readouterr().err
+    assert main(["plot", "sweep", str(tmp_path / "sweep.parquet"), "--x", "nope"]) == 2
+    assert "not a swept key" in capsys.readouterr().err
+
+
+def test_a_run_table_gets_its_arch_from_its_meta(comparison, tmp_path):
+    comparison.results[("net", "cnvlutin")].save(tmp_path / "run.parquet")
+    table = plot.read_tables([tmp_path / "run.parquet"], "utilization")
+    assert set(table["arch"]) == {"cnvlutin"} and set(table["workload"]) == {"net"}
+    bars = _bars(plot.utilization(table).axes[0], plot.arch_color("cnvlutin"))
+    assert len(bars) == len(NET.layers)
+    pd.testing.assert_series_equal(table["cycles"], comparison.results[
+        ("net", "cnvlutin")].layers["cycles"])

@@ -1,0 +1,297 @@
+"""The systolic core against SCALE-Sim: its own reports, its fold formulas, a live run.
+
+* ``tests/data/scalesim_reports/`` holds reports SCALE-Sim 3.0.0 wrote (not accelsim): ours
+  must equal them cell for cell, in every dataflow and both bandwidth modes, stalls included.
+* Without stalls a layer takes ``folds x fold rows - 1`` cycles; the expected values here are
+  computed from SCALE-Sim's fold structure, independently of the kernels.
+* ``test_live_scalesim`` runs SCALE-Sim itself on configurations not stored above: skipped
+  unless ``import scalesim`` works or ``ACCELSIM_SCALESIM_PYTHON`` names an interpreter that
+  has it (SCALE-Sim 3.0.0 needs numpy < 2.4, so CI keeps it out of the test environment).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas.testing as pd_testing
+import pytest
+
+from accelsim import simulate
+from accelsim.cli import main
+from accelsim.config import arch_from_dict, load_arch, with_overrides
+from accelsim.errors import ConfigError
+from accelsim.fixedpoint import Fixed, quantize
+from accelsim.scalesim_config import load_scalesim_workload, read_scalesim_config, scalesim_arch
+from accelsim.scalesim_reports import REPORTS, report_tables, write_reports
+from accelsim.workload.tensors import make_tensors
+from accelsim.workload.yaml_format import network_from_dict
+from tests import reference
+from tests.test_cores import TINY
+
+DATA = Path(__file__).parent / "data" / "scalesim_reports"
+CASES = sorted(p.name for p in DATA.iterdir() if p.is_dir())
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _rows(text: str) -> list[list[float]]:
+    return [[float(c) for c in line.split(",")[:-1]] for line in text.splitlines()[1:] if line]
+
+
+def _our_reports(cfg: Path, topology: Path, directory: Path) -> tuple[dict, object]:
+    arch = scalesim_arch(cfg)
+    result = simulate(arch, load_scalesim_workload(topology))
+    paths = write_reports(result.layers, arch, directory)
+    return {p.stem: p.read_text() for p in paths}, result
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if not c.startswith("depthwise")])
+def test_reports_equal_scalesims_own(case, tmp_path):
+    ours, result = _our_reports(DATA / case / "scale.cfg", DATA / "tiny.csv", tmp_path)
+    for name in REPORTS:
+        expected = (DATA / case / f"{name}.csv").read_text()
+        assert _rows(ours[name]) == _rows(expected), f"{case}: {name}"
+        assert ours[name].splitlines()[0] == expected.splitlines()[0]    # same columns
+    compute = _rows((DATA / case / "COMPUTE_REPORT.csv").read_text())
+    gemm = result.layers[result.layers["kind"].isin(["conv", "fc"])]
+    assert gemm["cycles"].tolist() == [int(r[2]) for r in compute]
+    assert gemm["stall_cycles"].tolist() == [int(r[3]) for r in compute]
+    assert (gemm["compute_cycles"] + gemm["stall_cycles"] == gemm["cycles"]).all()
+
+
+def test_reference_cases_exercise_the_memory_model():
+    stalls = {case: sum(r[3] for r in _rows((DATA / case / "COMPUTE_REPORT.csv").read_text()))
+              for case in CASES}
+    assert all(stalls[f"{df}_user"] > 0 for df in ("os", "ws", "is"))   # reads miss
+    calc = _rows((DATA / "os_calc" / "DETAILED_ACCESS_REPORT.csv").read_text())
+    ifmap_words = [8 * 30 * 30, 24 * 13 * 13, 40 * 11 * 11, 40 * 11 * 11, 70]
+    assert any(row[12] > words for row, words in zip(calc, ifmap_words, strict=True))
+
+
+def test_depthwise_layer_is_scalesims_per_channel_layers(tmp_path):
+    """SCALE-Sim runs a ``DP`` layer as one layer per channel; ours is one grouped layer."""
+    ours, _ = _our_reports(DATA / "depthwise_os_user" / "scale.cfg", DATA / "depthwise.csv",
+                           tmp_path)
+    theirs = {name: _rows((DATA / "depthwise_os_user" / f"{name}.csv").read_text())
+              for name in REPORTS}
+    mine = {name: _rows(ours[name]) for name in REPORTS}
+    assert mine["COMPUTE_REPORT"][0] == theirs["COMPUTE_REPORT"][0]
+    channels = theirs["COMPUTE_REPORT"][1:]
+    assert len(channels) == 8
+    for column in (1, 2, 3):   # cycles incl. prefetch, cycles, stalls
+        assert mine["COMPUTE_REPORT"][1][column] == sum(r[column] for r in channels)
+    for column in (3, 6, 9, 12, 15, 18):   # SRAM and DRAM reads and writes
+        assert mine["DETAILED_ACCESS_REPORT"][1][column] == sum(
+            r[column] for r in theirs["DETAILED_ACCESS_REPORT"][1:])
+
+
+# ---- closed forms: SCALE-Sim's folds without stalls --------------------------------------
+SHAPES = network_from_dict({
+    "name": "shapes", "input": [6, 17, 15],
+    "layers": [
+        {"name": "odd_stride", "kind": "conv", "out_channels": 20, "kernel": 4, "stride": 3,
+         "pad": [1, 2, 0, 1], "relu": True},
+        {"name": "wide", "kind": "conv", "out_channels": 45, "kernel": 3, "pad": 1},
+        {"name": "avg", "kind": "pool", "op": "avg", "kernel": 3, "stride": 2, "pad": 1},
+        {"name": "fc", "kind": "fc", "out_channels": 7},
+    ]}, "shapes")
+
+
+def _expected(layer, dataflow: str, rows: int, cols: int) -> dict:
+    """Cycles, utilizations and SRAM requests of one layer from SCALE-Sim's fold model."""
+    height = layer.in_h + layer.pad[0] + layer.pad[2]
+    width = layer.in_w + layer.pad[1] + layer.pad[3]
+    e = math.ceil((height - layer.kernel_h + layer.stride[0]) / layer.stride[0])
+    f = math.ceil((width - layer.kernel_w + layer.stride[1]) / layer.stride[1])
+    px, win, m = e * f, layer.kernel_h * layer.kernel_w * layer.in_channels, layer.out_channels
+    sr, sc, t = {"os": (px, m, win), "ws": (win, m, px), "is": (win, px, m)}[dataflow]
+    fold_rows = t + rows + cols - 2 if dataflow == "os" else 2 * rows + t + cols - 2
+    util_rows = fold_rows if dataflow == "os" else fold_rows + cols - 1
+    used = [min(rows, sr - i * rows) * min(cols, sc - j * cols)
+            for j in range(math.ceil(sc / cols)) for i in range(math.ceil(sr / rows))]
+    reads = {"os": (math.ceil(m / cols) * px * win, math.ceil(px / rows) * win * m),
+             "ws": (math.ceil(m / cols) * px * win, win * m),
+             "is": (win * px, math.ceil(px / cols) * m * win)}[dataflow]
+    writes = px * m * (1 if dataflow == "os" else math.ceil(win / rows))
+    if dataflow == "os":
+        writes += len(used) * (rows + cols)
+    return {"cycles": len(used) * fold_rows - 1,
+            "mapping_efficiency": sum(u / (rows * cols) for u in used) / len(used),
+            "compute_utilization": sum(u * t / (rows * cols * util_rows)
+                                       for u in used) / len(used),
+            "ifmap_sram_read": reads[0], "filter_sram_read": reads[1],
+            "ofmap_sram_write": writes, "scalesim_macs": px * m * win}
+
+
+def _arch(dataflow: str, rows: int = 8, cols: int = 5, **params):
+    return arch_from_dict({
+        "name": "t", "core": "systolic", "clock_mhz": 1000,
+        "dram": {"bytes_per_cycle": None, "latency_cycles": 0},
+        "buffers": {b: {"size_kib": 1024} for b in ("ifmap_sram", "filter_sram", "ofmap_sram")},
+        "core_params": {"rows": rows, "cols": cols, "dataflow": dataflow, **params}}, "t")
+
+
+@pytest.mark.parametrize("dataflow", ["os", "ws", "is"])
+def test_cycles_follow_scalesims_fold_model(dataflow):
+    layers = simulate(_arch(dataflow), SHAPES).layers.set_index("layer")
+    for layer in (lyr for lyr in SHAPES if lyr.has_weights):
+        want = _expected(layer, dataflow, 8, 5)
+        got = layers.loc[layer.name]
+        assert got["stall_cycles"] == 0
+        for key, value in want.items():
+            assert got[key] == pytest.approx(value, rel=1e-12), f"{layer.name}: {key}"
+        assert got["ideal_cycles"] == math.ceil(layer.macs / 40)
+
+
+def test_faithful_switch_drops_the_quirks():
+    compat = simulate(_arch("os"), SHAPES, keep_outputs=True)
+    faithful = simulate(_arch("os", scalesim_compat=False), SHAPES, keep_outputs=True)
+    c, f = (r.layers.set_index("layer") for r in (compat, faithful))
+    odd = SHAPES.layers[0]
+    assert c.loc["odd_stride", "scalesim_macs"] > odd.macs == f.loc["odd_stride", "scalesim_macs"]
+    wide = c.loc["wide"]     # the stride divides: same folds; count cycles, not the last index
+    assert f.loc["wide", "cycles"] == wide["cycles"] + 1
+    assert f.loc["wide", "ofmap_sram_write"] == wide["ofmap_sram_write"] - wide["folds"] * 13
+    for name in ("odd_stride", "wide", "fc"):
+        np.testing.assert_array_equal(compat.outputs[name].q, faithful.outputs[name].q)
+
+
+@pytest.mark.parametrize("params", [{"precision": "fp32"},
+                                    {"core_params.scalesim_compat": False,
+                                     "core_params.dataflow": "is"}])
+def test_outputs_equal_reference(params):
+    arch = with_overrides(load_arch("systolic_ws"), params)
+    for network in (TINY, SHAPES):
+        _check_outputs(arch, network)
+
+
+def _check_outputs(arch, network) -> None:
+    tensors = make_tensors(network, 3)
+    result = simulate(arch, network, tensors=tensors, keep_outputs=True)
+    for layer in network:
+        inputs = [result.outputs[name] for name in layer.inputs]
+        out = result.outputs[layer.name]
+        weights, biases = tensors.weights.get(layer.name), tensors.biases.get(layer.name)
+        if isinstance(out, Fixed):
+            q, frac = reference.run_layer(layer, [(x.q, x.frac) for x in inputs], weights,
+                                          biases, "fixed16")
+            np.testing.assert_array_equal(out.q, q, err_msg=layer.name)
+        else:
+            ref = reference.run_layer(layer, inputs, weights, biases, "fp32")
+            np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
+
+
+def test_zero_operand_macs_count_products_with_a_zero():
+    tensors = make_tensors(TINY, 5)
+    result = simulate("systolic", TINY, tensors=tensors, keep_outputs=True)
+    layers = result.layers.set_index("layer")
+    for name in ("c1", "dw", "pw"):
+        layer = next(lyr for lyr in TINY if lyr.name == name)
+        x_nonzero = (result.outputs[layer.inputs[0]].q != 0).astype(np.float64)
+        w_nonzero = (quantize(tensors.weights[name]).q != 0).astype(np.float64)
+        nonzero_products = reference.conv2d(x_nonzero, w_nonzero, stride=layer.stride,
+                                            pad=layer.pad, groups=layer.groups).sum()
+        assert layers.loc[name, "zero_operand_macs"] == layer.macs - round(nonzero_products)
+    assert layers.loc["pw", "zero_operand_macs"] > 0     # dw's ReLU zeros
+
+
+def test_count_only_run_equals_full_run():
+    """A sweep reuses recorded values; the core then times and counts without the GEMM."""
+    from accelsim.values import record_values
+
+    full, values = record_values("systolic", TINY)
+    other = with_overrides(load_arch("systolic"), {"core_params.dataflow": "is"})
+    pd_testing.assert_frame_equal(simulate(other, TINY, reuse=values).layers,
+                                  simulate(other, TINY).layers)
+    pd_testing.assert_frame_equal(simulate("systolic", TINY, reuse=values).layers, full.layers)
+
+
+# ---- SCALE-Sim config files and the command line -----------------------------------------
+def _cfg(tmp_path, text: str) -> Path:
+    path = tmp_path / "x.cfg"
+    path.write_text(text)
+    return path
+
+
+def test_config_maps_onto_the_arch():
+    config = read_scalesim_config(DATA / "is_user" / "scale.cfg")
+    arch = scalesim_arch(config)
+    p = arch.core_params
+    assert (p.rows, p.cols, p.dataflow, p.bandwidth_mode) == (16, 12, "is", "user")
+    assert (p.ifmap_words_per_cycle, p.filter_words_per_cycle, p.ofmap_words_per_cycle) == \
+        (7, 7, 7)
+    assert arch.buffers["ofmap_sram"].size_kib == 4 and arch.name == "is_user"
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("[architecture_presets]\nArrayHieght: 8\n", "ArrayHieght: unknown key (did you mean "
+                                                 "'ArrayHeight'?)"),
+    ("[architecture_presets]\nArrayWidth: 0\n", "[architecture_presets] ArrayWidth: expected "
+                                               "a positive integer, got '0'"),
+    ("[architecture_presets]\nDataflow: rs\n", "Dataflow: expected os or ws or is, got 'rs'"),
+    ("[sparsity]\nSparsitySupport: true\n", "[sparsity] SparsitySupport: not supported"),
+    ("[run_presets]\nInterfaceBandwidth: USER\n", "Bandwidth: required when InterfaceBandwidth"),
+    ("[general]\nrun_name = x\n", "[architecture_presets] ArrayHeight: missing required key"),
+    ("not an ini file", "not a SCALE-Sim config file"),
+])
+def test_config_errors_name_file_and_key(tmp_path, text, expected):
+    path = _cfg(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        read_scalesim_config(path)
+    lines = str(err.value).splitlines()
+    assert any(expected in line for line in lines), lines
+    assert all(line.startswith(f"{path}: ") for line in lines)
+
+
+def test_dram_must_be_left_to_the_core():
+    arch = with_overrides(load_arch("systolic"), {"dram.bytes_per_cycle": 16})
+    with pytest.raises(ConfigError, match="dram.bytes_per_cycle: null"):
+        simulate(arch, TINY)
+
+
+def test_cli_takes_scalesim_files_and_writes_its_reports(tmp_path, capsys):
+    case = DATA / "os_user"
+    code = main(["run", "--scalesim-config", str(case / "scale.cfg"), "--workload",
+                 str(DATA / "tiny.csv"), "--scalesim-reports", str(tmp_path), "-q"])
+    assert code == 0
+    for name in REPORTS:
+        assert _rows((tmp_path / f"{name}.csv").read_text()) == \
+            _rows((case / f"{name}.csv").read_text())
+    bad = _cfg(tmp_path, "[architecture_presets]\nArrayWidth: x\n")
+    capsys.readouterr()
+    assert main(["run", "--scalesim-config", str(bad), "--workload", "lenet5", "-q"]) == 2
+    assert "ArrayWidth: expected a positive integer" in capsys.readouterr().err
+    assert main(["run", "--arch", "diannao", "--workload", "lenet5", "--scalesim-reports",
+                 str(tmp_path)]) == 2
+    assert "need the systolic core" in capsys.readouterr().err
+
+
+def test_report_tables_skip_non_scalesim_layers():
+    result = simulate("systolic", TINY)
+    tables = report_tables(result.layers, load_arch("systolic"))
+    assert list(tables["COMPUTE_REPORT"]["LayerID"]) == [0, 1, 2, 3]   # c1, dw, pw, fc
+
+
+# ---- SCALE-Sim itself ----------------------------------------------------------------------
+def _scalesim_python() -> str | None:
+    if os.environ.get("ACCELSIM_SCALESIM_PYTHON"):
+        return os.environ["ACCELSIM_SCALESIM_PYTHON"]
+    return sys.executable if importlib.util.find_spec("scalesim") else None
+
+
+@pytest.mark.skipif(_scalesim_python() is None, reason="scalesim is not installed")
+@pytest.mark.parametrize("dataflow, mode", [("ws", "USER"), ("is", "CALC"), ("os", "USER")])
+def test_live_scalesim(tmp_path, dataflow, mode):
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.vs_scalesim import run_scalesim, write_cfg
+
+    cfg = write_cfg(tmp_path / "live.cfg", name="live", rows=6, cols=9, dataflow=dataflow,
+                    mode=mode, sram_kb=2, bandwidth=5)
+    theirs = run_scalesim(_scalesim_python(), cfg, DATA / "tiny.csv", tmp_path / "ss")
+    ours, _ = _our_reports(cfg, DATA / "tiny.csv", tmp_path / "ours")
+    for name in REPORTS:
+        assert _rows(ours[name]) == _rows(theirs["reports"][name]), name
