@@ -106,7 +106,7 @@ def _network_table(layers: pd.DataFrame, baseline: str) -> pd.DataFrame:
 
 
 def format_comparison(comparison: Comparison) -> str:
-    """Per-layer speedups and energy ratios (one column each per architecture) and
+    """Per-layer speedups, energies (uJ, every architecture) and energy ratios, and
     per-network totals, as text."""
     layers = comparison.layers
     archs = list(dict.fromkeys(layers["arch"]))
@@ -120,6 +120,9 @@ def format_comparison(comparison: Comparison) -> str:
         table.insert(1, f"{comparison.baseline} cycles", base["cycles"])
         table.insert(2, "zeros_in%", 100 * base["input_zero_fraction"])
         table.columns = [f"speedup {c}" if c in others else c for c in table.columns]
+        energy_uj = frame.pivot_table(index="layer", columns="arch", values="energy_pj",
+                                      sort=False)[archs] / 1e6
+        table = table.join(energy_uj.rename(columns=lambda c: f"energy_uj {c}"))
         energy = frame.pivot_table(index="layer", columns="arch", values="energy_ratio",
                                    sort=False)[others]
         table = table.join(energy.rename(columns=lambda c: f"energy ratio {c}"))

@@ -25,13 +25,15 @@ from matplotlib.ticker import EngFormatter, FuncFormatter, PercentFormatter
 
 from accelsim.plot_data import PlotError, network_speedups, one_workload, only_archs
 from accelsim.plot_data import read_tables as read_tables  # re-exported for the CLI
-from accelsim.plot_style import STYLE, arch_color, component_colors, new_figure, styled
+from accelsim.plot_style import STYLE, arch_color, by_color, component_colors, new_figure
+from accelsim.plot_style import styled, text_color
 from accelsim.plot_style import save as save  # re-exported: plot.save(figure, path)
+from accelsim.plot_mesh import mesh
 from accelsim.plot_sweep import pareto, sweep
 
 MINOR_SHARE = 0.015
 """Components below this share of every architecture's energy are drawn as one "other"."""
-KINDS = ("speedup", "cycles", "energy", "utilization", "sweep", "pareto")
+KINDS = ("speedup", "cycles", "energy", "utilization", "sweep", "pareto", "mesh")
 
 
 @styled
@@ -155,7 +157,8 @@ def energy(layers: pd.DataFrame, workload: str | None = None) -> Figure:
     share.set_ylim(0, 100)
     share.yaxis.set_major_formatter(PercentFormatter())
     share.set_title("share", fontsize=9)
-    figure.legend(handles=handles[::-1], loc="outside right upper", frameon=False,
+    handles, labels = by_color(handles[::-1], colors)
+    figure.legend(handles, labels, loc="outside right upper", frameon=False,
                   title="component")
     return figure
 
@@ -183,7 +186,7 @@ def _stacked(ax, table: pd.DataFrame, parts: list[str], colors: dict[str, str],
         bars = ax.bar(x, table[part], 0.7, bottom=bottom, color=colors[name], label=name)
         if label_percent:
             ax.bar_label(bars, labels=[f"{v:.0f}%" if v >= 6 else "" for v in table[part]],
-                         label_type="center", fontsize=7, color="white")
+                         label_type="center", fontsize=7, color=text_color(colors[name]))
         handles.append(bars)
         bottom += table[part].to_numpy()
     return handles
@@ -253,4 +256,6 @@ def make(kind: str, table: pd.DataFrame, *, workload: str | None = None,
         return sweep(table, x, line, metric or "cycles", where)
     if kind == "pareto":
         return pareto(table, color=color)
+    if kind == "mesh":
+        return mesh(table, workload)
     raise PlotError(f"unknown figure {kind!r}; figures: {', '.join(KINDS)}")

@@ -8,6 +8,7 @@ import zlib
 from pathlib import Path
 
 import matplotlib as mpl
+from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 
 PALETTE = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3",
@@ -37,6 +38,26 @@ def component_colors(names: list[str]) -> dict[str, str]:
     dark grey), distinct others in order of appearance."""
     spare = iter(c for c in EXTRA_COLORS if c not in COMPONENT_COLORS.values())
     return {name: COMPONENT_COLORS.get(name) or next(spare, "#999999") for name in names}
+
+
+def text_color(background: str) -> str:
+    """White on a dark fill, near-black on a light one (WCAG relative luminance)."""
+    channels = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+                for c in to_rgb(background)]
+    luminance = 0.2126 * channels[0] + 0.7152 * channels[1] + 0.0722 * channels[2]
+    return "white" if luminance < 0.18 else "#222222"
+
+
+def by_color(handles: list, colors: dict[str, str]) -> tuple[list, list[str]]:
+    """Legend entries, one per colour: components that share one (a core's compute unit:
+    nfu, pe, array) are named together, as "nfu / pe"."""
+    groups: dict[str, list[str]] = {}
+    first = {}
+    for handle in handles:
+        name = handle.get_label()
+        groups.setdefault(colors[name], []).append(name)
+        first.setdefault(colors[name], handle)
+    return list(first.values()), [" / ".join(names) for names in groups.values()]
 
 
 def save(figure: Figure, *paths: str | Path) -> list[Path]:

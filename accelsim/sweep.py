@@ -325,7 +325,8 @@ def run_sweep(sweep: Sweep | str | Path, output: str | Path | None = None, *,
     tasks = [run.task for run in runs if run.task is not None]
     pending = _grouped([task for task in tasks if task.key not in store])
     stats = SweepStats(runs=len(runs), invalid=len(runs) - len(tasks),
-                       stored_before=len(tasks) - len(pending))
+                       stored_before=len(tasks) - len(pending),
+                       stored_other=store.others(run.key for run in runs))
     started = time.perf_counter()
     with progress_bar(sweep, stats, progress) as bar:
         def finished(outcome) -> None:

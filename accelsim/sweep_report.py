@@ -16,11 +16,13 @@ MAX_REASONS = 5
 @dataclass
 class SweepStats:
     """Counts of this invocation: ``runs`` in the sweep, ``invalid`` of them with a config
-    the loader rejects (never run), ``stored_before`` found done by an earlier one."""
+    the loader rejects (never run), ``stored_before`` found done by an earlier one,
+    ``stored_other`` stored runs this sweep does not use (other grid values or code)."""
 
     runs: int = 0
     invalid: int = 0
     stored_before: int = 0
+    stored_other: int = 0
     ran: int = 0
     counted: int = 0
     failed: int = 0
@@ -87,7 +89,7 @@ def format_summary(result) -> str:
     ok = table[table["status"] == "ok"]
     rate = f", {stats.ran / stats.seconds:.2f} runs/s" if stats.ran and stats.seconds else ""
     lines = [
-        f"sweep {sweep.name}: {n_points} points x {len(sweep.workloads)} workloads = "
+        f"sweep {sweep.name}: {n_points} points x {_plural(len(sweep.workloads), 'workload')} = "
         f"{len(table)} runs: {len(ok)} ok, {(table['status'] == 'failed').sum()} failed, "
         f"{(table['status'] == 'error').sum()} errors",
         f"  this time: ran {stats.ran} ({stats.counted} on reused values), "
@@ -95,6 +97,10 @@ def format_summary(result) -> str:
         f"{stats.seconds:.1f} s{rate}"
         + (f" on {stats.workers}" if stats.workers else ""),
     ]
+    if stats.stored_other:
+        lines.append(f"  {stats.stored_other} stored runs are not this sweep's (other grid "
+                     "values, or made by another accelsim version or source); kept, "
+                     "--restart deletes them")
     lines += _reasons(table)
     lines += _best(ok, sweep.keys)
     return "\n".join(lines)
@@ -141,3 +147,7 @@ def _settings(row: pd.Series, keys: list[str]) -> str:
 
 def _short(text: str, width: int = 110) -> str:
     return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"

@@ -43,6 +43,11 @@ class RunStore:
     def __contains__(self, key: str) -> bool:
         return key in self._keys
 
+    def others(self, keys) -> int:
+        """Stored runs whose key is not among ``keys``: runs of other grid values, or
+        made by another accelsim version or source (its key includes the code's hash)."""
+        return len(self._keys - set(keys))
+
     def put(self, outcome: RunOutcome) -> None:
         if outcome.status == "error":
             self._errors[outcome.key] = outcome
@@ -72,6 +77,9 @@ class MemoryStore:
 
     def __contains__(self, key: str) -> bool:
         return key in self._outcomes
+
+    def others(self, keys) -> int:
+        return len(set(self._outcomes) - set(keys))
 
     def put(self, outcome: RunOutcome) -> None:
         self._outcomes[outcome.key] = outcome

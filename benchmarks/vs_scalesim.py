@@ -12,13 +12,15 @@ side, the number of report cells that differ and the largest difference, both wa
 their ratio, and peak memory (max RSS of the processes).
 
 This script installs nothing. SCALE-Sim 3.0.0 needs numpy < 2.4, so it usually lives in its
-own virtual environment; point ``--scalesim-python`` at that interpreter, e.g.::
+own virtual environment; point ``--scalesim-python`` (or the ``ACCELSIM_SCALESIM_PYTHON``
+environment variable, which ``tests/test_systolic.py`` reads too) at that interpreter, e.g.::
 
     python3 -m venv /tmp/venv-scalesim && /tmp/venv-scalesim/bin/pip install scalesim 'numpy<2.4'
-    PYTHONPATH=. python benchmarks/vs_scalesim.py --scalesim-python /tmp/venv-scalesim/bin/python
+    python benchmarks/vs_scalesim.py --scalesim-python /tmp/venv-scalesim/bin/python
 
-Without it, SCALE-Sim is used from this interpreter if ``import scalesim`` works; otherwise the
-script says so and exits. ``--write-reference DIR`` instead stores SCALE-Sim's reports of the
+Without either, SCALE-Sim is used from this interpreter if ``import scalesim`` works; otherwise
+the script says so and exits. The topologies are SCALE-Sim's own files, shipped in
+``tests/data/scalesim/``. ``--write-reference DIR`` instead stores SCALE-Sim's reports of the
 small cases in ``tests/test_systolic.py`` (how ``tests/data/scalesim_reports/`` was made).
 """
 
@@ -38,7 +40,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-TOPOLOGIES = Path("/work/shared/reference/scalesim-topologies")
+TOPOLOGIES = ROOT / "tests" / "data" / "scalesim"   # SCALE-Sim's own topology files
 CFG = """[general]
 run_name = {name}
 
@@ -97,25 +99,30 @@ def write_cfg(path: Path, *, name: str, rows: int, cols: int, dataflow: str, mod
 
 
 def run_scalesim(python: str, cfg: Path, topology: Path, workdir: Path) -> dict:
-    """SCALE-Sim's CLI on one run: its reports (text), wall seconds and peak RSS (MB)."""
+    """SCALE-Sim's CLI on one run: its reports (text), wall and CPU seconds, peak RSS (MB)."""
     workdir.mkdir(parents=True, exist_ok=True)
     layout = workdir / "layout.csv"
     layout.write_text(LAYOUT_HEADER)
     out = workdir / "out"
-    start = time.perf_counter()
-    process = subprocess.Popen([python, "-m", "scalesim.scale", "-c", str(cfg), "-t",
-                                str(topology), "-l", str(layout), "-p", str(out)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - start
-    stderr = process.stderr.read().decode(errors="replace")
-    process.stderr.close()
+    # stderr to a file, not a pipe: SCALE-Sim's progress bars fill a pipe nobody reads
+    # during wait4 and the run would block forever
+    with open(workdir / "stderr.txt", "w+b") as log:
+        start = time.perf_counter()
+        process = subprocess.Popen([python, "-m", "scalesim.scale", "-c", str(cfg), "-t",
+                                    str(topology), "-l", str(layout), "-p", str(out)],
+                                   stdout=subprocess.DEVNULL, stderr=log)
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - start
+        log.seek(0)
+        stderr = log.read().decode(errors="replace")
+    process.returncode = status   # reaped by wait4; keeps Popen from waiting again
     if status != 0:
         raise RuntimeError(f"SCALE-Sim failed on {cfg} / {topology}:\n{stderr[-2000:]}")
     run_dir = next(p for p in out.iterdir() if p.is_dir())
     reports = {name: (run_dir / f"{name}.csv").read_text() for name in REPORTS}
     shutil.rmtree(out)   # the traces: gigabytes for the big runs
-    return {"reports": reports, "seconds": seconds, "max_rss_mb": usage.ru_maxrss / 1024}
+    return {"reports": reports, "seconds": seconds, "cpu_seconds": usage.ru_utime + usage.ru_stime,
+            "max_rss_mb": usage.ru_maxrss / 1024}
 
 
 def _worker(runs: list[dict]) -> dict:
@@ -131,11 +138,12 @@ def _worker(runs: list[dict]) -> dict:
     warmed = time.perf_counter()
     results = []
     for run in runs:
-        begin = time.perf_counter()
+        begin, begin_cpu = time.perf_counter(), time.process_time()
         arch = scalesim_arch(run["cfg"])
         result = accelsim.simulate(arch, load_scalesim_workload(run["topology"]))
         paths = write_reports(result.layers, arch, run["reports"])
         results.append({"seconds": time.perf_counter() - begin,
+                        "cpu_seconds": time.process_time() - begin_cpu,
                         "reports": {p.stem: p.read_text() for p in paths}})
     import resource
     return {"runs": results, "import_seconds": imported - start,
@@ -204,6 +212,9 @@ def write_reference(python: str, directory: Path) -> None:
 
 
 def _scalesim_python(requested: str | None) -> str | None:
+    """``--scalesim-python``, else ``$ACCELSIM_SCALESIM_PYTHON``, else this interpreter if it
+    can import scalesim, else None."""
+    requested = requested or os.environ.get("ACCELSIM_SCALESIM_PYTHON")
     if requested:
         return requested
     return sys.executable if importlib.util.find_spec("scalesim") else None
@@ -219,6 +230,13 @@ def _print_layers(label: str, ours: dict, theirs: dict) -> None:
               f"{int(b[3]):>10,} {a[6]:>15.4f} {b[6]:>10.4f}")
 
 
+def _keep(directory: Path, ours: dict, theirs: dict) -> None:
+    for side, reports in (("accelsim", ours), ("scalesim", theirs)):
+        (directory / side).mkdir(parents=True, exist_ok=True)
+        for name, text in reports.items():
+            (directory / side / f"{name}.csv").write_text(text)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scalesim-python", help="interpreter that can import scalesim")
@@ -229,6 +247,8 @@ def main(argv=None) -> int:
     parser.add_argument("--mode", default="calc", choices=("calc", "user"))
     parser.add_argument("--write-reference", type=Path, metavar="DIR",
                         help=f"store SCALE-Sim's reports of the test cases (in {REFERENCE})")
+    parser.add_argument("--keep-reports", type=Path, metavar="DIR",
+                        help="also store both simulators' reports, DIR/RUN/{accelsim,scalesim}/")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -237,7 +257,8 @@ def main(argv=None) -> int:
     python = _scalesim_python(args.scalesim_python)
     if python is None:
         print("scalesim is not importable here; install it in its own venv (scalesim 3.0.0 "
-              "needs numpy < 2.4) and pass --scalesim-python PATH. Nothing was run.")
+              "needs numpy < 2.4) and pass --scalesim-python PATH or set "
+              "ACCELSIM_SCALESIM_PYTHON. Nothing was run.")
         return 0
     if args.write_reference:
         write_reference(python, args.write_reference)
@@ -260,8 +281,9 @@ def compare_all(python: str, args) -> int:
                 labels.append(name)
     ours = run_accelsim(runs)
     scalesim_seconds, scalesim_rss, all_cells, all_differ, worst = 0.0, 0.0, 0, 0, (0.0, "")
+    scalesim_cpu = 0.0
     print(f"{'run':<28} {'layers':>6} {'cells':>6} {'differ':>6} {'SCALE-Sim s':>12} "
-          f"{'accelsim s':>11} {'ratio':>7} {'SCALE-Sim MB':>13}")
+          f"{'accelsim s':>11} {'ratio':>7} {'CPU ratio':>9} {'SCALE-Sim MB':>13}")
     for label, run, mine in zip(labels, runs, ours["runs"], strict=True):
         theirs = run_scalesim(python, Path(run["cfg"]), Path(run["topology"]),
                               workdir / label)
@@ -269,22 +291,30 @@ def compare_all(python: str, args) -> int:
         layers = len(_table(theirs["reports"]["COMPUTE_REPORT"]))
         print(f"{label:<28} {layers:>6} {cells:>6} {differ:>6} {theirs['seconds']:>12.1f} "
               f"{mine['seconds']:>11.3f} {theirs['seconds'] / mine['seconds']:>7.0f} "
+              f"{theirs['cpu_seconds'] / mine['cpu_seconds']:>9.0f} "
               f"{theirs['max_rss_mb']:>13.0f}", flush=True)
         _print_layers(label, mine["reports"], theirs["reports"])
+        if args.keep_reports:
+            _keep(args.keep_reports / label, mine["reports"], theirs["reports"])
         scalesim_seconds += theirs["seconds"]
+        scalesim_cpu += theirs["cpu_seconds"]
         scalesim_rss = max(scalesim_rss, theirs["max_rss_mb"])
         all_cells, all_differ = all_cells + cells, all_differ + max(differ, 0)
         worst = max(worst, (gap, f"{label}: {where}"))
     simulate_seconds = sum(r["seconds"] for r in ours["runs"])
+    simulate_cpu = sum(r["cpu_seconds"] for r in ours["runs"])
     print(f"\nreport cells compared {all_cells:,}, differing {all_differ:,}; largest relative "
           f"difference {worst[0]:.3g}{' (' + worst[1] + ')' if worst[1] else ''}")
-    print(f"SCALE-Sim: {scalesim_seconds:,.1f} s in {len(runs)} processes, peak {scalesim_rss:,.0f}"
+    print(f"SCALE-Sim: {scalesim_seconds:,.1f} s ({scalesim_cpu:,.1f} s CPU) in {len(runs)} "
+          f"processes, peak {scalesim_rss:,.0f}"
           f" MB per process")
-    print(f"accelsim:  {simulate_seconds:,.2f} s simulating ({ours['process_seconds']:,.2f} s "
+    print(f"accelsim:  {simulate_seconds:,.2f} s ({simulate_cpu:,.2f} s CPU) simulating "
+          f"({ours['process_seconds']:,.2f} s "
           f"for the whole process: imports {ours['import_seconds']:.2f} s, numba warm-up "
           f"{ours['warmup_seconds']:.2f} s), peak {ours['max_rss_mb']:,.0f} MB")
     print(f"speedup:   {scalesim_seconds / simulate_seconds:,.0f}x simulating, "
-          f"{scalesim_seconds / ours['process_seconds']:,.0f}x whole process")
+          f"{scalesim_seconds / ours['process_seconds']:,.0f}x whole process, "
+          f"{scalesim_cpu / simulate_cpu:,.0f}x in CPU time simulating")
     shutil.rmtree(workdir)
     return 0 if all_differ == 0 else 1
 

@@ -100,9 +100,9 @@ def test_threshold_equals_reference_on_thresholded_inputs():
         inputs = [(run.outputs[n].q, run.outputs[n].frac) for n in layer.inputs]
         if layer.kind == "conv" and "input" not in layer.inputs:
             q, frac = inputs[0]
-            cut = math.floor(t * 2 ** frac)
-            changed += int(np.count_nonzero((np.abs(q) <= cut) & (q != 0)))
-            inputs = [(np.where(np.abs(q) <= cut, 0, q).astype(np.int16), frac)]
+            small = np.abs(q / 2.0 ** frac) <= t          # |a| <= t in the real values
+            changed += int(np.count_nonzero(small & (q != 0)))
+            inputs = [(np.where(small, 0, q).astype(np.int16), frac)]
         q, frac = reference.run_layer(layer, inputs, tensors.weights.get(layer.name),
                                       tensors.biases.get(layer.name), "fixed16")
         np.testing.assert_array_equal(run.outputs[layer.name].q, q, err_msg=layer.name)
@@ -173,14 +173,21 @@ def test_lane_imbalance_costs_exact_cycles():
     assert imbalanced.stats["subunit_01_busy_cycles"] == 0
     assert imbalanced.stats["subunit_idle_cycles"] == positions * 16 * 15
     assert balanced.stats["subunit_idle_cycles"] == 0
-    np.testing.assert_array_equal(imbalanced.counts.get_count("nfu", "mac"),
-                                  balanced.counts.get_count("nfu", "mac"))
+    for lane in range(16):
+        assert balanced.stats[f"subunit_{lane:02d}_busy_cycles"] == positions
+    for run in (imbalanced, balanced):
+        # 16 effectual neurons a position, each read by all 32 filters: 2 SB tiles of 16,
+        # so 2 subunit-slice reads; DaDianNao reads 16 slices a brick, 16 bricks a position.
+        assert run.counts.get_count("nfu", "mac") == positions * 16 * 32
+        assert run.counts.get_count("nfu", "mac_skipped") == layer.macs - positions * 16 * 32
+        assert run.counts.get_count("sb", "read") == positions * 16 * 2
+        assert run.stats["sb_slice_reads_saved"] == positions * (16 * 16 - 16) * 2
 
 
 def test_dense_windows_of_few_bricks_with_and_without_spanning_groups():
     """A 1x1 layer over 96 dense channels: 6 bricks a window. Groups spanning windows take
-    DaDianNao's one brick a cycle (up to the tile's last partial group); groups restarting
-    at each window take 16 cycles for 6 bricks."""
+    DaDianNao's one brick a cycle; groups restarting at each window are partial (6 bricks)
+    and run in baseline mode, one brick a cycle: the same cycles."""
     layer = _fed_conv(96, 32, 1, 4, 4)          # 16 positions x 6 bricks = 6 full groups
     q = np.random.default_rng(2).integers(1, 100, layer.in_shape)
     dadn = _run(_one_layer_core("dadiannao"), layer, q)
@@ -188,18 +195,36 @@ def test_dense_windows_of_few_bricks_with_and_without_spanning_groups():
     per_window = _run(_one_layer_core("cnvlutin", groups_span_windows=False), layer, q)
     positions = 16
     assert dadn.work.compute_cycles.sum() == positions * 6 + STAGES - 1
-    assert spanning.work.compute_cycles.sum() == positions * 6 // 16 * 16 + STAGES - 1
-    assert per_window.work.compute_cycles.sum() == positions * 16 + STAGES - 1
+    assert spanning.work.compute_cycles.sum() == positions * 6 + STAGES - 1
+    assert per_window.work.compute_cycles.sum() == positions * 6 + STAGES - 1
     np.testing.assert_array_equal(spanning.output.q, per_window.output.q)
 
 
-def test_partial_brick_group_of_a_dense_window_costs_a_full_group():
-    """75 dense bricks per window (AlexNet conv2's shape) = 4 full groups + one of 11:
-    with groups restarting at each window, 5 x 16 cycles where DaDianNao needs 75."""
+def test_partial_brick_group_lasts_its_fullest_brick_or_its_brick_count():
+    """75 bricks per window (AlexNet conv2's shape) = 4 full groups + one of 11, groups
+    restarting at each window. Dense: the partial group runs in baseline mode, 11 cycles
+    (DaDianNao's 75 in all). With at most 3 effectual neurons a brick: 5 groups x 3."""
     layer = _fed_conv(48, 32, 5, 5, 5)
     q = np.random.default_rng(2).integers(1, 100, layer.in_shape)
     cnv = _run(_one_layer_core("cnvlutin", groups_span_windows=False), layer, q)
-    assert cnv.work.compute_cycles.sum() == 5 * 16 + STAGES - 1
+    assert cnv.work.compute_cycles.sum() == 4 * 16 + 11 + STAGES - 1
+    sparse = q.copy()
+    sparse[3:] = 0                                   # 3 of every 16 channels non-zero
+    cnv = _run(_one_layer_core("cnvlutin", groups_span_windows=False), layer, sparse)
+    assert cnv.work.compute_cycles.sum() == 5 * 3 + STAGES - 1
+
+
+def test_dense_tile_ending_in_a_partial_group_takes_dadiannaos_cycles():
+    """A tile whose brick count is not a multiple of 16 ends in a partial group; dense, it
+    runs in baseline mode: 3 x 3 positions x 6 bricks = 54 = 3 groups + 6 bricks: 54
+    cycles, as on DaDianNao (the full-group cost would be 64)."""
+    layer = _fed_conv(96, 32, 1, 3, 3)
+    q = np.random.default_rng(2).integers(1, 100, layer.in_shape)
+    dadn = _run(_one_layer_core("dadiannao"), layer, q)
+    cnv = _run(_one_layer_core("cnvlutin"), layer, q)
+    assert cnv.tiles == dadn.tiles == 1
+    assert dadn.work.compute_cycles.sum() == 54 + STAGES - 1
+    assert cnv.work.compute_cycles.sum() == 54 + STAGES - 1
 
 
 def test_empty_groups_cost_min_group_cycles():
@@ -229,6 +254,42 @@ def test_counters_split_macs_and_save_sb_reads(pair):
         busy = sum(row[f"subunit_{lane:02d}_busy_cycles"] for lane in range(16))
         assert busy == row["dispatcher_op"]
     assert cnv.loc["c1", "nfu_mac_skipped"] == 0      # baseline mode
+
+
+def _effectual_macs(layer, q_in) -> int:
+    """MACs whose input neuron is non-zero: the reference conv of the non-zero mask with
+    all-one weights counts, per output, the non-zero neurons of its window."""
+    ones = np.ones(layer.weight_shape, dtype=np.float32)
+    counts = reference.run_layer(layer, [(q_in != 0).astype(np.float32)], ones,
+                                 np.zeros(layer.out_channels, dtype=np.float32), "fp32")
+    return int(round(float(counts.sum())))
+
+
+def test_effectual_macs_and_saved_sb_reads_match_independent_counts(pair):
+    tensors, runs = pair
+    dadn = runs["dadiannao"].layers.set_index("layer")
+    cnv = runs["cnvlutin"].layers.set_index("layer")
+    for name in ("c2", "g3", "dw"):
+        layer = SPARSE_NET.layer(name)
+        q_in = runs["cnvlutin"].outputs[layer.inputs[0]].q
+        assert cnv.loc[name, "nfu_mac"] == _effectual_macs(layer, q_in), name
+        # Every SB slice DaDianNao reads (ti = 16 per row) is read or saved by Cnvlutin.
+        assert cnv.loc[name, "sb_read"] + cnv.loc[name, "sb_slice_reads_saved"] \
+            == 16 * dadn.loc[name, "sb_read"], name
+        assert cnv.loc[name, "sb_slice_reads_saved"] > 0
+
+
+def test_baseline_mode_layers_cost_dadiannao_energy_with_streamed_weights():
+    """SB reads and fills are counted in subunit slices but priced per bit, so a layer in
+    baseline mode (first conv, fc) costs exactly DaDianNao's SB energy, fills included."""
+    tensors = make_tensors(SPARSE_NET, 3)
+    runs = [simulate(with_overrides(load_arch(name), {"core_params.weights_resident": False}),
+                     SPARSE_NET, tensors=tensors).layers.set_index("layer")
+            for name in ("dadiannao", "cnvlutin")]
+    for name in ("c1", "fc"):
+        assert runs[1].loc[name, "sb_fill"] == 16 * runs[0].loc[name, "sb_fill"] > 0
+        assert runs[1].loc[name, "energy_sb_pj"] == pytest.approx(
+            runs[0].loc[name, "energy_sb_pj"], rel=1e-12)
 
 
 def test_zfnaf_sizes_follow_the_real_activations():

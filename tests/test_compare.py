@@ -61,6 +61,7 @@ def test_cli_compare_prints_speedups(capsys):
     assert main(["compare", "--archs", "dadiannao,cnvlutin", "--workload", "lenet5"]) == 0
     out = capsys.readouterr().out
     assert "speedup cnvlutin" in out and "conv_speedup" in out
+    assert "energy_uj dadiannao" in out and "energy_uj cnvlutin" in out
 
 
 def test_cli_compare_needs_two_archs(capsys):

@@ -8,7 +8,9 @@ DianNao must equal ONNX Runtime's output for the same node.
 from __future__ import annotations
 
 import numpy as np
+import onnx
 import pytest
+from onnx import numpy_helper
 
 import accelsim
 from accelsim.cli import main
@@ -22,7 +24,8 @@ from tests.onnx_helpers import GraphBuilder, check_against_onnxruntime, onnxrunt
 def every_op_model(path, opset: int = 13):
     """Conv (+BN, groups, strides, asymmetric and SAME padding), ReLU, ReLU6, max/avg pools
     (padding, ceil mode), residual Add, standalone BN, GlobalAveragePool, GlobalMaxPool,
-    Flatten, Gemm (alpha, beta, transB), Reshape, MatMul + bias Add, Identity, Dropout."""
+    Flatten, Gemm (alpha, beta, transB), Reshape (its shape from a Constant node), MatMul +
+    bias Add, Identity, Dropout. (Concat: test_concat_matches_onnxruntime.)"""
     g = GraphBuilder([1, 3, 14, 14])
     x = g.conv("x", 3, 8, 3, name="conv_bn", pads=[1, 1, 1, 1])
     x = g.node("Relu", [g.batch_norm(x, 8, name="bn1")], "relu1")
@@ -45,7 +48,9 @@ def every_op_model(path, opset: int = 13):
     z = g.node("Gemm", [z, g.weights((16, 8), 8), g.const(np.ones(16, np.float32))], "gemm",
                transB=1, alpha=0.5, beta=2.0)
     z = g.node("Relu", [g.node("Dropout", [z], "dropout")], "relu4")
-    z = g.node("Reshape", [z, g.const(np.array([1, -1], np.int64))], "reshape")
+    shape = g.node("Constant", [], "shape",
+                   value=numpy_helper.from_array(np.array([1, -1], np.int64)))
+    z = g.node("Reshape", [z, shape], "reshape")
     z = g.node("MatMul", [z, g.weights((16, 10), 16)], "matmul")
     z = g.node("Add", [z, g.const(np.linspace(-1, 1, 10).astype(np.float32))], "bias")
     return g.save(z, path, opset)
@@ -97,6 +102,8 @@ def mobilenet_style_model(path):
 def test_every_supported_op_matches_onnxruntime(tmp_path):
     path = every_op_model(tmp_path / "every_op.onnx")
     errors = check_against_onnxruntime(path)
+    ops = {node.op_type for node in onnx.load(str(path)).graph.node}
+    assert ops | {"Concat"} == set(SUPPORTED_OPS)   # Concat: test_concat_matches_onnxruntime
     relu6 = onnxruntime_outputs(path, load_tensors(load_network(path)).input, ["relu6_out"])
     assert np.mean(relu6["relu6_out"] == 6.0) > 0.05   # the clamp is exercised
     network = import_onnx(path).network

@@ -141,6 +141,7 @@ def test_energy_stacks_sum_to_the_simulated_energy(comparison):
     expected = [comparison.results[("lenet5", a)].summary["energy_uj"]
                 for a in ("diannao", "dadiannao", "cnvlutin")]
     assert [tops[x] for x in sorted(tops)] == pytest.approx(expected)
+    _assert_labels_contrast(several.axes[1])   # white on dark parts, dark on light (nbout)
     _assert_readable(several)
     one = comparison.layers[comparison.layers["arch"] == "cnvlutin"]
     single = plot.energy(one, "net")
@@ -154,6 +155,41 @@ def test_energy_stacks_sum_to_the_simulated_energy(comparison):
              and c != "energy_pj" and one[c].sum() > 0}
     assert legend <= parts | {"other"} and {"sb", "nfu"} <= legend
     _assert_readable(single)
+
+
+def test_energy_legend_has_one_entry_per_colour_and_labels_contrast():
+    mixed = compare(["diannao", "eyeriss", "systolic"], [NET], seed=1)
+    figure = plot.energy(mixed.layers, "net")
+    legend = figure.legends[0]
+    swatches = [tuple(h.get_facecolor()) for h in legend.legend_handles]
+    assert len(set(swatches)) == len(swatches), "two legend entries share a colour"
+    labels = [t.get_text() for t in legend.get_texts()]
+    compute = [label for label in labels if "nfu" in label.split(" / ")]
+    assert compute and {"pe", "array"} <= set(compute[0].split(" / "))   # one colour, one entry
+    _assert_labels_contrast(figure.axes[1])
+    _assert_readable(figure)
+
+
+def _assert_labels_contrast(share) -> None:
+    """The share panel's percent labels stand out from the segments they sit on."""
+    bars = [bar for container in share.containers for bar in container]
+    assert len(share.texts) == len(bars)   # bar_label: one text per bar, in the same order
+    labelled = [(t, b) for t, b in zip(share.texts, bars, strict=True) if t.get_text()]
+    for text, bar in labelled:
+        assert _contrast(text.get_color(), bar.get_facecolor()) >= 3, text.get_text()
+    assert len(labelled) >= 3
+
+
+def _contrast(one, other) -> float:
+    """WCAG contrast ratio of two colours."""
+    from matplotlib.colors import to_rgb
+
+    def luminance(color):
+        c = [v / 12.92 if v <= 0.04045 else ((v + 0.055) / 1.055) ** 2.4 for v in to_rgb(color)]
+        return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2]
+
+    high, low = sorted((luminance(one), luminance(other)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
 
 
 def test_utilization_bars_in_percent(comparison):

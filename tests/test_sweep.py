@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -293,7 +294,24 @@ def test_cli_sweep_writes_csv_and_prints_a_summary(write_yaml, tmp_path, capsys)
     table = pd.read_csv(output.with_name("r.points.csv"))
     assert table["status"].tolist() == ["failed", "ok"]
     assert main(["sweep", str(spec), "-o", str(output), "-j", "1", "-q"]) == 0
-    assert "2 found done" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "2 found done" in out and "not this sweep's" not in out
+    narrower = _small_sweep(write_yaml, sb=(32,), dram=(4,))   # a stored run it does not use
+    assert main(["sweep", str(narrower), "-o", str(output), "-j", "1", "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "1 found done" in out and "1 stored runs are not this sweep's" in out
+
+
+def test_progress_shows_runs_done_rate_and_eta(write_yaml, capsys):
+    spec = _small_sweep(write_yaml, sb=(1, 32), dram=(4, 8))
+    run_sweep(spec, jobs=1)   # stderr is no terminal: a line per tenth of the runs
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 4 and lines[0].startswith("sweep: 1/4 runs, 1 failed, ")
+    assert re.fullmatch(r"sweep: 4/4 runs, 2 failed, [\d.]+ runs/s, ETA 0 s", lines[-1])
+    run_sweep(spec, jobs=1, progress=True)   # the bar
+    bar = capsys.readouterr().err.replace("\r", "\n")
+    assert re.search(r"sweep small: 100%.* 4/4 \[\d\d:\d\d<\d\d:\d\d, +[\d.]+(run/s|s/run), "
+                     r"2 failed\]", bar), bar
 
 
 def test_pareto_front_matches_brute_force():

@@ -120,3 +120,25 @@ def test_missing_csv_and_bad_padding_mode(tmp_path):
         load_network(tmp_path / "nope.csv")
     with pytest.raises(WorkloadError, match="padding"):
         load_topology_csv(DATA / "alexnet.csv", padding="full")
+
+
+def test_scalesim_dp_rows_are_grouped_convs(tmp_path):
+    """SCALE-Sim's loader runs a row whose name contains ``DP`` as ``Channels`` one-channel
+    layers of ``Num Filter`` filters: C x (E * F * R * S * 1 * N) MACs in all."""
+    path = tmp_path / "dp.csv"
+    path.write_text(HEADER + "\n".join([
+        "Conv1, 32, 32, 3, 3, 3, 16, 2,",
+        "Conv2_DP, 16, 16, 3, 3, 16, 1, 1,",
+        "Conv3, 16, 16, 1, 1, 16, 32, 1,",
+        "Conv4DP, 16, 16, 3, 3, 32, 2, 2,",     # channel multiplier 2
+        "Conv5, 8, 8, 1, 1, 64, 10, 1,",
+        "dp_lower, 8, 8, 3, 3, 10, 4, 1,",      # 'DP' is case-sensitive: an ordinary conv
+    ]) + "\n")
+    network = load_topology_csv(path)
+    dw, mult, plain = (network.layer(n) for n in ("Conv2_DP", "Conv4DP", "dp_lower"))
+    assert dw.is_depthwise and dw.out_shape == (16, 16, 16)
+    assert dw.macs == 16 * (16 * 16 * 3 * 3 * 1 * 1)
+    assert mult.groups == 32 and mult.out_shape == (64, 8, 8)
+    assert mult.macs == 32 * (8 * 8 * 3 * 3 * 1 * 2)
+    assert plain.groups == 1 and plain.out_channels == 4
+    assert [layer.name for layer in network.layers if layer.kind == "pool"] == []

@@ -1,7 +1,10 @@
 """The shipped trained sparse CNN (workloads/digits_cnn.onnx) and its real test images.
 
-Labels come from the image file names (``digit<label>_<index>.png``), which the training
-script took from scikit-learn's digits set; ONNX Runtime is the oracle for every layer.
+Labels come from the image file names (``digit<label>_<index>.png``) and from the held-out
+split ``workloads/digits/test_set.npy``, which the training script took from
+scikit-learn's digits set; ONNX Runtime is the oracle for every layer. The reported
+accuracy (``workloads/digits/report.json``, computed by PyTorch when training) is
+recomputed here on all 540 held-out images, fed as ``--input digit.png`` feeds them.
 """
 
 from __future__ import annotations
@@ -12,19 +15,24 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from PIL import Image
 
 import accelsim
 from accelsim.cli import main
 from accelsim.resources import shipped
 from accelsim.workload import load_network, load_tensors
+from accelsim.workload.forward import forward
 from accelsim.workload.onnx import import_onnx
 from accelsim.workload.pruning import weight_densities
 from accelsim.workload.quantization import quantize_array
-from tests.onnx_helpers import check_against_onnxruntime, onnxruntime_outputs
+from accelsim.workload.tensors import with_input
+from tests.onnx_helpers import check_against_onnxruntime, onnxruntime_outputs, ort
 
 WORKLOADS = Path(__file__).resolve().parents[1] / "workloads"
 MODEL = WORKLOADS / "digits_cnn.onnx"
 IMAGES = sorted((WORKLOADS / "digits" / "images").glob("digit*.png"))
+TEST_SET = WORKLOADS / "digits" / "test_set.npy"
+REPORT = json.loads((WORKLOADS / "digits" / "report.json").read_text())
 
 
 def _label(image: Path) -> int:
@@ -79,3 +87,70 @@ def test_runs_from_the_command_line(arch, capsys, tmp_path):
     assert "conv2" in out and "trained: digits CNN" in out and image.name in out
     meta = json.loads((tmp_path / "digits.meta.json").read_text())
     assert meta["summary"]["tensors_weights"].startswith("trained:")
+
+
+# ---- the whole held-out split --------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def held_out(tmp_path_factory):
+    """The held-out records and each picture as the network input ``--input digit.png``
+    gives (saved as a PNG, loaded, resized and normalised by accelsim's loader)."""
+    records = np.load(TEST_SET, allow_pickle=False)
+    folder, network = tmp_path_factory.mktemp("digits"), load_network(MODEL)
+    inputs = []
+    for record in records:
+        path = folder / f"digit{record['label']}_{record['index']:04d}.png"
+        Image.fromarray(record["picture"]).save(path)
+        inputs.append(load_tensors(network, input_from=path).input)
+    return records, inputs
+
+
+def _float_predictions(inputs) -> np.ndarray:
+    """accelsim's float32 forward pass of the imported model, argmax of the last layer."""
+    network = load_network(MODEL)
+    tensors = load_tensors(network)
+    labels = []
+    for x in inputs:
+        *_, (_, logits) = forward(network, with_input(tensors, x, "held-out digit"))
+        labels.append(int(np.argmax(logits)))
+    return np.array(labels)
+
+
+def test_the_shipped_images_are_held_out_ones(held_out):
+    records, _ = held_out
+    assert len(records) == REPORT["test_images"] == len(set(records["index"].tolist()))
+    by_index = {int(r["index"]): r for r in records}
+    for image in IMAGES:
+        record = by_index[int(image.stem.split("_")[1])]
+        assert int(record["label"]) == _label(image)
+        assert np.array_equal(np.asarray(Image.open(image)), record["picture"]), image.name
+
+
+def test_held_out_accuracy_is_the_reported_one(held_out):
+    """Our import + forward pass and ONNX Runtime both give the accuracy PyTorch reported."""
+    records, inputs = held_out
+    ours = _float_predictions(inputs)
+    session = ort.InferenceSession(str(MODEL), providers=["CPUExecutionProvider"])
+    theirs = np.array([int(np.argmax(session.run(None, {"image": x[None]})[0]))
+                       for x in inputs])
+    labels = records["label"].astype(int)
+    assert np.array_equal(ours, theirs)
+    assert np.mean(ours == labels) == pytest.approx(REPORT["accuracy"]["pruned_fine_tuned_8bit"],
+                                                    abs=0.1 / len(labels))
+    assert np.mean(theirs == labels) == pytest.approx(REPORT["accuracy"]["onnxruntime_8bit"],
+                                                      abs=0.1 / len(labels))
+
+
+def test_fixed16_diannao_makes_the_models_mistakes(held_out):
+    """On every held-out digit the model gets wrong, the simulated fixed16 run predicts the
+    same wrong label as the float model (the 10 shipped, right ones are checked above)."""
+    records, inputs = held_out
+    predicted = _float_predictions(inputs)
+    wrong = np.flatnonzero(predicted != records["label"])
+    assert 0 < len(wrong) < 0.05 * len(records)
+    network = load_network(MODEL)
+    for i in wrong:
+        tensors = with_input(load_tensors(network), inputs[i], "held-out digit")
+        result = accelsim.simulate("diannao", network, tensors=tensors, keep_outputs=True)
+        logits = result.outputs["fc2"].to_float().ravel()
+        assert int(np.argmax(logits)) == predicted[i], int(records["index"][i])

@@ -158,21 +158,27 @@ def test_quantized_weights_sit_on_an_n_bit_grid_held_exactly_by_fixed16(bits, pe
     assert np.array_equal(held.to_float(), q.astype(np.float64))   # lossless in fixed16
 
 
-def test_8_bit_weights_run_bit_exactly_on_the_fixed16_kernels():
-    """The simulated conv equals an int64 convolution with the 8-bit integers themselves."""
+@pytest.mark.parametrize("bits, per_channel", [(8, False), (16, False), (8, True)])
+def test_quantized_weights_run_bit_exactly_on_the_fixed16_kernels(bits, per_channel):
+    """The simulated conv equals an int64 convolution with the n-bit integers themselves
+    (per channel: on the tensor's 16-bit grid, which every channel's n-bit grid is on;
+    that each channel is n-bit is checked above)."""
     network = small_net()
-    tensors = apply_transform(network, make_tensors(network, seed=2),
-                              parse_transform("quantize:bits=8"))
+    tensors = apply_transform(network, make_tensors(network, seed=2), {
+        "kind": "quantize", "bits": bits, "per_channel": per_channel})
     result = accelsim.simulate("diannao", network, tensors=tensors, keep_outputs=True)
     x = result.outputs["input"]
     w = tensors.weights["conv1"]
-    frac8 = 7 - math.frexp(float(np.abs(w).max()))[1]
-    w8 = (w.astype(np.float64) * 2.0 ** frac8).astype(np.int64)
-    assert np.abs(w8).max() <= 127
-    q, frac = reference.conv2d_fixed(x.q, x.frac, w8, frac8, None, pad=(1, 1, 1, 1),
-                                     relu=True)
+    exponent = math.frexp(float(np.abs(w).max()))[1]
+    frac = (15 if per_channel else bits - 1) - exponent
+    integers = w.astype(np.float64) * 2.0 ** frac
+    assert np.array_equal(integers, np.round(integers))
+    w_int = integers.astype(np.int64)
+    assert np.abs(w_int).max() <= 2 ** (15 if per_channel else bits - 1) - 1
+    q, out_frac = reference.conv2d_fixed(x.q, x.frac, w_int, frac, None, pad=(1, 1, 1, 1),
+                                         relu=True)
     out = result.outputs["conv1"]
-    assert np.array_equal(out.q, q) and out.frac == frac
+    assert np.array_equal(out.q, q) and out.frac == out_frac
 
 
 # ---- activation profile --------------------------------------------------------------------
@@ -187,8 +193,10 @@ def test_eyeriss_profile_on_pruned_alexnet_reaches_the_targets_in_simulation(ale
     zeros = result.layers.set_index("layer")["input_zero_fraction"]
     for name, target in targets.items():
         assert abs(zeros[name] - target) < 0.005, name
-    assert "activation_profile" in result.summary["tensors_transforms"]
-    assert "prune" in result.summary["tensors_transforms"]
+    notes = result.summary["tensors_transforms"]   # in order, each citing its profile
+    assert notes.startswith("prune(magnitude") and "activation_profile(" in notes
+    assert notes.index("[profile alexnet_han2015]") < notes.index("activation_profile(")
+    assert notes.endswith("[profile alexnet_eyeriss2016]")
 
 
 def test_imposed_zeros_are_spatially_clustered(alexnet):

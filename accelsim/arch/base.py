@@ -35,6 +35,22 @@ from accelsim.engine import BufferSpec, DramSpec, MemorySpec, TileWork
 from accelsim.workload.layer import Layer
 
 
+def require_ints(params, names, minimum: int = 1) -> None:
+    """A core ``Params.__post_init__`` check: each named field is an int (not a bool)
+    >= ``minimum``; the config loader turns the ValueError into a line naming the key."""
+    for name in names:
+        value = getattr(params, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def require_flags(params, names) -> None:
+    """Each named field is ``true`` or ``false``."""
+    for name in names:
+        if not isinstance(getattr(params, name), bool):
+            raise ValueError(f"{name} must be true or false, got {getattr(params, name)!r}")
+
+
 @dataclass
 class LayerRun:
     """What a core returns for one layer.

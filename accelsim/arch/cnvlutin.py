@@ -25,11 +25,30 @@ bricks are dealt round-robin to the subunits in DaDianNao's (position, kernel ro
 column, channel brick) order, and by default (``groups_span_windows``) a brick group may
 hold the end of one window and the start of the next, so windows of fewer than 16 bricks
 (1x1 layers over < 256 channels) keep every subunit fed; the adder trees then reduce into
-two windows' outputs in such a group (that steering logic is not modelled). With it off,
-each window starts a new group and its partial last group costs a full one. A brick group whose bricks are all empty still costs
-``min_group_cycles`` (1: the dispatcher fetches and decodes the bricks); SB is priced as
-DaDianNao's array, per bit read, so its energy saving is exactly the skipped synapse reads;
-encoder and dispatcher steps cost one 16-bit add each (:mod:`accelsim.energy`).
+two windows' outputs in such a group (that steering logic is not modelled), and since the
+brick-to-subunit assignment then rotates from window to window, a subunit's SB slice must
+reach the synapses of any brick (we do not charge for that). With it off, each window starts
+a new group. A partial group (fewer bricks than subunits: a tile's last, or a window's last
+without spanning) lasts its fullest brick or, when that is more, its brick count: the
+dispatcher then feeds its bricks in baseline mode, one brick to all lanes a cycle (our
+choice). So a group never takes longer than DaDianNao's one cycle a brick, and a layer with
+no zeros takes exactly DaDianNao's cycles. A brick group whose
+bricks are all empty still costs ``min_group_cycles`` (1: the dispatcher fetches and decodes
+the bricks).
+
+Counters: SB reads and fills are counted in subunit slices (``tn`` synapses, 1/``ti`` of the
+DaDianNao row its ``sb_read`` counts) and priced per bit, so SB energy falls by exactly the
+skipped synapse reads and a baseline-mode layer costs DaDianNao's; the stat
+``sb_slice_reads_saved`` is the slice reads skipped (``sb_read + sb_slice_reads_saved`` =
+``ti`` x DaDianNao's ``sb_read``). NM (``nbin``) reads are one per brick on both: fixed
+ZFNAf slots save no NM accesses. Encoder and dispatcher steps cost one 16-bit add each
+(:mod:`accelsim.energy`).
+
+Another reading of the paper (the authors' early simulator, github.com/iniverno/MIsim, splits
+a window's channels into ``ti`` contiguous slices, one per subunit, and re-synchronises only
+at window ends): it averages lane imbalance over a whole window and ties DaDianNao exactly
+on dense layers. We keep per-group synchronisation, our reading of the paper's dispatcher
+(16 bricks fetched together; its full text could not be checked here).
 
 Not modelled: NM bank conflicts of the dispatcher's 16 brick reads, the Cnvlutin2 formats.
 """
@@ -117,9 +136,12 @@ class Core(DaDianNaoCore):
         if not self.skips_zeros(layer):
             run = super().compute(layer, inputs, weights, bias, tiling,
                                   compute_values=compute_values)
-            # One dense cycle reads all ti slices of each active tile's SB.
-            sb_reads = run.counts.pop(("sb", "read"), 0) * self.params.ti
-            run.counts.add("sb", "read", sb_reads)
+            # SB is counted in subunit slices (1/ti of a DaDianNao row): one dense cycle
+            # reads all ti slices of each active tile's SB, and a row fill writes ti slices.
+            for action in ("read", "fill"):
+                rows = run.counts.pop(("sb", action), 0)
+                if rows:
+                    run.counts.add("sb", action, rows * self.params.ti)
             self._count_encoder(layer, run.counts)
             run.mapping += " (baseline mode)"
             return run
@@ -163,7 +185,7 @@ class Core(DaDianNaoCore):
         named.add("nbin", "read", stats[zero_skip.BRICKS])      # the dispatcher's brick reads
         named.add("nbin", "fill", totals[dense.IN_FILL])
         named.add("sb", "read", stats[zero_skip.SB_SLICE_READS])
-        named.add("sb", "fill", totals[dense.W_FILL])
+        named.add("sb", "fill", totals[dense.W_FILL] * self.params.ti)   # rows of ti slices
         named.add("nbout", "read", totals[dense.OUT_READ])
         named.add("nbout", "write", totals[dense.OUT_WRITE])
         named.add("nfu", "mac", stats[zero_skip.EFFECTUAL_MACS])
@@ -184,6 +206,7 @@ class Core(DaDianNaoCore):
         row["subunit_idle_cycles"] = int(lane_cycles * len(busy) - busy.sum())
         row["brick_groups"] = int(stats[zero_skip.GROUPS])
         row["skipped_neurons"] = int(stats[zero_skip.SKIPPED_NEURONS])
+        row["sb_slice_reads_saved"] = int(stats[zero_skip.SB_SLICE_SAVED])
         values = x.q if isinstance(x, Fixed) else x
         neuron_bits = 8 * self.word_bytes + self.params.offset_bits
         slots = layer.in_h * layer.in_w * -(-layer.in_channels // self.params.ti) * self.params.ti

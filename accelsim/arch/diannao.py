@@ -88,13 +88,8 @@ class Params:
     pack_window_rows: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("tn", "ti", "pipeline_stages", "psum_bytes", "tiles"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        for name in ("weights_resident", "neurons_resident", "pack_window_rows"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        base.require_ints(self, ("tn", "ti", "pipeline_stages", "psum_bytes", "tiles"))
+        base.require_flags(self, ("weights_resident", "neurons_resident", "pack_window_rows"))
 
     @property
     def outputs_per_cycle(self) -> int:

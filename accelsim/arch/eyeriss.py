@@ -64,6 +64,7 @@ import numpy as np
 from accelsim import fixedpoint
 from accelsim.arch import _row_stationary_mapping as rsmap
 from accelsim.arch import base
+from accelsim.arch._vector_ops import add_output
 from accelsim.counts import Counts
 from accelsim.energy import Component, energy_table
 from accelsim.engine import TileWork
@@ -105,12 +106,9 @@ class Params:
     mapper_objective: Literal["edp", "energy"] = "edp"
 
     def __post_init__(self) -> None:
-        for name in ("array_rows", "array_cols", "filter_spad_words", "psum_spad_words",
-                     "max_filters_per_pe", "gin_ifmap_bits", "gin_filter_bits",
-                     "gin_psum_bits", "gon_bits"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        base.require_ints(self, ("array_rows", "array_cols", "filter_spad_words",
+                                 "psum_spad_words", "max_filters_per_pe", "gin_ifmap_bits",
+                                 "gin_filter_bits", "gin_psum_bits", "gon_bits"))
         if isinstance(self.ifmap_spad_words, bool) or not isinstance(
                 self.ifmap_spad_words, int) or self.ifmap_spad_words < 2:
             raise ValueError(f"ifmap_spad_words must be an integer >= 2 (a tap and a "
@@ -261,7 +259,7 @@ class Core(base.Core):
 
     # ---- pooling and element-wise add (our extension) -------------------------------------
     def _elementwise(self, layer, inputs, tiling):
-        output = _pool(layer, inputs[0]) if layer.kind == "pool" else _add(layer, inputs)
+        output = _pool(layer, inputs[0]) if layer.kind == "pool" else add_output(layer, inputs)
         values = [_values(x) for x in inputs]
         batch = values[0].shape[0]
         table = tiling.table(layer, batch)
@@ -351,13 +349,4 @@ def _pool(layer: Layer, x):
         return fixedpoint.Fixed(np.clip(q, fixedpoint.Q_MIN, fixedpoint.Q_MAX)
                                 .astype(np.int16), x.frac)
     out = acc if is_max else acc / n
-    return (np.maximum(out, 0) if layer.relu else out).astype(np.float32)
-
-
-def _add(layer: Layer, operands):
-    if isinstance(operands[0], fixedpoint.Fixed):
-        frac = max(a.frac for a in operands)
-        acc = sum(a.q.astype(np.int64) << (frac - a.frac) for a in operands)
-        return fixedpoint.requantize(acc, frac, layer.relu)
-    out = operands[0].astype(np.float64) + operands[1].astype(np.float64)
     return (np.maximum(out, 0) if layer.relu else out).astype(np.float32)

@@ -25,6 +25,10 @@ Contract (what ``tests/engine`` checks):
   (occupancy + latency); at the same instant the datapath wins. With 2 ports everything
   overlaps freely. Phases lasting 0 cycles (0 bytes, or 0 compute) take neither a port nor
   a channel.
+* NoC (``TileWork.noc_cycles``, used by mesh cores): a core with any NoC cycles gets a
+  fourth process, its link: a step whose DRAM data is usable then holds the link for its
+  NoC cycles (one step at a time, in order) before compute may start it, so the deliveries
+  overlap with compute of earlier steps. Cores without NoC cycles are unchanged.
 * So with unlimited bandwidth and no latency a single core takes exactly the sum of its
   ``compute_cycles``; with a tiny bandwidth it takes at least total bytes / bandwidth.
 * Coarsening (:func:`coarsen`). simpy costs 1-4 us per event and a layer may have 10^6
@@ -138,7 +142,8 @@ def coarsen(work: TileWork, max_steps: int) -> TileWork:
         return np.add.reduceat(column[order], starts)
 
     return TileWork(merged(work.compute_cycles), merged(work.in_bytes),
-                    merged(work.weight_bytes), merged(work.out_bytes), step_core)
+                    merged(work.weight_bytes), merged(work.out_bytes), step_core,
+                    merged(work.noc_cycles))
 
 
 def _run_counting_events(env: simpy.Environment) -> int:
@@ -165,7 +170,8 @@ class _CorePipeline:
     """One core's buffers and its fetch, compute and drain processes over its steps."""
 
     def __init__(self, env: simpy.Environment, dram: Dram, memory: MemorySpec,
-                 fetches: _Transfers, compute_cycles: list[int], drains: _Transfers):
+                 fetches: _Transfers, compute_cycles: list[int], drains: _Transfers,
+                 noc_cycles: list[int]):
         self.env = env
         self.dram = dram
         self.load = Buffer(env, memory.load_buffer)
@@ -177,8 +183,15 @@ class _CorePipeline:
         self.fetched = [env.event() for _ in range(n_steps)]
         self.computed = [env.event() for _ in range(n_steps)]
         self.timeline = [[0] * n_steps for _ in PHASE_COLUMNS]
+        # A NoC link only where the core has deliveries (other cores keep their events).
+        self.noc_cycles = noc_cycles
+        self.arrived = self.fetched
+        if any(noc_cycles):
+            self.arrived = [env.event() for _ in range(n_steps)]
         self.processes = [env.process(self.fetch()), env.process(self.compute()),
                           env.process(self.drain())]
+        if any(noc_cycles):
+            self.processes.append(env.process(self.deliver()))
 
     def _transfer(self, buffer: Buffer, transfers: _Transfers, step: int, start_column: int,
                   done: simpy.Event | None):
@@ -208,7 +221,15 @@ class _CorePipeline:
         for step in range(len(self.compute_cycles)):
             yield from self.load.slots.take()
             yield from self._transfer(self.load, self.fetches, step, FETCH_START,
-                                      self.fetched[step])
+                                      self.arrived[step])
+
+    def deliver(self):
+        """The core's NoC link: each step's data, once arrived, takes its NoC cycles."""
+        for step, duration in enumerate(self.noc_cycles):
+            yield self.arrived[step]
+            if duration:
+                yield self.env.timeout(duration)
+            self.fetched[step].succeed()
 
     def compute(self):
         env, log = self.env, self.timeline
@@ -257,18 +278,19 @@ def _simulate(work: TileWork, memory: MemorySpec) -> tuple[np.ndarray, np.ndarra
     order, starts, step_core = _step_groups(work.core_id, memory.max_steps)
     columns = [*_step_transfers(memory.dram, work.in_bytes + work.weight_bytes, order, starts),
                np.add.reduceat(work.compute_cycles[order], starts),
-               *_step_transfers(memory.dram, work.out_bytes, order, starts)]
+               *_step_transfers(memory.dram, work.out_bytes, order, starts),
+               np.add.reduceat(work.noc_cycles[order], starts)]
     env = simpy.Environment()
     dram = Dram(env, memory.dram)
     core_bounds = np.flatnonzero(np.diff(step_core)) + 1
     pipelines = []
     for core_columns in zip(*(np.split(column, core_bounds) for column in columns),
                             strict=True):
-        fetch_occupancy, fetch_latency, compute, drain_occupancy, drain_latency = (
+        fetch_occupancy, fetch_latency, compute, drain_occupancy, drain_latency, noc = (
             part.tolist() for part in core_columns)
         pipelines.append(_CorePipeline(env, dram, memory,
                                        _Transfers(fetch_occupancy, fetch_latency), compute,
-                                       _Transfers(drain_occupancy, drain_latency)))
+                                       _Transfers(drain_occupancy, drain_latency), noc))
     events = _run_counting_events(env)
     if any(process.is_alive for p in pipelines for process in p.processes):
         raise RuntimeError("engine deadlock: a pipeline stopped before its last drain")

@@ -21,6 +21,10 @@ class TileWork:
       (0 when the data is already resident on chip).
     * ``out_bytes``: DRAM bytes written back after the tile finishes.
     * ``core_id``: which core runs the tile (0 for a single-core chip).
+    * ``noc_cycles`` (optional, default all 0): cycles the core's on-chip network link is busy
+      delivering the tile's data once it has arrived from DRAM (a mesh broadcast to the
+      core), before the tile can start; the link serves one tile at a time, so deliveries
+      queue behind each other but overlap with the core's compute.
     """
 
     compute_cycles: np.ndarray
@@ -28,10 +32,14 @@ class TileWork:
     weight_bytes: np.ndarray
     out_bytes: np.ndarray
     core_id: np.ndarray
+    noc_cycles: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.compute_cycles)
-        for name in ("compute_cycles", "in_bytes", "weight_bytes", "out_bytes", "core_id"):
+        if self.noc_cycles is None:
+            object.__setattr__(self, "noc_cycles", np.zeros(n, dtype=np.int64))
+        for name in ("compute_cycles", "in_bytes", "weight_bytes", "out_bytes", "core_id",
+                     "noc_cycles"):
             value = np.ascontiguousarray(getattr(self, name), dtype=np.int64)
             if value.shape != (n,):
                 raise ValueError(f"TileWork.{name} must have shape ({n},), got {value.shape}")

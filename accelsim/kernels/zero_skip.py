@@ -18,10 +18,10 @@ A neuron is effectual when ``|value| > threshold`` (0: only zeros are skipped).
 
 ``span_windows`` (our reading, default in the config): the brick stream runs on across the
 output positions of a tile, so a window of fewer than ``lanes`` bricks (a 1x1 layer over 96
-channels has 6) does not leave subunits idle, and a dense layer takes exactly DaDianNao's
-cycles up to the last group of a tile. Off, every window starts a new group: its last,
-partial group costs a full group's time, so a dense window of ``n`` bricks takes
-``ceil(n / lanes) * 16`` cycles where DaDianNao takes ``n``.
+channels has 6) does not leave subunits idle. Off, every window starts a new group. A
+partial group (fewer than ``lanes`` bricks) lasts ``min(fullest brick, its bricks)``
+(:func:`_partial_group`: baseline mode when that is faster), so a dense layer takes exactly
+DaDianNao's cycles either way.
 
 Two passes: :func:`_zero_skip_kernel` (output rows in parallel) computes the outputs through
 the zero-skipping loop and records every brick's effectual count; :func:`_group_cycles` deals
@@ -42,9 +42,12 @@ from numba import njit, prange
 
 from accelsim.kernels import dense
 
-# Per-row statistics columns (summed over rows by the wrapper).
-EFFECTUAL_NEURONS, SKIPPED_NEURONS, EFFECTUAL_MACS, BRICKS, GROUPS, SB_SLICE_READS = range(6)
-N_STATS = 6
+# Per-row statistics columns (summed over rows by the wrapper). SB_SLICE_SAVED: the SB slice
+# reads DaDianNao makes and Cnvlutin does not (``ti`` slices per brick per active SB tile,
+# minus the effectual ones), so SB_SLICE_READS + SB_SLICE_SAVED = ti x DaDianNao's row reads.
+(EFFECTUAL_NEURONS, SKIPPED_NEURONS, EFFECTUAL_MACS, BRICKS, GROUPS, SB_SLICE_READS,
+ SB_SLICE_SAVED) = range(7)
+N_STATS = 7
 
 
 @njit(cache=True)
@@ -83,6 +86,7 @@ def _position(x, sb, acc, compute, oy, ox, ob, m0, m1, u0, ky0, ky1, c0, c1, geo
                             partial[lane] += neuron * row[lane]
                 stats[EFFECTUAL_NEURONS] += effectual
                 stats[SB_SLICE_READS] += effectual * active_tiles
+                stats[SB_SLICE_SAVED] += (ti - effectual) * active_tiles
                 stats[SKIPPED_NEURONS] += min(lo + ti, c1) - lo - effectual
                 brick_nnz[brick] = effectual
                 brick += 1
@@ -114,6 +118,15 @@ def _zero_skip_kernel(x, sb, acc, compute, geometry, tiling, threshold, brick_nn
                         _position(x, sb, acc, compute, oy, ox, ob, m0, m1, u0, ky0, ky1, c0,
                                   c1, inner, threshold, partial,
                                   brick_nnz[ob, kc, ic, oy, ox], stats[oy])
+
+
+@njit(cache=True)
+def _partial_group(group_max, n_bricks, min_group_cycles):
+    """A group of fewer bricks than subunits (the end of a tile, or of a window when groups
+    do not span windows): its fullest brick's cycles, or, when that is more, its brick
+    count: the dispatcher then feeds the bricks in baseline mode, one brick to all lanes a
+    cycle, as DaDianNao does (our choice; the paper does not say)."""
+    return min(max(group_max, min_group_cycles), n_bricks)
 
 
 @njit(cache=True)
@@ -154,13 +167,14 @@ def _group_cycles(brick_nnz, n_bricks, th, tw, lanes, span_windows, min_group_cy
                                     group_max = 0
                                     stats[GROUPS] += 1
                             if not span_windows and brick % lanes:
-                                cycles += max(group_max, min_group_cycles)
+                                cycles += _partial_group(group_max, brick % lanes,
+                                                         min_group_cycles)
                                 group_max = 0
                                 stats[GROUPS] += 1
                                 brick = 0
                             stats[BRICKS] += n_b
                     if brick % lanes:
-                        cycles += max(group_max, min_group_cycles)
+                        cycles += _partial_group(group_max, brick % lanes, min_group_cycles)
                         stats[GROUPS] += 1
                     out[ob, st, kc, ic] = cycles
     return out

@@ -15,16 +15,23 @@ value-aware run needs; accelsim fills it in as follows:
   so ``padding="same"`` (the default) pads each layer to give ``ceil(IFMAP / stride)``
   outputs: ``(R - 1) / 2`` on every side for odd filters, as Caffe and PyTorch networks do
   (the extra row and column of even filters go bottom/right, TensorFlow's SAME).
-  ``padding="valid"`` computes exactly what SCALE-Sim computes: the IFMAP is the padded
-  input, so when the layer before produces less, the difference is zero padding.
+  ``padding="valid"`` convolves exactly the IFMAP SCALE-Sim convolves: the IFMAP is the
+  padded input, so when the layer before produces less, the difference is zero padding.
+  The layer keeps its real ``floor((IFMAP - R) / U) + 1`` outputs; SCALE-Sim's
+  ``ceil((IFMAP - R + U) / U)`` (one more when the stride does not divide) is a timing
+  quirk the systolic core reproduces (:mod:`accelsim.arch.systolic`, quirk 1).
 * **fc layers.** A row whose filter covers its whole IFMAP is an fc layer (SCALE-Sim writes
   FC layers as 1x1 filters on a 1x1 IFMAP).
-* **Depthwise layers.** SCALE-Sim has no groups. Its files mark depthwise rows with ``dw`` in
-  the layer name or a ``#dw`` comment and give them ``Num Filter`` 1; ``Channels`` is then
-  either the channel count (``mobilenet.csv``: SCALE-Sim computes one filter over all
-  channels, which has the depthwise MAC count) or 1 (``mobilnet_paper.csv``: one channel of
-  the previous layer's output). Both become a depthwise conv over the input's channels. An
-  unmarked row is taken literally.
+* **Depthwise layers.** SCALE-Sim has no groups; depthwise rows come in three encodings.
+  (1) ``DP`` in the layer name (case-sensitive, the rule of SCALE-Sim's topology loader,
+  which splits such a row into ``Channels`` one-channel layers of ``Num Filter`` filters
+  each): a conv with ``Channels`` groups of one input channel and ``Num Filter`` filters
+  each (``Num Filter`` 1 is depthwise; more is a channel multiplier). (2) ``dw`` in the name
+  or a ``#dw`` comment with ``Num Filter`` 1 and ``Channels`` the channel count
+  (``mobilenet.csv``: SCALE-Sim computes one filter over all channels, which has the
+  depthwise MAC count) or (3) the same with ``Channels`` 1 (``mobilnet_paper.csv``: one
+  channel of the previous layer's output). (2) and (3) become a depthwise conv over the
+  input's channels. An unmarked row is taken literally.
 * **Connections.** A layer reads the most recent earlier layer (or the network input) whose
   output is exactly its input ``C x H x W``. SCALE-Sim lists only conv and fc layers, so when
   none matches, a max-pooling layer ``pool_before_<name>`` is inserted that reduces the most
@@ -50,6 +57,7 @@ COLUMNS = ("layer name", "ifmap height", "ifmap width", "filter height", "filter
            "channels", "num filter", "strides")
 PADDING_MODES = ("same", "valid")
 _DW_NAME = re.compile(r"(^|[^a-z])dw([^a-z]|$)", re.IGNORECASE)
+_DP_NAME = "DP"   # SCALE-Sim's loader: ``if 'DP' in layer_name`` -> one layer per channel
 
 
 def load_topology_csv(path: str | Path, *, padding: str = "same",
@@ -64,8 +72,8 @@ def load_topology_csv(path: str | Path, *, padding: str = "same",
         raise WorkloadError(f"{path}: cannot read the topology file ({err})") from None
     rows = _rows(text, str(path))
     builder = _Builder(str(path), padding)
-    for index, (line, name, values, marked) in enumerate(rows):
-        builder.add(line, name, values, marked, relu and index < len(rows) - 1)
+    for index, (line, name, values, mark) in enumerate(rows):
+        builder.add(line, name, values, mark, relu and index < len(rows) - 1)
     adapters = sum(1 for layer in builder.layers if layer.name.startswith("pool_before_"))
     return Network(name=path.stem, input_shape=builder.input_shape,
                    layers=tuple(builder.layers),
@@ -75,7 +83,7 @@ def load_topology_csv(path: str | Path, *, padding: str = "same",
 
 
 def _rows(text: str, origin: str) -> list[tuple[int, str, list[int], bool]]:
-    """(line number, layer name, 7 integers, marked depthwise) per data row."""
+    """(line number, layer name, 7 integers, depthwise mark: "dp", "dw" or "") per row."""
     lines = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
     if not lines:
         raise WorkloadError(f"{origin}: the topology file is empty")
@@ -98,8 +106,9 @@ def _rows(text: str, origin: str) -> list[tuple[int, str, list[int], bool]]:
                 raise WorkloadError(f"{where} ({name}): {column.title()}: expected a positive "
                                     f"integer, got {cell!r}")
             values.append(int(cell))
-        marked = bool(_DW_NAME.search(name)) or comment.strip().lower().startswith("dw")
-        rows.append((number, name, values, marked))
+        mark = ("dp" if _DP_NAME in name else "dw" if _DW_NAME.search(name)
+                or comment.strip().lower().startswith("dw") else "")
+        rows.append((number, name, values, mark))
     if not rows:
         raise WorkloadError(f"{origin}: the topology file has no layer rows")
     return rows
@@ -127,15 +136,16 @@ class _Builder:
         self.outputs: list[tuple[str, tuple[int, int, int]]] = []
         self.input_shape: tuple[int, int, int] | None = None
 
-    def add(self, line: int, name: str, values: list[int], marked: bool, relu: bool) -> None:
+    def add(self, line: int, name: str, values: list[int], mark: str, relu: bool) -> None:
         height, width, kernel_h, kernel_w, channels, filters, stride = values
         where = f"{self.origin}: line {line} ({name})"
-        depthwise = marked and filters == 1
-        if depthwise and channels == 1:
+        depthwise = mark == "dp" or (mark == "dw" and filters == 1)
+        multiplier = filters if mark == "dp" else 1
+        if mark == "dw" and depthwise and channels == 1:
             channels = self._channels_at(height, width, where)
         producer, (in_h, in_w) = self._producer((channels, height, width), where, name)
         name = self._unique(name)
-        is_fc = (kernel_h, kernel_w) == (height, width) == (in_h, in_w)
+        is_fc = not depthwise and (kernel_h, kernel_w) == (height, width) == (in_h, in_w)
         if self.padding == "valid":   # the IFMAP is the padded input: pad what is missing
             pad = _split(height - in_h, width - in_w)
         else:
@@ -144,7 +154,7 @@ class _Builder:
         try:
             layer = Layer(name=name, kind="fc" if is_fc else "conv", in_channels=channels,
                           in_h=in_h, in_w=in_w,
-                          out_channels=channels if depthwise else filters,
+                          out_channels=channels * multiplier if depthwise else filters,
                           kernel_h=kernel_h, kernel_w=kernel_w,
                           stride=(1, 1) if is_fc else (stride, stride), pad=pad,
                           groups=channels if depthwise else 1, relu=relu, inputs=(producer,))

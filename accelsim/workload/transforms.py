@@ -39,6 +39,7 @@ Implementations: :mod:`~accelsim.workload.pruning`, :mod:`~accelsim.workload.qua
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,7 @@ import yaml
 from accelsim.errors import WorkloadError
 from accelsim.workload.activations import impose_input_zeros
 from accelsim.workload.network import Network
-from accelsim.workload.profiles import load_profile
+from accelsim.workload.profiles import load_profile, shipped_profiles
 from accelsim.workload.pruning import prune_filters, prune_groups, prune_magnitude
 from accelsim.workload.quantization import quantize_weights
 from accelsim.workload.tensors import NetworkTensors
@@ -74,8 +75,25 @@ def apply_transforms(network: Network, tensors: NetworkTensors,
 
 def apply_transform(network: Network, tensors: NetworkTensors, spec: Mapping[str, Any],
                     where: str = "transform") -> NetworkTensors:
-    """Apply one spec ``{kind: ..., option: value}``."""
+    """Apply one spec ``{kind: ..., option: value}``; a profile's name (a shipped one) or
+    file joins the provenance note."""
     kind, options = _checked(spec, where)
+    result = _apply(network, tensors, kind, options, where)
+    if "profile" not in options:
+        return result
+    profile = load_profile(options["profile"])
+    done = tensors.provenance.get("transforms")
+    notes = result.provenance["transforms"]
+    note = notes[len(done) + 2:] if done else notes
+    shipped = shipped_profiles().get(profile.name)
+    label = profile.name if shipped and str(shipped) == profile.origin else profile.origin
+    cited = f"{note} [profile {label}]"
+    return replace(result, provenance={**result.provenance,
+                                       "transforms": f"{done}; {cited}" if done else cited})
+
+
+def _apply(network: Network, tensors: NetworkTensors, kind: str, options: dict,
+           where: str) -> NetworkTensors:
     try:
         if kind == "quantize":
             return quantize_weights(network, tensors, options.get("bits"),

@@ -3,7 +3,9 @@
     pip install '.[train]'         # torch and scikit-learn: training only, never at run time
     python workloads/digits/train_digits_cnn.py
 
-Writes ``workloads/digits_cnn.onnx``, ten test images ``workloads/digits/images/*.png`` and
+Writes ``workloads/digits_cnn.onnx``, ten test images ``workloads/digits/images/*.png``, the
+whole held-out split ``workloads/digits/test_set.npy`` (so the accuracy can be checked
+without scikit-learn: ``tests/test_trained_cnn.py``, ``workloads/digits/evaluate.py``) and
 ``workloads/digits/report.json`` (accuracies, per-layer densities). Reproducible: fixed
 seeds, one thread, deterministic kernels; with the versions it was made with (torch 2.13.0
 CPU, scikit-learn 1.9.1, numpy 2.4, Pillow 13) a rerun rewrites bit-identical weights.
@@ -56,6 +58,8 @@ Han et al. (their AlexNet keeps 84 % of conv1 and 9 % of fc6)."""
 EPOCHS, PRUNE_ROUNDS, FINE_TUNE_EPOCHS, BITS = 40, 3, 15, 8
 MODEL_PATH = HERE.parent / "digits_cnn.onnx"
 IMAGE_DIR = HERE / "images"
+TEST_SET_PATH = HERE / "test_set.npy"
+TEST_SET_DTYPE = np.dtype([("index", "<u2"), ("label", "u1"), ("picture", "u1", (8, 8))])
 
 
 class DigitsCNN(nn.Module):
@@ -193,6 +197,14 @@ def save_test_images(pictures, y, test_idx) -> list[str]:
     return names
 
 
+def save_test_set(pictures, y, test_idx) -> None:
+    """The held-out split as one structured array: dataset index, label, 8-bit picture."""
+    records = np.zeros(len(test_idx), dtype=TEST_SET_DTYPE)
+    records["index"], records["label"] = test_idx, y[test_idx]
+    records["picture"] = pictures[test_idx]
+    np.save(TEST_SET_PATH, records, allow_pickle=False)
+
+
 def main() -> None:
     torch.manual_seed(SEED)
     torch.set_num_threads(1)
@@ -229,6 +241,7 @@ def main() -> None:
         "accelsim.weight_density": json.dumps(density)}, doc)
     report["onnxruntime_8bit"] = onnx_accuracy(x[test_idx], y[test_idx])
     images = save_test_images(pictures, y, test_idx)
+    save_test_set(pictures, y, test_idx)
     summary = {"test_images": len(test_idx), "accuracy": report, "weight_density": density,
                "overall_weight_density": kept / total, "weights": total,
                "input_mean": mean, "input_std": std, "shipped_images": images}

@@ -1,0 +1,189 @@
+"""Phantom-2D's dataflow: a layer's operands as mask codes, and its work split over the mesh.
+
+Operands (:func:`layer_operands`). The input windows of a conv (an fc is a conv whose kernel
+covers the input) are laid out as work-item chunks: ``avals[g, k, p, :]`` is chunk ``k`` of
+the window at output position ``p`` of group ``g``, in ``(c, r, s)`` order, zero-padded to a
+whole chunk; ``wvals[m, k, :]`` the same chunk of filter ``m``. The binary masks are kept as
+one ``chunk``-bit code per chunk (bit ``b``: element ``b`` is non-zero), as Phantom keeps its
+sparse binary masks beside the non-zero values.
+
+Mesh split (:func:`assign`). The mesh is ``rows x cols`` cores:
+
+* filters go to mesh **columns**: a filter's weights (values and mask) are broadcast down its
+  column, so every core of a column holds the same filters;
+* output positions go to mesh **rows** in contiguous bands (row-major order, so a band is a
+  run of whole output rows plus partial ones at its ends): a band's input rows are broadcast
+  along its mesh row. A layer with fewer output positions than mesh rows (fc) splits the
+  reduction instead: mesh row ``i`` takes a contiguous range of chunks and the column's
+  partial sums are reduced over the NoC.
+
+Inter-core balancing (``balance``), the second level of Phantom-2D's load balancing (the
+first is the core's dynamic thread scheduling):
+
+* off: filter ``m`` goes to column ``m * cols // M`` (contiguous blocks), bands have equal
+  numbers of output rows (chunk ranges equal numbers of chunks);
+* on: filters are dealt longest-first to the least-loaded column (LPT), and bands (chunk
+  ranges) are cut where the running total of their load crosses ``1/rows`` of the whole. A
+  load is an estimate of the cycles the work takes: its expected effectual pairs over
+  ``threads`` (a filter's weight non-zeros times each chunk's average activation density; a
+  position's activation non-zeros times each chunk's weight non-zeros, summed over the
+  group's filters) plus its work items over ``lookahead`` (the window's intake). This is what
+  the weight masks and the previous layer's output encoder know before the layer starts,
+  not the exact AND.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from accelsim.workload.layer import Layer
+
+
+@dataclass(frozen=True)
+class Operands:
+    """A layer's values and mask codes in work-item chunks (see the module docstring)."""
+
+    wvals: np.ndarray      # M x NCH x chunk
+    avals: np.ndarray      # groups x NCH x positions x chunk
+    wcodes: np.ndarray     # M x NCH (int64)
+    acodes: np.ndarray     # groups x NCH x positions (int64)
+    chunk_len: np.ndarray  # NCH: elements in each chunk
+
+    @property
+    def n_chunks(self) -> int:
+        return self.wcodes.shape[1]
+
+    @property
+    def n_positions(self) -> int:
+        return self.acodes.shape[2]
+
+
+def _chunked(matrix: np.ndarray, chunk: int) -> np.ndarray:
+    """``... x K`` -> ``... x NCH x chunk``, zero-padded."""
+    k = matrix.shape[-1]
+    n_chunks = -(-k // chunk)
+    padded = np.zeros((*matrix.shape[:-1], n_chunks * chunk), dtype=matrix.dtype)
+    padded[..., :k] = matrix
+    return padded.reshape(*matrix.shape[:-1], n_chunks, chunk)
+
+
+def _codes(chunks: np.ndarray) -> np.ndarray:
+    """One integer per chunk: bit ``b`` set when element ``b`` is non-zero."""
+    weights = np.left_shift(np.int64(1), np.arange(chunks.shape[-1], dtype=np.int64))
+    return (chunks != 0).astype(np.int64) @ weights
+
+
+def layer_operands(layer: Layer, x: np.ndarray, w: np.ndarray, chunk: int) -> Operands:
+    """The chunked values and masks of a conv or fc layer with input ``x`` (C x H x W, or the
+    flat fc input) and weights ``w`` (M x C/G x R x S)."""
+    x = x.reshape(layer.in_shape)
+    top, left, bottom, right = layer.pad
+    padded = np.pad(x, ((0, 0), (top, bottom), (left, right)))
+    windows = sliding_window_view(padded, (layer.kernel_h, layer.kernel_w), axis=(1, 2))
+    windows = windows[:, ::layer.stride[0], ::layer.stride[1]][:, :layer.out_h, :layer.out_w]
+    groups, cg = layer.groups, layer.in_channels_per_group
+    positions = layer.out_h * layer.out_w
+    # C x P x Q x R x S -> groups x positions x (c, r, s)
+    per_group = windows.reshape(groups, cg, positions, layer.kernel_h, layer.kernel_w)
+    matrix = per_group.transpose(0, 2, 1, 3, 4).reshape(groups, positions, -1)
+    avals = np.ascontiguousarray(_chunked(matrix, chunk).transpose(0, 2, 1, 3))
+    wvals = np.ascontiguousarray(_chunked(w.reshape(layer.out_channels, -1), chunk))
+    k = cg * layer.kernel_h * layer.kernel_w
+    chunk_len = np.minimum(chunk, k - chunk * np.arange(wvals.shape[1]))
+    return Operands(wvals, avals, _codes(wvals), _codes(avals), chunk_len.astype(np.int64))
+
+
+@dataclass(frozen=True)
+class MeshAssignment:
+    """Which core does what: core ``i * cols + j`` (mesh row ``i``, column ``j``) runs the
+    filters ``filters[filter_ptr[c]:filter_ptr[c + 1]]`` over ``ranges[c] = (p0, p1, k0, k1,
+    part)``; ``splits_reduction``: mesh rows hold chunk ranges, not output-row bands."""
+
+    rows: int
+    cols: int
+    filters: np.ndarray
+    filter_ptr: np.ndarray
+    ranges: np.ndarray
+    splits_reduction: bool
+    column_of_filter: np.ndarray
+
+    @property
+    def n_parts(self) -> int:
+        return self.rows if self.splits_reduction else 1
+
+    def describe(self, balance: bool) -> str:
+        split = "reduction split over mesh rows" if self.splits_reduction else \
+            "position bands over mesh rows"
+        how = "balanced" if balance else "unbalanced"
+        return f"{self.rows}x{self.cols} mesh, filters over columns, {split} ({how})"
+
+
+def _cuts(load: np.ndarray, parts: int, balance: bool) -> np.ndarray:
+    """``parts + 1`` boundaries cutting ``len(load)`` items into contiguous ranges: equal
+    counts, or (balanced) equal shares of the running total of ``load``."""
+    n = len(load)
+    even = (np.arange(parts + 1) * n) // parts
+    total = float(load.sum())
+    if not balance or total <= 0:
+        return even
+    running = np.concatenate([[0.0], np.cumsum(load, dtype=np.float64)])
+    cuts = np.searchsorted(running, np.arange(parts + 1) * total / parts, side="left")
+    cuts[0], cuts[-1] = 0, n
+    return np.maximum.accumulate(np.minimum(cuts, n))
+
+
+def _columns(load: np.ndarray, cols: int, balance: bool) -> np.ndarray:
+    """Column of each filter: contiguous blocks, or longest-first onto the least loaded."""
+    m = len(load)
+    if not balance:
+        return (np.arange(m) * cols) // m
+    column = np.empty(m, dtype=np.int64)
+    totals = np.zeros(cols)
+    for f in np.argsort(-load, kind="stable"):
+        target = int(np.argmin(totals))
+        column[f] = target
+        totals[target] += load[f]
+    return column
+
+
+def assign(layer: Layer, ops: Operands, popcount: np.ndarray, rows: int, cols: int,
+           balance: bool, threads: int = 1, lookahead: int = 1) -> MeshAssignment:
+    """Split ``layer`` over the mesh (module docstring). ``threads`` and ``lookahead`` weigh
+    the two costs of a core's work in the balancing estimate: a cycle takes ``threads``
+    pairs, and at most ``lookahead`` items enter the window a cycle."""
+    a_bits = popcount[ops.acodes].astype(np.float64)      # groups x NCH x positions
+    w_bits = popcount[ops.wcodes].astype(np.float64)      # M x NCH
+    per_group = layer.out_channels_per_group
+    group_of = np.arange(layer.out_channels) // per_group
+    # Expected effectual pairs: an element pairs with the other side's average density.
+    a_density = a_bits.mean(axis=2) / ops.chunk_len       # groups x NCH
+    w_density = w_bits.reshape(layer.groups, per_group, -1).mean(axis=1) / ops.chunk_len
+    live = (ops.wcodes != 0).astype(np.float64)           # weight chunks a core walks
+    live_per_group = live.reshape(layer.groups, per_group, -1).sum(axis=1)   # groups x NCH
+    filter_load = ((w_bits * a_density[group_of]).sum(axis=1) / threads
+                   + live.sum(axis=1) * ops.n_positions / lookahead)
+    column = _columns(filter_load, cols, balance)
+    splits_reduction = ops.n_positions < rows
+    if splits_reduction:
+        chunk_load = ((w_bits * a_density[group_of]).sum(axis=0) / threads
+                      + live.sum(axis=0) / lookahead)
+        cuts = _cuts(chunk_load, rows, balance)
+        bands = [(0, ops.n_positions, cuts[i], cuts[i + 1], i) for i in range(rows)]
+    else:
+        position_load = (np.einsum("gkp,gk->p", a_bits, w_density * per_group) / threads
+                         + live_per_group.sum() / lookahead)
+        cuts = _cuts(position_load, rows, balance)
+        bands = [(cuts[i], cuts[i + 1], 0, ops.n_chunks, 0) for i in range(rows)]
+    per_column = [np.flatnonzero(column == j) for j in range(cols)]
+    filters, ptr, ranges = [], [0], []
+    for i in range(rows):
+        for j in range(cols):
+            filters.append(per_column[j])
+            ptr.append(ptr[-1] + len(per_column[j]))
+            ranges.append(bands[i])
+    return MeshAssignment(rows, cols, np.concatenate(filters).astype(np.int64),
+                          np.asarray(ptr, dtype=np.int64),
+                          np.asarray(ranges, dtype=np.int64), splits_reduction, column)

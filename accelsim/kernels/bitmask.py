@@ -1,0 +1,208 @@
+"""Phantom's core, cycle by cycle on binary masks: real outputs and per-core cycles in one pass.
+
+Work items. A conv or fc output ``(m, p)`` (filter ``m``, output position ``p``) is the dot
+product of filter ``m`` with the input window at ``p`` over ``K = C/G x R x S`` elements in
+``(c, r, s)`` order. The reduction is cut into chunks of ``chunk`` consecutive elements
+(with ``chunk = 9`` and a 3x3 kernel, one channel's window); a *work item* is one chunk of
+one output. Its weight mask and activation mask are ``chunk``-bit codes (bit ``b`` set when
+element ``b`` of the chunk is non-zero); the item's *effectual pairs* are the set bits of
+their AND.
+
+A core walks its items in this order (weight-chunk stationary, the window sliding over the
+core's output positions, as Phantom slides its filter row across the input row)::
+
+    for m in core's filters, k in core's chunks [k0, k1), p in core's positions [p0, p1):
+        item (m, k, p)
+
+and with ``skip`` a chunk whose weight code is 0 is not walked at all (the lookahead unit
+reads the weight masks first). Scheduling (``mode``):
+
+* ``DYNAMIC`` (Phantom): a lookahead window holds the next ``lookahead`` items; every cycle
+  the scheduler hands up to ``threads`` of the window's effectual pairs, oldest item first,
+  to the threads (so one cycle may finish one item and start several others: partial sums
+  are tagged and summed in the output buffer). An item leaves the window once all its
+  pairs are dispatched (an item with none leaves at the first cycle that reaches it), and
+  the window refills to ``lookahead`` items at the start of each cycle. Threads idle only
+  when the window holds fewer than ``threads`` pairs.
+* ``STATIC``: threads are bound to a chunk's elements: each cycle the lookahead unit issues
+  the first item with any effectual pair among the next ``lookahead`` items, which takes
+  ``ceil(pairs / threads)`` cycles; ``lookahead`` empty items are passed over per idle cycle.
+* Without ``skip`` (the dense baseline with the same multipliers) every element is a pair:
+  the dynamic window then packs ``threads`` pairs into every cycle.
+
+The values: every effectual pair multiplies its weight and activation and adds the product
+to the output's accumulator (int64 for fixed point, exact; float64 for fp32). Pairs that are
+skipped are products with a zero factor, so the sums equal a dense execution's.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+from numba import njit, prange
+
+DENSE, STATIC, DYNAMIC = 0, 1, 2
+
+# Per-core statistics columns.
+(CYCLES, ITEMS, PAIRS, WEIGHT_CHUNKS, NONEMPTY_ITEMS, IDLE_THREAD_CYCLES) = range(6)
+N_STATS = 6
+
+MAX_CHUNK = 16
+
+
+@lru_cache(maxsize=None)
+def popcount_table(bits: int) -> np.ndarray:
+    """Set bits of every ``bits``-bit code (the lookahead unit's adder tree)."""
+    codes = np.arange(1 << bits, dtype=np.int64)
+    table = np.zeros(1 << bits, dtype=np.int64)
+    for b in range(bits):
+        table += (codes >> b) & 1
+    return table
+
+
+@njit(cache=True)
+def _dispatch(ring, head, count, pending, threads, lookahead):
+    """One cycle of the dynamic scheduler: hand up to ``threads`` pairs from the window
+    (oldest first), retire finished items. Returns (head, count, pending, dispatched)."""
+    dispatched = min(threads, pending)
+    left = dispatched
+    while count > 0 and left > 0:
+        remaining = ring[head]
+        if remaining <= left:
+            left -= remaining
+            head = head + 1 if head + 1 < lookahead else 0
+            count -= 1
+        else:
+            ring[head] = remaining - left
+            left = 0
+    while count > 0 and ring[head] == 0:
+        head = head + 1 if head + 1 < lookahead else 0
+        count -= 1
+    return head, count, pending - dispatched, dispatched
+
+
+@njit(cache=True)
+def _item_sum(wvals, avals, m, g, k, p, both):
+    """The item's effectual products, summed (bits of ``both`` select the elements).
+    ``wvals`` is int64 or float64, so every product is exact (int) or double (float)."""
+    total = wvals[m, k, 0] - wvals[m, k, 0]
+    j = 0
+    while both:
+        if both & 1:
+            total += wvals[m, k, j] * avals[g, k, p, j]
+        both >>= 1
+        j += 1
+    return total
+
+
+@njit(cache=True)
+def _run_core(core, filters, filter_ptr, ranges, wcodes, acodes, wvals, avals, chunk_len,
+              filters_per_group, threads, lookahead, mode, skip, compute, popcount,
+              acc, entry_cycles, stats):
+    """Walk one core's items in order and time them (see the module docstring)."""
+    p0, p1, k0, k1, part = ranges[core]
+    ring = np.zeros(lookahead, dtype=np.int64)
+    head = count = pending = 0
+    cycles = empties = idle = 0
+    items = pairs_total = chunks = nonempty = 0
+    for entry in range(filter_ptr[core], filter_ptr[core + 1]):
+        m = filters[entry]
+        g = m // filters_per_group
+        start = cycles
+        for k in range(k0, k1):
+            wc = wcodes[m, k]
+            if skip and wc == 0:
+                continue
+            chunks += 1
+            items += p1 - p0
+            for p in range(p0, p1):
+                both = wc & acodes[g, k, p]
+                if compute and both:
+                    acc[part, m, p] += _item_sum(wvals, avals, m, g, k, p, both)
+                pairs = popcount[both] if skip else chunk_len[k]
+                pairs_total += pairs
+                if pairs:
+                    nonempty += 1
+                if mode == STATIC:
+                    if pairs == 0:
+                        empties += 1
+                    else:
+                        cycles += empties // lookahead + (pairs + threads - 1) // threads
+                        empties = 0
+                    continue
+                while count == lookahead:
+                    head, count, pending, done = _dispatch(ring, head, count, pending,
+                                                           threads, lookahead)
+                    cycles += 1
+                    idle += threads - done
+                tail_slot = head + count
+                ring[tail_slot if tail_slot < lookahead else tail_slot - lookahead] = pairs
+                count += 1
+                pending += pairs
+        entry_cycles[entry] = cycles - start
+    tail = -(-empties // lookahead) if mode == STATIC else 0
+    while count > 0:
+        head, count, pending, done = _dispatch(ring, head, count, pending, threads, lookahead)
+        tail += 1
+        idle += threads - done
+    last = filter_ptr[core + 1] - 1
+    if last >= filter_ptr[core]:
+        entry_cycles[last] += tail
+    cycles += tail
+    stats[core, CYCLES] = cycles
+    stats[core, ITEMS] = items
+    stats[core, PAIRS] = pairs_total
+    stats[core, WEIGHT_CHUNKS] = chunks
+    stats[core, NONEMPTY_ITEMS] = nonempty
+    # Static mode: every thread-cycle not spent on a pair idled (bound threads, or no item).
+    stats[core, IDLE_THREAD_CYCLES] = cycles * threads - pairs_total if mode == STATIC \
+        else idle
+
+
+@njit(cache=True, parallel=True)
+def _run_cores(filters, filter_ptr, ranges, wcodes, acodes, wvals, avals, chunk_len,
+               filters_per_group, threads, lookahead, mode, skip, compute, popcount,
+               acc, entry_cycles, stats):
+    for core in prange(len(ranges)):
+        _run_core(core, filters, filter_ptr, ranges, wcodes, acodes, wvals, avals, chunk_len,
+                  filters_per_group, threads, lookahead, mode, skip, compute, popcount,
+                  acc, entry_cycles, stats)
+
+
+def run_cores(filters: np.ndarray, filter_ptr: np.ndarray, ranges: np.ndarray,
+              wcodes: np.ndarray, acodes: np.ndarray, wvals: np.ndarray, avals: np.ndarray,
+              chunk_len: np.ndarray, *, filters_per_group: int, threads: int, lookahead: int,
+              mode: int, skip: bool, compute: bool, n_parts: int):
+    """Run every core of the mesh on its share of a layer.
+
+    * ``filters`` / ``filter_ptr``: core ``c`` runs filters ``filters[filter_ptr[c]:
+      filter_ptr[c + 1]]``, in that order (one *entry* each);
+    * ``ranges``: per core ``(p0, p1, k0, k1, part)``: its output positions, its chunks and
+      the accumulator slice it adds into (cores that split one output's reduction use
+      different parts, summed by the caller);
+    * ``wcodes`` ``M x NCH`` and ``acodes`` ``groups x NCH x positions``: the masks as codes;
+      ``wvals`` ``M x NCH x chunk``, ``avals`` ``groups x NCH x positions x chunk``: values;
+      ``chunk_len``: elements in each chunk (the last may be short).
+
+    Returns ``(acc parts x M x positions, cycles per entry, stats cores x N_STATS)``.
+    """
+    if mode not in (DENSE, STATIC, DYNAMIC) or threads < 1 or lookahead < 1:
+        raise ValueError("bad scheduling parameters")
+    chunk = wvals.shape[2]
+    if chunk > MAX_CHUNK or avals.shape[3] != chunk:
+        raise ValueError(f"chunk must be <= {MAX_CHUNK} and equal for weights and inputs")
+    integer = np.issubdtype(wvals.dtype, np.integer)
+    acc = np.zeros((n_parts, wcodes.shape[0], acodes.shape[2]),
+                   dtype=np.int64 if integer else np.float64)
+    wvals = wvals.astype(np.int64 if integer else np.float64)    # small: M x NCH x chunk
+    avals = np.ascontiguousarray(avals)
+    entry_cycles = np.zeros(len(filters), dtype=np.int64)
+    stats = np.zeros((len(ranges), N_STATS), dtype=np.int64)
+    _run_cores(np.ascontiguousarray(filters, np.int64), np.ascontiguousarray(filter_ptr, np.int64),
+               np.ascontiguousarray(ranges, np.int64), np.ascontiguousarray(wcodes, np.int64),
+               np.ascontiguousarray(acodes, np.int64), np.ascontiguousarray(wvals), avals,
+               np.ascontiguousarray(chunk_len, np.int64), filters_per_group, threads,
+               lookahead, mode, skip, compute, popcount_table(chunk), acc,
+               entry_cycles, stats)
+    return acc, entry_cycles, stats

@@ -1,0 +1,218 @@
+"""Phantom-2D: outputs against the reference, the cycle-level schedule, balancing, counters."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from accelsim import simulate
+from accelsim.config import load_arch, with_overrides
+from accelsim.kernels import bitmask
+from accelsim.workload import load_network
+from accelsim.workload.tensors import make_tensors
+from accelsim.workload.transforms import apply_transforms
+from accelsim.workload.yaml_format import network_from_dict
+from tests.test_diannao import assert_bit_exact
+
+UNLIMITED = {"dram.bytes_per_cycle": None, "dram.latency_cycles": 0,
+             "core_params.noc_bytes_per_cycle": 1 << 20}
+
+
+def phantom(**overrides):
+    return with_overrides(load_arch("phantom2d"), overrides)
+
+
+def one_conv(kernel=3, channels=8, filters=12, size=10, stride=1, pad=None):
+    return network_from_dict({
+        "name": "one", "input": [channels, size, size],
+        "layers": [{"name": "conv", "kind": "conv", "out_channels": filters,
+                    "kernel": kernel, "pad": kernel // 2 if pad is None else pad,
+                    "stride": stride}]}, "one")
+
+
+# ---- the schedule, by hand ------------------------------------------------------------------
+def schedule(pairs, *, threads, lookahead, mode):
+    """One core, one filter, one chunk of 9 elements walked over len(pairs) positions whose
+    activation codes have ``pairs[p]`` low bits set (weights all non-zero)."""
+    n = len(pairs)
+    acodes = np.array([(1 << e) - 1 for e in pairs], dtype=np.int64).reshape(1, 1, n)
+    wcodes = np.full((1, 1), (1 << 9) - 1, dtype=np.int64)
+    avals = np.zeros((1, 1, n, 9), np.int16)
+    for p, e in enumerate(pairs):
+        avals[0, 0, p, :e] = p + 1
+    wvals = np.ones((1, 1, 9), np.int16)
+    ranges = np.array([[0, n, 0, 1, 0]])
+    acc, entry_cycles, stats = bitmask.run_cores(
+        np.array([0]), np.array([0, 1]), ranges, wcodes, acodes, wvals, avals,
+        np.array([9]), filters_per_group=1, threads=threads, lookahead=lookahead, mode=mode,
+        skip=True, compute=True, n_parts=1)
+    np.testing.assert_array_equal(acc[0, 0], [(p + 1) * e for p, e in enumerate(pairs)])
+    assert entry_cycles.sum() == stats[0, bitmask.CYCLES]
+    return stats[0]
+
+
+def test_dynamic_schedule_packs_pairs_of_several_items_into_one_cycle():
+    # threads 4, window 2: [3, 5] -> cycle 1 takes 3 + 1; [4, 0] -> cycle 2 takes 4 and the
+    # empty item retires with it; [2] -> cycle 3 takes 2 (2 threads idle).
+    stats = schedule([3, 5, 0, 2], threads=4, lookahead=2, mode=bitmask.DYNAMIC)
+    assert stats[bitmask.CYCLES] == 3
+    assert stats[bitmask.IDLE_THREAD_CYCLES] == 2
+    assert stats[bitmask.PAIRS] == 10
+
+
+def test_static_schedule_issues_one_item_at_a_time():
+    # 3 pairs: 1 cycle; 5 pairs on 4 threads: 2; the empty item is passed over while the
+    # last one issues: 1.
+    stats = schedule([3, 5, 0, 2], threads=4, lookahead=2, mode=bitmask.STATIC)
+    assert stats[bitmask.CYCLES] == 4
+    assert stats[bitmask.IDLE_THREAD_CYCLES] == 4 * 4 - 10
+
+
+def test_empty_items_pass_the_window_lookahead_per_cycle():
+    stats = schedule([0] * 10 + [1], threads=4, lookahead=4, mode=bitmask.DYNAMIC)
+    # cycles 1-2 retire 8 empty items; cycle 3 sees [0, 0, 1] and finishes.
+    assert stats[bitmask.CYCLES] == 3
+
+
+# ---- layer-level behaviour ------------------------------------------------------------------
+def run_one(network, tensors, arch):
+    return simulate(arch, network, tensors=tensors, keep_outputs=True)
+
+
+@pytest.mark.parametrize("kernel", [3, 1])
+def test_dense_layer_takes_the_dense_baselines_cycles(kernel):
+    net = one_conv(kernel=kernel, channels=20, pad=0)     # no padding zeros either
+    tensors = make_tensors(net, 3)
+    tensors.input[...] = np.abs(tensors.input) + 0.1             # no zero activations
+    w = tensors.weights["conv"]
+    w[...] = np.where(w < 0, -1, 1) * (np.abs(w) + 0.05)          # none rounds to 0 either
+    sparse = run_one(net, tensors, phantom(**UNLIMITED))
+    dense = run_one(net, tensors, with_overrides(load_arch("phantom2d_dense"), UNLIMITED))
+    assert_bit_exact(net, tensors, sparse)
+    assert_bit_exact(net, tensors, dense)
+    s, d = sparse.layers.iloc[0], dense.layers.iloc[0]
+    assert s["compute_cycles"] == d["compute_cycles"]
+    assert abs(s["cycles"] - d["cycles"]) <= 0.03 * d["cycles"]
+    assert s["threads_mac"] == d["threads_mac"] == net.layers[0].macs
+
+
+def test_all_zero_weights_cost_only_the_fixed_overhead():
+    net = one_conv()
+    tensors = make_tensors(net, 3)
+    tensors.weights["conv"][...] = 0
+    tensors.biases["conv"][...] = np.linspace(-1, 1, 12)
+    arch = phantom(**UNLIMITED)
+    result = run_one(net, tensors, arch)
+    assert_bit_exact(net, tensors, result)
+    row = result.layers.iloc[0]
+    assert row["compute_cycles"] == arch.core_params.pipeline_cycles
+    assert row.get("threads_mac", 0) == 0
+    assert row["threads_mac_skipped"] == net.layers[0].macs
+
+
+def test_skipping_is_never_slower_and_idle_causes_add_up():
+    net = one_conv(kernel=3, channels=16, filters=20, size=14, stride=2)
+    tensors = make_tensors(net, 5)
+    tensors = apply_transforms(net, tensors, [{"kind": "prune", "density": 0.3}])
+    rows = {}
+    for name, arch in (("dynamic", phantom()), ("static", phantom(**{
+            "core_params.dynamic_threads": False})),
+            ("dense", load_arch("phantom2d_dense"))):
+        result = run_one(net, tensors, arch)
+        assert_bit_exact(net, tensors, result)
+        rows[name] = result.layers.iloc[0]
+    assert rows["dynamic"]["compute_cycles"] <= rows["static"]["compute_cycles"] \
+        <= rows["dense"]["compute_cycles"]
+    row = rows["dynamic"]
+    cores = int(row["mesh_rows"] * row["mesh_cols"])
+    per_core = [row[f"core_{c:03d}_cycles"] for c in range(cores)]
+    threads = int(row["threads_per_core"])
+    busy = max(per_core) * cores * threads
+    assert row["idle_lookahead_thread_cycles"] + row["idle_imbalance_thread_cycles"] \
+        + row["threads_mac"] == busy
+    assert 0 < row["thread_utilization"] <= 1
+
+
+def test_bad_params_name_the_key(tmp_path):
+    from accelsim.errors import ConfigError
+    with pytest.raises(ConfigError, match="mask_chunk"):
+        phantom(**{"core_params.mask_chunk": 17})
+    with pytest.raises(ConfigError, match="lookahead"):
+        phantom(**{"core_params.lookahead": 0})
+
+
+# ---- whole networks -------------------------------------------------------------------------
+PRUNE = {"vgg16": [{"kind": "prune", "profile": "vgg16_han2015"}],
+         "mobilenet_v1": [{"kind": "prune", "density": 0.4, "scope": "layer"}]}
+
+
+@pytest.fixture(scope="module", params=["vgg16", "mobilenet_v1"])
+def pruned_run(request):
+    network = load_network(request.param)
+    tensors = apply_transforms(network, make_tensors(network, 0), PRUNE[request.param])
+    return network, tensors, simulate(phantom(), network, tensors=tensors, keep_outputs=True)
+
+
+@pytest.mark.slow
+def test_pruned_network_bit_exact_with_utilization_at_most_one(pruned_run):
+    network, tensors, result = pruned_run
+    assert_bit_exact(network, tensors, result)
+    layers = result.layers
+    assert (layers["utilization"] <= 1).all()
+    conv = layers[layers["kind"].isin(["conv", "fc"])]
+    assert (conv["thread_utilization"] <= 1).all()
+    assert (conv["threads_mac"] < conv["macs"]).all()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workload", ["vgg16", "mobilenet_v1"])
+def test_dense_network_bit_exact(workload):
+    network = load_network(workload)
+    tensors = make_tensors(network, 1)
+    result = simulate(phantom(), network, tensors=tensors, keep_outputs=True)
+    assert_bit_exact(network, tensors, result)
+
+
+@pytest.mark.slow
+def test_inter_core_balancing_shortens_pruned_vgg16(pruned_run):
+    network, tensors, balanced = pruned_run
+    if network.name != "vgg16":
+        pytest.skip("VGG-16 only")
+    unbalanced = simulate(phantom(**{"core_params.inter_core_balancing": False}), network,
+                          tensors=tensors)
+    on, off = balanced.layers, unbalanced.layers
+    assert off["cycles"].sum() > on["cycles"].sum()
+    assert off["idle_imbalance_thread_cycles"].sum() > on["idle_imbalance_thread_cycles"].sum()
+    pd_equal = (on["threads_mac"] == off["threads_mac"]).all()
+    assert pd_equal   # the same work, only placed differently
+
+
+# ---- the mesh heat map ------------------------------------------------------------------------
+def test_mesh_heat_map_from_a_real_run(tmp_path):
+    from accelsim import plot
+    from accelsim.plot_data import PlotError
+    from accelsim.plot_mesh import core_utilization
+
+    net = network_from_dict({
+        "name": "two", "input": [6, 12, 12],
+        "layers": [{"name": "c1", "kind": "conv", "out_channels": 10, "kernel": 3, "pad": 1,
+                    "relu": True},
+                   {"name": "p1", "kind": "pool", "op": "max", "kernel": 2, "stride": 2},
+                   {"name": "fc", "kind": "fc", "out_channels": 5}]}, "two")
+    tensors = make_tensors(net, 2)
+    frames = []
+    for balance in (True, False):
+        arch = phantom(**{"core_params.inter_core_balancing": balance})
+        layers = simulate(arch, net, tensors=tensors).layers
+        frames.append(layers.assign(arch=f"balance={balance}", workload="two"))
+    table = __import__("pandas").concat(frames, ignore_index=True)
+    row = table.iloc[0]
+    util = core_utilization(row)
+    assert util.shape == (4, 4) and (util >= 0).all() and (util <= 1).all()
+    assert util.sum() * row["cycles"] * row["threads_per_core"] == row["threads_mac"]
+    figure = plot.make("mesh", table)
+    assert len([ax for ax in figure.axes if ax.images]) == 4      # 2 archs x (conv, fc)
+    written = plot.save(figure, tmp_path / "mesh.png", tmp_path / "mesh.svg")
+    assert all(path.stat().st_size > 1000 for path in written)
+    with pytest.raises(PlotError, match="mesh"):
+        plot.make("mesh", table.drop(columns="mesh_rows"))
