@@ -3,7 +3,7 @@
 
 Run from the repository root::
 
-    PYTHONPATH=. python benchmarks/reproduce_phantom.py [--networks vgg16,mobilenet_v1]
+    PYTHONPATH=. python benchmarks/reproduce_phantom.py [--cases vgg16,mobilenet_v1]
         [--seed 0] [--figure benchmarks/figures/phantom_mesh.png] [--output results/ph.csv]
 
 Designs (all on the same tensors, same 4 x 4 mesh of 9-multiplier cores = 144 multipliers,
@@ -20,7 +20,11 @@ same clock, DRAM and NoC; ``arch_configs/phantom2d.yaml`` documents every size w
 Tensors: He-normal seeded weights (no trained model is shipped for these networks) on a
 natural-statistics image; activations are those the simulated hardware computes. Pruning:
 VGG-16 to the per-layer weight densities of Han et al. (NIPS 2015; the ``vgg16_han2015``
-profile, 7.6 % of the weights kept); MobileNet v1 to 40 % per layer by magnitude (no
+profile, 7.6 % of the weights kept), with the activations the seeded network computes
+(``vgg16``) or with each layer's input zero fraction brought to Han et al.'s published
+activation densities of the pruned model (``vgg16-han-acts``,
+``workloads/profiles/vgg16_han2015_activations.yaml``); MobileNet v1 to 40 % per layer by
+magnitude (no
 published per-layer profile for Phantom's pruned MobileNet was found; published-anchors.md
 section 12.5). The paper's 12x is for its own pruned models, internal sizes and dataflow,
 none of which we could read beyond the abstract.
@@ -41,11 +45,14 @@ from accelsim.workload.tensors import make_tensors
 from accelsim.workload.transforms import apply_transforms
 
 PAPER_SPEEDUP_VS_DENSE = 12.0
-NETWORKS = ("vgg16", "mobilenet_v1")
-PRUNING = {
-    "vgg16": ([{"kind": "prune", "profile": "vgg16_han2015"}],
+CASES = {   # case -> (network, transforms, what the tensors are)
+    "vgg16": ("vgg16", [{"kind": "prune", "profile": "vgg16_han2015"}],
               "Han et al. per-layer weight densities (vgg16_han2015)"),
-    "mobilenet_v1": ([{"kind": "prune", "density": 0.4, "scope": "layer"}],
+    "vgg16-han-acts": ("vgg16", [{"kind": "prune", "profile": "vgg16_han2015"},
+                                 {"kind": "activation_profile",
+                                  "profile": "vgg16_han2015_activations"}],
+                       "the same + Han et al.'s activation densities imposed"),
+    "mobilenet_v1": ("mobilenet_v1", [{"kind": "prune", "density": 0.4, "scope": "layer"}],
                      "magnitude pruning to 40% per layer (our choice)"),
 }
 
@@ -65,9 +72,9 @@ def designs(lookahead: int | None = None) -> list:
             variant("unbalanced", inter_core_balancing=False), base]
 
 
-def run(name: str, seed: int, lookahead: int | None = None):
+def run(case: str, seed: int, lookahead: int | None = None):
+    name, specs, label = CASES[case]
     network = load_network(name)
-    specs, label = PRUNING[name]
     tensors = apply_transforms(network, make_tensors(network, seed), specs)
     return compare(designs(lookahead), [network], seed=seed,
                    tensors={network.name: tensors}), label
@@ -86,7 +93,7 @@ def summary_rows(name: str, comparison, label: str) -> dict:
     layers = full_layers(comparison)
     phantom = layers[layers["arch"] == "phantom2d"]
     weights = phantom[phantom["kind"].isin(["conv", "fc"])]
-    return {"network": name, "pruning": label,
+    return {"case": name, "tensors": label,
             "effectual MACs %": 100 * weights["threads_mac"].sum() / weights["macs"].sum(),
             "dense Mcycles": cycles["dense"] / 1e6,
             "phantom Mcycles": cycles["phantom2d"] / 1e6,
@@ -99,17 +106,18 @@ def summary_rows(name: str, comparison, label: str) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--networks", default=",".join(NETWORKS))
+    parser.add_argument("--cases", default=",".join(CASES),
+                        help=f"comma-separated, of: {', '.join(CASES)}")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--lookahead", type=int, help="override the lookahead window")
     parser.add_argument("--figure", help="write the mesh heat map (unbalanced vs phantom2d)")
     parser.add_argument("--output", help="write the per-layer comparison table (.csv)")
     args = parser.parse_args(argv)
     rows, tables = [], []
-    for name in [n.strip() for n in args.networks.split(",") if n.strip()]:
+    for name in [n.strip() for n in args.cases.split(",") if n.strip()]:
         comparison, label = run(name, args.seed, args.lookahead)
         rows.append(summary_rows(name, comparison, label))
-        tables.append(full_layers(comparison))
+        tables.append(full_layers(comparison).assign(workload=name))   # the case's name
         layers = comparison.layers
         per_layer = layers[layers["kind"].isin(["conv", "fc"])].pivot_table(
             index="layer", columns="arch", values="cycles", sort=False)
@@ -124,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\npaper: Phantom-2D {PAPER_SPEEDUP_VS_DENSE}x over a dense design (VGG-16 and "
           "MobileNet, its own pruned models and sizes).")
     for row in rows:
-        print(f"  {row['network']}: {row['total x']:.2f}x = {row['skipping x']:.2f} (skipping) "
+        print(f"  {row['case']}: {row['total x']:.2f}x = {row['skipping x']:.2f} (skipping) "
               f"x {row['intra-core x']:.2f} (intra-core) x {row['inter-core x']:.2f} "
               f"(inter-core); {row['total x'] / PAPER_SPEEDUP_VS_DENSE:.0%} of the paper's")
     print("tensors: seeded He-normal weights, natural-image input, pruned as listed; "
