@@ -1,0 +1,275 @@
+"""SCNN's PE, cycle by cycle on compressed data: the Cartesian product, the scatter crossbar
+into accumulator banks, real outputs and per-(PE, output-channel group) cycles in one pass.
+
+Compressed format (weights and activations): a sequence of entries ``(value, run)`` where
+``run`` (``index_bits`` wide, at most ``max_run = 2**index_bits - 1``) is the number of zeros
+since the previous entry; a run longer than ``max_run`` stores a placeholder entry (a zero
+value with run ``max_run``), which the PE multiplies like any other entry (a wasted product).
+Trailing zeros need no entry. :func:`encode_tiles` encodes each PE's input tile per channel
+(raster order over the tile), :func:`encode_weights` each (output-channel group, input
+channel) slice of the filters in ``(k, r, s)`` order. The kernel decodes the positions from
+the runs, so the outputs are computed from the compressed data.
+
+A PE, per output-channel group ``[k0, k1)`` and per input channel ``c`` of the group: for
+every vector of up to ``I`` activation entries and every vector of up to ``F`` weight
+entries, one cycle multiplies all ``F x I`` pairs. A product of weight ``(k, r, s)`` and
+activation ``(y, x)`` belongs to the stride-1 output ``(y + pad_t - r, x + pad_l - s)``;
+it lands on a real output only if that position is inside the stride-1 output plane and
+on the stride grid (otherwise it is discarded: SCNN's non-unit-stride and border waste).
+Landing products go through the crossbar to bank ``hash(k, oy, ox)`` of ``banks``; a bank
+takes one product per cycle, so the cycle lasts ``max(1, most products in one bank)``
+cycles (the extra ones are bank-conflict stalls).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+HASH_XOR, HASH_LINEAR, HASH_SINGLE = 0, 1, 2
+
+# Per-PE statistics columns.
+(PRODUCTS, EFFECTUAL, LANDED, STALLS, VECTOR_CYCLES, PAIRS_SLOTS) = range(6)
+N_STATS = 6
+
+
+@njit(cache=True)
+def _encode_seq(seq, n, max_run, vals, runs, offset, write, limit):
+    """Entries of ``seq[:n]`` (the first ``limit`` written at ``offset`` when ``write``:
+    the count pass found how many are kept); returns the kept count."""
+    count = 0
+    kept = 0
+    run = 0
+    for j in range(n):
+        v = seq[j]
+        if v != 0 or run == max_run:
+            if write and count < limit:
+                vals[offset + count] = v
+                runs[offset + count] = run
+            count += 1
+            run = 0
+            if v != 0:
+                kept = count
+        else:
+            run += 1
+    return kept                      # trailing placeholders are dropped
+
+
+@njit(cache=True)
+def encode_tiles(x, tiles, max_run):
+    """Per (PE, channel): compressed entries of the PE's tile. Returns (ptr, vals, runs)."""
+    n_pe, n_c = tiles.shape[0], x.shape[0]
+    ptr = np.zeros(n_pe * n_c + 1, np.int64)
+    seq = np.zeros(x.shape[1] * x.shape[2], x.dtype)
+    vals = np.zeros(1, x.dtype)
+    runs = np.zeros(1, np.int64)
+    for write in (False, True):
+        if write:
+            vals = np.zeros(ptr[-1], x.dtype)
+            runs = np.zeros(ptr[-1], np.int64)
+        for pe in range(n_pe):
+            y0, y1, x0, x1 = tiles[pe, 0], tiles[pe, 1], tiles[pe, 2], tiles[pe, 3]
+            for c in range(n_c):
+                n = 0
+                for y in range(y0, y1):
+                    for xx in range(x0, x1):
+                        seq[n] = x[c, y, xx]
+                        n += 1
+                i = pe * n_c + c
+                got = _encode_seq(seq, n, max_run, vals, runs, ptr[i], write,
+                                  ptr[i + 1] - ptr[i])
+                if not write:
+                    ptr[i + 1] = ptr[i] + got
+    return ptr, vals, runs
+
+
+@njit(cache=True)
+def encode_weights(w, kgroups, max_run):
+    """Per (group, input channel of the group): entries of ``w[k0:k1, c]`` in (k, r, s) order
+    (``w`` is M x C/G x R x S). Returns (ptr, vals, runs); row ``g * C/G + c``. One encoder
+    state per row, fed while ``w`` is read in memory order."""
+    n_g, cg = kgroups.shape[0], w.shape[1]
+    n = n_g * cg
+    ptr = np.zeros(n + 1, np.int64)
+    vals = np.zeros(1, w.dtype)
+    runs = np.zeros(1, np.int64)
+    for write in (False, True):
+        run = np.zeros(n, np.int64)
+        count = np.zeros(n, np.int64)
+        kept = np.zeros(n, np.int64)
+        if write:
+            vals = np.zeros(ptr[-1], w.dtype)
+            runs = np.zeros(ptr[-1], np.int64)
+        for g in range(n_g):
+            for k in range(kgroups[g, 0], kgroups[g, 1]):
+                for c in range(cg):
+                    i = g * cg + c
+                    for r in range(w.shape[2]):
+                        for s in range(w.shape[3]):
+                            v = w[k, c, r, s]
+                            if v != 0 or run[i] == max_run:
+                                if write and count[i] < ptr[i + 1] - ptr[i]:
+                                    vals[ptr[i] + count[i]] = v
+                                    runs[ptr[i] + count[i]] = run[i]
+                                count[i] += 1
+                                run[i] = 0
+                                if v != 0:
+                                    kept[i] = count[i]
+                            else:
+                                run[i] += 1
+        if not write:
+            for i in range(n):
+                ptr[i + 1] = ptr[i] + kept[i]
+    return ptr, vals, runs
+
+
+@njit(cache=True)
+def _bank(kind, k, oy, ox, banks):
+    if kind == HASH_SINGLE:
+        return 0
+    if kind == HASH_LINEAR:
+        return (k + ox + 3 * oy) % banks
+    # DNNsim's XOR hash of the low bits of k, x, y.
+    return ((((k & 4) << 2) ^ ((ox & 2) << 3) ^ ((oy & 2) << 3)) + ((ox & 1) << 3)
+            + ((oy & 1) << 2) + (k & 3)) % banks
+
+
+@njit(cache=True)
+def _decode(ptr, vals, runs, row, out_v, out_p):
+    """Entries of ``row`` into ``out_v`` / ``out_p`` (positions from the runs); their count."""
+    pos = -1
+    n = 0
+    for e in range(ptr[row], ptr[row + 1]):
+        pos += runs[e] + 1
+        out_v[n] = vals[e]
+        out_p[n] = pos
+        n += 1
+    return n
+
+
+@njit(cache=True)
+def _vector_cycle(a_y, a_x, av, w_k, w_r, w_s, wv, geom, hash_kind, banks, count, used,
+                  compute, acc, oy_lo, ox_lo):
+    """One F x I Cartesian product: scatter the landing products to their banks (adding the
+    values into ``acc``). Returns (products in the busiest bank, landed, effectual)."""
+    sh, sw, h1, w1 = geom[4], geom[5], geom[10], geom[11]
+    strided = sh > 1 or sw > 1
+    worst = n_used = effectual = 0
+    for j in range(wv.shape[0]):
+        for i in range(av.shape[0]):
+            oy1 = a_y[i] - w_r[j]
+            ox1 = a_x[i] - w_s[j]
+            if oy1 < 0 or ox1 < 0 or oy1 >= h1 or ox1 >= w1:
+                continue
+            if strided:
+                if oy1 % sh or ox1 % sw:
+                    continue
+                oy, ox = oy1 // sh, ox1 // sw
+            else:
+                oy, ox = oy1, ox1
+            b = _bank(hash_kind, w_k[j], oy, ox, banks)
+            used[n_used] = b
+            n_used += 1
+            count[b] += 1
+            worst = max(worst, count[b])
+            if av[i] != 0 and wv[j] != 0:
+                effectual += 1
+                if compute:
+                    acc[w_k[j], oy - oy_lo, ox - ox_lo] += av[i] * wv[j]
+    for u in range(n_used):
+        count[used[u]] = 0
+    return worst, n_used, effectual
+
+
+@njit(cache=True)
+def _run_pe(pe, geom, tiles, origin, kgroups, a_ptr, a_val, a_run, w_ptr, w_val, w_run,
+            f_vec, i_vec, banks, hash_kind, compute, acc, group_cycles, stats):
+    n_c, cg, rr, ss, sh, sw, pt, pl, out_h, out_w, h1, w1 = geom
+    y0, x0, tw = tiles[pe, 0], tiles[pe, 2], tiles[pe, 3] - tiles[pe, 2]
+    oy_lo, ox_lo = origin[pe, 0], origin[pe, 1]
+    av = np.zeros(max((tiles[pe, 1] - y0) * tw, 1), a_val.dtype)
+    ap = np.zeros(av.shape[0], np.int64)
+    wmax = 1
+    for g in range(kgroups.shape[0]):
+        wmax = max(wmax, (kgroups[g, 1] - kgroups[g, 0]) * rr * ss)
+    wv = np.zeros(wmax, w_val.dtype)
+    wp = np.zeros(wmax, np.int64)
+    a_y, a_x = np.zeros(i_vec, np.int64), np.zeros(i_vec, np.int64)
+    w_k, w_r, w_s = np.zeros(f_vec, np.int64), np.zeros(f_vec, np.int64), np.zeros(f_vec, np.int64)
+    count = np.zeros(banks, np.int64)
+    used = np.zeros(f_vec * i_vec, np.int64)
+    products = effectual = landed = stalls = vec_cycles = 0
+    for g in range(kgroups.shape[0]):
+        k0, c0 = kgroups[g, 0], kgroups[g, 2]
+        cycles = 0
+        for ci in range(kgroups[g, 3]):
+            na = _decode(a_ptr, a_val, a_run, pe * n_c + c0 + ci, av, ap)
+            nw = _decode(w_ptr, w_val, w_run, g * cg + ci, wv, wp)
+            if na == 0 or nw == 0:
+                continue
+            for i0 in range(0, na, i_vec):
+                ni = min(i_vec, na - i0)
+                for i in range(ni):
+                    a_y[i] = y0 + ap[i0 + i] // tw + pt
+                    a_x[i] = x0 + ap[i0 + i] % tw + pl
+                for j0 in range(0, nw, f_vec):
+                    nf = min(f_vec, nw - j0)
+                    for j in range(nf):
+                        p = wp[j0 + j]
+                        w_k[j] = k0 + p // (rr * ss)
+                        w_r[j] = (p // ss) % rr
+                        w_s[j] = p % ss
+                    worst, got, eff = _vector_cycle(
+                        a_y, a_x, av[i0:i0 + ni], w_k, w_r, w_s, wv[j0:j0 + nf], geom,
+                        hash_kind, banks, count, used, compute, acc[pe], oy_lo, ox_lo)
+                    landed += got
+                    effectual += eff
+                    products += nf * ni
+                    cycles += max(worst, 1)
+                    stalls += max(worst - 1, 0)
+                    vec_cycles += 1
+        group_cycles[pe, g] = cycles
+    stats[pe, PRODUCTS] = products
+    stats[pe, EFFECTUAL] = effectual
+    stats[pe, LANDED] = landed
+    stats[pe, STALLS] = stalls
+    stats[pe, VECTOR_CYCLES] = vec_cycles
+    stats[pe, PAIRS_SLOTS] = vec_cycles * f_vec * i_vec
+
+
+@njit(cache=True, parallel=True)
+def _run_pes(geom, tiles, origin, kgroups, a_ptr, a_val, a_run, w_ptr, w_val, w_run,
+             f_vec, i_vec, banks, hash_kind, compute, acc, group_cycles, stats):
+    for pe in prange(tiles.shape[0]):
+        _run_pe(pe, geom, tiles, origin, kgroups, a_ptr, a_val, a_run, w_ptr, w_val, w_run,
+                f_vec, i_vec, banks, hash_kind, compute, acc, group_cycles, stats)
+
+
+def run_pes(geom, tiles, origin, extent, kgroups, acts, weights, *, f_vec, i_vec, banks,
+            hash_kind, compute, n_out):
+    """Run every PE on its tile for all output-channel groups.
+
+    * ``geom``: (C, C/G, R, S, stride_h, stride_w, pad_t, pad_l, out_h, out_w, stride-1 out_h,
+      stride-1 out_w) of the layer as a convolution;
+    * ``tiles``: per PE (y0, y1, x0, x1) of its input tile; ``origin`` / ``extent``: the first
+      output (row, col) and the (rows, cols) of outputs its products can reach (its
+      accumulator region, halo included);
+    * ``kgroups``: per group (k0, k1, first input channel, input channels);
+    * ``acts`` = :func:`encode_tiles` output, ``weights`` = :func:`encode_weights` output.
+
+    Returns ``(acc PEs x n_out x rows x cols, cycles PEs x groups, stats PEs x N_STATS)``.
+    """
+    integer = np.issubdtype(acts[1].dtype, np.integer)
+    dtype = np.int64 if integer else np.float64
+    a_ptr, a_val, a_run = acts[0], acts[1].astype(dtype), acts[2]
+    w_ptr, w_val, w_run = weights[0], weights[1].astype(dtype), weights[2]
+    rows, cols = (int(max(extent[:, 0].max(), 1)), int(max(extent[:, 1].max(), 1))) \
+        if compute else (1, 1)
+    acc = np.zeros((len(tiles), n_out if compute else 1, rows, cols), dtype)
+    group_cycles = np.zeros((len(tiles), len(kgroups)), np.int64)
+    stats = np.zeros((len(tiles), N_STATS), np.int64)
+    _run_pes(np.asarray(geom, np.int64), np.ascontiguousarray(tiles, np.int64),
+             np.ascontiguousarray(origin, np.int64), np.ascontiguousarray(kgroups, np.int64),
+             a_ptr, a_val, a_run, w_ptr, w_val, w_run, f_vec, i_vec, banks, hash_kind,
+             compute, acc, group_cycles, stats)
+    return acc, group_cycles, stats
