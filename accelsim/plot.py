@@ -25,10 +25,17 @@ from matplotlib.ticker import EngFormatter, FuncFormatter, PercentFormatter
 
 from accelsim.plot_data import PlotError, network_speedups, one_workload, only_archs
 from accelsim.plot_data import read_tables as read_tables  # re-exported for the CLI
-from accelsim.plot_style import STYLE, arch_color, by_color, component_colors, new_figure
-from accelsim.plot_style import styled, text_color
-from accelsim.plot_style import save as save  # re-exported: plot.save(figure, path)
 from accelsim.plot_mesh import mesh
+from accelsim.plot_style import (
+    STYLE,
+    arch_color,
+    by_color,
+    component_colors,
+    new_figure,
+    styled,
+    text_color,
+)
+from accelsim.plot_style import save as save  # re-exported: plot.save(figure, path)
 from accelsim.plot_sweep import pareto, sweep
 
 MINOR_SHARE = 0.015

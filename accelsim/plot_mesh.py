@@ -5,7 +5,8 @@ carry a mesh core's statistics: ``mesh_rows``, ``mesh_cols``, ``threads_per_core
 ``core_NNN_macs`` per core (:mod:`accelsim.arch.phantom`). A core's utilization in a layer is
 its effectual MACs over the layer's cycles x its threads, so a core that finished early (load
 imbalance) or waited (stalls) shows dark. One row of panels per architecture, one panel per
-conv / fc layer (wrapped into blocks of rows); under each panel, the slowest core's cycles over the mean (1.00 = balanced).
+conv / fc layer (wrapped into blocks of rows); under each panel, the slowest core's cycles
+over the mean (1.00 = balanced).
 """
 
 from __future__ import annotations

@@ -148,7 +148,7 @@ PRUNE = {"vgg16": [{"kind": "prune", "profile": "vgg16_han2015"}],
          "mobilenet_v1": [{"kind": "prune", "density": 0.4, "scope": "layer"}]}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def pruned(name):
     """A pruned zoo network, its tensors and its (balanced) Phantom-2D run, made once."""
     network = load_network(name)

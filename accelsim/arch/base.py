@@ -30,6 +30,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
+from accelsim import fixedpoint
 from accelsim.counts import Counts
 from accelsim.engine import BufferSpec, DramSpec, MemorySpec, TileWork
 from accelsim.workload.layer import Layer
@@ -49,6 +52,19 @@ def require_flags(params, names) -> None:
     for name in names:
         if not isinstance(getattr(params, name), bool):
             raise ValueError(f"{name} must be true or false, got {getattr(params, name)!r}")
+
+
+def conv_output(layer: Layer, acc, x, weights, bias):
+    """A conv / fc layer's output from its exact sums ``acc`` (M x positions, int64 for
+    fixed16, float64 for fp32): the bias joins at the accumulator's frac bits, then the
+    fused ReLU and the requantization to 16 bits (fp32: bias, ReLU, float32)."""
+    acc = acc.reshape(layer.out_shape)
+    if isinstance(x, fixedpoint.Fixed):
+        acc_frac = x.frac + weights.frac
+        acc = acc + fixedpoint.quantize_at(bias, acc_frac)[:, None, None]
+        return fixedpoint.requantize(acc, acc_frac, layer.relu)
+    out = acc + bias.astype(np.float64)[:, None, None]
+    return (np.maximum(out, 0) if layer.relu else out).astype(np.float32)
 
 
 @dataclass

@@ -204,7 +204,7 @@ class Core(base.Core):
             wcsc, icsc, cuts, seg_cuts, groups=layer.groups, out_channels=layer.out_channels,
             m_block=p.psum_spad_words, k_len=k_len, iact_addr_cycles=p.iact_addr_cycles,
             weight_addr_cycles=p.weight_addr_cycles)
-        output = self._output(layer, acc.T, inputs[0], weights, bias)
+        output = base.conv_output(layer, acc.T, inputs[0], weights, bias)
         tasks = csc.TaskLayout(layer.groups, layer.out_channels_per_group, n_mb,
                               len(cuts) - 1, n_seg, m_block=p.psum_spad_words, pes=p.pes,
                               pes_per_cluster=p.pes_per_cluster, chain=p.pe_rows)
@@ -217,15 +217,6 @@ class Core(base.Core):
                    + ", ".join(f"{kind}s {modes[kind][0]}" for kind in TYPES))
         return base.LayerRun(output=output, work=work, counts=counts, mapping=mapping,
                              tiles=len(work), stats=stats)
-
-    def _output(self, layer: Layer, acc: np.ndarray, x, weights, bias):
-        acc = acc.reshape(layer.out_shape)
-        if isinstance(x, fixedpoint.Fixed):
-            acc_frac = x.frac + weights.frac
-            acc = acc + fixedpoint.quantize_at(bias, acc_frac)[:, None, None]
-            return fixedpoint.requantize(acc, acc_frac, layer.relu)
-        out = acc + bias.astype(np.float64)[:, None, None]
-        return (np.maximum(out, 0) if layer.relu else out).astype(np.float32)
 
     # ---- data sizes ------------------------------------------------------------------------
     def _csc_bits(self, nonzeros, columns, addr_bits):

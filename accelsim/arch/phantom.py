@@ -20,8 +20,9 @@ splits a layer over the mesh):
   threads to a chunk's elements (one item at a time), and ``skip_ineffectual`` off makes the
   dense baseline with the same multipliers (every pair multiplied, packed perfectly);
 * the mesh: filters over columns (weights broadcast down a column), bands of output
-  positions (or, for fc, reduction ranges) over rows (input rows broadcast along a row); ``inter_core_balancing`` on deals filters longest-first by their
-  estimated effectual work and cuts bands at equal shares of estimated work;
+  positions (or, for fc, reduction ranges) over rows (input rows broadcast along a row);
+  ``inter_core_balancing`` on deals filters longest-first by their estimated cycles and
+  cuts bands at equal shares of estimated cycles;
 * the NoC as engine events (:class:`~accelsim.engine.TileWork` ``noc_cycles``): a core's
   link delivers the broadcast weights and input band at ``noc_bytes_per_cycle``;
 * data stored compressed, in DRAM and on the NoC: non-zero values plus a 1-bit mask per
@@ -156,21 +157,12 @@ class Core(base.Core):
             ops.avals, ops.chunk_len, filters_per_group=layer.out_channels_per_group,
             threads=p.threads, lookahead=p.lookahead, mode=p.mode, skip=p.skip_ineffectual,
             compute=True, n_parts=split.n_parts)
-        output = self._output(layer, acc.sum(axis=0), inputs[0], weights, bias)
+        output = base.conv_output(layer, acc.sum(axis=0), inputs[0], weights, bias)
         work, noc_words = self._tile_work(layer, ops, split, entry_cycles, output, x)
         counts = self._counts(layer, stats, noc_words)
         return base.LayerRun(output=output, work=work, counts=counts,
                              mapping=split.describe(p.inter_core_balancing), tiles=len(work),
                              stats=self._stats(stats))
-
-    def _output(self, layer: Layer, acc: np.ndarray, x, weights, bias):
-        acc = acc.reshape(layer.out_shape)
-        if isinstance(x, fixedpoint.Fixed):
-            acc_frac = x.frac + weights.frac
-            acc = acc + fixedpoint.quantize_at(bias, acc_frac)[:, None, None]
-            return fixedpoint.requantize(acc, acc_frac, layer.relu)
-        out = acc + bias.astype(np.float64)[:, None, None]
-        return (np.maximum(out, 0) if layer.relu else out).astype(np.float32)
 
     # ---- data movement ---------------------------------------------------------------------
     def _stored_bytes(self, nonzeros, elements):

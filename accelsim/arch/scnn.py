@@ -198,7 +198,7 @@ class Core(base.Core):
             t.geom, t.tiles, t.origin, t.extent, t.kgroups, acts, wts, f_vec=p.mult_f,
             i_vec=p.mult_i, banks=p.banks, hash_kind=HASHES[p.bank_hash], compute=True,
             n_out=layer.out_channels)
-        output = self._output(layer, self._merge(layer, acc, t), inputs[0], weights, bias)
+        output = base.conv_output(layer, self._merge(layer, acc, t), inputs[0], weights, bias)
         a_entries = np.diff(acts[0]).reshape(p.pes, t.geom[0])
         w_entries = np.diff(wts[0]).reshape(len(t.kgroups), t.geom[1])
         work, traffic = self._tile_work(layer, t, group_cycles, a_entries, w_entries, output)
@@ -213,15 +213,6 @@ class Core(base.Core):
             if ny and nx:
                 out[:, y0:y0 + ny, x0:x0 + nx] += acc[pe, :, :ny, :nx]
         return out
-
-    def _output(self, layer: Layer, acc: np.ndarray, x, weights, bias):
-        acc = acc.reshape(layer.out_shape)
-        if isinstance(x, fixedpoint.Fixed):
-            acc_frac = x.frac + weights.frac
-            acc = acc + fixedpoint.quantize_at(bias, acc_frac)[:, None, None]
-            return fixedpoint.requantize(acc, acc_frac, layer.relu)
-        out = acc + bias.astype(np.float64)[:, None, None]
-        return (np.maximum(out, 0) if layer.relu else out).astype(np.float32)
 
     # ---- data movement ---------------------------------------------------------------------
     def _bytes(self, entries):

@@ -219,7 +219,7 @@ class Core(base.Core):
             kernel_w=layer.kernel_w, stride=layer.stride, out_w=layer.out_w,
             n_sub=ops["n_sub"], multipliers=p.multipliers_per_cu,
             overhead=p.chunk_overhead_cycles, n_positions=positions, compute=known is None)
-        output = self._output(layer, acc, inputs[0], weights, bias) if known is None \
+        output = base.conv_output(layer, acc, inputs[0], weights, bias) if known is None \
             else known
         work, noc_words = self._tile_work(layer, x, ops, slots, item_ptr, item_cycles, output)
         counts = self._counts(layer, stats, slots, noc_words)
@@ -244,15 +244,6 @@ class Core(base.Core):
         amask, aoff, avals = sparse_map(a_chunks)
         return {"wmask": wmask, "woff": woff, "wvals": wvals, "amask": amask, "aoff": aoff,
                 "avals": avals, "n_sub": n_sub, "w_nnz": (w_chunks != 0).sum(axis=2)}
-
-    def _output(self, layer: Layer, acc: np.ndarray, x, weights, bias):
-        acc = acc.reshape(layer.out_shape)
-        if isinstance(x, fixedpoint.Fixed):
-            acc_frac = x.frac + weights.frac
-            acc = acc + fixedpoint.quantize_at(bias, acc_frac)[:, None, None]
-            return fixedpoint.requantize(acc, acc_frac, layer.relu)
-        out = acc + bias.astype(np.float64)[:, None, None]
-        return (np.maximum(out, 0) if layer.relu else out).astype(np.float32)
 
     # ---- data movement ---------------------------------------------------------------------
     def _stored_bytes(self, nonzeros, elements):

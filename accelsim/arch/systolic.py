@@ -59,10 +59,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from accelsim import fixedpoint
 from accelsim.arch import base
+from accelsim.arch._vector_ops import vector_output
 from accelsim.counts import Counts
 from accelsim.energy import Component
 from accelsim.engine import TileWork
@@ -239,7 +239,7 @@ class Core(base.Core):
 
     # ---- pooling and residual add: the vector unit (not a SCALE-Sim layer) ---------------
     def _vector_layer(self, layer: Layer, inputs: list) -> base.LayerRun:
-        output = _pool(layer, inputs[0]) if layer.kind == "pool" else _add(layer, inputs)
+        output = vector_output(layer, inputs)
         lanes = self.params.cols
         blocks = -(-layer.out_channels // lanes)
         per_block = layer.out_h * layer.out_w * (
@@ -307,43 +307,3 @@ def _sram_requests(g: np.ndarray) -> tuple[int, int, int]:
     if df == sk.WS:
         return col_folds * px * win, win * m, sk.output_writes(g)
     return win * px, col_folds * m * win, sk.output_writes(g)
-
-
-def _pool(layer: Layer, x):
-    """Max or average pooling over in-bounds elements (fixed16: round half up), reduced one
-    axis at a time (a window's max or sum is that of its rows' maxima or sums)."""
-    fixed = isinstance(x, fixedpoint.Fixed)
-    is_max = layer.pool_op == "max"
-    values = (x.q.astype(np.int64) if fixed else x.astype(np.float64))
-    top, left, bottom, right = layer.pad
-    fill = (np.iinfo(np.int64).min if fixed else -np.inf) if is_max else 0
-    pad = ((0, 0), (top, bottom), (left, right))
-
-    def reduce(array):
-        for axis, k, step in ((2, layer.kernel_w, layer.stride[1]),
-                              (1, layer.kernel_h, layer.stride[0])):
-            view = np.moveaxis(sliding_window_view(array, k, axis=axis), axis, -2)
-            view = view[..., ::step, :]
-            array = np.moveaxis(view.max(axis=-1) if is_max else view.sum(axis=-1), -1, axis)
-        return array
-
-    acc = reduce(np.pad(values, pad, constant_values=fill))
-    n = np.maximum(reduce(np.pad(np.ones((1, layer.in_h, layer.in_w), np.int64), pad)), 1) \
-        if not is_max else 1
-    if fixed:
-        q = acc if is_max else (2 * acc + n) // (2 * n)
-        q = np.maximum(q, 0) if layer.relu else q
-        return fixedpoint.Fixed(np.clip(q, fixedpoint.Q_MIN, fixedpoint.Q_MAX)
-                                .astype(np.int16), x.frac)
-    out = acc if is_max else acc / n
-    return (np.maximum(out, 0) if layer.relu else out).astype(np.float32)
-
-
-def _add(layer: Layer, operands):
-    if isinstance(operands[0], fixedpoint.Fixed):
-        frac = max(a.frac for a in operands)
-        acc = sum(a.q.astype(np.int64) << (frac - a.frac) for a in operands)
-        return fixedpoint.requantize(acc, frac, layer.relu)
-    out = operands[0].astype(np.float64) + operands[1].astype(np.float64)
-    return (np.maximum(out, 0) if layer.relu else out).astype(np.float32)
-

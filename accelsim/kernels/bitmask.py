@@ -37,7 +37,7 @@ skipped are products with a zero factor, so the sums equal a dense execution's.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 from numba import njit, prange
@@ -51,7 +51,7 @@ N_STATS = 6
 MAX_CHUNK = 16
 
 
-@lru_cache(maxsize=None)
+@cache
 def popcount_table(bits: int) -> np.ndarray:
     """Set bits of every ``bits``-bit code (the lookahead unit's adder tree)."""
     codes = np.arange(1 << bits, dtype=np.int64)
