@@ -11,10 +11,9 @@ from accelsim import simulate
 from accelsim.cli import main
 from accelsim.config import load_arch, with_overrides
 from accelsim.errors import ConfigError
-from accelsim.workload import load_network
 from accelsim.workload.tensors import make_tensors
-from accelsim.workload.transforms import apply_transforms
 from accelsim.workload.yaml_format import network_from_dict
+from tests.sparse_workloads import pruned_network
 from tests.test_cores import TINY
 from tests.test_diannao import assert_bit_exact
 
@@ -157,15 +156,10 @@ def test_bad_params_name_the_key():
 
 
 # ---- whole networks -------------------------------------------------------------------------
-PRUNE = {"vgg16": [{"kind": "prune", "profile": "vgg16_han2015"}],
-         "mobilenet_v1": [{"kind": "prune", "density": 0.4, "scope": "layer"}]}
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("workload", ["vgg16", "mobilenet_v1"])
 def test_pruned_network_bit_exact(workload):
-    network = load_network(workload)
-    tensors = apply_transforms(network, make_tensors(network, 0), PRUNE[workload])
+    network, tensors = pruned_network(workload)
     layers = run(network, tensors).layers
     assert (layers["utilization"] <= 1).all()
     assert (layers["cycles"] >= layers["ideal_cycles"]).all()

@@ -14,6 +14,7 @@ from accelsim.workload import load_network
 from accelsim.workload.tensors import make_tensors
 from accelsim.workload.transforms import apply_transforms
 from accelsim.workload.yaml_format import network_from_dict
+from tests.sparse_workloads import one_conv, pruned_network
 from tests.test_diannao import assert_bit_exact
 
 UNLIMITED = {"dram.bytes_per_cycle": None, "dram.latency_cycles": 0,
@@ -22,14 +23,6 @@ UNLIMITED = {"dram.bytes_per_cycle": None, "dram.latency_cycles": 0,
 
 def phantom(**overrides):
     return with_overrides(load_arch("phantom2d"), overrides)
-
-
-def one_conv(kernel=3, channels=8, filters=12, size=10, stride=1, pad=None):
-    return network_from_dict({
-        "name": "one", "input": [channels, size, size],
-        "layers": [{"name": "conv", "kind": "conv", "out_channels": filters,
-                    "kernel": kernel, "pad": kernel // 2 if pad is None else pad,
-                    "stride": stride}]}, "one")
 
 
 # ---- the schedule, by hand ------------------------------------------------------------------
@@ -144,15 +137,10 @@ def test_bad_params_name_the_key(tmp_path):
 
 
 # ---- whole networks -------------------------------------------------------------------------
-PRUNE = {"vgg16": [{"kind": "prune", "profile": "vgg16_han2015"}],
-         "mobilenet_v1": [{"kind": "prune", "density": 0.4, "scope": "layer"}]}
-
-
 @functools.cache
 def pruned(name):
     """A pruned zoo network, its tensors and its (balanced) Phantom-2D run, made once."""
-    network = load_network(name)
-    tensors = apply_transforms(network, make_tensors(network, 0), PRUNE[name])
+    network, tensors = pruned_network(name)
     return network, tensors, simulate(phantom(), network, tensors=tensors, keep_outputs=True)
 
 

@@ -11,10 +11,10 @@ import pytest
 from accelsim import simulate
 from accelsim.config import load_arch, with_overrides
 from accelsim.errors import ConfigError
-from accelsim.workload import load_network
 from accelsim.workload.tensors import make_tensors
 from accelsim.workload.transforms import apply_transforms
 from accelsim.workload.yaml_format import network_from_dict
+from tests.sparse_workloads import pruned_network
 from tests.test_diannao import assert_bit_exact
 
 UNLIMITED = {"dram.bytes_per_cycle": None, "dram.latency_cycles": 0,
@@ -165,15 +165,10 @@ def test_bad_params_name_the_key():
 
 
 # ---- whole networks -------------------------------------------------------------------------
-PRUNE = {"vgg16": [{"kind": "prune", "profile": "vgg16_han2015"}],
-         "mobilenet_v1": [{"kind": "prune", "density": 0.4, "scope": "layer"}]}
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("workload", ["vgg16", "mobilenet_v1"])
 def test_pruned_network_bit_exact(workload):
-    network = load_network(workload)
-    tensors = apply_transforms(network, make_tensors(network, 0), PRUNE[workload])
+    network, tensors = pruned_network(workload)
     result = simulate(scnn(), network, tensors=tensors, keep_outputs=True)
     assert_bit_exact(network, tensors, result)
     layers = result.layers

@@ -9,10 +9,9 @@ from accelsim import simulate
 from accelsim.config import load_arch, with_overrides
 from accelsim.errors import ConfigError
 from accelsim.values import record_values
-from accelsim.workload import load_network
 from accelsim.workload.tensors import make_tensors
 from accelsim.workload.transforms import apply_transforms
-from accelsim.workload.yaml_format import network_from_dict
+from tests.sparse_workloads import one_conv, pruned_network
 from tests.test_diannao import assert_bit_exact
 
 MODES = ("none", "gb_s", "gb_h")
@@ -20,13 +19,6 @@ MODES = ("none", "gb_s", "gb_h")
 
 def sparten(**overrides):
     return with_overrides(load_arch("sparten"), overrides)
-
-
-def one_conv(kernel=3, channels=8, filters=12, size=10, stride=1):
-    return network_from_dict({
-        "name": "one", "input": [channels, size, size],
-        "layers": [{"name": "conv", "kind": "conv", "out_channels": filters,
-                    "kernel": kernel, "pad": kernel // 2, "stride": stride}]}, "one")
 
 
 # ---- one cluster, by hand -------------------------------------------------------------------
@@ -124,17 +116,12 @@ def test_bad_params_name_the_key():
 
 
 # ---- whole networks -------------------------------------------------------------------------
-PRUNE = {"vgg16": [{"kind": "prune", "profile": "vgg16_han2015"}],
-         "mobilenet_v1": [{"kind": "prune", "density": 0.4, "scope": "layer"}]}
-
-
 @pytest.fixture(scope="module", params=["vgg16", "mobilenet_v1"])
 def pruned_run(request):
     """A full run (gb_h) and its values, which the other balancing modes reuse: their outputs
     are the same (fixed point), so they only count (tests/test_sweep.py checks that
     counting on reused values equals a full run)."""
-    network = load_network(request.param)
-    tensors = apply_transforms(network, make_tensors(network, 0), PRUNE[request.param])
+    network, tensors = pruned_network(request.param)
     result, values = record_values(sparten(), network, tensors=tensors)
     return network, tensors, result, values
 

@@ -1,14 +1,22 @@
-"""Pooling and residual-add values for cores that run them on a vector path (their lanes or
-threads do one window element or one addition each per cycle); only the values live here,
-each core times them itself. Fixed point follows :mod:`accelsim.fixedpoint` (average pooling
-rounds half up over the in-bounds elements; adds align the operands' frac bits)."""
+"""Pooling and residual adds on a core's vector path (lanes or threads doing one window element
+or one addition each per cycle): their values (:func:`vector_output`, for every such core)
+and, for cores whose path is identical units each taking an equal share of the channels,
+their timing and counts (:func:`vector_layer_run`). Fixed point follows
+:mod:`accelsim.fixedpoint` (average pooling rounds half up over the in-bounds elements; adds
+align the operands' frac bits)."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from accelsim import fixedpoint
+from accelsim.arch.base import LayerRun
+from accelsim.counts import Counts
+from accelsim.engine import TileWork
 from accelsim.workload.layer import Layer
 
 
@@ -55,3 +63,50 @@ def add_output(layer: Layer, operands):
 def vector_output(layer: Layer, inputs: list):
     """The output of a pool or add layer."""
     return pool_output(layer, inputs[0]) if layer.kind == "pool" else add_output(layer, inputs)
+
+
+def channel_nonzeros(tensor, bounds: np.ndarray) -> np.ndarray:
+    """Non-zeros of a C x H x W tensor in each channel range ``bounds[i]:bounds[i + 1]``."""
+    values = tensor.q if isinstance(tensor, fixedpoint.Fixed) else tensor
+    per_channel = np.count_nonzero(values.reshape(values.shape[0], -1), axis=1)
+    return np.diff(np.concatenate([[0], np.cumsum(per_channel)])[bounds])
+
+
+@dataclass(frozen=True)
+class VectorUnits:
+    """A core's pooling / add path: ``units`` that each take an equal share of the output
+    channels, ``lanes`` window elements or additions per unit per cycle, a fixed
+    ``overhead_cycles`` per busy unit, how data is stored (``stored_bytes(nonzeros,
+    elements)``) and the (component, action) names its ops, reads and writes are counted as."""
+
+    units: int
+    lanes: int
+    overhead_cycles: int
+    stored_bytes: Callable
+    op: tuple[str, str]
+    read: tuple[str, str]
+    write: tuple[str, str]
+    label: str
+
+
+def vector_layer_run(layer: Layer, inputs: list, path: VectorUnits):
+    """A pool or add layer on ``path``: its values, one tile per unit, and the counts."""
+    output = vector_output(layer, inputs)
+    per_output = layer.kernel_h * layer.kernel_w if layer.kind == "pool" else 1
+    bounds = (np.arange(path.units + 1) * layer.out_channels) // path.units
+    channels = np.diff(bounds)
+    in_words = channels * layer.in_h * layer.in_w * len(inputs)
+    out_words = channels * layer.out_h * layer.out_w
+    cycles = -(-(out_words * per_output) // path.lanes) + path.overhead_cycles * (channels > 0)
+    in_bytes = sum(path.stored_bytes(channel_nonzeros(x, bounds),
+                                     channels * layer.in_h * layer.in_w) for x in inputs)
+    out_bytes = path.stored_bytes(channel_nonzeros(output, bounds), out_words)
+    work = TileWork(cycles, in_bytes, np.zeros(path.units, np.int64), out_bytes,
+                    np.arange(path.units))
+    counts = Counts()
+    counts.add(*path.op, layer.ops)
+    counts.add(*path.read, layer.ops if layer.kind == "pool" else int(in_words.sum()))
+    counts.add(*path.write, int(out_words.sum()))
+    stats = {f"core_{unit:03d}_cycles": int(c) for unit, c in enumerate(cycles)}
+    return LayerRun(output=output, work=work, counts=counts, mapping=f"vector: {path.label}",
+                    tiles=path.units, stats=stats)

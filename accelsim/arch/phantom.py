@@ -52,7 +52,7 @@ import numpy as np
 from accelsim import fixedpoint
 from accelsim.arch import _mesh_mapping as mesh
 from accelsim.arch import base
-from accelsim.arch._vector_ops import vector_output
+from accelsim.arch._vector_ops import VectorUnits, vector_layer_run
 from accelsim.counts import Counts
 from accelsim.energy import Component
 from accelsim.engine import TileWork
@@ -282,33 +282,9 @@ class Core(base.Core):
     # ---- pooling and residual add: the threads as a vector unit -------------------------------
     def _vector_layer(self, layer: Layer, inputs: list) -> base.LayerRun:
         """Window elements (pool) or additions (add) over all threads of the mesh, each core
-        taking an equal share of the output channels; dense data in and out."""
+        taking an equal share of the output channels; data stored as everywhere else."""
         p = self.params
-        output = vector_output(layer, inputs)
-        per_output = layer.kernel_h * layer.kernel_w if layer.kind == "pool" else 1
-        bounds = (np.arange(p.cores + 1) * layer.out_channels) // p.cores
-        channels = np.diff(bounds)
-        in_words = channels * layer.in_h * layer.in_w * len(inputs)
-        out_words = channels * layer.out_h * layer.out_w
-        cycles = -(-(out_words * per_output) // p.threads) + p.pipeline_cycles * (channels > 0)
-        in_bytes = sum(self._stored_bytes(_channel_nonzeros(x, bounds),
-                                          channels * layer.in_h * layer.in_w) for x in inputs)
-        out_bytes = self._stored_bytes(_channel_nonzeros(output, bounds), out_words)
-        work = TileWork(cycles, in_bytes, np.zeros(p.cores, np.int64), out_bytes,
-                        np.arange(p.cores))
-        counts = Counts()
-        counts.add("threads", "op", layer.ops)
-        counts.add("act_buffer", "read", layer.ops if layer.kind == "pool"
-                   else int(in_words.sum()))
-        counts.add("output_buffer", "write", int(out_words.sum()))
-        stats = {f"core_{core:03d}_cycles": int(c) for core, c in enumerate(cycles)}
-        return base.LayerRun(output=output, work=work, counts=counts,
-                             mapping=f"vector: {p.cores} cores x {p.threads} threads",
-                             tiles=p.cores, stats=stats)
-
-
-def _channel_nonzeros(tensor, bounds: np.ndarray) -> np.ndarray:
-    """Non-zeros of a C x H x W tensor in each channel range ``bounds[i]:bounds[i + 1]``."""
-    values = tensor.q if isinstance(tensor, fixedpoint.Fixed) else tensor
-    per_channel = np.count_nonzero(values.reshape(values.shape[0], -1), axis=1)
-    return np.diff(np.concatenate([[0], np.cumsum(per_channel)])[bounds])
+        return vector_layer_run(layer, inputs, VectorUnits(
+            p.cores, p.threads, p.pipeline_cycles, self._stored_bytes, ("threads", "op"),
+            ("act_buffer", "read"), ("output_buffer", "write"),
+            f"{p.cores} cores x {p.threads} threads"))

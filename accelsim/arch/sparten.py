@@ -56,7 +56,7 @@ import numpy as np
 
 from accelsim import fixedpoint
 from accelsim.arch import base
-from accelsim.arch._vector_ops import vector_output
+from accelsim.arch._vector_ops import VectorUnits, vector_layer_run
 from accelsim.counts import Counts
 from accelsim.energy import Component
 from accelsim.engine import TileWork
@@ -347,28 +347,10 @@ class Core(base.Core):
         """Window elements (pool) or additions (add) over every multiplier, each cluster
         taking an equal share of the output channels; SparseMap data in and out."""
         p = self.params
-        output = vector_output(layer, inputs)
-        per_output = layer.kernel_h * layer.kernel_w if layer.kind == "pool" else 1
-        bounds = (np.arange(p.clusters + 1) * layer.out_channels) // p.clusters
-        channels = np.diff(bounds)
-        in_words = channels * layer.in_h * layer.in_w * len(inputs)
-        out_words = channels * layer.out_h * layer.out_w
         lanes = p.cus_per_cluster * p.multipliers_per_cu
-        cycles = -(-(out_words * per_output) // lanes)
-        in_bytes = sum(self._stored_bytes(_channel_nonzeros(x, bounds),
-                                          channels * layer.in_h * layer.in_w) for x in inputs)
-        out_bytes = self._stored_bytes(_channel_nonzeros(output, bounds), out_words)
-        work = TileWork(cycles, in_bytes, np.zeros(p.clusters, np.int64), out_bytes,
-                        np.arange(p.clusters))
-        counts = Counts()
-        counts.add("cu", "op", layer.ops)
-        counts.add("act_buffer", "read", layer.ops if layer.kind == "pool"
-                   else int(in_words.sum()))
-        counts.add("output_buffer", "write", int(out_words.sum()))
-        stats = {f"core_{cl:03d}_cycles": int(c) for cl, c in enumerate(cycles)}
-        return base.LayerRun(output=output, work=work, counts=counts,
-                             mapping=f"vector: {p.clusters} clusters x {lanes} lanes",
-                             tiles=p.clusters, stats=stats)
+        return vector_layer_run(layer, inputs, VectorUnits(
+            p.clusters, lanes, 0, self._stored_bytes, ("cu", "op"), ("act_buffer", "read"),
+            ("output_buffer", "write"), f"{p.clusters} clusters x {lanes} lanes"))
 
 
 def _runs(item_ptr: np.ndarray, positions: int) -> list[tuple[int, int, int, int]]:
@@ -383,10 +365,3 @@ def _runs(item_ptr: np.ndarray, positions: int) -> list[tuple[int, int, int, int
             runs.append((cl, j, i0, end))
             i0 = end
     return runs
-
-
-def _channel_nonzeros(tensor, bounds: np.ndarray) -> np.ndarray:
-    """Non-zeros of a C x H x W tensor in each channel range ``bounds[i]:bounds[i + 1]``."""
-    values = tensor.q if isinstance(tensor, fixedpoint.Fixed) else tensor
-    per_channel = np.count_nonzero(values.reshape(values.shape[0], -1), axis=1)
-    return np.diff(np.concatenate([[0], np.cumsum(per_channel)])[bounds])
