@@ -7,12 +7,17 @@ returns a :class:`Result` with per-layer cycles, traffic and energy.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from accelsim._version import __version__
+from accelsim.config import ArchConfig, load_arch
+from accelsim.sim.results import Result
+from accelsim.sim.simulate import simulate
+from accelsim.workload import (
+    Network,
+    NetworkTensors,
+    load_network,
+    load_tensors,
+    make_tensors,
+)
 
-from accelsim.config import ArchConfig, load_arch  # noqa: E402
-from accelsim.results import Result  # noqa: E402
-from accelsim.simulate import simulate  # noqa: E402
-from accelsim.workload import Network, load_network  # noqa: E402
-
-__all__ = ["ArchConfig", "Network", "Result", "__version__", "load_arch", "load_network",
-           "simulate"]
+__all__ = ["ArchConfig", "Network", "NetworkTensors", "Result", "__version__", "load_arch",
+           "load_network", "load_tensors", "make_tensors", "simulate"]

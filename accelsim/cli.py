@@ -17,8 +17,8 @@ import yaml
 from accelsim import __version__
 from accelsim.config import load_arch, with_overrides
 from accelsim.errors import AccelsimError
-from accelsim.resources import shipped
-from accelsim.simulate import simulate
+from accelsim.files import shipped
+from accelsim.sim.simulate import simulate
 from accelsim.workload import load_network, load_tensors
 from accelsim.workload.transforms import apply_transforms, load_recipe, parse_transform
 
@@ -116,7 +116,7 @@ def _add_sweep_parser(commands) -> None:
 
 def _sweep(args) -> int:
     from accelsim.sweep import load_sweep, run_sweep, runs_directory
-    from accelsim.sweep_report import format_summary
+    from accelsim.sweep.report import format_summary
 
     sweep = load_sweep(args.sweep)
     output = args.output or Path(f"{sweep.name}.parquet")
@@ -246,14 +246,14 @@ def format_summary(summary: pd.Series, meta: dict) -> str:
 def _run(args) -> int:
     arch = load_arch(args.arch)
     if args.scalesim_config:
-        from accelsim.scalesim_config import load_scalesim_workload, scalesim_arch
+        from accelsim.scalesim.config import load_scalesim_workload, scalesim_arch
 
         arch = scalesim_arch(args.scalesim_config,
                              "systolic" if args.arch == DEFAULT_ARCH else arch)
     if args.overrides:
         arch = with_overrides(arch, _overrides(args.overrides))
     if args.scalesim_reports:
-        from accelsim.scalesim_reports import check_arch, write_reports
+        from accelsim.scalesim.reports import check_arch, write_reports
 
         check_arch(arch)
     network = (load_scalesim_workload(args.workload) if args.scalesim_config

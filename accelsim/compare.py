@@ -16,8 +16,8 @@ import pandas as pd
 
 from accelsim.config import ArchConfig, load_arch
 from accelsim.errors import AccelsimError
-from accelsim.results import Result, write_tables
-from accelsim.simulate import simulate
+from accelsim.sim.results import Result, write_tables
+from accelsim.sim.simulate import simulate
 from accelsim.workload import Network, load_network, load_tensors
 from accelsim.workload.tensors import NetworkTensors
 

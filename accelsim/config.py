@@ -12,7 +12,7 @@ An ``arch_configs/<name>.yaml`` file maps key for key onto :class:`ArchConfig`::
       sb:    {size_kib: 32, slots: 2, ports: 2}
     core_params: {tn: 16}         # checked against the core module's Params
     dram: {bytes_per_cycle: 16, latency_cycles: 100, channels: 1}   # null = unlimited
-    energy_pj: {sb: {read: 1.7}}  # overrides of accelsim.energy's defaults
+    energy_pj: {sb: {read: 1.7}}  # overrides of accelsim.cost.energy's defaults
     engine: {max_steps_per_layer: 512}
 
 The loader (:func:`arch_from_dict`) walks ``dataclasses.fields``: unknown keys (with the
@@ -35,9 +35,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from accelsim import arch, resources
-from accelsim.errors import AccelsimError, ConfigError
-from accelsim.yamlio import did_you_mean, read_yaml
+from accelsim import arch, files
+from accelsim.errors import AccelsimError, ConfigError, did_you_mean
+from accelsim.files import read_yaml
 
 Precision = Literal["fixed16", "fp32"]
 FORMAT_VERSION = 1
@@ -105,7 +105,7 @@ class ArchConfig:
 def load_arch(name_or_path: str | Path) -> ArchConfig:
     """A shipped architecture by name (``arch_configs/<name>.yaml``) or a YAML file path."""
     try:
-        path = resources.resolve("arch_configs", name_or_path, "architecture")
+        path = files.resolve("arch_configs", name_or_path, "architecture")
     except AccelsimError as err:
         raise ConfigError(str(err)) from None
     return arch_from_dict(read_yaml(path, ConfigError), str(path))

@@ -6,6 +6,9 @@ message must be complete on its own: where (file, dotted key or layer) and what 
 
 from __future__ import annotations
 
+import difflib
+from typing import Any
+
 
 class AccelsimError(Exception):
     """Base class of every error caused by the user's input (not by a bug)."""
@@ -25,3 +28,12 @@ class WorkloadError(AccelsimError):
 
 class MappingError(AccelsimError):
     """A layer cannot be mapped onto the hardware (e.g. a buffer too small for any tile)."""
+
+
+def did_you_mean(word: Any, known: list[str] | tuple[str, ...], list_all: bool = False) -> str:
+    """`` (did you mean 'x'?)`` for the closest known name; with ``list_all``, the known
+    names when none is close; else an empty string."""
+    close = difflib.get_close_matches(str(word), list(known), n=1)
+    if close:
+        return f" (did you mean {close[0]!r}?)"
+    return f" (known: {', '.join(known) or 'none'})" if list_all else ""

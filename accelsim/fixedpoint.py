@@ -33,6 +33,11 @@ class Fixed:
         return self.q.astype(np.float64) * 2.0 ** -self.frac
 
 
+def raw(tensor) -> np.ndarray:
+    """The array a kernel works on: a :class:`Fixed` tensor's int16 codes, a float array as is."""
+    return tensor.q if isinstance(tensor, Fixed) else tensor
+
+
 def frac_bits_for(max_abs: float) -> int:
     """Fractional bits so that ``max_abs < 2**(15 - frac)``: e = least int with max < 2**e."""
     if max_abs <= 0 or not np.isfinite(max_abs):

@@ -1,7 +1,7 @@
 """Simulation time vs a reference inference of the same network, measured side by side.
 
 For each (architecture, network) pair: the seeded tensors are made once (outside both
-clocks), then the best-of-N wall time of ``accelsim.simulate`` (numba already compiled by a
+clocks), then the best-of-N wall time of ``accelsim.sim.simulate`` (numba already compiled by a
 warm-up run) and of a BLAS-backed float32 numpy inference with the same weights and input.
 The ratio is the number to track (target for the Foundation issue: <= 20x on VGG-16/DianNao;
 next target 5x). Run from the repository root:

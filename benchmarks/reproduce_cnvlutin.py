@@ -21,7 +21,7 @@ Activations (always the ones the simulated hardware computes, layer by layer):
 * ``eyeriss-profile`` (AlexNet): the same, with each conv layer's input zero fraction brought
   to the Eyeriss JSSC 2017 measurement on a trained AlexNet (0.01 / 38.7 / 72.5 / 79.3 /
   77.6 %; ``workloads/profiles/alexnet_eyeriss2016.yaml``) by shifting the biases of the
-  layers that feed them (:func:`accelsim.workload.activations.impose_input_zeros`).
+  layers that feed them (:func:`accelsim.workload.transforms.activations.impose_input_zeros`).
 
 The paper's per-network speedups were not recovered (published-anchors.md section 3), so
 the check is the range and the mean. ``--threshold t`` adds a Cnvlutin that also skips
@@ -39,9 +39,9 @@ import pandas as pd
 from accelsim.compare import compare
 from accelsim.config import load_arch, with_overrides
 from accelsim.workload import load_network
-from accelsim.workload.activations import impose_input_zeros
-from accelsim.workload.profiles import load_profile
 from accelsim.workload.tensors import make_tensors
+from accelsim.workload.transforms.activations import impose_input_zeros
+from accelsim.workload.transforms.profiles import load_profile
 
 PAPER_RANGE = (1.24, 1.55)
 PAPER_MEAN = 1.37

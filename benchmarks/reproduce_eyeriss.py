@@ -45,8 +45,8 @@ import pandas as pd
 from accelsim import simulate
 from accelsim.config import load_arch
 from accelsim.workload import load_network
-from accelsim.workload.activations import impose_input_zeros
 from accelsim.workload.tensors import make_tensors
+from accelsim.workload.transforms.activations import impose_input_zeros
 
 BATCH = 4
 CONVS = ("conv1", "conv2", "conv3", "conv4", "conv5")

@@ -44,7 +44,7 @@ import pandas as pd
 
 from accelsim.compare import compare
 from accelsim.config import load_arch, with_overrides
-from accelsim.resources import shipped
+from accelsim.files import shipped
 from accelsim.workload import load_network
 from accelsim.workload.tensors import make_tensors
 from accelsim.workload.transforms import apply_transforms

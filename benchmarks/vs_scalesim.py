@@ -5,7 +5,7 @@ For every topology x array size x dataflow, both simulators get the same SCALE-S
 64 KB SRAMs, InterfaceBandwidth CALC; ``--mode user`` switches to USER at 10 words a cycle)
 and the same topology CSV. SCALE-Sim runs as its users run it (``python -m scalesim.scale``,
 which always writes traces; they go to a temporary directory, deleted after each run), one
-process per run. accelsim runs every configuration in one worker process (``accelsim.simulate``
+process per run. accelsim runs every configuration in one worker process (``accelsim.sim.simulate``
 on the topology loaded unpadded, then its report CSVs), after a warm-up that loads the numba
 kernels. Printed: each layer's total cycles, stall cycles and compute utilization side by
 side, the number of report cells that differ and the largest difference, both wall times and
@@ -129,8 +129,8 @@ def _worker(runs: list[dict]) -> dict:
     """accelsim on every run, in this process (the ``--worker`` side)."""
     start = time.perf_counter()
     import accelsim
-    from accelsim.scalesim_config import load_scalesim_workload, scalesim_arch
-    from accelsim.scalesim_reports import write_reports
+    from accelsim.scalesim.config import load_scalesim_workload, scalesim_arch
+    from accelsim.scalesim.reports import write_reports
 
     imported = time.perf_counter()
     warm = scalesim_arch(runs[0]["cfg"])

@@ -17,7 +17,7 @@ from onnx import TensorProto, helper, numpy_helper
 import accelsim
 from accelsim.config import with_overrides
 from accelsim.workload import load_tensors
-from accelsim.workload.onnx import import_onnx
+from accelsim.workload.formats.onnx_model import import_onnx
 
 ort = pytest.importorskip("onnxruntime")
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 import functools
 
 from accelsim.workload import load_network
+from accelsim.workload.formats.yaml_network import network_from_dict
 from accelsim.workload.tensors import make_tensors
 from accelsim.workload.transforms import apply_transforms
-from accelsim.workload.yaml_format import network_from_dict
 
 PRUNE = {"vgg16": [{"kind": "prune", "profile": "vgg16_han2015"}],
          "mobilenet_v1": [{"kind": "prune", "density": 0.4, "scope": "layer"}]}

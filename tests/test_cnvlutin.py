@@ -17,8 +17,8 @@ from accelsim.config import load_arch, with_overrides
 from accelsim.errors import ConfigError
 from accelsim.fixedpoint import Fixed
 from accelsim.workload import Layer
+from accelsim.workload.formats.yaml_network import network_from_dict
 from accelsim.workload.tensors import make_tensors
-from accelsim.workload.yaml_format import network_from_dict
 from tests import reference
 
 STAGES = 3   # pipeline drain, once per layer

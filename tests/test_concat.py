@@ -1,7 +1,7 @@
 """The ``concat`` layer kind: validation, YAML errors, and simulation against the reference.
 
 Expected outputs come from ``tests/reference.py`` (written independently of
-``accelsim.layout``) or, for the rounding rule, from values worked out by hand.
+``accelsim.sim.layout``) or, for the rounding rule, from values worked out by hand.
 """
 
 from __future__ import annotations
@@ -9,14 +9,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from accelsim import layout, simulate
+from accelsim import simulate
 from accelsim.config import load_arch, with_overrides
 from accelsim.errors import WorkloadError
+from accelsim.files import shipped
 from accelsim.fixedpoint import Fixed
-from accelsim.resources import shipped
+from accelsim.sim import layout
 from accelsim.workload import Layer, Network, load_network
+from accelsim.workload.formats.yaml_network import network_from_dict
 from accelsim.workload.tensors import make_tensors
-from accelsim.workload.yaml_format import network_from_dict
 from tests import reference
 
 # An inception-like block: branches of different depth and channel counts (not multiples of

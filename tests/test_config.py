@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pytest
 import yaml
 
-from accelsim import arch, config, resources
+from accelsim import arch, config, files
 from accelsim.config import (
     ArchConfig,
     BufferConfig,
@@ -121,9 +121,9 @@ def test_dram_bandwidth_null_or_unlimited_means_unlimited(write_yaml, spelling):
     assert arch_config.dram.bytes_per_cycle is None
 
 
-def test_shipped_name_resolves_through_resources(write_yaml, monkeypatch):
+def test_shipped_name_resolves_through_files(write_yaml, monkeypatch):
     path = write_yaml("arch_configs/fake.yaml", GOOD)
-    monkeypatch.setattr(resources, "shipped", lambda kind, suffixes=(".yaml",): {"fake": path})
+    monkeypatch.setattr(files, "shipped", lambda kind, suffixes=(".yaml",): {"fake": path})
     assert load_arch("fake").origin == str(path)
 
 

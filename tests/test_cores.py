@@ -12,10 +12,10 @@ import pytest
 from accelsim import simulate
 from accelsim.arch import available_cores
 from accelsim.config import load_arch
+from accelsim.files import shipped
 from accelsim.fixedpoint import Fixed
-from accelsim.resources import shipped
+from accelsim.workload.formats.yaml_network import network_from_dict
 from accelsim.workload.tensors import make_tensors
-from accelsim.workload.yaml_format import network_from_dict
 from tests import reference
 
 TINY = network_from_dict({

@@ -12,8 +12,8 @@ from accelsim import simulate
 from accelsim.config import load_arch, with_overrides
 from accelsim.errors import MappingError
 from accelsim.kernels import dense
+from accelsim.workload.formats.yaml_network import network_from_dict
 from accelsim.workload.tensors import make_tensors
-from accelsim.workload.yaml_format import network_from_dict
 from tests import reference
 
 # Every layer kind the zoo uses, at awkward sizes: channels not multiples of 16, asymmetric

@@ -7,9 +7,10 @@ import typing
 
 import pytest
 
-from accelsim import config, energy
-from accelsim.counts import Counts
-from accelsim.energy import (
+from accelsim import config
+from accelsim.cost import energy
+from accelsim.cost.counts import Counts
+from accelsim.cost.energy import (
     DRAM_PJ_PER_BYTE,
     Component,
     energy_table,

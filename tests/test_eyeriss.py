@@ -22,9 +22,9 @@ from accelsim.errors import AccelsimError, ConfigError, MappingError
 from accelsim.fixedpoint import Fixed
 from accelsim.kernels import row_stationary as rs
 from accelsim.workload import load_network
-from accelsim.workload.activations import impose_input_zeros
 from accelsim.workload.layer import Layer
 from accelsim.workload.tensors import make_tensors
+from accelsim.workload.transforms.activations import impose_input_zeros
 from tests import reference
 
 CONVS = ("conv1", "conv2", "conv3", "conv4", "conv5")

@@ -11,8 +11,8 @@ from accelsim import simulate
 from accelsim.cli import main
 from accelsim.config import load_arch, with_overrides
 from accelsim.errors import ConfigError
+from accelsim.workload.formats.yaml_network import network_from_dict
 from accelsim.workload.tensors import make_tensors
-from accelsim.workload.yaml_format import network_from_dict
 from tests.sparse_workloads import pruned_network
 from tests.test_cores import TINY
 from tests.test_diannao import assert_bit_exact

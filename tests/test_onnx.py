@@ -16,8 +16,8 @@ import accelsim
 from accelsim.cli import main
 from accelsim.errors import WorkloadError
 from accelsim.workload import load_network, load_tensors
+from accelsim.workload.formats.onnx_model import SUPPORTED_OPS, import_onnx
 from accelsim.workload.layer import LAYER_KINDS
-from accelsim.workload.onnx import SUPPORTED_OPS, import_onnx
 from tests.onnx_helpers import GraphBuilder, check_against_onnxruntime, onnxruntime_outputs
 
 

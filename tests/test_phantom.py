@@ -11,9 +11,9 @@ from accelsim import simulate
 from accelsim.config import load_arch, with_overrides
 from accelsim.kernels import bitmask
 from accelsim.workload import load_network
+from accelsim.workload.formats.yaml_network import network_from_dict
 from accelsim.workload.tensors import make_tensors
 from accelsim.workload.transforms import apply_transforms
-from accelsim.workload.yaml_format import network_from_dict
 from tests.sparse_workloads import one_conv, pruned_network
 from tests.test_diannao import assert_bit_exact
 
@@ -184,8 +184,8 @@ def test_inter_core_balancing_shortens_pruned_vgg16():
 # ---- the mesh heat map ------------------------------------------------------------------------
 def test_mesh_heat_map_from_a_real_run(tmp_path):
     from accelsim import plot
-    from accelsim.plot_data import PlotError
-    from accelsim.plot_mesh import core_utilization
+    from accelsim.plot.data import PlotError
+    from accelsim.plot.mesh import core_utilization
 
     net = network_from_dict({
         "name": "two", "input": [6, 12, 12],

@@ -17,7 +17,7 @@ from accelsim import plot
 from accelsim.cli import main
 from accelsim.compare import compare
 from accelsim.sweep import make_sweep, pareto_front, run_sweep
-from accelsim.workload.yaml_format import network_from_dict
+from accelsim.workload.formats.yaml_network import network_from_dict
 
 NET = network_from_dict({
     "name": "net", "input": [3, 20, 20],

@@ -8,7 +8,7 @@ import pytest
 from accelsim import simulate
 from accelsim.config import load_arch, with_overrides
 from accelsim.errors import ConfigError
-from accelsim.values import record_values
+from accelsim.sim.simulate import record_values
 from accelsim.workload.tensors import make_tensors
 from accelsim.workload.transforms import apply_transforms
 from tests.sparse_workloads import one_conv, pruned_network

@@ -19,9 +19,10 @@ import pytest
 from accelsim.cli import main
 from accelsim.config import load_arch, with_overrides
 from accelsim.errors import MappingError
+from accelsim.files import shipped
 from accelsim.kernels import dense, zero_skip
-from accelsim.resources import shipped
-from accelsim.simulate import simulate
+from accelsim.sim.simulate import record_values, simulate
+from accelsim.sim.values import value_key
 from accelsim.sweep import (
     SweepError,
     load_sweep,
@@ -31,10 +32,9 @@ from accelsim.sweep import (
     run_sweep,
     runs_directory,
 )
-from accelsim.values import record_values, value_key
 from accelsim.workload import load_network
+from accelsim.workload.formats.yaml_network import network_from_dict
 from accelsim.workload.tensors import make_tensors
-from accelsim.workload.yaml_format import network_from_dict
 
 REPO = Path(__file__).resolve().parents[1]
 ID_COLUMNS = ["point", "arch", "workload"]

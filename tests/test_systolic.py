@@ -27,10 +27,10 @@ from accelsim.cli import main
 from accelsim.config import arch_from_dict, load_arch, with_overrides
 from accelsim.errors import ConfigError
 from accelsim.fixedpoint import Fixed, quantize
-from accelsim.scalesim_config import load_scalesim_workload, read_scalesim_config, scalesim_arch
-from accelsim.scalesim_reports import REPORTS, report_tables, write_reports
+from accelsim.scalesim.config import load_scalesim_workload, read_scalesim_config, scalesim_arch
+from accelsim.scalesim.reports import REPORTS, report_tables, write_reports
+from accelsim.workload.formats.yaml_network import network_from_dict
 from accelsim.workload.tensors import make_tensors
-from accelsim.workload.yaml_format import network_from_dict
 from tests import reference
 from tests.test_cores import TINY
 
@@ -202,7 +202,7 @@ def test_zero_operand_macs_count_products_with_a_zero():
 
 def test_count_only_run_equals_full_run():
     """A sweep reuses recorded values; the core then times and counts without the GEMM."""
-    from accelsim.values import record_values
+    from accelsim.sim.simulate import record_values
 
     full, values = record_values("systolic", TINY)
     other = with_overrides(load_arch("systolic"), {"core_params.dataflow": "is"})

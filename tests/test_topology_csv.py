@@ -12,7 +12,7 @@ import accelsim
 from accelsim.cli import main
 from accelsim.errors import WorkloadError
 from accelsim.workload import load_network
-from accelsim.workload.topology_csv import load_topology_csv
+from accelsim.workload.formats.topology_csv import load_topology_csv
 
 DATA = Path(__file__).resolve().parent / "data" / "scalesim"
 HEADER = ("Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, "

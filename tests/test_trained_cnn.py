@@ -19,13 +19,13 @@ from PIL import Image
 
 import accelsim
 from accelsim.cli import main
-from accelsim.resources import shipped
+from accelsim.files import shipped
 from accelsim.workload import load_network, load_tensors
+from accelsim.workload.formats.onnx_model import import_onnx
 from accelsim.workload.forward import forward
-from accelsim.workload.onnx import import_onnx
-from accelsim.workload.pruning import weight_densities
-from accelsim.workload.quantization import quantize_array
 from accelsim.workload.tensors import with_input
+from accelsim.workload.transforms.pruning import weight_densities
+from accelsim.workload.transforms.quantization import quantize_array
 from tests.onnx_helpers import check_against_onnxruntime, onnxruntime_outputs, ort
 
 WORKLOADS = Path(__file__).resolve().parents[1] / "workloads"

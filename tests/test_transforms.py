@@ -13,9 +13,6 @@ from accelsim.cli import main
 from accelsim.errors import WorkloadError
 from accelsim.workload import INPUT, Layer, Network, load_network, load_tensors
 from accelsim.workload.forward import forward
-from accelsim.workload.profiles import load_profile
-from accelsim.workload.pruning import keep_largest, weight_densities
-from accelsim.workload.quantization import quantize_array
 from accelsim.workload.tensors import make_tensors
 from accelsim.workload.transforms import (
     apply_transform,
@@ -23,6 +20,9 @@ from accelsim.workload.transforms import (
     load_recipe,
     parse_transform,
 )
+from accelsim.workload.transforms.profiles import load_profile
+from accelsim.workload.transforms.pruning import keep_largest, weight_densities
+from accelsim.workload.transforms.quantization import quantize_array
 from tests import reference
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from accelsim.errors import WorkloadError
-from accelsim.resources import shipped
+from accelsim.files import shipped
 from accelsim.workload import INPUT, load_network
 
 SHIPPED = sorted(shipped("workloads"))
@@ -284,7 +284,7 @@ def test_resnet_adds_fuse_relu_and_branches_do_not(name):
 
 def test_pool_padding_must_leave_real_input_in_every_window():
     from accelsim.errors import WorkloadError
-    from accelsim.workload.yaml_format import network_from_dict
+    from accelsim.workload.formats.yaml_network import network_from_dict
     with pytest.raises(WorkloadError, match="padding"):
         network_from_dict({"name": "p", "input": [2, 4, 4], "layers": [
             {"name": "p", "kind": "pool", "op": "max", "kernel": 2, "pad": 2}]}, "p.yaml")

@@ -7,7 +7,10 @@
 * ``BUFFERS``: the names of the on-chip buffers the YAML ``buffers:`` section must give;
 * ``Core``: a subclass of :class:`accelsim.arch.base.Core`.
 
-No registry to edit: adding ``accelsim/arch/<name>.py`` is enough.
+No registry to edit: adding ``accelsim/arch/<name>.py`` is enough. ``base`` holds the Core
+contract; modules starting with ``_`` are mapping helpers shared by some cores. May import
+kernels, the engine, cost models, workloads (layer shapes), errors and fixed point; never
+configs' loader, the simulator, the CLI, sweeps or plots.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from accelsim import fixedpoint
 from accelsim.arch.base import LayerRun
-from accelsim.counts import Counts
+from accelsim.cost.counts import Counts
 from accelsim.engine import TileWork
 from accelsim.workload.layer import Layer
 
@@ -67,7 +67,7 @@ def vector_output(layer: Layer, inputs: list):
 
 def channel_nonzeros(tensor, bounds: np.ndarray) -> np.ndarray:
     """Non-zeros of a C x H x W tensor in each channel range ``bounds[i]:bounds[i + 1]``."""
-    values = tensor.q if isinstance(tensor, fixedpoint.Fixed) else tensor
+    values = fixedpoint.raw(tensor)
     per_channel = np.count_nonzero(values.reshape(values.shape[0], -1), axis=1)
     return np.diff(np.concatenate([[0], np.cumsum(per_channel)])[bounds])
 

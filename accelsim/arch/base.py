@@ -2,7 +2,7 @@
 
 A core turns one layer and its real input tensors into (a) the layer's real output tensor,
 (b) a :class:`~accelsim.engine.TileWork` for the engine and (c) raw event counts. The layer
-loop in :mod:`accelsim.simulate` is the same for every core.
+loop in :mod:`accelsim.sim.simulate` is the same for every core.
 
 Hooks a subclass implements (SimPy ``BaseResource`` style: the base names them, a core fills
 them in):
@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from accelsim import fixedpoint
-from accelsim.counts import Counts
+from accelsim.cost.counts import Counts
 from accelsim.engine import BufferSpec, DramSpec, MemorySpec, TileWork
 from accelsim.workload.layer import Layer
 
@@ -143,7 +143,7 @@ class Core:
     def value_key(self) -> tuple:
         """What a layer's output values depend on besides the network and its tensors.
         Configs with equal keys compute bit-identical outputs, so a sweep computes them
-        once (:class:`accelsim.values.NetworkValues`) and later runs only count.
+        once (:class:`accelsim.sim.values.NetworkValues`) and later runs only count.
 
         Default: for ``fixed16``, the precision alone (integer sums are exact, so tiling,
         loop order and buffer sizes cannot change a value; ``tests/test_cores.py`` holds

@@ -42,7 +42,7 @@ skipped synapse reads and a baseline-mode layer costs DaDianNao's; the stat
 ``sb_slice_reads_saved`` is the slice reads skipped (``sb_read + sb_slice_reads_saved`` =
 ``ti`` x DaDianNao's ``sb_read``). NM (``nbin``) reads are one per brick on both: fixed
 ZFNAf slots save no NM accesses. Encoder and dispatcher steps cost one 16-bit add each
-(:mod:`accelsim.energy`).
+(:mod:`accelsim.cost.energy`).
 
 Another reading of the paper (the authors' early simulator, github.com/iniverno/MIsim, splits
 a window's channels into ``ti`` contiguous slices, one per subunit, and re-synchronises only
@@ -63,9 +63,9 @@ import numpy as np
 from accelsim.arch import base, diannao
 from accelsim.arch._nfu_tiling import block_unions
 from accelsim.arch.diannao import Core as DaDianNaoCore
-from accelsim.counts import Counts
-from accelsim.energy import Component
-from accelsim.fixedpoint import Fixed
+from accelsim.cost.counts import Counts
+from accelsim.cost.energy import Component
+from accelsim.fixedpoint import Fixed, raw
 from accelsim.kernels import dense, zero_skip
 from accelsim.workload import INPUT, Layer
 
@@ -207,7 +207,7 @@ class Core(DaDianNaoCore):
         row["brick_groups"] = int(stats[zero_skip.GROUPS])
         row["skipped_neurons"] = int(stats[zero_skip.SKIPPED_NEURONS])
         row["sb_slice_reads_saved"] = int(stats[zero_skip.SB_SLICE_SAVED])
-        values = x.q if isinstance(x, Fixed) else x
+        values = raw(x)
         neuron_bits = 8 * self.word_bytes + self.params.offset_bits
         slots = layer.in_h * layer.in_w * -(-layer.in_channels // self.params.ti) * self.params.ti
         effectual = int(np.count_nonzero(np.abs(values.astype(np.float64))

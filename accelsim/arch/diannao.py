@@ -38,8 +38,8 @@ import numpy as np
 from accelsim import fixedpoint
 from accelsim.arch import base
 from accelsim.arch._nfu_tiling import NfuShape, add_tiling, conv_tiling, pool_tiling
-from accelsim.counts import Counts
-from accelsim.energy import Component
+from accelsim.cost.counts import Counts
+from accelsim.cost.energy import Component
 from accelsim.engine import TileWork
 from accelsim.kernels import dense
 from accelsim.workload.layer import Layer

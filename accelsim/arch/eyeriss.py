@@ -65,8 +65,8 @@ from accelsim import fixedpoint
 from accelsim.arch import _row_stationary_mapping as rsmap
 from accelsim.arch import base
 from accelsim.arch._vector_ops import add_output
-from accelsim.counts import Counts
-from accelsim.energy import Component, energy_table
+from accelsim.cost.counts import Counts
+from accelsim.cost.energy import Component, energy_table
 from accelsim.engine import TileWork
 from accelsim.kernels import row_stationary as rs
 from accelsim.workload.layer import Layer
@@ -166,7 +166,8 @@ class Core(base.Core):
     def run_layer(self, layer: Layer, inputs: list, weights, bias) -> base.LayerRun:
         """As the base, with the batch taken from the input (``N x C x H x W``, or one image
         ``C x H x W``)."""
-        batch = _values(inputs[0]).shape[0] if _values(inputs[0]).ndim == 4 else 1
+        first = fixedpoint.raw(inputs[0])
+        batch = first.shape[0] if first.ndim == 4 else 1
         return self.compute(layer, inputs, weights, bias, self.tile(layer, batch))
 
     def tile(self, layer: Layer, batch: int = 1):
@@ -175,7 +176,7 @@ class Core(base.Core):
         return rsmap.elementwise_tiling(layer, batch, self.hardware)
 
     def compute(self, layer: Layer, inputs: list, weights, bias, tiling) -> base.LayerRun:
-        single = _values(inputs[0]).ndim == 3
+        single = fixedpoint.raw(inputs[0]).ndim == 3
         batched = [_batched(x) for x in inputs]
         if layer.has_weights:
             output, counts, work, stats = self._conv(layer, batched[0], weights, bias, tiling)
@@ -211,7 +212,7 @@ class Core(base.Core):
             out = acc + bias.astype(np.float64)[:, None, None]
             output = (np.maximum(out, 0) if layer.relu else out).astype(np.float32)
         ifmap, ifmap_rlc = self._stored(x_values)
-        ofmap, ofmap_rlc = self._stored(_values(output))
+        ofmap, ofmap_rlc = self._stored(fixedpoint.raw(output))
         in_bytes = rs.refill_bytes(*ifmap, table, channels_per_group=layer.in_channels_per_group,
                                    stride_h=layer.stride[0], pad_top=top)
         out_bytes = rs.readout_bytes(*ofmap, table,
@@ -221,7 +222,7 @@ class Core(base.Core):
                                     out_bytes)
         counts = _named_counts(kernel_counts)
         rlc_values = (_values_fetched(x_values, table, layer) if ifmap_rlc else 0) + \
-            (_values(output).size if ofmap_rlc else 0)
+            (fixedpoint.raw(output).size if ofmap_rlc else 0)
         if rlc_values:
             counts.add("rlc", "op", rlc_values)
         stats = {"batch": x_values.shape[0], "passes": len(table),
@@ -260,7 +261,7 @@ class Core(base.Core):
     # ---- pooling and element-wise add (our extension) -------------------------------------
     def _elementwise(self, layer, inputs, tiling):
         output = _pool(layer, inputs[0]) if layer.kind == "pool" else add_output(layer, inputs)
-        values = [_values(x) for x in inputs]
+        values = [fixedpoint.raw(x) for x in inputs]
         batch = values[0].shape[0]
         table = tiling.table(layer, batch)
         rows_in = (table[:, rs.T_Y1] - table[:, rs.T_Y0] - 1) * layer.stride[0] \
@@ -278,9 +279,9 @@ class Core(base.Core):
             in_bytes += rs.refill_bytes(*stored, table, channels_per_group=layer.in_channels,
                                         stride_h=layer.stride[0], pad_top=layer.pad[0])
             rlc_values += x.size if encoded else 0
-        stored, out_encoded = self._stored(_values(output))
+        stored, out_encoded = self._stored(fixedpoint.raw(output))
         out_bytes = rs.readout_bytes(*stored, table, filters_per_group=layer.in_channels)
-        rlc_values += _values(output).size if out_encoded else 0
+        rlc_values += fixedpoint.raw(output).size if out_encoded else 0
         hw = self.hardware
         cycles = np.maximum.reduce([-(-ops // self.peak_per_cycle(layer)),
                                     hw.bus_cycles(in_words, hw.gin_ifmap_bits),
@@ -299,13 +300,9 @@ class Core(base.Core):
         return output, counts, work, {"batch": batch}
 
 
-def _values(tensor) -> np.ndarray:
-    return tensor.q if isinstance(tensor, fixedpoint.Fixed) else tensor
-
-
 def _batched(tensor):
     """A single ``C x H x W`` image as a batch of one."""
-    if _values(tensor).ndim == 4:
+    if fixedpoint.raw(tensor).ndim == 4:
         return tensor
     if isinstance(tensor, fixedpoint.Fixed):
         return fixedpoint.Fixed(tensor.q[None], tensor.frac)
@@ -339,7 +336,7 @@ def _values_fetched(x: np.ndarray, table: np.ndarray, layer: Layer) -> int:
 def _pool(layer: Layer, x):
     fixed = isinstance(x, fixedpoint.Fixed)
     is_max = layer.pool_op == "max"
-    acc, n_valid = rs.pool_values(_values(x), is_max=is_max,
+    acc, n_valid = rs.pool_values(fixedpoint.raw(x), is_max=is_max,
                                   kernel=(layer.kernel_h, layer.kernel_w), stride=layer.stride,
                                   pad=layer.pad[:2], out_hw=(layer.out_h, layer.out_w))
     n = np.maximum(n_valid, 1)

@@ -51,13 +51,11 @@ pass's cycles on it):
 * pooling and residual adds on the PEs (one op per PE per cycle), values from
   :mod:`accelsim.arch._vector_ops`.
 
-Precision: ``fixed16`` (16-bit data, exact int64 psums) like the rest of the project, so the
-outputs are checked bit-exactly; the chip's 8-bit data and 20-bit psums are not modelled
-(sizes use 16-bit data and ``psum_bits`` 32).
-
-Not modelled: GLB capacity (psums of a lane stay in the psum GLB between k-ranges), the PE
-pipeline fill, the iact address spad's 9 columns (buffer depth only), router-cluster hop
-latencies, GLB bank conflicts, the chip's per-layer reconfiguration time.
+Precision: ``fixed16`` (16-bit data, exact int64 psums) as in the rest of the project, so
+outputs are checked bit-exactly; not the chip's 8-bit data and 20-bit psums (sizes use 16-bit
+data, ``psum_bits`` 32). Not modelled: GLB capacity (a lane's psums stay in the psum GLB
+between k-ranges), PE pipeline fill, the iact address spad's 9 columns (buffer depth only),
+router-cluster hop latencies, GLB bank conflicts, per-layer reconfiguration time.
 """
 
 from __future__ import annotations
@@ -68,9 +66,9 @@ import numpy as np
 
 from accelsim import fixedpoint
 from accelsim.arch import base
-from accelsim.arch._vector_ops import vector_output
-from accelsim.counts import Counts
-from accelsim.energy import Component
+from accelsim.arch._vector_ops import channel_nonzeros, vector_output
+from accelsim.cost.counts import Counts
+from accelsim.cost.energy import Component
 from accelsim.engine import TileWork
 from accelsim.kernels import csc
 from accelsim.workload.layer import Layer
@@ -257,16 +255,15 @@ class Core(base.Core):
         m0 = t.g * t.mg + t.mb * t.m_block
         m1 = np.minimum(m0 + t.m_block, (t.g + 1) * t.mg)
         psum_bits = (m1 - m0) * (p1 - p0) * p.psum_bits
-        out = output.q if isinstance(output, fixedpoint.Fixed) else output
-        out_nz = (out.reshape(layer.out_channels, -1) != 0)
+        out_nz = fixedpoint.raw(output).reshape(layer.out_channels, -1) != 0
         ocum = np.zeros((out_nz.shape[0] + 1, out_nz.shape[1] + 1), np.int64)
         ocum[1:, 1:] = out_nz.cumsum(0).cumsum(1)
         o_nnz = ocum[m1, p1] - ocum[m0, p1] - ocum[m1, p0] + ocum[m0, p0]
         o_bits = self._csc_bits(o_nnz, m1 - m0, p.iact_addr_bits)
         as_bytes = lambda bits: -(-np.asarray(bits, np.int64) // 8)    # noqa: E731
         return {"weight": as_bytes(w_bits), "weight_words": words, "iact": as_bytes(i_bits),
-                "iact_dram": as_bytes(new_bits),
-                "psum": as_bytes(psum_bits), "out": as_bytes(o_bits)}
+                "iact_dram": as_bytes(new_bits), "psum": as_bytes(psum_bits),
+                "out": as_bytes(o_bits)}
 
     # ---- the array: rounds, NoC and DRAM per cluster ------------------------------------------
     def _tile_work(self, t, task_stats, sizes):
@@ -379,9 +376,9 @@ class Core(base.Core):
         out_words = channels * layer.out_h * layer.out_w
         cycles = -(-(out_words * per_output) // p.pes_per_cluster)
         in_rows = channels * layer.in_h
-        in_bits = sum(self._csc_bits(_channel_nonzeros(x, bounds), in_rows, p.iact_addr_bits)
+        in_bits = sum(self._csc_bits(channel_nonzeros(x, bounds), in_rows, p.iact_addr_bits)
                       for x in inputs)
-        out_bits = self._csc_bits(_channel_nonzeros(output, bounds), channels * layer.out_h,
+        out_bits = self._csc_bits(channel_nonzeros(output, bounds), channels * layer.out_h,
                                   p.iact_addr_bits)
         work = TileWork(cycles, -(-in_bits // 8), np.zeros(p.clusters, np.int64),
                         -(-out_bits // 8), np.arange(p.clusters))
@@ -394,10 +391,3 @@ class Core(base.Core):
         return base.LayerRun(output=output, work=work, counts=counts,
                              mapping=f"vector: {p.pes} PEs x 1 op", tiles=p.clusters,
                              stats=stats)
-
-
-def _channel_nonzeros(tensor, bounds: np.ndarray) -> np.ndarray:
-    """Non-zeros of a C x H x W tensor in each channel range ``bounds[i]:bounds[i + 1]``."""
-    values = tensor.q if isinstance(tensor, fixedpoint.Fixed) else tensor
-    per_channel = np.count_nonzero(values.reshape(values.shape[0], -1), axis=1)
-    return np.diff(np.concatenate([[0], np.cumsum(per_channel)])[bounds])

@@ -53,8 +53,8 @@ from accelsim import fixedpoint
 from accelsim.arch import _mesh_mapping as mesh
 from accelsim.arch import base
 from accelsim.arch._vector_ops import VectorUnits, vector_layer_run
-from accelsim.counts import Counts
-from accelsim.energy import Component
+from accelsim.cost.counts import Counts
+from accelsim.cost.energy import Component
 from accelsim.engine import TileWork
 from accelsim.kernels import bitmask
 from accelsim.workload.layer import Layer
@@ -183,7 +183,7 @@ class Core(base.Core):
         w_nnz = self.popcount[ops.wcodes]                      # M x NCH
         w_cum = np.concatenate([np.zeros((len(w_nnz), 1), np.int64),
                                 np.cumsum(w_nnz, axis=1)], axis=1)
-        out_q = output.q if isinstance(output, fixedpoint.Fixed) else output
+        out_q = fixedpoint.raw(output)
         out_nz = np.concatenate([np.zeros((layer.out_channels, 1), np.int64), np.cumsum(
             out_q.reshape(layer.out_channels, -1) != 0, axis=1)], axis=1)
         x_nnz, x_size = self._input_rows_nnz(layer, x, split)

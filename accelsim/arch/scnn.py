@@ -56,8 +56,8 @@ import numpy as np
 from accelsim import fixedpoint
 from accelsim.arch import base
 from accelsim.arch._vector_ops import vector_output
-from accelsim.counts import Counts
-from accelsim.energy import Component
+from accelsim.cost.counts import Counts
+from accelsim.cost.energy import Component
 from accelsim.engine import TileWork
 from accelsim.kernels import cartesian as cp
 from accelsim.workload.layer import Layer
@@ -224,7 +224,7 @@ class Core(base.Core):
         slowest PE's cycles; DRAM in compressed bytes; halo and broadcast on the NoC."""
         p = self.params
         n_g = len(t.kgroups)
-        out_q = output.q if isinstance(output, fixedpoint.Fixed) else output
+        out_q = fixedpoint.raw(output)
         out_q = np.ascontiguousarray(out_q.reshape(layer.out_channels, t.geom[8], t.geom[9]))
         o_entries = np.diff(cp.encode_tiles(out_q, t.owned, (1 << p.index_bits) - 1)[0]) \
             .reshape(p.pes, layer.out_channels)

@@ -57,8 +57,8 @@ import numpy as np
 from accelsim import fixedpoint
 from accelsim.arch import base
 from accelsim.arch._vector_ops import VectorUnits, vector_layer_run
-from accelsim.counts import Counts
-from accelsim.energy import Component
+from accelsim.cost.counts import Counts
+from accelsim.cost.energy import Component
 from accelsim.engine import TileWork
 from accelsim.kernels import inner_join
 from accelsim.workload.layer import Layer
@@ -258,7 +258,7 @@ class Core(base.Core):
         p, positions = self.params, layer.out_h * layer.out_w
         k_elements = layer.weight_count // layer.out_channels
         w_nnz = ops["w_nnz"].sum(axis=1)
-        out_q = output.q if isinstance(output, fixedpoint.Fixed) else output
+        out_q = fixedpoint.raw(output)
         out_cum = np.concatenate([np.zeros((layer.out_channels, 1), np.int64), np.cumsum(
             out_q.reshape(layer.out_channels, -1) != 0, axis=1)], axis=1)
         row_bytes = self._stored_bytes(np.count_nonzero(x, axis=(0, 2)),

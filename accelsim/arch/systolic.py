@@ -63,8 +63,8 @@ import numpy as np
 from accelsim import fixedpoint
 from accelsim.arch import base
 from accelsim.arch._vector_ops import vector_output
-from accelsim.counts import Counts
-from accelsim.energy import Component
+from accelsim.cost.counts import Counts
+from accelsim.cost.energy import Component
 from accelsim.engine import TileWork
 from accelsim.errors import ConfigError
 from accelsim.kernels import systolic as sk

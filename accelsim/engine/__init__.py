@@ -2,7 +2,8 @@
 
 ``run(work, memory)`` pipelines each core's tiles through fetch, compute and drain processes
 over per-core buffers and a shared DRAM; see ``pipeline`` for the exact contract and
-``memory`` for the DRAM and buffer models.
+``memory`` for the DRAM and buffer models. May import simpy, numpy, pandas, the cost
+counts and errors; nothing above it (no cores, workloads or simulator).
 """
 
 from accelsim.engine.memory import BufferSpec, DramSpec, MemorySpec

@@ -60,7 +60,7 @@ import pandas as pd
 import simpy
 from simpy.core import EmptySchedule
 
-from accelsim.counts import Counts
+from accelsim.cost.counts import Counts
 from accelsim.engine.memory import (
     DATAPATH_PRIORITY,
     TRANSFER_PRIORITY,

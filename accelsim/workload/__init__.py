@@ -1,7 +1,10 @@
 """Workloads: layer shapes, networks, their loaders and their real tensors.
 
 A workload is a shipped name or a file: a network YAML (``.yaml``), an ONNX model
-(``.onnx``, with its own weights) or a SCALE-Sim topology (``.csv``).
+(``.onnx``, with its own weights) or a SCALE-Sim topology (``.csv``). ``layer`` and
+``network`` are the shapes, ``tensors`` the values (seeded, imported or an input image),
+``forward`` a float reference pass; ``formats/`` reads the files, ``transforms/`` changes
+values. May import errors, files and fixed point only: cores and the simulator build on it.
 """
 
 from __future__ import annotations
@@ -9,7 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from accelsim.errors import AccelsimError
-from accelsim.resources import resolve, shipped
+from accelsim.files import resolve, shipped
+from accelsim.workload.formats.yaml_network import load_yaml_network
 from accelsim.workload.layer import Layer
 from accelsim.workload.network import INPUT, Network
 from accelsim.workload.tensors import (
@@ -19,9 +23,9 @@ from accelsim.workload.tensors import (
     seeded_input,
     with_input,
 )
-from accelsim.workload.yaml_format import load_yaml_network
 
-__all__ = ["INPUT", "Layer", "Network", "NetworkTensors", "load_network", "load_tensors"]
+__all__ = ["INPUT", "Layer", "Network", "NetworkTensors", "load_network", "load_tensors",
+           "make_tensors"]
 
 MODEL_SUFFIXES = (".onnx",)
 """Shipped workloads that are models (weights included) rather than network YAMLs."""
@@ -37,11 +41,11 @@ def load_network(name_or_path: str | Path) -> Network:
         path = models[name]
     suffix = path.suffix.lower()
     if suffix == ".onnx":
-        from accelsim.workload.onnx import import_onnx
+        from accelsim.workload.formats.onnx_model import import_onnx
 
         return import_onnx(path).network
     if suffix == ".csv":
-        from accelsim.workload.topology_csv import load_topology_csv
+        from accelsim.workload.formats.topology_csv import load_topology_csv
 
         if not path.is_file():
             raise AccelsimError(f"{path}: workload file not found")
@@ -59,7 +63,7 @@ def load_tensors(network: Network, seed: int = 0,
     """
     normalization = None
     if Path(network.origin).suffix.lower() == ".onnx":
-        from accelsim.workload.onnx import import_onnx
+        from accelsim.workload.formats.onnx_model import import_onnx
 
         model = import_onnx(network.origin)
         _check_weights(network, model.weights)

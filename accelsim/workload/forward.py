@@ -1,6 +1,6 @@
 """A plain float32 numpy forward pass of a Network, for transforms that need activations.
 
-Imposing an activation-sparsity profile (:func:`accelsim.workload.activations.
+Imposing an activation-sparsity profile (:func:`accelsim.workload.transforms.activations.
 impose_input_zeros`) calibrates each layer on the values that reach it, so it needs every
 layer's pre-activation output. Running the simulator for that would be slow and tied to one
 arch's precision; this is the arithmetic of each layer kind and nothing else: convolution

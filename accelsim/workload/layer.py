@@ -26,7 +26,7 @@ Layer kinds:
 * ``concat``: channel-wise concatenation, in ``inputs`` order, of two or more producers with
   equal H x W (GoogLeNet's inception output); C is the sum of the producers' channels and
   M == C. A pure data-layout step: the producers write into channel slices of one output
-  buffer, so no core computes it (0 MACs, 0 ops; :mod:`accelsim.layout`). It takes no
+  buffer, so no core computes it (0 MACs, 0 ops; :mod:`accelsim.sim.layout`). It takes no
   kernel, stride, padding, groups or fused ReLU.
 
 ``relu`` fuses a ReLU into the layer's output (DianNao's NFU-3 stage), so a Network never

@@ -9,7 +9,7 @@ import math
 import pandas as pd
 import pytest
 
-from accelsim.counts import Counts
+from accelsim.cost.counts import Counts
 from accelsim.engine import BufferSpec, DramSpec, MemorySpec, TileWork, run
 
 COLUMNS = ["core", "step", "fetch_start", "fetch_end", "compute_start", "compute_end",

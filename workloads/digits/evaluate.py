@@ -27,7 +27,7 @@ sys.path.insert(0, str(HERE.parents[1]))   # the accelsim checkout this script l
 
 import accelsim  # noqa: E402
 from accelsim.workload import load_network, load_tensors  # noqa: E402
-from accelsim.workload.pruning import weight_densities  # noqa: E402
+from accelsim.workload.transforms.pruning import weight_densities  # noqa: E402
 
 TEST_SET = HERE / "test_set.npy"
 WORKLOAD = HERE.parent / "digits_cnn.onnx"

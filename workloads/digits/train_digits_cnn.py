@@ -47,8 +47,8 @@ from torch import nn
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))   # the accelsim checkout this script lives in
 
-from accelsim.workload.pruning import keep_largest  # noqa: E402
-from accelsim.workload.quantization import quantize_array  # noqa: E402
+from accelsim.workload.transforms.pruning import keep_largest  # noqa: E402
+from accelsim.workload.transforms.quantization import quantize_array  # noqa: E402
 
 SEED = 0
 SIZE = 16

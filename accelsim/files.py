@@ -1,0 +1,68 @@
+"""The files accelsim reads: shipped configs and workloads by name, and user YAML files.
+
+Shipped files: where the architecture configs and workloads live, installed or in a checkout.
+
+A wheel carries ``arch_configs/`` and ``workloads/`` inside the package as
+``accelsim/_data/`` (see ``pyproject.toml``); a source checkout or editable install finds them
+at the top of the repository. Names resolve to files here; paths pass through unchanged.
+
+YAML: :func:`read_yaml` is shared by the config, workload, profile and sweep loaders, so every
+one of them reports a missing or malformed file the same way, as one line naming it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from accelsim.errors import AccelsimError
+
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def data_dir(kind: str) -> Path:
+    """The directory holding shipped ``arch_configs`` or ``workloads``."""
+    for candidate in (_PACKAGE / "_data" / kind, _PACKAGE.parent / kind):
+        if candidate.is_dir():
+            return candidate
+    raise AccelsimError(f"accelsim installation is missing its {kind}/ directory")
+
+
+def shipped(kind: str, suffixes: tuple[str, ...] = (".yaml",)) -> dict[str, Path]:
+    """Shipped files of a kind, by name (file stem)."""
+    return {p.stem: p for p in sorted(data_dir(kind).iterdir()) if p.suffix in suffixes}
+
+
+def resolve(kind: str, name_or_path: str | Path, what: str) -> Path:
+    """A shipped name (``vgg16``) or an existing file path; a clear error otherwise."""
+    path = Path(name_or_path)
+    if path.suffix and path.exists():
+        return path
+    known = shipped(kind)
+    if str(name_or_path) in known:
+        return known[str(name_or_path)]
+    if path.suffix or "/" in str(name_or_path):
+        raise AccelsimError(f"{name_or_path}: {what} file not found")
+    raise AccelsimError(
+        f"{name_or_path}: unknown {what}; shipped ones are {', '.join(known) or 'none'}, "
+        "or give a file path")
+
+
+def read_yaml(path: Path, error: type[AccelsimError] = AccelsimError) -> Any:
+    """Parse a YAML file; a missing file or syntax error is one ``error`` line naming the
+    file (and the line and column)."""
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        raise error(f"{path}: file not found") from None
+    except OSError as err:
+        raise error(f"{path}: cannot read ({err.strerror})") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}:" if mark else ""
+        problem = getattr(err, "problem", None) or "invalid YAML"
+        raise error(f"{path}:{where} malformed YAML: {problem}") from None

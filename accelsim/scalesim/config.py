@@ -1,0 +1,221 @@
+"""SCALE-Sim's own ``.cfg`` files and topology CSVs, read as SCALE-Sim 3.0.0 reads them.
+
+A ``.cfg`` is an INI file (``configparser``; keys are case-insensitive). What it sets, and
+where that goes in a systolic arch config (:mod:`accelsim.arch.systolic`)::
+
+    [general]              run_name                -> name
+    [architecture_presets] ArrayHeight, ArrayWidth -> core_params.rows, .cols
+                           IfmapSramSzkB, FilterSramSzkB, OfmapSramSzkB
+                                                   -> buffers.{ifmap,filter,ofmap}_sram.size_kib
+                           Dataflow (os|ws|is)     -> core_params.dataflow
+                           Bandwidth (USER)        -> core_params.ofmap_words_per_cycle (the
+                                                      first value: all SCALE-Sim uses)
+    [layout]               IfmapSRAMBankBandwidth, FilterSRAMBankBandwidth (USER)
+                                                   -> core_params.{ifmap,filter}_words_per_cycle
+    [run_presets]          InterfaceBandwidth (CALC|USER) -> core_params.bandwidth_mode
+
+In USER mode SCALE-Sim 3.0.0 prefetches the ifmap and filter SRAMs at the ``[layout]`` bank
+bandwidths (``single_layer_sim.py``: ``ifmap_backing_bw = config.ifmap_sram_bank_bandwidth``),
+not at ``Bandwidth``, which only drains the ofmap SRAM; we read them the same way. Address
+offsets, request-buffer sizes, ``MemoryBanks``, bank counts and ports, the sparsity block and
+``[network_presets]`` are accepted and do not change the timing (SCALE-Sim 3.0.0 does not use
+them either, or only for traces). Missing ``[layout]`` / ``[sparsity]`` sections (SCALE-Sim's
+repo ``scale.cfg``; 3.0.0 itself then crashes) mean SCALE-Sim's defaults: 10 words a cycle,
+no sparsity. Refused, each with one line naming the file and key: sparsity, custom layouts,
+Ramulator traces, unknown sections and keys, missing or malformed values.
+
+Topology CSVs load through :func:`accelsim.workload.formats.topology_csv.load_topology_csv` with
+``padding="valid"``: each layer is the unpadded IFMAP SCALE-Sim times.
+"""
+
+from __future__ import annotations
+
+import configparser
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+
+from accelsim.config import ArchConfig, load_arch, with_overrides
+from accelsim.errors import ConfigError, did_you_mean
+from accelsim.workload import Network, load_network
+
+BASE_ARCH = "systolic"
+
+# section -> {key as SCALE-Sim spells it -> how it is read}: "int", "pos_int", "int_list",
+# "bool", "text", or a tuple of allowed lower-case values. Keys match case-insensitively.
+_SCHEMA: dict[str, dict[str, object]] = {
+    "general": {"run_name": "text"},
+    "architecture_presets": {
+        "ArrayHeight": "pos_int", "ArrayWidth": "pos_int", "IfmapSramSzkB": "pos_int",
+        "FilterSramSzkB": "pos_int", "OfmapSramSzkB": "pos_int", "IfmapOffset": "int",
+        "FilterOffset": "int", "OfmapOffset": "int", "Dataflow": ("os", "ws", "is"),
+        "Bandwidth": "int_list", "MemoryBanks": "int", "ReadRequestBuffer": "int",
+        "WriteRequestBuffer": "int"},
+    "layout": {
+        "IfmapCustomLayout": "bool", "FilterCustomLayout": "bool",
+        "IfmapSRAMBankBandwidth": "pos_int", "IfmapSRAMBankNum": "int", "IfmapSRAMBankPort": "int",
+        "FilterSRAMBankBandwidth": "pos_int", "FilterSRAMBankNum": "int",
+        "FilterSRAMBankPort": "int"},
+    "sparsity": {"SparsitySupport": "bool", "SparseRep": "text", "OptimizedMapping": "bool",
+                 "BlockSize": "int", "RandomNumberGeneratorSeed": "int"},
+    "run_presets": {"InterfaceBandwidth": ("calc", "user"), "UseRamulatorTrace": "bool"},
+    "network_presets": {"TopologyCsvLoc": "text"},
+}
+_REQUIRED = [("architecture_presets", key) for key in
+             ("ArrayHeight", "ArrayWidth", "IfmapSramSzkB", "FilterSramSzkB", "OfmapSramSzkB",
+              "Dataflow")] + [("run_presets", "InterfaceBandwidth")]
+_UNSUPPORTED = {("sparsity", "SparsitySupport"): "sparsity",
+                ("layout", "IfmapCustomLayout"): "custom ifmap layouts",
+                ("layout", "FilterCustomLayout"): "custom filter layouts",
+                ("run_presets", "UseRamulatorTrace"): "Ramulator DRAM traces"}
+SCALESIM_DEFAULT_BANK_BANDWIDTH = 10   # scale_config.py: ifmap/filter_sram_bank_bandwidth
+
+
+@dataclass(frozen=True)
+class ScaleSimConfig:
+    """The timing-relevant content of a SCALE-Sim ``.cfg`` (see the module docstring)."""
+
+    run_name: str
+    rows: int
+    cols: int
+    sram_kib: tuple[int, int, int]          # ifmap, filter, ofmap
+    dataflow: str
+    bandwidth_mode: str                     # "calc" | "user"
+    words_per_cycle: tuple[int, int, int]   # ifmap, filter prefetch; ofmap drain (USER)
+    origin: str
+
+    def arch_overrides(self) -> dict[str, object]:
+        """Dotted keys for :func:`accelsim.config.with_overrides` of a systolic arch."""
+        overrides: dict[str, object] = {
+            "name": self.run_name, "core_params.rows": self.rows,
+            "core_params.cols": self.cols, "core_params.dataflow": self.dataflow,
+            "core_params.bandwidth_mode": self.bandwidth_mode}
+        for buffer, size in zip(("ifmap_sram", "filter_sram", "ofmap_sram"), self.sram_kib,
+                                strict=True):
+            overrides[f"buffers.{buffer}.size_kib"] = size
+        if self.bandwidth_mode == "user":
+            for what, value in zip(("ifmap", "filter", "ofmap"), self.words_per_cycle,
+                                   strict=True):
+                overrides[f"core_params.{what}_words_per_cycle"] = value
+        return overrides
+
+
+def read_scalesim_config(path: str | Path) -> ScaleSimConfig:
+    """Parse and check a SCALE-Sim ``.cfg``; every problem is reported at once."""
+    path = Path(path)
+    parser = configparser.ConfigParser()
+    parser.optionxform = str     # keep the user's spelling for messages; match ignoring case
+    try:
+        with path.open() as handle:
+            parser.read_file(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: SCALE-Sim config file not found") from None
+    except (OSError, UnicodeDecodeError, configparser.Error) as err:
+        reason = str(err).splitlines()[0]
+        raise ConfigError(f"{path}: not a SCALE-Sim config file ({reason})") from None
+    values, problems = _checked_values(parser, str(path))
+    if problems:
+        raise ConfigError(problems)
+    bank = SCALESIM_DEFAULT_BANK_BANDWIDTH
+    arch = {key: value for (section, key), value in values.items()
+            if section == "architecture_presets"}
+    return ScaleSimConfig(
+        run_name=values.get(("general", "run_name"), path.stem),
+        rows=arch["ArrayHeight"], cols=arch["ArrayWidth"],
+        sram_kib=(arch["IfmapSramSzkB"], arch["FilterSramSzkB"], arch["OfmapSramSzkB"]),
+        dataflow=arch["Dataflow"],
+        bandwidth_mode=values["run_presets", "InterfaceBandwidth"],
+        words_per_cycle=(values.get(("layout", "IfmapSRAMBankBandwidth"), bank),
+                         values.get(("layout", "FilterSRAMBankBandwidth"), bank),
+                         arch.get("Bandwidth", [bank])[0]),
+        origin=str(path))
+
+
+def _checked_values(parser: configparser.ConfigParser,
+                    origin: str) -> tuple[dict[tuple[str, str], object], list[str]]:
+    values: dict[tuple[str, str], object] = {}
+    problems: list[str] = []
+    for section in parser.sections():
+        schema = _SCHEMA.get(section)
+        if schema is None:
+            problems.append(f"{origin}: [{section}]: unknown section"
+                            f"{did_you_mean(section, list(_SCHEMA), True)}")
+            continue
+        spelled = {key.lower(): key for key in schema}
+        for written, text in parser.items(section):
+            key = spelled.get(written.lower())
+            if key is None:
+                close = difflib.get_close_matches(written.lower(), list(spelled), n=1)
+                hint = f" (did you mean {spelled[close[0]]!r}?)" if close else \
+                    f" (known: {', '.join(schema)})"
+                problems.append(f"{origin}: [{section}] {written}: unknown key{hint}")
+                continue
+            value = _parse(schema[key], text.strip())
+            if value is None:
+                problems.append(f"{origin}: [{section}] {key}: expected {_expected(schema[key])}"
+                                f", got {text.strip()!r}")
+            else:
+                values[section, key] = value
+    for section, key in _REQUIRED:
+        written = {k.lower() for k in parser[section]} if parser.has_section(section) else ()
+        if key.lower() not in written:
+            problems.append(f"{origin}: [{section}] {key}: missing required key")
+    for (section, key), what in _UNSUPPORTED.items():
+        if values.get((section, key)) is True:
+            problems.append(f"{origin}: [{section}] {key}: not supported ({what}); set it "
+                            "to False")
+    if values.get(("run_presets", "InterfaceBandwidth")) == "user" and \
+            ("architecture_presets", "Bandwidth") not in values:
+        problems.append(f"{origin}: [architecture_presets] Bandwidth: required when "
+                        "InterfaceBandwidth is USER")
+    return values, sorted(set(problems), key=problems.index)
+
+
+def _parse(kind: object, text: str) -> object:
+    """The value of ``text`` as ``kind`` (see ``_SCHEMA``), or None if it does not fit."""
+    if kind == "text":
+        return text
+    if kind == "bool":
+        return {"true": True, "false": False}.get(text.lower())
+    if kind == "int":
+        return int(text) if text.lstrip("-").isdigit() else None
+    if kind == "pos_int":
+        return int(text) if text.isdigit() and int(text) > 0 else None
+    if kind == "int_list":
+        items = [item.strip() for item in text.split(",")]
+        return [int(i) for i in items] if all(i.isdigit() and int(i) > 0 for i in items) \
+            else None
+    return text.lower() if text.lower() in kind else None
+
+
+def _expected(kind: object) -> str:
+    return {"text": "text", "bool": "True or False", "int": "an integer",
+            "pos_int": "a positive integer",
+            "int_list": "positive integers separated by commas"}.get(
+        kind, " or ".join(v.upper() if v in ("calc", "user") else v for v in kind))
+
+
+def scalesim_arch(config: str | Path | ScaleSimConfig,
+                  base: str | Path | ArchConfig = BASE_ARCH) -> ArchConfig:
+    """A systolic arch (``base``: name, YAML or config) set up as the SCALE-Sim ``.cfg``."""
+    if not isinstance(config, ScaleSimConfig):
+        config = read_scalesim_config(config)
+    arch = base if isinstance(base, ArchConfig) else load_arch(base)
+    if arch.core != "systolic":
+        raise ConfigError(f"{config.origin}: a SCALE-Sim config needs a systolic "
+                          f"architecture (e.g. --arch {BASE_ARCH}), not core {arch.core!r}")
+    try:
+        return with_overrides(arch, config.arch_overrides())
+    except ConfigError as err:    # e.g. ArrayHeight 0: name the .cfg, not the overrides
+        raise ConfigError([f"{config.origin}: {line.split(': ', 1)[-1]}"
+                           for line in err.problems]) from None
+
+
+def load_scalesim_workload(name_or_path: str | Path) -> Network:
+    """A SCALE-Sim topology CSV with unpadded layers (as SCALE-Sim times them); any other
+    workload as :func:`accelsim.workload.load_network` loads it."""
+    if Path(name_or_path).suffix.lower() == ".csv" and Path(name_or_path).is_file():
+        from accelsim.workload.formats.topology_csv import load_topology_csv
+
+        return load_topology_csv(name_or_path, padding="valid")
+    return load_network(name_or_path)

@@ -1,0 +1,53 @@
+"""Layers that only rearrange data: the simulation loop runs them itself, no core does.
+
+``concat`` is the one such kind. On DianNao-family hardware a concatenation costs nothing:
+each producer's NFU-3 writes its outputs into its own channel slice of one output buffer
+(NBout, or the central eDRAM), so the layer takes 0 cycles, 0 energy and no DRAM traffic.
+Its row in ``Result.layers`` has empty tile work, empty counts and mapping ``layout only``.
+
+fixed16 (our choice; no paper pins it): one tensor has one ``frac``, but the producers were
+requantized independently and may differ. Every slice is brought to the *smallest* frac
+among the producers (the coarsest step, so the largest magnitude still fits: this is the
+frac a requantization of the whole tensor would pick) by an arithmetic right shift that
+rounds half up, ``(q + 2**(s-1)) >> s``, as NFU-3 rounds. A right shift of an int16 never
+overflows, so nothing saturates. A producer whose frac is already the smallest is copied
+unchanged. The result is rounded twice (accumulator -> producer frac -> shared frac), as a
+layout pass over stored int16 values would be. ``tests/reference.py`` mirrors this rule.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from accelsim import fixedpoint
+from accelsim.arch.base import LayerRun
+from accelsim.cost.counts import Counts
+from accelsim.engine import TileWork
+from accelsim.workload.layer import Layer
+
+LAYOUT_KINDS: tuple[str, ...] = ("concat",)
+MAPPING = "layout only"
+
+
+def concat(tensors: list):
+    """Channel-wise concatenation of ``C x H x W`` (or ``N x C x H x W``) tensors (float32 or
+    Fixed), in order."""
+    fixed = [isinstance(t, fixedpoint.Fixed) for t in tensors]
+    if any(fixed) and not all(fixed):
+        raise TypeError("concat of fixed16 and float tensors")
+    if not any(fixed):
+        return np.concatenate([np.asarray(t, dtype=np.float32) for t in tensors], axis=-3)
+    frac = min(t.frac for t in tensors)
+    slices = [t.q if t.frac == frac else
+              fixedpoint.round_shift(t.q.astype(np.int64), t.frac - frac).astype(np.int16)
+              for t in tensors]
+    return fixedpoint.Fixed(np.concatenate(slices, axis=-3), frac)
+
+
+def run_layer(layer: Layer, inputs: list) -> LayerRun:
+    """A layout layer's output with no work: empty TileWork and Counts, 0 tiles."""
+    if layer.kind != "concat":
+        raise ValueError(f"layer {layer.name!r}: {layer.kind} is not a layout kind")
+    empty = np.zeros(0, dtype=np.int64)
+    return LayerRun(output=concat(inputs), work=TileWork.single_core(empty, empty, empty, empty),
+                    counts=Counts(), mapping=MAPPING, tiles=0)

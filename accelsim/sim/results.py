@@ -1,0 +1,182 @@
+"""Result of a simulation: a per-layer table, raw counts, a summary and provenance.
+
+``Result.layers`` columns (one row per layer; component columns depend on the core):
+
+=========================  ================================================================
+layer, kind                layer name and kind (conv, fc, pool, add)
+macs, ops                  analytical multiply-accumulates / arithmetic ops of the layer,
+                           for all the images of the batch
+cycles                     simulated cycles, DRAM stalls included (engine)
+compute_cycles             cycles the datapath is busy (kernel)
+stall_cycles               cycles - compute_cycles: waiting on DRAM / buffers
+ideal_cycles               effectual work at full datapath utilization (lower bound)
+utilization                effectual work / (cycles x peak work per cycle), <= 1 (effectual:
+                           the MACs a core really performed, zero-skipping cores fewer)
+time_us                    cycles at the arch clock
+dram_read_bytes, ..._write_bytes, dram_bytes   off-chip traffic
+input_zero_fraction        fraction of zeros in the layer's (first) input tensor
+<component>_<action>       raw counts, e.g. nbin_read, sb_fill, nfu_mac (see Result.counts)
+<core statistics>          figures a core reports beyond priced events (``LayerRun.stats``),
+                           e.g. Cnvlutin's subunit busy/idle cycles and ZFNAf bytes
+energy_<component>_pj      energy per component; energy_pj is their sum
+mapping                    the tiling the core chose
+tiles, engine_steps, engine_events   work units: hardware tiles, engine rows, simpy events
+=========================  ================================================================
+
+``Result.counts`` is the long table (layer, component, action, count); energy can be
+re-priced from it with :meth:`Result.reprice` without simulating again.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from accelsim._version import __version__
+from accelsim.cost.counts import Counts
+from accelsim.cost.energy import price
+from accelsim.errors import AccelsimError
+
+
+def layer_row(layer, run, stats, energy: pd.DataFrame, core, arch,
+              input_zero_fraction: float, batch: int = 1) -> dict:
+    """One row of ``Result.layers`` from a core's LayerRun and the engine's stats; work
+    columns cover all ``batch`` images."""
+    work = core.useful_work(layer, run.counts, batch)
+    peak = core.peak_per_cycle(layer)
+    row = {
+        "layer": layer.name, "kind": layer.kind, "macs": layer.macs * batch,
+        "ops": layer.ops * batch, "cycles": stats.cycles,
+        "compute_cycles": stats.compute_cycles, "stall_cycles": stats.stall_cycles,
+        "ideal_cycles": core.ideal_cycles(layer, run.counts, batch),
+        "utilization": work / (stats.cycles * peak) if stats.cycles else 0.0,
+        "time_us": stats.cycles / arch.clock_mhz,
+        "dram_read_bytes": stats.dram_read_bytes, "dram_write_bytes": stats.dram_write_bytes,
+        "dram_bytes": stats.dram_read_bytes + stats.dram_write_bytes,
+        "input_zero_fraction": input_zero_fraction,
+    }
+    for (component, action), count in sorted(run.counts.items()):
+        row[f"{component}_{action}"] = int(count)
+    row.update(run.stats)
+    by_component = energy.groupby("component")["energy_pj"].sum()
+    for component, pj in by_component.items():
+        row[f"energy_{component}_pj"] = float(pj)
+    row["energy_pj"] = float(by_component.sum())
+    row.update({"mapping": run.mapping, "tiles": run.tiles, "engine_steps": stats.steps,
+                "engine_events": stats.events})
+    return row
+
+
+def write_tables(path: str | Path, frames: dict[str, pd.DataFrame]) -> list[Path]:
+    """Write ``{name suffix: frame}`` as ``<stem><suffix>.csv`` (or ``.parquet``, by
+    ``path``'s own suffix) beside ``path``; returns the paths in order."""
+    path = Path(path)
+    if path.suffix not in (".csv", ".parquet"):
+        raise AccelsimError(f"{path}: output must end in .csv or .parquet")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, frame in frames.items():
+        target = path.with_name(path.stem + name + path.suffix)
+        if path.suffix == ".csv":
+            frame.to_csv(target, index=False)
+        else:
+            frame.to_parquet(target, index=False)
+        written.append(target)
+    return written
+
+
+def _integral(column: pd.Series) -> bool:
+    """Counts (and integer core statistics) are stored as int64; fractions stay float."""
+    values = column.dropna().to_numpy(dtype=np.float64)
+    return bool(np.all(np.mod(values, 1) == 0))
+
+
+@dataclass
+class Result:
+    """Per-layer table, long counts, summary, provenance and (optionally) layer outputs."""
+
+    layers: pd.DataFrame
+    counts: pd.DataFrame
+    energy_table: dict
+    meta: dict
+    outputs: dict = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def build(cls, rows, counts_by_layer: dict[str, Counts], table, meta, outputs) -> Result:
+        layers = pd.DataFrame(rows)
+        count_cols = [c for c in layers.columns if c not in _FIXED_COLUMNS
+                      and not c.startswith("energy_") and _integral(layers[c])]
+        layers[count_cols] = layers[count_cols].fillna(0).astype(np.int64)
+        energy_cols = [c for c in layers.columns if c.startswith("energy_")]
+        layers[energy_cols] = layers[energy_cols].fillna(0.0)
+        long = [frame.assign(layer=name) for name, counts in counts_by_layer.items()
+                if len(frame := counts.to_frame())]
+        counts = pd.concat(long, ignore_index=True)[["layer", "component", "action", "count"]]
+        meta = {"accelsim_version": __version__, **meta}
+        result = cls(layers, counts, dict(table), meta, outputs)
+        result.check_totals()
+        return result
+
+    @property
+    def summary(self) -> pd.Series:
+        """Whole-network totals: cycles, time, utilization, traffic, energy, fJ per MAC, and
+        where the tensors came from (``tensors_weights``, ``tensors_input``, ...)."""
+        df = self.layers
+        cycles = int(df["cycles"].sum())
+        macs = int(df["macs"].sum())
+        ideal = int(df["ideal_cycles"].sum())
+        energy = {c[len("energy_"):-len("_pj")]: float(df[c].sum())
+                  for c in df.columns if c.startswith("energy_") and c != "energy_pj"}
+        total_pj = float(df["energy_pj"].sum())
+        summary = {
+            "network": self.meta.get("network"), "arch": self.meta.get("arch"),
+            "layers": len(df), "macs": macs, "cycles": cycles,
+            "compute_cycles": int(df["compute_cycles"].sum()),
+            "stall_cycles": int(df["stall_cycles"].sum()), "ideal_cycles": ideal,
+            "time_ms": float(df["time_us"].sum()) / 1000.0,
+            "utilization_vs_ideal": ideal / cycles if cycles else 0.0,
+            "dram_bytes": int(df["dram_bytes"].sum()), "energy_uj": total_pj / 1e6,
+        }
+        for component, pj in energy.items():
+            summary[f"energy_{component}_uj"] = pj / 1e6
+        for component, pj in energy.items():
+            summary[f"fj_per_mac_{component}"] = 1000.0 * pj / macs if macs else 0.0
+        for what, origin in self.meta.get("tensors", {}).items():   # provenance of the run
+            summary[f"tensors_{what}"] = origin   # weights, biases, input, transforms
+        return pd.Series(summary)
+
+    def check_totals(self) -> None:
+        """The report checks its own arithmetic (nn_dataflow style)."""
+        df = self.layers
+        parts = [c for c in df.columns if c.startswith("energy_") and c != "energy_pj"]
+        if not np.allclose(df[parts].sum(axis=1), df["energy_pj"], rtol=1e-9):
+            raise AssertionError("per-component energy does not sum to the layer energy")
+        if (df["utilization"] > 1 + 1e-12).any():
+            raise AssertionError("utilization above 1: a core's cycle model is broken")
+        if (df["stall_cycles"] < 0).any():
+            raise AssertionError("negative stall cycles: the engine is broken")
+
+    def reprice(self, table: dict) -> pd.DataFrame:
+        """Per-layer, per-component energy (pJ) under another table, from the raw counts."""
+        frames = [price(Counts({(r.component, r.action): r.count
+                                for r in group.itertuples()}), table).assign(layer=name)
+                  for name, group in self.counts.groupby("layer", sort=False)]
+        energy = pd.concat(frames, ignore_index=True)
+        return energy.pivot_table(index="layer", columns="component", values="energy_pj",
+                                  aggfunc="sum", sort=False).fillna(0.0)
+
+    def save(self, path: str | Path) -> list[Path]:
+        """Write layers (.csv or .parquet), counts and meta beside it; returns the paths."""
+        path, counts_path = write_tables(path, {"": self.layers, ".counts": self.counts})
+        meta_path = path.with_name(path.stem + ".meta.json")
+        summary = {k: (v.item() if hasattr(v, "item") else v)
+                   for k, v in self.summary.items()}
+        meta_path.write_text(json.dumps({"meta": self.meta, "summary": summary}, indent=2))
+        return [path, counts_path, meta_path]
+
+
+_FIXED_COLUMNS = {"layer", "kind", "utilization", "time_us", "input_zero_fraction", "mapping"}

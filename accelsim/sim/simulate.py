@@ -1,0 +1,155 @@
+"""The one layer loop: workload -> core -> kernels -> engine -> counts -> Result.
+
+Each layer's inputs are the outputs the simulated hardware itself produced for the layers
+before it (in the arch's precision), so every zero a core sees is a real zero of this run.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from accelsim import fixedpoint
+from accelsim.arch import core_module
+from accelsim.config import ArchConfig, load_arch
+from accelsim.cost.energy import energy_table, price
+from accelsim.engine import run as run_engine
+from accelsim.errors import AccelsimError, MappingError
+from accelsim.sim import layout
+from accelsim.sim.results import Result, layer_row
+from accelsim.sim.values import NetworkValues, value_key
+from accelsim.workload import INPUT, Layer, Network, load_network, load_tensors
+from accelsim.workload.tensors import NetworkTensors, natural_image
+
+Progress = Callable[[int, int, Layer], None]
+
+
+def _to_precision(x: np.ndarray, precision: str):
+    return fixedpoint.quantize(x) if precision == "fixed16" else x.astype(np.float32)
+
+
+def _clamp(tensor, bound: float):
+    """ReLU6-style upper bound of a layer's output, applied in the core's output stage.
+
+    Fixed point: the bound is taken at the output's own frac (the core chose it from the
+    unclamped range), rounded down to the grid.
+    """
+    if isinstance(tensor, fixedpoint.Fixed):
+        limit = min(math.floor(bound * 2.0 ** tensor.frac), fixedpoint.Q_MAX)
+        return fixedpoint.Fixed(np.minimum(tensor.q, limit).astype(np.int16), tensor.frac)
+    return np.minimum(tensor, np.float32(bound))
+
+
+def _check_batch(batch: int, core, arch: ArchConfig) -> None:
+    if isinstance(batch, bool) or not isinstance(batch, int | np.integer) or batch < 1:
+        raise AccelsimError(f"batch must be an integer >= 1, got {batch!r}")
+    if batch > 1 and not getattr(core, "BATCHED", False):
+        raise AccelsimError(f"{arch.origin or arch.name}: core {arch.core!r} runs one image "
+                            "at a time; use batch 1")
+
+
+def _batch_input(image: np.ndarray, seed: int, batch: int) -> np.ndarray:
+    """``image`` (C x H x W) for batch 1; else N x C x H x W: ``image``, then seeded natural
+    images, each from its own random stream (key ``[seed, 2, i]``; streams 0 and 1 are the
+    seeded input's and the weights')."""
+    if batch == 1:
+        return image
+    extra = [natural_image(image.shape, np.random.default_rng([seed, 2, i]))
+             for i in range(1, batch)]
+    return np.stack([image, *extra]).astype(np.float32)
+
+
+def _zero_fraction(tensor) -> float:
+    values = fixedpoint.raw(tensor)
+    return float(np.count_nonzero(values == 0) / values.size) if values.size else 0.0
+
+
+def simulate(arch: ArchConfig | str | Path, network: Network | str | Path, *, seed: int = 0,
+             tensors: NetworkTensors | None = None, keep_outputs: bool = False,
+             progress: Progress | None = None, batch: int = 1,
+             reuse: NetworkValues | None = None) -> Result:
+    """Simulate ``network`` on ``arch`` with the given tensors, or its default ones
+    (:func:`accelsim.workload.load_tensors`: an ONNX model's own weights, else seeded).
+
+    ``arch`` and ``network`` may be shipped names or file paths. With ``keep_outputs`` every
+    layer's output (and ``"input"``) stays in ``Result.outputs``; otherwise tensors are freed
+    after their last use. ``batch`` > 1 runs that many images at once (``N x C x H x W``
+    tensors: the input, then seeded natural images) on a core with ``BATCHED = True``.
+    ``reuse``: this network's values recorded by :func:`accelsim.sim.simulate.record_values` on
+    a core with the same value key (``tensors`` is then ignored); the core only counts,
+    and the result is identical to a full run.
+    """
+    arch = arch if isinstance(arch, ArchConfig) else load_arch(arch)
+    network = network if isinstance(network, Network) else load_network(network)
+    tensors = reuse.tensors if reuse is not None else tensors
+    tensors = tensors if tensors is not None else load_tensors(network, seed)
+    core = core_module(arch.core).Core(arch)
+    memory = core.memory_spec()
+    table = energy_table(core.components(), arch.precision, arch.energy_pj, arch.origin)
+    _check_batch(batch, core, arch)
+    if reuse is not None:
+        reuse.check(arch, network, core, batch)
+    values = {INPUT: reuse.outputs[INPUT] if reuse is not None else
+              _to_precision(_batch_input(tensors.input, seed, batch), arch.precision)}
+    last_use = network.last_use()
+    rows, counts_by_layer = [], {}
+    outputs = {INPUT: values[INPUT]} if keep_outputs else {}
+    for index, layer in enumerate(network.layers):
+        if progress:
+            progress(index, len(network.layers), layer)
+        inputs = [values[name] for name in layer.inputs]
+        weights = bias = None
+        if layer.has_weights:
+            weights = (reuse.weights[layer.name] if reuse is not None else
+                       _to_precision(tensors.weights[layer.name], arch.precision))
+            bias = tensors.biases[layer.name].astype(np.float32)
+        try:
+            if layer.kind in layout.LAYOUT_KINDS:   # data layout only: no core computes it
+                run = layout.run_layer(layer, inputs)
+            elif reuse is not None:   # the output is known: the core only counts
+                run = core.count_layer(layer, inputs, weights, bias, reuse.outputs[layer.name])
+            else:
+                run = core.run_layer(layer, inputs, weights, bias)
+        except MappingError as err:
+            raise MappingError(f"{arch.origin or arch.name}: {err}") from None
+        if layer.relu_max is not None:
+            run.output = _clamp(run.output, layer.relu_max)
+        stats = run_engine(run.work, memory, run.counts)
+        energy = price(run.counts, table)
+        rows.append(layer_row(layer, run, stats, energy, core, arch,
+                              _zero_fraction(inputs[0]), batch))
+        counts_by_layer[layer.name] = run.counts
+        values[layer.name] = run.output
+        if keep_outputs:
+            outputs[layer.name] = run.output
+        for name in layer.inputs:
+            if last_use[name] == index:
+                values.pop(name, None)
+    meta = {
+        "arch": arch.name, "arch_file": arch.origin, "arch_digest": arch.digest,
+        "core": arch.core, "precision": arch.precision, "clock_mhz": arch.clock_mhz,
+        "network": network.name, "network_source": network.source, "seed": seed,
+        "batch": batch,
+        "tensors": dict(tensors.provenance),
+    }
+    return Result.build(rows, counts_by_layer, table, meta, outputs)
+
+
+def record_values(arch: ArchConfig | str | Path, network: Network | str | Path, *,
+                  seed: int = 0, tensors: NetworkTensors | None = None,
+                  batch: int = 1) -> tuple[Result, NetworkValues]:
+    """A full run of ``network`` on ``arch`` and the values it computed, for reuse."""
+    arch = arch if isinstance(arch, ArchConfig) else load_arch(arch)
+    network = network if isinstance(network, Network) else load_network(network)
+    tensors = tensors if tensors is not None else load_tensors(network, seed)
+    result = simulate(arch, network, seed=seed, tensors=tensors, keep_outputs=True,
+                      batch=batch)
+    weights = {layer.name: _to_precision(tensors.weights[layer.name], arch.precision)
+               for layer in network.layers if layer.has_weights}
+    values = NetworkValues(network, value_key(arch), batch, tensors, weights,
+                           dict(result.outputs))
+    result.outputs.clear()   # the caller asked for a result, not for a second copy
+    return result, values

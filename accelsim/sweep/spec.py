@@ -1,0 +1,190 @@
+"""Sweep specs: a grid over config keys on several workloads, from a file or from Python.
+
+A sweep file (``arch_configs/sweeps/diannao.yaml`` is the shipped example)::
+
+    version: 1
+    name: diannao-memory
+    arch: diannao                  # or archs: [dadiannao, cnvlutin]; names or paths
+    workloads: [alexnet, mobilenet_v1]
+    seed: 0
+    grid:                          # any config key by its dotted path, as --set takes it
+      buffers.sb.size_kib: [8, 32, 128]
+      dram.bytes_per_cycle: [4, 16, 64]
+    sample: {count: 20, seed: 1}   # optional: a random subset of the grid's points
+
+Every problem of a spec is reported at once, one ``FILE: key: problem`` line each. A key that
+no value makes valid on a base arch is a mistake in the sweep, refused here; a value the
+config loader rejects is a design point, recorded as failed when the sweep runs.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from accelsim import files
+from accelsim.config import ArchConfig, load_arch, with_overrides
+from accelsim.errors import AccelsimError, ConfigError, did_you_mean
+from accelsim.workload import Network, load_network
+
+SPEC_KEYS = ("version", "name", "description", "arch", "archs", "workloads", "seed", "grid",
+             "sample")
+
+
+class SweepError(AccelsimError):
+    """A sweep file or spec is malformed; one ``FILE: key: problem`` line per problem."""
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """Base configs x a grid of dotted-key values, on workloads, with one seed.
+
+    ``sample``: run only that many of the grid's points, drawn without replacement with
+    ``sample_seed`` (a larger count keeps the smaller count's points).
+    """
+
+    name: str
+    archs: tuple[ArchConfig, ...]
+    workloads: tuple[Network, ...]
+    grid: dict[str, tuple]
+    seed: int = 0
+    sample: int | None = None
+    sample_seed: int = 0
+    origin: str = ""
+
+    @property
+    def keys(self) -> list[str]:
+        return list(self.grid)
+
+
+def load_sweep(name_or_path: str | Path) -> Sweep:
+    """A sweep YAML file, or the name of a shipped one (``arch_configs/sweeps/<name>``)."""
+    path = Path(name_or_path)
+    if not path.suffix and not path.exists():
+        path = files.data_dir("arch_configs") / "sweeps" / f"{name_or_path}.yaml"
+    return sweep_from_dict(files.read_yaml(path, SweepError), str(path), path.parent)
+
+
+def sweep_from_dict(data: Any, origin: str = "<sweep>", base_dir: Path | None = None) -> Sweep:
+    """Validate a parsed sweep spec; every problem is reported at once, naming the key.
+    Arch and workload paths are taken relative to ``base_dir`` (the file's directory)."""
+    where, problems = origin or "<sweep>", []
+    if not isinstance(data, dict):
+        raise SweepError(f"{where}: expected a mapping with keys {', '.join(SPEC_KEYS)}")
+    for key in data:
+        if key not in SPEC_KEYS:
+            problems.append(f"{where}: {key}: unknown key{did_you_mean(key, SPEC_KEYS)}")
+    if "arch" in data and "archs" in data:
+        problems.append(f"{where}: arch, archs: give one of them")
+    if data.get("version", 1) != 1:
+        problems.append(f"{where}: version: expected 1, got {data.get('version')!r}")
+    archs = _load_each(data.get("archs", data.get("arch", [])), "archs", load_arch, base_dir,
+                       where, problems)
+    workloads = _load_each(data.get("workloads", []), "workloads", load_network, base_dir,
+                           where, problems)
+    grid = _grid(data.get("grid", {}), where, problems)
+    seed = _integer(data.get("seed", 0), "seed", where, problems)
+    count, sample_seed = _sample(data.get("sample"), where, problems)
+    if not problems:
+        problems += _unusable_keys(archs, grid, where)
+    if problems:
+        raise SweepError("\n".join(problems))
+    name = str(data.get("name") or Path(where).stem)
+    return Sweep(name, tuple(archs), tuple(workloads), grid, seed, count, sample_seed, where)
+
+
+def make_sweep(archs: Sequence[ArchConfig | str | Path] | ArchConfig | str,
+               workloads: Sequence[Network | str | Path] | Network | str,
+               grid: Mapping[str, Sequence], *, seed: int = 0, sample: int | None = None,
+               sample_seed: int = 0, name: str = "sweep") -> Sweep:
+    """The Python form of a sweep file: names, paths or loaded objects."""
+    archs = [archs] if isinstance(archs, ArchConfig | str | Path) else list(archs)
+    workloads = [workloads] if isinstance(workloads, Network | str | Path) else list(workloads)
+    data = {"name": name, "archs": archs, "workloads": workloads,
+            "grid": {key: list(values) if isinstance(values, tuple | range) else values
+                     for key, values in grid.items()}, "seed": seed}
+    if sample is not None:
+        data["sample"] = {"count": sample, "seed": sample_seed}
+    return sweep_from_dict(data, name)
+
+
+def _load_each(value, key, loader, base_dir, where, problems) -> list:
+    items = value if isinstance(value, list) else [value]
+    if not items or any(not isinstance(v, str | Path | ArchConfig | Network) for v in items):
+        problems.append(f"{where}: {key}: expected a name or a list of names/paths, "
+                        f"got {value!r}")
+        return []
+    loaded = []
+    for item in items:
+        if isinstance(item, ArchConfig | Network):
+            loaded.append(item)
+            continue
+        relative = base_dir / item if base_dir is not None else Path(item)
+        try:
+            loaded.append(loader(relative if relative.suffix and relative.exists() else item))
+        except AccelsimError as err:
+            problems.append(f"{where}: {key}: {item}: {err}".replace("\n", "; "))
+    return loaded
+
+
+def _grid(value, where, problems) -> dict[str, tuple]:
+    if not isinstance(value, dict) or not value:
+        problems.append(f"{where}: grid: expected a mapping of dotted keys to value lists")
+        return {}
+    grid = {}
+    for key, values in value.items():
+        if not isinstance(values, list) or not values:
+            problems.append(f"{where}: grid.{key}: expected a non-empty list of values, "
+                            f"got {values!r}")
+        elif len({json.dumps(v, sort_keys=True) for v in values}) != len(values):
+            problems.append(f"{where}: grid.{key}: values repeat: {values!r}")
+        else:
+            grid[str(key)] = tuple(values)
+    return grid
+
+
+def _integer(value, key, where, problems) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        problems.append(f"{where}: {key}: expected an integer >= 0, got {value!r}")
+        return 0
+    return value
+
+
+def _sample(value, where, problems) -> tuple[int | None, int]:
+    if value is None:
+        return None, 0
+    spec = {"count": value} if isinstance(value, int) else value
+    if not isinstance(spec, dict) or set(spec) - {"count", "seed"} or "count" not in spec:
+        problems.append(f"{where}: sample: expected a count or {{count: N, seed: S}}, "
+                        f"got {value!r}")
+        return None, 0
+    count = _integer(spec["count"], "sample.count", where, problems)
+    return count or None, _integer(spec.get("seed", 0), "sample.seed", where, problems)
+
+
+def _unusable_keys(archs: list[ArchConfig], grid: dict[str, tuple], where: str) -> list[str]:
+    """A key that no value makes valid on some base arch is a mistake in the sweep (an
+    unknown key, a key of another core), not a design point to record as failed."""
+    problems = []
+    for arch, (key, values) in itertools.product(archs, grid.items()):
+        errors = []
+        for value in values:
+            try:
+                with_overrides(arch, {key: value})
+                break
+            except ConfigError as err:
+                errors.append(reason(err, arch))
+        else:
+            problems.append(f"{where}: grid.{key}: no value is valid for {arch.name}: "
+                            f"{errors[0]}")
+    return problems
+
+
+def reason(err: ConfigError, arch: ArchConfig) -> str:
+    """The config problem without the '<file> (overrides): ' prefix every line carries."""
+    prefix = f"{arch.origin or '<arch config>'} (overrides): "
+    return "; ".join(p.removeprefix(prefix) for p in err.problems)

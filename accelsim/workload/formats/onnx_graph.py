@@ -1,0 +1,395 @@
+"""The graph walk behind :mod:`~accelsim.workload.formats.onnx_model`: ONNX nodes -> layers
+and weights.
+
+Each supported node either makes a layer (Conv, Gemm, MatMul, pools, Add of two tensors,
+Concat, a BatchNormalization with nothing to fold into), changes the layer it reads (a fused
+Relu / Clip, a folded BatchNormalization or bias Add), or only renames a tensor (Flatten,
+Reshape, Identity, Dropout). A node may change its producer only when nothing else reads the
+producer's output, so every layer's output stays equal to one ONNX tensor.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, replace
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from accelsim.errors import WorkloadError
+from accelsim.workload.layer import LAYER_KINDS, Layer
+from accelsim.workload.network import INPUT
+
+HANDLERS = {  # ONNX operator -> GraphImporter method
+    "Conv": "_conv", "Gemm": "_gemm", "MatMul": "_mat_mul", "MaxPool": "_max_pool",
+    "AveragePool": "_average_pool", "GlobalAveragePool": "_global_average_pool",
+    "GlobalMaxPool": "_global_max_pool", "Relu": "_relu", "Clip": "_clip", "Add": "_add",
+    "BatchNormalization": "_batch_normalization", "Concat": "_concat", "Flatten": "_flatten",
+    "Reshape": "_reshape", "Identity": "_identity", "Dropout": "_dropout",
+    "Constant": "_constant",
+}
+_FLOAT_TYPES = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE)
+
+
+@dataclass(frozen=True)
+class _Value:
+    """An ONNX tensor as our layers see it: the layer that produces it, its C x H x W shape,
+    whether it is flattened, and the alias chain from the layer's output to it."""
+
+    layer: str
+    shape: tuple[int, int, int]
+    flat: bool
+    path: tuple[str, ...]
+
+
+class GraphImporter:
+    """Walks the graph once, in its (topological) node order."""
+
+    def __init__(self, graph: onnx.GraphProto, origin: str):
+        self.origin, self.graph = origin, graph
+        self.consts = {t.name: numpy_helper.to_array(t) for t in self.graph.initializer}
+        self.values: dict[str, _Value] = {}
+        self.layers: dict[str, Layer] = {}
+        self.weights: dict[str, np.ndarray] = {}
+        self.biases: dict[str, np.ndarray] = {}
+        self.tensor_names: dict[str, str] = {}
+        self.uses = Counter(name for node in self.graph.node for name in node.input if name)
+        self.uses.update(output.name for output in self.graph.output)
+        self.node, self.index = None, 0
+
+    def run(self) -> tuple[str, tuple[int, int, int]]:
+        """Convert every node; returns the graph input's name and C x H x W shape."""
+        input_name, shape, flat = self._graph_input()
+        self.values[input_name] = _Value(INPUT, shape, flat, (input_name,))
+        for index, node in enumerate(self.graph.node):
+            self.node, self.index = node, index
+            if node.domain not in ("", "ai.onnx") or node.op_type not in HANDLERS:
+                self._fail(f"operator {node.op_type!r} is not supported (supported: "
+                           f"{', '.join(HANDLERS)})")
+            getattr(self, HANDLERS[node.op_type])(node)
+        if not self.layers:
+            raise WorkloadError(f"{self.origin}: the model has no Conv, Gemm or pool node")
+        return input_name, shape
+
+    # ---- helpers -------------------------------------------------------------------------
+    def _fail(self, problem: str):
+        node = self.node
+        raise WorkloadError(f"{self.origin}: node {node.name or node.output[0]!r} "
+                            f"({node.op_type}): {problem}")
+
+    def _graph_input(self) -> tuple[str, tuple[int, int, int], bool]:
+        inputs = [i for i in self.graph.input if i.name not in self.consts]
+        if len(inputs) != 1:
+            raise WorkloadError(f"{self.origin}: expected one graph input, got "
+                                f"{[i.name for i in inputs]}")
+        tensor = inputs[0].type.tensor_type
+        dims = [d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim]
+        where = f"{self.origin}: input {inputs[0].name!r}"
+        if tensor.elem_type not in _FLOAT_TYPES:
+            raise WorkloadError(f"{where}: element type must be a float type")
+        if len(dims) not in (2, 4) or dims[0] not in (None, 1) or None in dims[1:]:
+            raise WorkloadError(f"{where}: expected shape [1, C, H, W] or [1, K] with fixed "
+                                f"C, H, W, K (batch 1 or symbolic), got {dims}")
+        if len(dims) == 2:
+            return inputs[0].name, (dims[1], 1, 1), True
+        return inputs[0].name, (dims[1], dims[2], dims[3]), False
+
+    def _attrs(self, node) -> dict:
+        return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+    def _value(self, node, index: int = 0) -> _Value:
+        name = node.input[index]
+        if name not in self.values:
+            what = "a constant" if name in self.consts else "not produced by an earlier node"
+            self._fail(f"input {name!r} is {what}; expected a feature map")
+        return self.values[name]
+
+    def _const(self, node, index: int, what: str, required: bool = True) -> np.ndarray | None:
+        name = node.input[index] if index < len(node.input) else ""
+        if not name:
+            if required:
+                self._fail(f"missing {what}")
+            return None
+        if name not in self.consts:
+            self._fail(f"{what} ({name!r}) must be a constant initializer")
+        return self.consts[name]
+
+    def _layer_name(self, node) -> str:
+        base = node.name or f"{node.op_type.lower()}_{self.index}"
+        name, suffix = base, 2
+        while name in self.layers or name == INPUT:
+            name, suffix = f"{base}_{suffix}", suffix + 1
+        return name
+
+    def _add_layer(self, node, layer_kwargs: dict, weights=None, bias=None,
+                   flat: bool = False) -> None:
+        name = self._layer_name(node)
+        try:
+            layer = Layer(name=name, **layer_kwargs)
+        except WorkloadError as err:
+            self._fail(str(err).split(": ", 1)[-1])
+        self.layers[name] = layer
+        if weights is not None:
+            self.weights[name] = np.ascontiguousarray(weights, dtype=np.float32)
+            self.biases[name] = np.ascontiguousarray(bias, dtype=np.float32)
+        self._produce(node.output[0], _Value(name, layer.out_shape, flat, (node.output[0],)))
+
+    def _produce(self, tensor: str, value: _Value) -> None:
+        self.values[tensor] = value
+        if value.layer != INPUT:
+            self.tensor_names[value.layer] = tensor
+
+    def _sole_reader(self, value: _Value) -> bool:
+        """True when nothing but the current node reads the layer's output (or its aliases)."""
+        return all(self.uses[t] == 1 for t in value.path)
+
+    def _fusable(self, value: _Value, what: str) -> Layer:
+        """The layer ``value`` comes from, if the current node may change its output."""
+        if value.layer == INPUT:
+            self._fail(f"{what} of the network input: there is no layer to fuse it into")
+        layer = self.layers[value.layer]
+        if not self._sole_reader(value):
+            self._fail(f"cannot fuse the {what} into {layer.name!r}: its output is read "
+                       "elsewhere too")
+        return layer
+
+    def _foldable(self, value: _Value) -> bool:
+        """True when a per-channel affine step can fold into the producing conv / fc."""
+        if value.layer == INPUT or not self._sole_reader(value):
+            return False
+        layer = self.layers[value.layer]
+        return layer.has_weights and not layer.relu
+
+    # ---- operators -----------------------------------------------------------------------
+    def _conv(self, node):
+        x, w = self._value(node), self._const(node, 1, "weights")
+        if x.flat or w.ndim != 4:
+            self._fail("only 2-D convolutions of feature maps are supported")
+        a = self._attrs(node)
+        if any(d != 1 for d in a.get("dilations", [1, 1])):
+            self._fail(f"dilations {a['dilations']} are not supported (only 1)")
+        kernel, stride = w.shape[2:], tuple(a.get("strides", [1, 1]))
+        groups = int(a.get("group", 1))
+        if w.shape[1] * groups != x.shape[0]:
+            self._fail(f"weights {list(w.shape)} in {groups} groups do not fit "
+                       f"{x.shape[0]} input channels")
+        bias = self._const(node, 2, "bias", required=False)
+        self._add_layer(node, dict(
+            kind="conv", in_channels=x.shape[0], in_h=x.shape[1], in_w=x.shape[2],
+            out_channels=w.shape[0], kernel_h=kernel[0], kernel_w=kernel[1], stride=stride,
+            pad=self._pads(a, x.shape[1:], kernel, stride), groups=groups,
+            inputs=(x.layer,)), w, np.zeros(w.shape[0]) if bias is None else bias)
+
+    def _pads(self, a: dict, size, kernel, stride) -> tuple[int, int, int, int]:
+        auto = a.get("auto_pad", b"NOTSET")
+        auto = auto.decode() if isinstance(auto, bytes) else auto
+        if auto in ("NOTSET", "VALID"):
+            pads = a.get("pads", [0, 0, 0, 0]) if auto == "NOTSET" else [0, 0, 0, 0]
+            return tuple(int(p) for p in pads)
+        total = [max((math.ceil(n / s) - 1) * s + k - n, 0)
+                 for n, k, s in zip(size, kernel, stride, strict=True)]
+        first = [t // 2 if auto == "SAME_UPPER" else t - t // 2 for t in total]
+        return (first[0], first[1], total[0] - first[0], total[1] - first[1])
+
+    def _gemm(self, node):
+        a = self._attrs(node)
+        if a.get("transA", 0):
+            self._fail("transA=1 is not supported")
+        b = self._const(node, 1, "weights")
+        matrix = b if a.get("transB", 0) else b.T
+        bias = self._const(node, 2, "bias", required=False)
+        bias = 0.0 if bias is None else a.get("beta", 1.0) * bias
+        self._fc(node, a.get("alpha", 1.0) * matrix, bias)
+
+    def _mat_mul(self, node):
+        self._fc(node, self._const(node, 1, "weights (second input)").T, 0.0)
+
+    def _fc(self, node, matrix: np.ndarray, bias) -> None:
+        x = self._value(node)
+        c, h, w = x.shape
+        if not (x.flat or h == w == 1) or matrix.ndim != 2 or matrix.shape[1] != c * h * w:
+            self._fail(f"expects a flattened input of {c * h * w} values and a 2-D weight "
+                       f"matrix; got input {'flat' if x.flat else 'C x H x W'} {list(x.shape)}"
+                       f" and weights {list(matrix.shape)}")
+        m = matrix.shape[0]
+        bias = np.asarray(bias, dtype=np.float64)
+        if bias.size not in (1, m):
+            self._fail(f"bias of shape {list(bias.shape)} does not broadcast to {m} outputs")
+        self._add_layer(node, dict(kind="fc", in_channels=c, in_h=h, in_w=w, out_channels=m,
+                                   kernel_h=h, kernel_w=w, inputs=(x.layer,)),
+                        matrix.reshape(m, c, h, w), np.broadcast_to(bias.ravel(), (m,)),
+                        flat=True)
+
+    def _max_pool(self, node):
+        self._pool(node, "max")
+
+    def _average_pool(self, node):
+        self._pool(node, "avg")
+
+    def _pool(self, node, op: str) -> None:
+        x, a = self._value(node), self._attrs(node)
+        if len(node.output) > 1 and node.output[1]:
+            self._fail("the Indices output is not supported")
+        if any(d != 1 for d in a.get("dilations", [1, 1])):
+            self._fail(f"dilations {a['dilations']} are not supported (only 1)")
+        kernel, stride = tuple(a["kernel_shape"]), tuple(a.get("strides", [1, 1]))
+        pad = list(self._pads(a, x.shape[1:], kernel, stride))
+        if op == "avg" and a.get("count_include_pad", 0) and any(pad):
+            self._fail("count_include_pad=1 with padding is not supported (windows average "
+                       "their in-bounds elements only)")
+        if a.get("ceil_mode", 0):
+            for axis in (0, 1):
+                pad[axis + 2] += _ceil_mode_extra(x.shape[1 + axis], kernel[axis],
+                                                  stride[axis], pad[axis], pad[axis + 2])
+        self._pool_layer(node, x, op, kernel, stride, tuple(pad))
+
+    def _global_average_pool(self, node):
+        x = self._value(node)
+        self._pool_layer(node, x, "avg", x.shape[1:], (1, 1), (0, 0, 0, 0))
+
+    def _global_max_pool(self, node):
+        x = self._value(node)
+        self._pool_layer(node, x, "max", x.shape[1:], (1, 1), (0, 0, 0, 0))
+
+    def _pool_layer(self, node, x: _Value, op, kernel, stride, pad) -> None:
+        if x.flat:
+            self._fail("pooling a flattened tensor is not supported")
+        c, h, w = x.shape
+        self._add_layer(node, dict(kind="pool", in_channels=c, in_h=h, in_w=w, out_channels=c,
+                                   kernel_h=kernel[0], kernel_w=kernel[1], stride=stride,
+                                   pad=pad, pool_op=op, inputs=(x.layer,)))
+
+    def _relu(self, node):
+        self._activation(node, None)
+
+    def _clip(self, node):
+        a = self._attrs(node)
+        low, high = a.get("min"), a.get("max")
+        if len(node.input) > 1:   # opset >= 11: bounds are optional inputs
+            low = self._const(node, 1, "min", required=False)
+            high = self._const(node, 2, "max", required=False)
+        low, high = (None if v is None else float(np.asarray(v).reshape(-1)[0])
+                     for v in (low, high))
+        if low != 0.0 or (high is not None and high <= 0):
+            self._fail("only Clip(min=0, max > 0) (ReLU / ReLU6) is supported")
+        self._activation(node, high if high is not None and math.isfinite(high) else None)
+
+    def _activation(self, node, relu_max: float | None) -> None:
+        x = self._value(node)
+        layer = self._fusable(x, "activation")
+        if layer.kind == "concat":
+            self._fail(f"cannot fuse the activation into the concat {layer.name!r}")
+        bounds = [b for b in (relu_max, layer.relu_max) if b is not None]
+        self.layers[layer.name] = replace(layer, relu=True,
+                                          relu_max=min(bounds) if bounds else None)
+        self._produce(node.output[0], replace(x, path=(node.output[0],)))
+
+    def _add(self, node):
+        names = list(node.input)
+        constant = [n for n in names if n in self.consts]
+        if not constant:
+            a, b = self._value(node, 0), self._value(node, 1)
+            if a.shape != b.shape or a.flat != b.flat:
+                self._fail(f"operands of shapes {list(a.shape)} and {list(b.shape)}: "
+                           "broadcasting is not supported")
+            c, h, w = a.shape
+            self._add_layer(node, dict(kind="add", in_channels=c, in_h=h, in_w=w,
+                                       out_channels=c, inputs=(a.layer, b.layer)), flat=a.flat)
+            return
+        x = self._value(node, 1 - names.index(constant[0]))
+        bias, m = self.consts[constant[0]], x.shape[0]
+        per_channel = ((m,), (1, m)) if x.flat else ((m, 1, 1), (1, m, 1, 1))
+        if not self._foldable(x) or (bias.size != 1 and bias.shape not in per_channel):
+            self._fail("adding a constant is supported only as a per-channel bias right "
+                       "after a Conv, Gemm or MatMul (before any activation)")
+        name = x.layer
+        self.biases[name] = (self.biases[name] + bias.ravel()).astype(np.float32)
+        self._produce(node.output[0], replace(x, path=(node.output[0],)))
+
+    def _batch_normalization(self, node):
+        x = self._value(node)
+        if self._attrs(node).get("training_mode", 0) or any(node.output[1:]):
+            self._fail("training-mode batch normalization is not supported")
+        scale, shift, mean, var = (self._const(node, i, what).astype(np.float64) for i, what
+                                   in enumerate(("scale", "B", "mean", "var"), start=1))
+        gain = scale / np.sqrt(var + self._attrs(node).get("epsilon", 1e-5))
+        offset = shift - mean * gain
+        if self._foldable(x):
+            w = self.weights[x.layer].astype(np.float64)
+            self.weights[x.layer] = (w * gain[:, None, None, None]).astype(np.float32)
+            self.biases[x.layer] = (self.biases[x.layer] * gain + offset).astype(np.float32)
+            self._produce(node.output[0], replace(x, path=(node.output[0],)))
+            return
+        c, h, w = x.shape
+        if x.flat and h * w > 1:
+            self._fail("batch normalization of a flattened feature map is not supported")
+        self._add_layer(node, dict(kind="conv", in_channels=c, in_h=h, in_w=w, out_channels=c,
+                                   groups=c, inputs=(x.layer,)),
+                        gain.reshape(c, 1, 1, 1), offset, flat=x.flat)
+
+    def _concat(self, node):
+        values = [self._value(node, i) for i in range(len(node.input))]
+        if "concat" not in LAYER_KINDS or self._attrs(node).get("axis") not in (1, -3):
+            self._fail("only channel concatenation (axis 1) of feature maps is supported")
+        if any(v.flat for v in values):
+            self._fail("concatenating flattened tensors is not supported")
+        c, (h, w) = sum(v.shape[0] for v in values), values[0].shape[1:]
+        self._add_layer(node, dict(kind="concat", in_channels=c, in_h=h, in_w=w,
+                                   out_channels=c, inputs=tuple(v.layer for v in values)))
+
+    def _flatten(self, node):
+        if self._attrs(node).get("axis", 1) not in (0, 1):
+            self._fail("only Flatten with axis 1 (keep the batch) is supported")
+        self._alias(node, flat=True)
+
+    def _reshape(self, node):
+        x, target = self._value(node), self._const(node, 1, "shape").astype(np.int64)
+        current = (1, int(np.prod(x.shape))) if x.flat else (1, *x.shape)
+        if len(target) == 2 and target[0] in (0, 1) and target[1] in (-1, np.prod(x.shape)):
+            return self._alias(node, flat=True)
+        resolved = tuple(current[i] if v == 0 else v for i, v in enumerate(target))
+        if -1 in resolved and len(resolved) == len(current):
+            known = int(np.prod([v for v in resolved if v != -1]))
+            resolved = tuple(int(np.prod(current)) // known if v == -1 else v
+                             for v in resolved)
+        if tuple(resolved) != current:
+            self._fail(f"reshape to {target.tolist()} is not supported (only flattening to "
+                       "[1, -1] or keeping the shape)")
+        self._alias(node, flat=x.flat)
+
+    def _identity(self, node):
+        self._alias(node, flat=self._value(node).flat)
+
+    def _dropout(self, node):
+        if any(node.output[1:]):
+            self._fail("the mask output is not supported")
+        self._alias(node, flat=self._value(node).flat)
+
+    def _constant(self, node):
+        a = self._attrs(node)
+        if "value" not in a and not any(k in a for k in ("value_float", "value_floats",
+                                                             "value_int", "value_ints")):
+            self._fail("only tensor or numeric constants are supported")
+        value = a.get("value")
+        value = numpy_helper.to_array(value) if value is not None else np.asarray(
+            next(a[k] for k in ("value_float", "value_floats", "value_int", "value_ints")
+                 if k in a))
+        self.consts[node.output[0]] = value
+
+    def _alias(self, node, flat: bool) -> None:
+        x = self._value(node)
+        self.values[node.output[0]] = replace(x, flat=flat, path=(*x.path, node.output[0]))
+
+
+def _ceil_mode_extra(size: int, kernel: int, stride: int, begin: int, end: int) -> int:
+    """Extra end padding that makes floor-mode pooling produce the ceil-mode output size.
+
+    ONNX (like PyTorch) drops a last window that would start inside the end padding.
+    """
+    span = size + begin + end - kernel
+    out = -(-span // stride) + 1
+    if (out - 1) * stride >= size + begin:
+        out -= 1
+    return max(0, (out - 1) * stride + kernel - (size + begin + end))

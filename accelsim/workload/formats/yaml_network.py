@@ -1,0 +1,168 @@
+"""The YAML network format (documented in README.md, "Workload format").
+
+::
+
+    version: 1
+    name: vgg16
+    source: Simonyan & Zisserman, ICLR 2015, Table 1 config D
+    input: [3, 224, 224]          # C, H, W of the network input
+    layers:
+      - {name: conv1_1, kind: conv, out_channels: 64, kernel: 3, pad: 1, relu: true}
+      - {name: pool1, kind: pool, op: max, kernel: 2, stride: 2}
+      - {name: dw1, kind: conv, groups: depthwise, kernel: 3, pad: 1, relu: true}
+      - {name: fc6, kind: fc, out_channels: 4096, relu: true}
+      - {name: res2a, kind: add, inputs: [res2a_branch2c, res2a_branch1], relu: true}
+      - {name: inception_3a/output, kind: concat,
+         inputs: [inception_3a/1x1, inception_3a/3x3, inception_3a/5x5, inception_3a/pool_proj]}
+
+A layer's input shape is its producer's output shape; ``inputs`` defaults to the previous
+layer (``input`` names the network input); a ``concat`` lists its 2+ producers (equal H x W)
+in channel order and takes none of ``kernel``, ``stride``, ``pad``, ``groups``, ``op`` or a
+fused ReLU. ``kernel``/``stride`` take an int or ``[h, w]``;
+``pad`` an int, ``[h, w]`` or ``[top, left, bottom, right]``. ``groups: depthwise`` means one
+group per input channel (``out_channels`` then defaults to the input channels). Unknown keys,
+wrong types and shapes that do not chain are errors naming the file and the key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from accelsim.errors import WorkloadError, did_you_mean
+from accelsim.files import read_yaml
+from accelsim.workload.layer import Layer
+from accelsim.workload.network import INPUT, Network
+
+TOP_KEYS = ("version", "name", "source", "input", "layers")
+LAYER_KEYS = ("name", "kind", "out_channels", "kernel", "stride", "pad", "groups", "relu",
+              "op", "inputs")
+NOT_FOR_CONCAT = ("kernel", "stride", "pad", "groups", "op")
+FORMAT_VERSION = 1
+
+
+def _unknown_key(where: str, key: str, allowed: tuple[str, ...]) -> str:
+    return f"{where}: unknown key {key!r}{did_you_mean(key, allowed)}"
+
+
+def _pair(value: Any, where: str) -> tuple[int, int]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (value, value)
+    if isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) for v in value):
+        return (value[0], value[1])
+    raise WorkloadError(f"{where}: expected an integer or [h, w], got {value!r}")
+
+
+def _pad(value: Any, where: str) -> tuple[int, int, int, int]:
+    if isinstance(value, list) and len(value) == 4 and all(isinstance(v, int) for v in value):
+        return tuple(value)  # type: ignore[return-value]
+    h, w = _pair(value, where)
+    return (h, w, h, w)
+
+
+def _int(value: Any, where: str) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise WorkloadError(f"{where}: expected an integer, got {value!r}")
+
+
+def _layer(spec: Any, where: str, shapes: dict[str, tuple[int, int, int]],
+           previous: str) -> Layer:
+    if not isinstance(spec, dict):
+        raise WorkloadError(f"{where}: expected a mapping of layer keys, got {spec!r}")
+    for key in spec:
+        if key not in LAYER_KEYS:
+            raise WorkloadError(_unknown_key(where, key, LAYER_KEYS))
+    name = spec.get("name")
+    if not isinstance(name, str) or not name:
+        raise WorkloadError(f"{where}.name: every layer needs a string name")
+    where = f"{where} ({name})"
+    kind = spec.get("kind")
+    inputs = spec.get("inputs", [previous])
+    if not isinstance(inputs, list) or not all(isinstance(i, str) for i in inputs):
+        raise WorkloadError(f"{where}.inputs: expected a list of layer names, got {inputs!r}")
+    for producer in inputs:
+        if producer not in shapes:
+            raise WorkloadError(f"{where}.inputs: {producer!r} is not an earlier layer")
+    if kind == "concat":
+        c, h, w = _concat_input(spec, where, [shapes[p] for p in inputs], inputs)
+    else:
+        c, h, w = shapes[inputs[0]]
+    kernel = _pair(spec.get("kernel", 1), f"{where}.kernel")
+    stride = _pair(spec.get("stride", 1), f"{where}.stride")
+    pad = _pad(spec.get("pad", 0), f"{where}.pad")
+    groups_value = spec.get("groups", 1)
+    groups = c if groups_value == "depthwise" else _int(groups_value, f"{where}.groups")
+    default_out = c if kind in ("pool", "add", "concat") or groups_value == "depthwise" else None
+    out_channels = spec.get("out_channels", default_out)
+    if out_channels is None:
+        raise WorkloadError(f"{where}.out_channels: required for a {kind} layer")
+    if kind == "fc":
+        kernel, stride, pad = (h, w), (1, 1), (0, 0, 0, 0)
+    relu = spec.get("relu", False)
+    if not isinstance(relu, bool):
+        raise WorkloadError(f"{where}.relu: expected true or false, got {relu!r}")
+    try:
+        return Layer(name=name, kind=kind, in_channels=c, in_h=h, in_w=w,
+                     out_channels=_int(out_channels, f"{where}.out_channels"),
+                     kernel_h=kernel[0], kernel_w=kernel[1], stride=stride, pad=pad,
+                     groups=groups, relu=relu, pool_op=spec.get("op"), inputs=tuple(inputs))
+    except WorkloadError as err:
+        raise WorkloadError(f"{where}: {str(err).split(': ', 1)[-1]}") from None
+
+
+def _concat_input(spec: dict, where: str, shapes: list[tuple[int, int, int]],
+                  inputs: list[str]) -> tuple[int, int, int]:
+    """A concat's input shape: summed channels of 2+ producers of equal H x W."""
+    for key in NOT_FOR_CONCAT:
+        if key in spec:
+            raise WorkloadError(f"{where}.{key}: a concat layer takes no {key}")
+    if spec.get("relu") is True:
+        raise WorkloadError(f"{where}.relu: a concat layer fuses no ReLU (fuse it into its "
+                            "producers)")
+    if len(inputs) < 2:
+        raise WorkloadError(f"{where}.inputs: a concat layer needs at least 2 inputs, "
+                            f"got {inputs!r}")
+    (_, h, w), first = shapes[0], inputs[0]
+    for name, (_, other_h, other_w) in zip(inputs, shapes, strict=True):
+        if (other_h, other_w) != (h, w):
+            raise WorkloadError(f"{where}.inputs: concat inputs must have equal H x W: "
+                                f"{first!r} is {h}x{w} but {name!r} is {other_h}x{other_w}")
+    return sum(shape[0] for shape in shapes), h, w
+
+
+def network_from_dict(data: Any, origin: str) -> Network:
+    """Build a Network from the parsed YAML mapping; ``origin`` names the file in errors."""
+    if not isinstance(data, dict):
+        raise WorkloadError(f"{origin}: expected a mapping with keys {', '.join(TOP_KEYS)}")
+    for key in data:
+        if key not in TOP_KEYS:
+            raise WorkloadError(_unknown_key(origin, key, TOP_KEYS))
+    if data.get("version", FORMAT_VERSION) != FORMAT_VERSION:
+        raise WorkloadError(f"{origin}: version: only version {FORMAT_VERSION} is supported, "
+                            f"got {data.get('version')!r}")
+    shape = data.get("input")
+    if not (isinstance(shape, list) and len(shape) == 3
+            and all(isinstance(v, int) and v > 0 for v in shape)):
+        raise WorkloadError(f"{origin}: input: expected [C, H, W] positive integers, "
+                            f"got {shape!r}")
+    specs = data.get("layers")
+    if not isinstance(specs, list) or not specs:
+        raise WorkloadError(f"{origin}: layers: expected a non-empty list of layers")
+    shapes: dict[str, tuple[int, int, int]] = {INPUT: tuple(shape)}
+    layers, previous = [], INPUT
+    for index, spec in enumerate(specs):
+        layer = _layer(spec, f"{origin}: layers[{index}]", shapes, previous)
+        if layer.name in shapes:
+            raise WorkloadError(f"{origin}: layers[{index}].name: {layer.name!r} is used twice")
+        shapes[layer.name] = layer.out_shape
+        layers.append(layer)
+        previous = layer.name
+    name = data.get("name") or Path(origin).stem
+    return Network(name=str(name), input_shape=tuple(shape), layers=tuple(layers),
+                   source=str(data.get("source", "")), origin=origin)
+
+
+def load_yaml_network(path: Path) -> Network:
+    """Read a network YAML file."""
+    return network_from_dict(read_yaml(path, WorkloadError), str(path))

@@ -1,0 +1,121 @@
+"""Imposing an activation-sparsity profile when no trained model is at hand.
+
+Targets are zero fractions of some layers' inputs, e.g. the AlexNet profile Eyeriss
+measured (Chen et al., JSSC 2017: 38.7 / 72.5 / 79.3 / 77.6 % zeros into conv2-5). For each
+target, the conv or fc layer with a fused ReLU that feeds it (directly or through pooling
+layers) gets its biases shifted until the target's input has that zero fraction: output
+channel ``m`` moves by ``t * sigma_m`` (``sigma_m``: the channel's pre-activation deviation
+on this input), with ``t`` found by bisection. Zeros therefore appear where the layer's own
+pre-activations are lowest, so they are spatially clustered the way feature maps are (not
+i.i.d.), pass through the real pooling in between, and every later layer computes on exactly
+these activations. Layers are calibrated in network order on a float32 forward pass
+(:mod:`accelsim.workload.forward`) of the tensors' own input; the simulated hardware then
+reproduces the fractions (fixed16 rounding moves them by a small fraction of a point).
+
+Only biases change; the function is pure and deterministic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from accelsim.errors import WorkloadError
+from accelsim.workload.forward import activate, pre_activation
+from accelsim.workload.layer import LAYER_KINDS, Layer
+from accelsim.workload.network import INPUT, Network
+from accelsim.workload.tensors import NetworkTensors, with_transform_note
+from accelsim.workload.transforms.profiles import check_layer_names, fractions
+
+_BISECTION_STEPS = 60
+
+
+def impose_input_zeros(network: Network, tensors: NetworkTensors,
+                       zero_fraction: Mapping[str, float],
+                       label: str = "activation_profile") -> NetworkTensors:
+    """Shift biases so each named layer's input has the given zero fraction."""
+    if not isinstance(zero_fraction, Mapping):
+        raise WorkloadError(f"{label}: expected a mapping layer -> input zero fraction, got "
+                            f"{zero_fraction!r}")
+    targets = fractions(zero_fraction, label)
+    check_layer_names(targets, network, "zeros", kinds=LAYER_KINDS)
+    plan = _plan(network, targets, label)
+    biases = dict(tensors.biases)
+    values = {INPUT: tensors.input.astype(np.float32)}
+    achieved, last_use = {}, network.last_use()
+    for index, layer in enumerate(network.layers):
+        if len(achieved) == len(plan):
+            break
+        inputs = [values[name] for name in layer.inputs]
+        pre = pre_activation(layer, inputs, tensors.weights.get(layer.name),
+                             biases.get(layer.name))
+        if layer.name in plan:
+            target_name, chain = plan[layer.name]
+            shift, achieved[target_name] = _calibrate(layer, pre, chain, targets[target_name])
+            pre = pre + shift[:, None, None]
+            biases[layer.name] = (biases[layer.name] + shift).astype(np.float32)
+        values[layer.name] = activate(layer, pre)
+        for name in layer.inputs:
+            if last_use.get(name) == index:
+                values.pop(name, None)
+    note = ", ".join(f"{name} {targets[name]:.1%} (float: {achieved[name]:.1%})"
+                     for name in targets)
+    return with_transform_note(tensors, f"{label}(input zeros {note}; biases shifted)",
+                               biases=biases)
+
+
+def _plan(network: Network, targets: dict[str, float],
+          label: str) -> dict[str, tuple[str, list[Layer]]]:
+    """Layer whose biases move -> (target layer, pooling layers between them)."""
+    plan: dict[str, tuple[str, list[Layer]]] = {}
+    for name in targets:
+        source, chain = network.layer(name).inputs[0], []
+        while source != INPUT and network.layer(source).kind == "pool":
+            chain.insert(0, network.layer(source))
+            source = chain[0].inputs[0]
+        if source == INPUT:
+            raise WorkloadError(f"{label}: layer {name!r} reads the network input (through "
+                                "pooling at most), whose zeros no layer controls")
+        producer = network.layer(source)
+        if not (producer.has_weights and producer.relu):
+            raise WorkloadError(f"{label}: layer {name!r} is fed by {source!r}, a "
+                                f"{producer.kind} layer{'' if producer.relu else ' without ReLU'}"
+                                "; only a conv or fc layer with a fused ReLU can be calibrated")
+        if source in plan:
+            raise WorkloadError(f"{label}: layers {plan[source][0]!r} and {name!r} are both fed "
+                                f"by {source!r}; give a target for one of them")
+        plan[source] = (name, chain)
+    return plan
+
+
+def _calibrate(layer: Layer, pre: np.ndarray, chain: list[Layer],
+               target: float) -> tuple[np.ndarray, float]:
+    """Per-channel bias shift giving ``target`` zeros after ReLU and ``chain``; the zero
+    fraction reached (zero fractions move in steps, so it is the closest bisection point)."""
+    sigma = pre.reshape(pre.shape[0], -1).std(axis=1)
+    fallback = float(pre.std()) or 1.0
+    sigma = np.where(sigma > 0, sigma, fallback).astype(np.float32)
+
+    def zeros_at(t: float) -> float:
+        x = activate(layer, pre + np.float32(t) * sigma[:, None, None])
+        for pool in chain:
+            x = activate(pool, pre_activation(pool, [x], None, None))
+        return float(np.count_nonzero(x == 0) / x.size)
+
+    low, high = -1.0, 1.0
+    while zeros_at(low) < target and low > -1e6:
+        low *= 2
+    while zeros_at(high) > target and high < 1e6:
+        high *= 2
+    best, best_zeros = high, zeros_at(high)
+    for _ in range(_BISECTION_STEPS):
+        middle = (low + high) / 2
+        zeros = zeros_at(middle)
+        if abs(zeros - target) < abs(best_zeros - target):
+            best, best_zeros = middle, zeros
+        if zeros > target:
+            low = middle
+        else:
+            high = middle
+    return (np.float32(best) * sigma).astype(np.float32), best_zeros
