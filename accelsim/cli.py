@@ -1,8 +1,11 @@
 """The ``accelsim`` command: parses arguments, calls the Python API, prints and writes files.
 
 ``accelsim run`` simulates a workload on an architecture (default: VGG-16 on DianNao) and
-prints a per-layer table and totals; ``accelsim list`` shows what ships. Errors caused by the
-input print one line per problem and exit with code 2, never a traceback.
+prints a per-layer table and totals; ``compare``, ``sweep`` and ``plot`` build on it, and
+``list``, ``show`` and ``init`` (:mod:`accelsim.cli_config`) find and copy shipped configs.
+Results go to stdout; progress bars (:mod:`accelsim.progress`) go to stderr, so stdout is the
+same with or without them. Errors caused by the input print one line per problem and exit
+with code 2, never a traceback.
 """
 
 from __future__ import annotations
@@ -12,12 +15,12 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from accelsim import __version__
+from accelsim.cli_config import COMMANDS, add_parsers, add_set_argument, parse_overrides
 from accelsim.config import load_arch, with_overrides
 from accelsim.errors import AccelsimError
-from accelsim.files import shipped
+from accelsim.progress import Progress, choose_mode
 from accelsim.sim.simulate import simulate
 from accelsim.workload import load_network, load_tensors
 from accelsim.workload.transforms import apply_transforms, load_recipe, parse_transform
@@ -37,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--workload", default=DEFAULT_WORKLOAD,
                      help="shipped workload name, or a network YAML, ONNX model or SCALE-Sim "
                           f"topology CSV file (default: {DEFAULT_WORKLOAD})")
+    run.add_argument("--input-shape", metavar="C,H,W", type=_input_shape,
+                     help="the input shape of an ONNX model with symbolic dims (or K for a "
+                          "2-D input), e.g. 3,224,224")
     run.add_argument("--input", metavar="FILE",
                      help="network input: a .npy array, an image file, or sample:NAME (a "
                           "bundled photograph, e.g. sample:grace_hopper); default: the seeded "
@@ -52,10 +58,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=0, help="seed of weights and input (default 0)")
     run.add_argument("--batch", type=int, default=1, metavar="N",
                      help="images per run, for cores that batch (e.g. eyeriss); default 1")
-    run.add_argument("--set", dest="overrides", action="append", default=[],
-                     metavar="KEY=VALUE",
-                     help="override a config value by dotted key, e.g. dram.bytes_per_cycle=64")
-    run.add_argument("--quiet", "-q", action="store_true", help="print totals only")
+    add_set_argument(run)
+    run.add_argument("--quiet", "-q", action="store_true",
+                     help="print totals only, and no progress bar")
     run.add_argument("--scalesim-config", type=Path, metavar="FILE.cfg",
                      help="a SCALE-Sim .cfg: sets the systolic array, SRAMs, dataflow and "
                           "DRAM interface (--arch defaults to systolic); a .csv workload then "
@@ -63,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--scalesim-reports", type=Path, metavar="DIR",
                      help="write SCALE-Sim's COMPUTE_REPORT, BANDWIDTH_REPORT and "
                           "DETAILED_ACCESS_REPORT CSVs into DIR (systolic core)")
-    commands.add_parser("list", help="list shipped architectures and workloads")
+    add_parsers(commands)
     _add_compare_parser(commands)
     _add_sweep_parser(commands)
     _add_plot_parser(commands)
@@ -81,6 +86,7 @@ def _add_compare_parser(commands) -> None:
     compare.add_argument("--seed", type=int, default=0, help="seed of weights and input")
     compare.add_argument("--output", "-o", type=Path,
                          help="write the per-layer and per-network tables (.csv or .parquet)")
+    compare.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
 def _compare(args) -> int:
@@ -90,7 +96,10 @@ def _compare(args) -> int:
     workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
     if len(archs) < 2:
         raise AccelsimError("compare: --archs needs at least two architectures")
-    comparison = compare(archs, workloads, baseline=args.baseline, seed=args.seed)
+    with Progress(len(archs) * len(workloads), desc="compare", unit="run", leave=False,
+                  mode=choose_mode(False if args.quiet else None)) as bar:
+        comparison = compare(archs, workloads, baseline=args.baseline, seed=args.seed,
+                             progress=lambda workload, arch: bar.begin(f"{workload} on {arch}"))
     print(format_comparison(comparison))
     if args.output:
         for path in comparison.save(args.output):
@@ -174,38 +183,10 @@ def _plot(args) -> int:
     return 0
 
 
-def _overrides(pairs: list[str]) -> dict[str, object]:
-    parsed = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise AccelsimError(f"--set {pair}: expected KEY=VALUE")
-        parsed[key.strip()] = yaml.safe_load(value)
-    return parsed
-
-
-def _progress():
-    """A per-layer progress bar on a terminal; silent otherwise."""
-    if not sys.stderr.isatty():
-        return None, lambda: None
-    from tqdm import tqdm
-
-    bar = None
-
-    def update(index, total, layer):
-        nonlocal bar
-        if bar is None:
-            bar = tqdm(total=total, unit="layer", file=sys.stderr, leave=False)
-        bar.set_postfix_str(layer.name)
-        bar.update(1 if index else 0)
-
-    return update, lambda: bar and bar.close()
-
-
 def format_layers(layers: pd.DataFrame) -> str:
     """The human-readable per-layer table."""
     table = pd.DataFrame({
-        "layer": layers["layer"], "kind": layers["kind"],
+        "layer": layers["layer"], "kind": layers["kind"], "ran_on": layers["ran_on"],
         "MACs(M)": layers["macs"] / 1e6, "cycles": layers["cycles"],
         "stall%": 100 * layers["stall_cycles"] / layers["cycles"].clip(lower=1),
         "util%": 100 * layers["utilization"],
@@ -214,6 +195,18 @@ def format_layers(layers: pd.DataFrame) -> str:
     })
     return table.to_string(index=False, float_format=lambda v: f"{v:,.2f}",
                            formatters={"cycles": "{:,}".format})
+
+
+def _input_shape(text: str) -> tuple[int, ...]:
+    """``--input-shape 3,224,224`` -> (3, 224, 224); argparse prints the error line."""
+    try:
+        shape = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        shape = ()
+    if len(shape) not in (1, 3) or min(shape) < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected C,H,W (or K) positive integers, got {text!r}")
+    return shape
 
 
 def _si(count: float) -> str:
@@ -251,25 +244,23 @@ def _run(args) -> int:
         arch = scalesim_arch(args.scalesim_config,
                              "systolic" if args.arch == DEFAULT_ARCH else arch)
     if args.overrides:
-        arch = with_overrides(arch, _overrides(args.overrides))
+        arch = with_overrides(arch, parse_overrides(args.overrides))
     if args.scalesim_reports:
         from accelsim.scalesim.reports import check_arch, write_reports
 
         check_arch(arch)
     network = (load_scalesim_workload(args.workload) if args.scalesim_config
-               else load_network(args.workload))
+               else load_network(args.workload, input_shape=args.input_shape))
     tensors = load_tensors(network, args.seed, args.input)
     if args.transforms:
         tensors = apply_transforms(network, tensors, load_recipe(args.transforms),
                                    f"{args.transforms}: transforms")
     tensors = apply_transforms(network, tensors,
                                [parse_transform(spec) for spec in args.transform], "--transform")
-    update, close = _progress()
-    try:
-        result = simulate(arch, network, seed=args.seed, tensors=tensors, progress=update,
-                          batch=args.batch)
-    finally:
-        close()
+    with Progress(len(network.layers), desc=f"{network.name} on {arch.name}", unit="layer",
+                  mode=choose_mode(False if args.quiet else None), leave=False) as bar:
+        result = simulate(arch, network, seed=args.seed, tensors=tensors, batch=args.batch,
+                          progress=lambda index, total, layer: bar.begin(layer.name))
     if not args.quiet:
         print(format_layers(result.layers))
         print()
@@ -285,22 +276,11 @@ def _run(args) -> int:
     return 0
 
 
-def _list() -> int:
-    print("architectures:")
-    for name, path in shipped("arch_configs").items():
-        description = (yaml.safe_load(path.read_text()) or {}).get("description", "")
-        print(f"  {name:16s} {description}")
-    print("workloads:")
-    for name in shipped("workloads", (".yaml", ".onnx")):
-        print(f"  {name:16s} {load_network(name).summary()}")
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        if args.command == "list":
-            return _list()
+        if args.command in COMMANDS:
+            return COMMANDS[args.command](args)
         if args.command == "sweep":
             return _sweep(args)
         if args.command == "plot":

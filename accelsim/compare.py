@@ -21,9 +21,9 @@ from accelsim.sim.simulate import simulate
 from accelsim.workload import Network, load_network, load_tensors
 from accelsim.workload.tensors import NetworkTensors
 
-LAYER_COLUMNS = ("workload", "layer", "kind", "arch", "macs", "cycles", "compute_cycles",
-                 "stall_cycles", "utilization", "time_us", "dram_bytes", "energy_pj",
-                 "input_zero_fraction")
+LAYER_COLUMNS = ("workload", "layer", "kind", "arch", "ran_on", "macs", "cycles",
+                 "compute_cycles", "stall_cycles", "utilization", "time_us", "dram_bytes",
+                 "energy_pj", "input_zero_fraction")
 """Per-layer columns of the comparison table, followed by each architecture's
 ``energy_<component>_pj`` (0 where an architecture has no such component)."""
 
@@ -59,8 +59,7 @@ def compare(archs: Sequence[ArchConfig | str | Path], workloads: Sequence[Networ
     if baseline not in names:
         raise AccelsimError(f"compare: baseline {baseline!r} is not one of {', '.join(names)}")
     results = {}
-    for workload in workloads:
-        network = workload if isinstance(workload, Network) else load_network(workload)
+    for network in _networks(workloads):
         given = (tensors or {}).get(network.name)
         shared = given if given is not None else load_tensors(network, seed)
         for config in configs:
@@ -70,6 +69,25 @@ def compare(archs: Sequence[ArchConfig | str | Path], workloads: Sequence[Networ
                                                             tensors=shared)
     layers = _layer_table(results, baseline)
     return Comparison(baseline, layers, _network_table(layers, baseline), results)
+
+
+def _networks(workloads: Sequence[Network | str | Path]) -> list[Network]:
+    """The workloads loaded, all before any run; two with the same name are an error naming
+    both sources, since results are keyed by name (one would silently replace the other)."""
+    networks, sources = [], {}
+    for number, workload in enumerate(workloads, 1):
+        network = workload if isinstance(workload, Network) else load_network(workload)
+        source = network.origin or (f"#{number}" if isinstance(workload, Network)
+                                    else str(workload))
+        if sources.get(network.name) == source:
+            raise AccelsimError(f"compare: workload {source} is given twice")
+        if network.name in sources:
+            raise AccelsimError(
+                f"compare: workloads {sources[network.name]} and {source} are both named "
+                f"{network.name!r}; rename one (results are kept by workload name)")
+        sources[network.name] = source
+        networks.append(network)
+    return networks
 
 
 def _layer_table(results: dict[tuple[str, str], Result], baseline: str) -> pd.DataFrame:

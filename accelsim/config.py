@@ -14,6 +14,7 @@ An ``arch_configs/<name>.yaml`` file maps key for key onto :class:`ArchConfig`::
     dram: {bytes_per_cycle: 16, latency_cycles: 100, channels: 1}   # null = unlimited
     energy_pj: {sb: {read: 1.7}}  # overrides of accelsim.cost.energy's defaults
     engine: {max_steps_per_layer: 512}
+    host: {ops_per_cycle: 16}     # the unit running what the core cannot (optional)
 
 The loader (:func:`arch_from_dict`) walks ``dataclasses.fields``: unknown keys (with the
 closest known key suggested), wrong types, out-of-range values and missing keys are all
@@ -65,6 +66,16 @@ class BufferConfig:
 
 
 @dataclass(frozen=True)
+class HostConfig:
+    """The host (vector) unit that runs the layer kinds the core's own units do not
+    (activation functions, element-wise products, softmax: see ``Core.NATIVE_KINDS``):
+    ``ops_per_cycle`` lanes at the arch's clock, its operands read from and its results
+    written to DRAM (:mod:`accelsim.sim.host`)."""
+
+    ops_per_cycle: int = field(default=16, metadata={"ge": 1})
+
+
+@dataclass(frozen=True)
 class EngineConfig:
     """Limits on the event-level engine."""
 
@@ -84,6 +95,7 @@ class ArchConfig:
     dram: DramConfig = DramConfig()
     energy_pj: dict[str, dict[str, float]] = field(default_factory=dict, metadata={"ge": 0})
     engine: EngineConfig = EngineConfig()
+    host: HostConfig = HostConfig()
     description: str = ""
     version: Literal[1] = FORMAT_VERSION
     origin: str = field(default="", compare=False, metadata=_NOT_A_KEY)

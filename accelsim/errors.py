@@ -32,8 +32,16 @@ class MappingError(AccelsimError):
 
 def did_you_mean(word: Any, known: list[str] | tuple[str, ...], list_all: bool = False) -> str:
     """`` (did you mean 'x'?)`` for the closest known name; with ``list_all``, the known
-    names when none is close; else an empty string."""
-    close = difflib.get_close_matches(str(word), list(known), n=1)
+    names when none is close; else an empty string.
+
+    Case is ignored (``VGG16`` finds ``vgg16``) and a tie goes to the name listed first, so
+    ``resnet`` among sorted names suggests ``resnet18``, not ``resnet50``."""
+    target, names = str(word).lower(), {}
+    for name in known:
+        names.setdefault(str(name).lower(), name)
+    close = set(difflib.get_close_matches(target, list(names), n=len(names) or 1))
     if close:
-        return f" (did you mean {close[0]!r}?)"
+        best = max((name for name in names if name in close),   # max keeps the first of a tie
+                   key=lambda name: difflib.SequenceMatcher(None, target, name).ratio())
+        return f" (did you mean {names[best]!r}?)"
     return f" (known: {', '.join(known) or 'none'})" if list_all else ""

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from accelsim.errors import AccelsimError
+from accelsim.errors import AccelsimError, did_you_mean
 
 _PACKAGE = Path(__file__).resolve().parent
 
@@ -35,8 +35,13 @@ def shipped(kind: str, suffixes: tuple[str, ...] = (".yaml",)) -> dict[str, Path
     return {p.stem: p for p in sorted(data_dir(kind).iterdir()) if p.suffix in suffixes}
 
 
+SHIPPED_SUFFIXES = (".yaml", ".onnx")
+"""What a shipped name may stand for: a YAML file, or a model (a workload with weights)."""
+
+
 def resolve(kind: str, name_or_path: str | Path, what: str) -> Path:
-    """A shipped name (``vgg16``) or an existing file path; a clear error otherwise."""
+    """A shipped name (``vgg16``) or an existing file path; otherwise a one-line error with
+    the closest shipped name (``resnet`` -> did you mean ``resnet18``), or all of them."""
     path = Path(name_or_path)
     if path.suffix and path.exists():
         return path
@@ -45,9 +50,10 @@ def resolve(kind: str, name_or_path: str | Path, what: str) -> Path:
         return known[str(name_or_path)]
     if path.suffix or "/" in str(name_or_path):
         raise AccelsimError(f"{name_or_path}: {what} file not found")
-    raise AccelsimError(
-        f"{name_or_path}: unknown {what}; shipped ones are {', '.join(known) or 'none'}, "
-        "or give a file path")
+    name = str(name_or_path)
+    hint = did_you_mean(name, list(shipped(kind, SHIPPED_SUFFIXES)), list_all=True)
+    raise AccelsimError(f"unknown {what} {name!r}{hint}; give a shipped name (accelsim list) "
+                        "or a file path")
 
 
 def read_yaml(path: Path, error: type[AccelsimError] = AccelsimError) -> Any:

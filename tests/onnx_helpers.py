@@ -103,13 +103,14 @@ def onnxruntime_outputs(path: Path, x: np.ndarray, names: list[str]) -> dict[str
     return dict(zip(names, values, strict=True))
 
 
-def check_against_onnxruntime(path: Path, input_from=None) -> dict[str, float]:
-    """Every layer's fp32 DianNao output equals ONNX Runtime's; returns the worst relative
-    error per layer (relative to the layer's largest magnitude)."""
+def check_against_onnxruntime(path: Path, input_from=None,
+                              arch: str = "diannao") -> dict[str, float]:
+    """Every layer's fp32 output on ``arch`` (DianNao by default) equals ONNX Runtime's;
+    returns the worst relative error per layer (relative to the layer's largest magnitude)."""
     model = import_onnx(path)
     network = model.network
     tensors = load_tensors(network, seed=0, input_from=input_from)
-    arch = with_overrides(accelsim.load_arch("diannao"), {"precision": "fp32"})
+    arch = with_overrides(accelsim.load_arch(arch), {"precision": "fp32"})
     result = accelsim.simulate(arch, network, tensors=tensors, keep_outputs=True)
     graph_outputs = [o.name for o in onnx.load(str(path)).graph.output]
     names = [model.tensor_names[layer.name] for layer in network.layers]

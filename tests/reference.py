@@ -27,6 +27,10 @@ INT16_MIN = -32768
 INT16_MAX = 32767
 FRACTION_BITS = 15  # an int16 holds 15 magnitude bits beside the sign
 EXACT_FLOAT_LIMIT = 2**53  # integers below this are exact in float64
+ELEMENTWISE_KINDS = ("act", "eltwise", "softmax")
+TRANSCENDENTAL = ("sigmoid", "swish", "tanh", "elu")
+"""Activations whose float result may differ in its last bits between two correct
+implementations: compared within one int16 step in fixed16, not bit for bit."""
 
 
 # ---- shared window machinery ---------------------------------------------------------------
@@ -145,6 +149,71 @@ def concat(xs) -> np.ndarray:
 
 def relu(x) -> np.ndarray:
     return np.maximum(np.asarray(x, dtype=np.float64), 0.0)
+
+
+def _scalar_activation(v: float, function: str, alpha, beta) -> float:
+    """One value through an ONNX activation (the operator spec's formulas, in math.*)."""
+    if function == "sigmoid":
+        return 1.0 / (1.0 + math.exp(-v)) if v >= 0 else math.exp(v) / (1.0 + math.exp(v))
+    if function == "hard_sigmoid":
+        a, b = (0.2 if alpha is None else alpha), (0.5 if beta is None else beta)
+        return max(0.0, min(1.0, a * v + b))
+    if function == "hard_swish":
+        return v * max(0.0, min(1.0, v / 6.0 + 0.5))
+    if function == "swish":
+        return v * _scalar_activation((1.0 if alpha is None else alpha) * v, "sigmoid", 0, 0)
+    if function == "tanh":
+        return math.tanh(v)
+    if function == "leaky_relu":
+        return v if v >= 0 else (0.01 if alpha is None else alpha) * v
+    if function == "elu":
+        return v if v > 0 else (1.0 if alpha is None else alpha) * (math.exp(v) - 1.0)
+    if function == "relu":
+        return max(v, 0.0)
+    if function == "clip":
+        low = -math.inf if alpha is None else alpha
+        return min(max(v, low), math.inf if beta is None else beta)
+    raise ValueError(f"unknown activation {function!r}")
+
+
+def activation(x, function: str, alpha=None, beta=None) -> np.ndarray:
+    """An element-wise activation, one value at a time."""
+    x = np.asarray(x, dtype=np.float64)
+    return np.array([_scalar_activation(float(v), function, alpha, beta) for v in x.ravel()],
+                    dtype=np.float64).reshape(x.shape)
+
+
+def eltwise(a, b, function: str) -> np.ndarray:
+    """``a`` (C x H x W) op ``b`` (C x H x W, or C x 1 x 1 repeated over H x W)."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if b.shape != a.shape:
+        b = np.repeat(np.repeat(b, a.shape[1], axis=1), a.shape[2], axis=2)
+    ops = {"mul": lambda u, v: u * v, "sub": lambda u, v: u - v, "div": lambda u, v: u / v,
+           "max": max, "min": min}[function]
+    return np.array([ops(u, v) for u, v in zip(a.ravel(), b.ravel(), strict=True)],
+                    dtype=np.float64).reshape(a.shape)
+
+
+def softmax(x) -> np.ndarray:
+    """Softmax over the channels at each (h, w) position."""
+    x = np.asarray(x, dtype=np.float64)
+    out = np.empty_like(x)
+    for i in range(x.shape[1]):
+        for j in range(x.shape[2]):
+            column = x[:, i, j]
+            exps = [math.exp(v - column.max()) for v in column]
+            out[:, i, j] = [e / math.fsum(exps) for e in exps]
+    return out
+
+
+def elementwise_layer(layer: Layer, inputs: list) -> np.ndarray:
+    """An act, eltwise or softmax layer (without its fused ReLU) on float inputs."""
+    if layer.kind == "act":
+        return activation(inputs[0], layer.function, layer.alpha, layer.beta)
+    if layer.kind == "eltwise":
+        return eltwise(inputs[0], inputs[1], layer.function)
+    return softmax(inputs[0])
 
 
 # ---- fixed16 -------------------------------------------------------------------------------
@@ -267,11 +336,13 @@ def _check_inputs(layer: Layer, inputs: list, shapes: list) -> None:
             raise ValueError(f"layer {layer.name!r} concatenates to {layer.in_shape}, "
                              f"got inputs {shapes}")
         return
-    wanted = 2 if layer.kind == "add" else 1
+    wanted = 2 if layer.kind in ("add", "eltwise") else 1
     if len(inputs) != wanted:
         raise ValueError(f"layer {layer.name!r} takes {wanted} input(s), got {len(inputs)}")
-    for shape in shapes:
-        if tuple(shape) != layer.in_shape:
+    for index, shape in enumerate(shapes):
+        gate = layer.kind == "eltwise" and index == 1 and tuple(shape) == (
+            layer.in_channels, 1, 1)
+        if tuple(shape) != layer.in_shape and not gate:
             raise ValueError(f"layer {layer.name!r} expects {layer.in_shape}, got {shape}")
 
 
@@ -286,6 +357,8 @@ def _run_float(layer: Layer, inputs: list, weight, bias) -> np.ndarray:
         out = add(inputs[0], inputs[1])
     elif layer.kind == "concat":
         out = concat(inputs)
+    elif layer.kind in ELEMENTWISE_KINDS:
+        out = elementwise_layer(layer, inputs)
     elif layer.pool_op == "max":
         out = max_pool(inputs[0], kernel, layer.stride, layer.pad)
     else:
@@ -297,6 +370,9 @@ def _run_fixed(layer: Layer, inputs: list, weight, bias) -> tuple[np.ndarray, in
     _check_inputs(layer, inputs, [np.shape(q) for q, _ in inputs])
     if layer.kind == "concat":
         return concat_fixed(inputs)
+    if layer.kind in ELEMENTWISE_KINDS:   # a host unit: real values in, requantized out
+        out = elementwise_layer(layer, [np.ldexp(q.astype(np.float64), -f) for q, f in inputs])
+        return quantize(relu(out) if layer.relu else out)
     (qx, fx) = inputs[0]
     kernel = (layer.kernel_h, layer.kernel_w)
     if layer.kind in ("conv", "fc"):

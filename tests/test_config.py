@@ -243,7 +243,7 @@ def test_missing_file(tmp_path, name):
 
 
 def test_unknown_shipped_name():
-    with pytest.raises(ConfigError, match="no_such_arch: unknown architecture"):
+    with pytest.raises(ConfigError, match="unknown architecture 'no_such_arch'"):
         load_arch("no_such_arch")
 
 

@@ -28,12 +28,14 @@ MAY_IMPORT: dict[str, set[str]] = {
     "config": {"arch", "cost", "files"} | FOUNDATION,
     "sim": {"config", "arch", "engine", "cost", "workload", "files"} | FOUNDATION,
     "scalesim": {"config", "workload", "files"} | FOUNDATION,
-    "compare": {"sim", "config", "workload", "files"} | FOUNDATION,
-    "sweep": {"sim", "config", "workload", "files"} | FOUNDATION,
+    "progress": set(),
+    "compare": {"sim", "config", "workload", "files", "progress"} | FOUNDATION,
+    "sweep": {"sim", "config", "workload", "files", "progress"} | FOUNDATION,
     "plot": {"sweep", "files"} | FOUNDATION,
     "api": {"sim", "config", "workload"} | FOUNDATION,
+    "cli_config": {"config", "workload", "files"} | FOUNDATION,
     "cli": {"api", "compare", "sweep", "plot", "scalesim", "sim", "config", "workload",
-            "files"} | FOUNDATION,
+            "files", "progress", "cli_config"} | FOUNDATION,
 }
 """Room -> the rooms its modules may import (its own room is always allowed)."""
 

@@ -7,6 +7,8 @@ DianNao must equal ONNX Runtime's output for the same node.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import onnx
 import pytest
@@ -16,9 +18,12 @@ import accelsim
 from accelsim.cli import main
 from accelsim.errors import WorkloadError
 from accelsim.workload import load_network, load_tensors
+from accelsim.workload.formats.onnx_graph import HANDLERS
 from accelsim.workload.formats.onnx_model import SUPPORTED_OPS, import_onnx
+from accelsim.workload.formats.onnx_support import OPERATORS, markdown_table
 from accelsim.workload.layer import LAYER_KINDS
 from tests.onnx_helpers import GraphBuilder, check_against_onnxruntime, onnxruntime_outputs
+from tests.test_onnx_elementwise import ELEMENTWISE_OPS
 
 
 def every_op_model(path, opset: int = 13):
@@ -103,7 +108,9 @@ def test_every_supported_op_matches_onnxruntime(tmp_path):
     path = every_op_model(tmp_path / "every_op.onnx")
     errors = check_against_onnxruntime(path)
     ops = {node.op_type for node in onnx.load(str(path)).graph.node}
-    assert ops | {"Concat"} == set(SUPPORTED_OPS)   # Concat: test_concat_matches_onnxruntime
+    # Concat: test_concat_matches_onnxruntime; the element-wise operators:
+    # tests/test_onnx_elementwise.py (which checks it covers them all)
+    assert ops | {"Concat"} | set(ELEMENTWISE_OPS) == set(SUPPORTED_OPS)
     relu6 = onnxruntime_outputs(path, load_tensors(load_network(path)).input, ["relu6_out"])
     assert np.mean(relu6["relu6_out"] == 6.0) > 0.05   # the clamp is exercised
     network = import_onnx(path).network
@@ -189,30 +196,46 @@ def _error(path) -> str:
 
 def test_unsupported_op_is_one_line_naming_node_and_op(tmp_path, capsys):
     g = GraphBuilder([1, 3, 8, 8])
-    x = g.node("Sigmoid", [g.conv("x", 3, 4, 3, name="conv")], "gate")
-    path = g.save(x, tmp_path / "sigmoid.onnx")
+    x = g.node("LRN", [g.conv("x", 3, 4, 3, name="conv")], "norm", size=3)
+    path = g.save(x, tmp_path / "lrn.onnx")
     message = _error(path)
-    assert "node 'gate' (Sigmoid)" in message and "not supported" in message
+    assert "node 'norm' (LRN)" in message and "not supported" in message
     assert main(["run", "--workload", str(path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "Sigmoid" in err[0] and "gate" in err[0]
+    assert len(err) == 1 and "LRN" in err[0] and "norm" in err[0]
 
 
 @pytest.mark.parametrize("build, needle", [
-    (lambda g: g.conv("x", 3, 4, 3, name="c", dilations=[2, 2]), "dilations"),
+    (lambda g: g.node("MaxPool", ["x"], "p", kernel_shape=[2, 2], dilations=[2, 2]),
+     "dilations"),
     (lambda g: g.node("Reshape", [g.conv("x", 3, 4, 3, name="c"),
                                   g.const(np.array([1, 4, 36], np.int64))], "r"), "reshape"),
     (lambda g: g.node("AveragePool", ["x"], "p", kernel_shape=[2, 2], pads=[1, 1, 1, 1],
-                      count_include_pad=1), "count_include_pad"),
-    (lambda g: g.node("Relu", ["x"], "r"), "network input"),
+                      count_include_pad=1, ceil_mode=1), "count_include_pad"),
     (lambda g: g.node("Add", [g.conv("x", 3, 4, 1, name="c"),
-                              g.const(np.ones((1, 1, 8, 8), np.float32))], "a"), "bias"),
-    (lambda g: g.node("Clip", [g.conv("x", 3, 4, 1, name="c"), g.const(np.float32(-1)),
-                               g.const(np.float32(1))], "clip"), "Clip(min=0"),
+                              g.const(np.ones((1, 1, 8, 8), np.float32))], "a"),
+     "scalar or per-channel"),
+    (lambda g: g.node("Div", [g.const(np.float32(2)), g.conv("x", 3, 4, 1, name="c")], "d"),
+     "Div with a constant operand"),
+    (lambda g: g.node("ReduceMean", [g.conv("x", 3, 4, 1, name="c")], "m", axes=[1]),
+     "mean over H and W"),
 ])
 def test_unsupported_features_are_named(tmp_path, build, needle):
     g = GraphBuilder([1, 3, 8, 8])
     assert needle in _error(g.save(build(g), tmp_path / "bad.onnx"))
+
+
+def test_exporter_idioms_match_onnxruntime(tmp_path):
+    """Inception's padded average counting the padding; DenseNet's concat of one tensor."""
+    g = GraphBuilder([1, 3, 9, 9])
+    x = g.node("AveragePool", [g.conv("x", 3, 4, 3, name="c")], "avg", kernel_shape=[3, 3],
+               pads=[1, 1, 1, 1], strides=[2, 2], count_include_pad=1)
+    x = g.node("Relu", [g.node("Concat", [x], "single", axis=1)], "relu")
+    path = g.save(g.conv(x, 4, 2, 1, name="out"), tmp_path / "idioms.onnx")
+    check_against_onnxruntime(path)
+    network = import_onnx(path).network
+    assert network.layer("avg").kind == "conv" and network.layer("avg").relu   # fused ReLU
+    assert [layer.name for layer in network.layers] == ["c", "avg", "out"]
 
 
 def test_symbolic_spatial_size_and_bad_files_are_clear_errors(tmp_path):
@@ -225,11 +248,13 @@ def test_symbolic_spatial_size_and_bad_files_are_clear_errors(tmp_path):
         import_onnx(tmp_path / "missing.onnx")
 
 
-def test_supported_ops_are_the_documented_list():
-    assert set(SUPPORTED_OPS) == {
-        "Conv", "Gemm", "MatMul", "MaxPool", "AveragePool", "GlobalAveragePool",
-        "GlobalMaxPool", "Relu", "Clip", "Add", "BatchNormalization", "Concat", "Flatten",
-        "Reshape", "Identity", "Dropout", "Constant"}
+def test_the_readme_operator_table_is_the_importers():
+    assert set(OPERATORS) == set(SUPPORTED_OPS) == set(HANDLERS)
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    start = readme.index("<!-- onnx-operators")
+    block = readme[readme.index("\n", start) + 1:readme.index("<!-- /onnx-operators -->")]
+    assert block.strip() == markdown_table(), (
+        "README's ONNX operator table is stale: paste onnx_support.markdown_table()")
 
 
 def test_cli_runs_an_onnx_model_on_an_npy_input(tmp_path, capsys):

@@ -18,6 +18,8 @@ them in):
 
 Class attributes ``LOAD_BUFFERS`` / ``STORE_BUFFERS`` name the buffers a tile's inputs land
 in and its outputs leave from; the engine's double buffering uses their slots and ports.
+``NATIVE_KINDS`` lists the layer kinds the core's own units execute; the layer loop sends
+any other kind to the arch's host unit (:mod:`accelsim.sim.host`).
 
 Tensors: ``fixed16`` cores exchange :class:`accelsim.fixedpoint.Fixed` (int16 C x H x W plus
 frac bits), ``fp32`` cores float32 C x H x W arrays. Weights come in the same precision;
@@ -89,6 +91,7 @@ class Core:
 
     LOAD_BUFFERS: tuple[str, ...] = ()
     STORE_BUFFERS: tuple[str, ...] = ()
+    NATIVE_KINDS: tuple[str, ...] = ("conv", "fc", "pool", "add")
 
     def __init__(self, arch) -> None:
         self.arch = arch

@@ -27,6 +27,8 @@ from accelsim.workload.layer import Layer
 
 LAYOUT_KINDS: tuple[str, ...] = ("concat",)
 MAPPING = "layout only"
+RAN_ON = "layout"
+"""``Result.layers.ran_on`` of a layout layer: no unit computes it."""
 
 
 def concat(tensors: list):

@@ -3,7 +3,10 @@
 ``Result.layers`` columns (one row per layer; component columns depend on the core):
 
 =========================  ================================================================
-layer, kind                layer name and kind (conv, fc, pool, add)
+layer, kind                layer name and kind (conv, fc, pool, add, concat, act, eltwise,
+                           softmax)
+ran_on                     the unit that ran it: the core's name, ``host`` (the arch's host
+                           unit, for kinds the core has no unit for) or ``layout`` (concat)
 macs, ops                  analytical multiply-accumulates / arithmetic ops of the layer,
                            for all the images of the batch
 cycles                     simulated cycles, DRAM stalls included (engine)
@@ -42,17 +45,18 @@ from accelsim.cost.energy import price
 from accelsim.errors import AccelsimError
 
 
-def layer_row(layer, run, stats, energy: pd.DataFrame, core, arch,
-              input_zero_fraction: float, batch: int = 1) -> dict:
-    """One row of ``Result.layers`` from a core's LayerRun and the engine's stats; work
-    columns cover all ``batch`` images."""
-    work = core.useful_work(layer, run.counts, batch)
-    peak = core.peak_per_cycle(layer)
+def layer_row(layer, run, stats, energy: pd.DataFrame, unit, arch,
+              input_zero_fraction: float, batch: int = 1, ran_on: str = "") -> dict:
+    """One row of ``Result.layers`` from a unit's LayerRun (the core's or the host's) and
+    the engine's stats; work columns cover all ``batch`` images."""
+    work = unit.useful_work(layer, run.counts, batch)
+    peak = unit.peak_per_cycle(layer)
     row = {
-        "layer": layer.name, "kind": layer.kind, "macs": layer.macs * batch,
+        "layer": layer.name, "kind": layer.kind, "ran_on": ran_on or arch.core,
+        "macs": layer.macs * batch,
         "ops": layer.ops * batch, "cycles": stats.cycles,
         "compute_cycles": stats.compute_cycles, "stall_cycles": stats.stall_cycles,
-        "ideal_cycles": core.ideal_cycles(layer, run.counts, batch),
+        "ideal_cycles": unit.ideal_cycles(layer, run.counts, batch),
         "utilization": work / (stats.cycles * peak) if stats.cycles else 0.0,
         "time_us": stats.cycles / arch.clock_mhz,
         "dram_read_bytes": stats.dram_read_bytes, "dram_write_bytes": stats.dram_write_bytes,
@@ -179,4 +183,5 @@ class Result:
         return [path, counts_path, meta_path]
 
 
-_FIXED_COLUMNS = {"layer", "kind", "utilization", "time_us", "input_zero_fraction", "mapping"}
+_FIXED_COLUMNS = {"layer", "kind", "ran_on", "utilization", "time_us", "input_zero_fraction",
+                  "mapping"}

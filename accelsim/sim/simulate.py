@@ -19,6 +19,7 @@ from accelsim.cost.energy import energy_table, price
 from accelsim.engine import run as run_engine
 from accelsim.errors import AccelsimError, MappingError
 from accelsim.sim import layout
+from accelsim.sim.host import HostUnit
 from accelsim.sim.results import Result, layer_row
 from accelsim.sim.values import NetworkValues, value_key
 from accelsim.workload import INPUT, Layer, Network, load_network, load_tensors
@@ -87,8 +88,10 @@ def simulate(arch: ArchConfig | str | Path, network: Network | str | Path, *, se
     tensors = reuse.tensors if reuse is not None else tensors
     tensors = tensors if tensors is not None else load_tensors(network, seed)
     core = core_module(arch.core).Core(arch)
+    host = HostUnit(arch)
     memory = core.memory_spec()
-    table = energy_table(core.components(), arch.precision, arch.energy_pj, arch.origin)
+    table = energy_table(core.components() + host.components(), arch.precision,
+                         arch.energy_pj, arch.origin)
     _check_batch(batch, core, arch)
     if reuse is not None:
         reuse.check(arch, network, core, batch)
@@ -106,9 +109,12 @@ def simulate(arch: ArchConfig | str | Path, network: Network | str | Path, *, se
             weights = (reuse.weights[layer.name] if reuse is not None else
                        _to_precision(tensors.weights[layer.name], arch.precision))
             bias = tensors.biases[layer.name].astype(np.float32)
+        unit, ran_on = core, arch.core
         try:
             if layer.kind in layout.LAYOUT_KINDS:   # data layout only: no core computes it
-                run = layout.run_layer(layer, inputs)
+                run, ran_on = layout.run_layer(layer, inputs), layout.RAN_ON
+            elif layer.kind not in core.NATIVE_KINDS:   # the core has no unit for it
+                run, unit, ran_on = host.run_layer(layer, inputs, batch), host, "host"
             elif reuse is not None:   # the output is known: the core only counts
                 run = core.count_layer(layer, inputs, weights, bias, reuse.outputs[layer.name])
             else:
@@ -119,8 +125,8 @@ def simulate(arch: ArchConfig | str | Path, network: Network | str | Path, *, se
             run.output = _clamp(run.output, layer.relu_max)
         stats = run_engine(run.work, memory, run.counts)
         energy = price(run.counts, table)
-        rows.append(layer_row(layer, run, stats, energy, core, arch,
-                              _zero_fraction(inputs[0]), batch))
+        rows.append(layer_row(layer, run, stats, energy, unit, arch,
+                              _zero_fraction(inputs[0]), batch, ran_on))
         counts_by_layer[layer.name] = run.counts
         values[layer.name] = run.output
         if keep_outputs:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-import sys
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from accelsim.progress import Progress, choose_mode
 
 MAX_REASONS = 5
 
@@ -39,48 +39,32 @@ class SweepStats:
 
 
 class _Bar:
-    """A tqdm bar on a terminal; elsewhere (a log file, CI), a line every tenth of the runs;
-    nothing when quiet."""
+    """The sweep's view of :class:`accelsim.progress.Progress`: a run finished, and how
+    many have failed so far."""
 
-    def __init__(self, bar, stats: SweepStats, log: bool) -> None:
-        self.bar, self.stats, self.log = bar, stats, log
-        self.started, self.logged = time.perf_counter(), 0
+    def __init__(self, progress: Progress, stats: SweepStats) -> None:
+        self.progress, self.stats = progress, stats
 
     def update(self, outcome) -> None:
-        stats = self.stats
-        if self.bar is not None:
-            if outcome.status != "ok":
-                errors = f", {stats.errors} errors" if stats.errors else ""
-                self.bar.set_postfix_str(f"{stats.failed} failed{errors}", refresh=False)
-            self.bar.update(1)
-        elif self.log:
-            to_run = stats.runs - stats.invalid - stats.stored_before
-            step = max(1, to_run // 10)
-            if stats.ran - self.logged >= step or stats.ran == to_run:
-                self.logged = stats.ran
-                seconds = time.perf_counter() - self.started
-                rate = stats.ran / seconds if seconds else 0.0
-                eta = (to_run - stats.ran) / rate if rate else 0.0
-                print(f"sweep: {stats.ran}/{to_run} runs, {stats.failed} failed, "
-                      f"{rate:.2f} runs/s, ETA {eta:.0f} s", file=sys.stderr, flush=True)
+        stats, postfix = self.stats, None
+        if outcome.status != "ok":
+            errors = f", {stats.errors} errors" if stats.errors else ""
+            postfix = f"{stats.failed} failed{errors}"
+        self.progress.update(1, postfix=postfix, status=f"{stats.failed} failed")
 
 
 @contextmanager
 def progress_bar(sweep, stats: SweepStats, show: bool | None):
     """Runs done (those found stored count as done), rate and ETA: a tqdm bar when
-    ``show`` is true, or by default when stderr is a terminal (else a line per tenth)."""
-    if not (sys.stderr.isatty() if show is None else show):
-        yield _Bar(None, stats, log=show is None)
-        return
-    from tqdm import tqdm
-
-    bar = tqdm(total=stats.runs, initial=stats.stored_before + stats.invalid, unit="run",
-               file=sys.stderr, desc=f"sweep {sweep.name}", dynamic_ncols=True,
-               smoothing=0.05)
+    ``show`` is true, or by default when stderr is a terminal (else a line per tenth;
+    ``ACCELSIM_PROGRESS`` overrides the default, see :mod:`accelsim.progress`)."""
+    progress = Progress(stats.runs, desc=f"sweep {sweep.name}", label="sweep", unit="run",
+                        mode=choose_mode(show, log=True),
+                        initial=stats.stored_before + stats.invalid)
     try:
-        yield _Bar(bar, stats, log=False)
+        yield _Bar(progress, stats)
     finally:
-        bar.close()
+        progress.close()
 
 
 def format_summary(result) -> str:

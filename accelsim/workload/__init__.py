@@ -31,8 +31,13 @@ MODEL_SUFFIXES = (".onnx",)
 """Shipped workloads that are models (weights included) rather than network YAMLs."""
 
 
-def load_network(name_or_path: str | Path) -> Network:
-    """A shipped network by name (``vgg16``, ``digits_cnn``) or a YAML, ONNX or CSV file."""
+def load_network(name_or_path: str | Path,
+                 input_shape: tuple[int, ...] | None = None) -> Network:
+    """A shipped network by name (``vgg16``, ``digits_cnn``) or a YAML, ONNX or CSV file.
+
+    ``input_shape`` (``(C, H, W)``, or ``(K,)`` for a 2-D input) gives an ONNX model's
+    symbolic input dims (``--input-shape C,H,W``); other workloads have fixed shapes.
+    """
     if isinstance(name_or_path, Network):
         return name_or_path
     path, name = Path(name_or_path), str(name_or_path)
@@ -43,7 +48,10 @@ def load_network(name_or_path: str | Path) -> Network:
     if suffix == ".onnx":
         from accelsim.workload.formats.onnx_model import import_onnx
 
-        return import_onnx(path).network
+        return import_onnx(path, input_shape).network
+    if input_shape is not None:
+        raise AccelsimError(f"{name_or_path}: an input shape can be given only for an ONNX "
+                            "model (other workloads fix their input shape)")
     if suffix == ".csv":
         from accelsim.workload.formats.topology_csv import load_topology_csv
 
@@ -57,7 +65,8 @@ def load_tensors(network: Network, seed: int = 0,
                  input_from: str | Path | None = None) -> NetworkTensors:
     """The tensors a network runs with.
 
-    Weights: an ONNX network's own (the file it was loaded from is ``network.origin``),
+    Weights: an ONNX network's own (the file it was loaded from is ``network.origin``,
+    re-imported with the network's input shape, so models with symbolic dims work too),
     otherwise seeded He-normal ones. Input: ``input_from`` (a ``.npy``, an image or
     ``sample:NAME``, normalised as the model's metadata says) or the seeded natural image.
     """
@@ -65,7 +74,7 @@ def load_tensors(network: Network, seed: int = 0,
     if Path(network.origin).suffix.lower() == ".onnx":
         from accelsim.workload.formats.onnx_model import import_onnx
 
-        model = import_onnx(network.origin)
+        model = import_onnx(network.origin, network.input_shape)
         _check_weights(network, model.weights)
         tensors = NetworkTensors(
             input=seeded_input(network.input_shape, seed), weights=model.weights,

@@ -5,7 +5,8 @@ impose_input_zeros`) calibrates each layer on the values that reach it, so it ne
 layer's pre-activation output. Running the simulator for that would be slow and tied to one
 arch's precision; this is the arithmetic of each layer kind and nothing else: convolution
 as one matrix product per group (BLAS), fc as a matrix-vector product, pooling over
-in-bounds elements only (as the cores pool), add and concat.
+in-bounds elements only (as the cores pool), add, concat and the element-wise kinds
+(:mod:`accelsim.workload.elementwise`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from collections.abc import Iterator
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from accelsim.workload.layer import Layer
+from accelsim.workload.elementwise import elementwise
+from accelsim.workload.layer import HOST_KINDS, Layer
 from accelsim.workload.network import INPUT, Network
 from accelsim.workload.tensors import NetworkTensors
 
@@ -31,6 +33,8 @@ def pre_activation(layer: Layer, inputs: list[np.ndarray], weights: np.ndarray |
         return (inputs[0] + inputs[1]).astype(np.float32)
     if layer.kind == "concat":
         return np.concatenate(inputs, axis=0).astype(np.float32)
+    if layer.kind in HOST_KINDS:
+        return elementwise(layer, inputs).astype(np.float32)
     raise ValueError(f"layer {layer.name!r}: no forward rule for kind {layer.kind!r}")
 
 

@@ -28,6 +28,17 @@ Layer kinds:
   M == C. A pure data-layout step: the producers write into channel slices of one output
   buffer, so no core computes it (0 MACs, 0 ops; :mod:`accelsim.sim.layout`). It takes no
   kernel, stride, padding, groups or fused ReLU.
+* ``act``: an element-wise activation function (``function``: one of :data:`ACT_FUNCTIONS`,
+  with ``alpha`` / ``beta`` where the function has them, ONNX's meaning); M == C.
+* ``eltwise``: element-wise ``function`` (one of :data:`ELTWISE_FUNCTIONS`) of two
+  producers; the second may be ``C x 1 x 1``, broadcast over H x W (a squeeze-and-excite
+  scale); M == C.
+* ``softmax``: softmax over the channels at every position (a classifier's ``C x 1 x 1``
+  output is the usual case); M == C.
+
+``act``, ``eltwise`` and ``softmax`` are the kinds most cores have no unit for: unless a core
+lists them in ``Core.NATIVE_KINDS`` they run on the arch's host unit
+(:mod:`accelsim.sim.host`).
 
 ``relu`` fuses a ReLU into the layer's output (DianNao's NFU-3 stage), so a Network never
 holds a separate activation layer; ``relu_max`` bounds it from above (ReLU6). Tensors are
@@ -36,14 +47,27 @@ batch-free ``C x H x W``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
 from accelsim.errors import WorkloadError
 
-LayerKind = Literal["conv", "fc", "pool", "add", "concat"]
-LAYER_KINDS: tuple[str, ...] = ("conv", "fc", "pool", "add", "concat")
+LayerKind = Literal["conv", "fc", "pool", "add", "concat", "act", "eltwise", "softmax"]
+LAYER_KINDS: tuple[str, ...] = ("conv", "fc", "pool", "add", "concat", "act", "eltwise",
+                                "softmax")
 POOL_OPS: tuple[str, ...] = ("max", "avg")
+ACT_FUNCTIONS: dict[str, int] = {
+    "sigmoid": 4, "hard_sigmoid": 3, "hard_swish": 4, "swish": 5, "tanh": 4,
+    "leaky_relu": 2, "elu": 4, "relu": 1, "clip": 2}
+"""Activation functions and the operations one output costs a host lane (our estimate: a
+compare or a multiply-add per piece of the function; exp and tanh as a 3-op piecewise
+approximation plus the rest)."""
+ELTWISE_FUNCTIONS: tuple[str, ...] = ("mul", "sub", "div", "max", "min")
+SOFTMAX_OPS = 4
+"""Operations per output of a softmax: subtract the maximum, exp, sum, divide."""
+HOST_KINDS: tuple[str, ...] = ("act", "eltwise", "softmax")
+"""Kinds no core runs unless it declares them (``Core.NATIVE_KINDS``)."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +90,13 @@ class Layer:
     inputs: tuple[str, ...] = ()
     relu_max: float | None = None
     """Upper clamp of the fused ReLU (6.0 for ReLU6, ONNX ``Clip(0, 6)``); None: unbounded."""
+    function: str | None = None
+    """``act``: the activation function; ``eltwise``: the element-wise operation."""
+    alpha: float | None = None
+    """``act``: the function's alpha (leaky_relu slope, elu scale, hard_sigmoid slope, clip
+    minimum); None: ONNX's default."""
+    beta: float | None = None
+    """``act``: the function's beta (hard_sigmoid offset, clip maximum); None: ONNX's default."""
 
     def __post_init__(self) -> None:
         if self.relu_max is not None and not (self.relu and self.relu_max > 0):
@@ -93,12 +124,19 @@ class Layer:
                                     or max(self.pad[1], self.pad[3]) >= self.kernel_w):
             return (f"pooling padding {self.pad} must be smaller than the window "
                     f"{self.kernel_h}x{self.kernel_w} (a window must see real input)")
-        if self.kind in ("pool", "add", "concat") and self.out_channels != self.in_channels:
+        if self.kind in ("pool", "add", "concat", *HOST_KINDS) and (
+                self.out_channels != self.in_channels):
             return f"a {self.kind} layer keeps its channels ({self.in_channels})"
-        if self.kind == "add" and len(self.inputs) != 2:
-            return f"an add layer needs exactly 2 inputs, got {list(self.inputs)}"
+        if self.kind in ("add", "eltwise") and len(self.inputs) != 2:
+            return f"an {self.kind} layer needs exactly 2 inputs, got {list(self.inputs)}"
         if self.kind == "concat":
             return self._concat_problem()
+        if self.kind in HOST_KINDS:
+            return self._elementwise_problem()
+        if self.function is not None or self.alpha is not None or self.beta is not None:
+            return f"a {self.kind} layer takes no function, alpha or beta"
+        if self.kind != "pool" and self.pool_op is not None:
+            return f"a {self.kind} layer takes no op (pooling's max / avg)"
         if self.in_channels % self.groups or self.out_channels % self.groups:
             return (f"groups={self.groups} must divide in_channels={self.in_channels} "
                     f"and out_channels={self.out_channels}")
@@ -121,6 +159,23 @@ class Layer:
         if self.relu or self.pool_op is not None:
             return ("a concat layer fuses no ReLU and has no pool op (fuse the ReLU into "
                     "its producers)")
+        return None
+
+    def _elementwise_problem(self) -> str | None:
+        if ((self.kernel_h, self.kernel_w), self.stride, self.pad, self.groups) != (
+                (1, 1), (1, 1), (0, 0, 0, 0), 1):
+            return f"an {self.kind} layer takes no kernel, stride, pad or groups"
+        if self.pool_op is not None:
+            return f"an {self.kind} layer has no pool op"
+        known = {"act": tuple(ACT_FUNCTIONS), "eltwise": ELTWISE_FUNCTIONS,
+                 "softmax": (None,)}[self.kind]
+        if self.function not in known:
+            return (f"function must be one of {', '.join(map(str, known))}, "
+                    f"got {self.function!r}")
+        if self.kind != "act" and (self.alpha is not None or self.beta is not None):
+            return f"an {self.kind} layer takes no alpha or beta"
+        if any(v is not None and not math.isfinite(v) for v in (self.alpha, self.beta)):
+            return f"alpha and beta must be finite, got {self.alpha!r} and {self.beta!r}"
         return None
 
     # ---- derived shape -------------------------------------------------------------------
@@ -178,11 +233,17 @@ class Layer:
     @property
     def ops(self) -> int:
         """Arithmetic operations: 2 per MAC; one compare/add per window element for pool;
-        one add per output element for add; none for concat (data layout only)."""
+        one per output element for add and eltwise; :data:`ACT_FUNCTIONS`' cost per output
+        for act, :data:`SOFTMAX_OPS` for softmax; none for concat (data layout only)."""
+        outputs = self.out_channels * self.out_h * self.out_w
         if self.kind == "concat":
             return 0
         if self.kind == "pool":
-            return self.out_channels * self.out_h * self.out_w * self.kernel_h * self.kernel_w
-        if self.kind == "add":
-            return self.out_channels * self.out_h * self.out_w
+            return outputs * self.kernel_h * self.kernel_w
+        if self.kind in ("add", "eltwise"):
+            return outputs
+        if self.kind == "act":
+            return outputs * ACT_FUNCTIONS[self.function]
+        if self.kind == "softmax":
+            return outputs * SOFTMAX_OPS
         return 2 * self.macs

@@ -19,11 +19,14 @@ INPUT = "input"
 def input_shape_problem(layer: Layer, shapes: list[tuple[int, int, int]]) -> str | None:
     """Why the producers' output ``shapes`` (in ``layer.inputs`` order) cannot feed
     ``layer``, or None. A concat needs equal H x W and channels summing to ``in_channels``;
-    every other kind needs each producer to produce exactly ``layer.in_shape``."""
+    an eltwise's second operand may be ``C x 1 x 1`` (broadcast over H x W); every other
+    input must be exactly ``layer.in_shape``."""
     names = layer.inputs
     if layer.kind != "concat":
-        for name, shape in zip(names, shapes, strict=True):
-            if tuple(shape) != layer.in_shape:
+        for index, (name, shape) in enumerate(zip(names, shapes, strict=True)):
+            broadcast = layer.kind == "eltwise" and index == 1 and tuple(shape) == (
+                layer.in_channels, 1, 1)
+            if tuple(shape) != layer.in_shape and not broadcast:
                 return f"expects input shape {layer.in_shape}, but {name!r} produces {shape}"
         return None
     for name, (_, h, w) in zip(names, shapes, strict=True):

@@ -5,13 +5,14 @@ Each supported node either makes a layer (Conv, Gemm, MatMul, pools, Add of two 
 Concat, a BatchNormalization with nothing to fold into), changes the layer it reads (a fused
 Relu / Clip, a folded BatchNormalization or bias Add), or only renames a tensor (Flatten,
 Reshape, Identity, Dropout). A node may change its producer only when nothing else reads the
-producer's output, so every layer's output stays equal to one ONNX tensor.
+producer's output (``Shape`` / ``Size`` read no values), so every layer's output stays one
+ONNX tensor. :mod:`.onnx_preflight` checks the input and lists every node nothing handles;
+each node is then offered to :mod:`.onnx_fold` first (shape arithmetic on constants).
 """
 
 from __future__ import annotations
 
 import math
-from collections import Counter
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -19,18 +20,21 @@ import onnx
 from onnx import helper, numpy_helper
 
 from accelsim.errors import WorkloadError
+from accelsim.workload.formats.onnx_fold import fold
+from accelsim.workload.formats.onnx_ops import ACTIVATIONS, ELTWISE, ElementwiseHandlers
+from accelsim.workload.formats.onnx_preflight import check_operators, graph_input, value_readers
 from accelsim.workload.layer import LAYER_KINDS, Layer
 from accelsim.workload.network import INPUT
 
-HANDLERS = {  # ONNX operator -> GraphImporter method
+HANDLERS = {  # ONNX operator -> GraphImporter method (element-wise ones: onnx_ops)
     "Conv": "_conv", "Gemm": "_gemm", "MatMul": "_mat_mul", "MaxPool": "_max_pool",
     "AveragePool": "_average_pool", "GlobalAveragePool": "_global_average_pool",
-    "GlobalMaxPool": "_global_max_pool", "Relu": "_relu", "Clip": "_clip", "Add": "_add",
-    "BatchNormalization": "_batch_normalization", "Concat": "_concat", "Flatten": "_flatten",
-    "Reshape": "_reshape", "Identity": "_identity", "Dropout": "_dropout",
-    "Constant": "_constant",
+    "GlobalMaxPool": "_global_max_pool", "ReduceMean": "_reduce_mean", "Relu": "_relu",
+    "Clip": "_clip", "Add": "_add", "BatchNormalization": "_batch_normalization",
+    "Concat": "_concat", "Flatten": "_flatten", "Reshape": "_reshape", "Identity": "_identity",
+    "Dropout": "_dropout", "Constant": "_constant", "PRelu": "_p_relu", "Softmax": "_softmax",
+    **{op: "_act_node" for op in ACTIVATIONS}, **{op: "_eltwise_node" for op in ELTWISE},
 }
-_FLOAT_TYPES = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE)
 
 
 @dataclass(frozen=True)
@@ -44,31 +48,31 @@ class _Value:
     path: tuple[str, ...]
 
 
-class GraphImporter:
+class GraphImporter(ElementwiseHandlers):
     """Walks the graph once, in its (topological) node order."""
 
-    def __init__(self, graph: onnx.GraphProto, origin: str):
-        self.origin, self.graph = origin, graph
+    def __init__(self, graph: onnx.GraphProto, origin: str, input_shape=None,
+                 opset: int = 13):
+        self.origin, self.graph, self.input_shape = origin, graph, input_shape
+        self.opset = opset
         self.consts = {t.name: numpy_helper.to_array(t) for t in self.graph.initializer}
         self.values: dict[str, _Value] = {}
         self.layers: dict[str, Layer] = {}
         self.weights: dict[str, np.ndarray] = {}
         self.biases: dict[str, np.ndarray] = {}
         self.tensor_names: dict[str, str] = {}
-        self.uses = Counter(name for node in self.graph.node for name in node.input if name)
-        self.uses.update(output.name for output in self.graph.output)
+        self.uses = value_readers(self.graph)
         self.node, self.index = None, 0
 
     def run(self) -> tuple[str, tuple[int, int, int]]:
         """Convert every node; returns the graph input's name and C x H x W shape."""
+        check_operators(self.graph, HANDLERS, self.origin)
         input_name, shape, flat = self._graph_input()
         self.values[input_name] = _Value(INPUT, shape, flat, (input_name,))
         for index, node in enumerate(self.graph.node):
             self.node, self.index = node, index
-            if node.domain not in ("", "ai.onnx") or node.op_type not in HANDLERS:
-                self._fail(f"operator {node.op_type!r} is not supported (supported: "
-                           f"{', '.join(HANDLERS)})")
-            getattr(self, HANDLERS[node.op_type])(node)
+            if not self._fold(node):
+                getattr(self, HANDLERS[node.op_type])(node)
         if not self.layers:
             raise WorkloadError(f"{self.origin}: the model has no Conv, Gemm or pool node")
         return input_name, shape
@@ -80,21 +84,23 @@ class GraphImporter:
                             f"({node.op_type}): {problem}")
 
     def _graph_input(self) -> tuple[str, tuple[int, int, int], bool]:
-        inputs = [i for i in self.graph.input if i.name not in self.consts]
-        if len(inputs) != 1:
-            raise WorkloadError(f"{self.origin}: expected one graph input, got "
-                                f"{[i.name for i in inputs]}")
-        tensor = inputs[0].type.tensor_type
-        dims = [d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim]
-        where = f"{self.origin}: input {inputs[0].name!r}"
-        if tensor.elem_type not in _FLOAT_TYPES:
-            raise WorkloadError(f"{where}: element type must be a float type")
-        if len(dims) not in (2, 4) or dims[0] not in (None, 1) or None in dims[1:]:
-            raise WorkloadError(f"{where}: expected shape [1, C, H, W] or [1, K] with fixed "
-                                f"C, H, W, K (batch 1 or symbolic), got {dims}")
-        if len(dims) == 2:
-            return inputs[0].name, (dims[1], 1, 1), True
-        return inputs[0].name, (dims[1], dims[2], dims[3]), False
+        """The input's name, C x H x W (symbolic dims from ``input_shape``, ``(C, H, W)`` or
+        ``(K,)``) and flatness."""
+        return graph_input(self.graph, self.origin, self.input_shape)
+
+    def _fold(self, node) -> bool:
+        """Store the node's outputs as constants if it folds (see onnx_fold); else False."""
+        try:
+            outputs = fold(node, self.consts, self._shape_of)
+        except (ValueError, IndexError, TypeError) as err:
+            self._fail(f"cannot fold it: {err}")
+        self.consts.update(outputs or {})
+        return outputs is not None
+
+    def _shape_of(self, name: str) -> list[int] | None:
+        """A feature map's ONNX shape, ``[1, C, H, W]`` or ``[1, K]``; None for others."""
+        v = self.values.get(name)
+        return None if v is None else [1, math.prod(v.shape)] if v.flat else [1, *v.shape]
 
     def _attrs(self, node) -> dict:
         return {a.name: helper.get_attribute_value(a) for a in node.attribute}
@@ -145,15 +151,10 @@ class GraphImporter:
         """True when nothing but the current node reads the layer's output (or its aliases)."""
         return all(self.uses[t] == 1 for t in value.path)
 
-    def _fusable(self, value: _Value, what: str) -> Layer:
-        """The layer ``value`` comes from, if the current node may change its output."""
-        if value.layer == INPUT:
-            self._fail(f"{what} of the network input: there is no layer to fuse it into")
-        layer = self.layers[value.layer]
-        if not self._sole_reader(value):
-            self._fail(f"cannot fuse the {what} into {layer.name!r}: its output is read "
-                       "elsewhere too")
-        return layer
+    @staticmethod
+    def _renamed(value: _Value, tensor: str) -> _Value:
+        """``value`` as the (same-valued) output ``tensor`` of a node fused into its layer."""
+        return replace(value, path=(tensor,))
 
     def _foldable(self, value: _Value) -> bool:
         """True when a per-channel affine step can fold into the producing conv / fc."""
@@ -168,8 +169,7 @@ class GraphImporter:
         if x.flat or w.ndim != 4:
             self._fail("only 2-D convolutions of feature maps are supported")
         a = self._attrs(node)
-        if any(d != 1 for d in a.get("dilations", [1, 1])):
-            self._fail(f"dilations {a['dilations']} are not supported (only 1)")
+        w = _dilated(w, a.get("dilations", [1, 1]))
         kernel, stride = w.shape[2:], tuple(a.get("strides", [1, 1]))
         groups = int(a.get("group", 1))
         if w.shape[1] * groups != x.shape[0]:
@@ -237,13 +237,25 @@ class GraphImporter:
         kernel, stride = tuple(a["kernel_shape"]), tuple(a.get("strides", [1, 1]))
         pad = list(self._pads(a, x.shape[1:], kernel, stride))
         if op == "avg" and a.get("count_include_pad", 0) and any(pad):
-            self._fail("count_include_pad=1 with padding is not supported (windows average "
-                       "their in-bounds elements only)")
+            return self._padded_average(node, x, kernel, stride, tuple(pad),
+                                        a.get("ceil_mode", 0))
         if a.get("ceil_mode", 0):
             for axis in (0, 1):
                 pad[axis + 2] += _ceil_mode_extra(x.shape[1 + axis], kernel[axis],
                                                   stride[axis], pad[axis], pad[axis + 2])
         self._pool_layer(node, x, op, kernel, stride, tuple(pad))
+
+    def _padded_average(self, node, x: _Value, kernel, stride, pad, ceil_mode) -> None:
+        """An average that counts the padding (``count_include_pad``): a depthwise conv
+        with every weight 1 / window, which is how a core without that pooling mode runs it
+        (our pool layers average in-bounds elements only)."""
+        if ceil_mode:
+            self._fail("count_include_pad=1 with ceil_mode=1 is not supported")
+        c, h, w = x.shape
+        weights = np.full((c, 1, *kernel), 1.0 / (kernel[0] * kernel[1]))
+        self._add_layer(node, dict(kind="conv", in_channels=c, in_h=h, in_w=w, out_channels=c,
+                                   kernel_h=kernel[0], kernel_w=kernel[1], stride=stride,
+                                   pad=pad, groups=c, inputs=(x.layer,)), weights, np.zeros(c))
 
     def _global_average_pool(self, node):
         x = self._value(node)
@@ -253,84 +265,28 @@ class GraphImporter:
         x = self._value(node)
         self._pool_layer(node, x, "max", x.shape[1:], (1, 1), (0, 0, 0, 0))
 
-    def _pool_layer(self, node, x: _Value, op, kernel, stride, pad) -> None:
+    def _reduce_mean(self, node):
+        x, a = self._value(node), self._attrs(node)
+        axes = a.get("axes")
+        if axes is None and len(node.input) > 1:   # opset 18: axes are an input
+            axes = self._const(node, 1, "axes").tolist()
+        if x.flat or sorted(v % 4 for v in (axes or [])) != [2, 3]:
+            self._fail(f"only a mean over H and W (axes [2, 3]) is supported, got {axes}")
+        self._pool_layer(node, x, "avg", x.shape[1:], (1, 1), (0, 0, 0, 0),
+                         flat=not a.get("keepdims", 1))
+
+    def _pool_layer(self, node, x: _Value, op, kernel, stride, pad, flat=False) -> None:
         if x.flat:
             self._fail("pooling a flattened tensor is not supported")
         c, h, w = x.shape
         self._add_layer(node, dict(kind="pool", in_channels=c, in_h=h, in_w=w, out_channels=c,
                                    kernel_h=kernel[0], kernel_w=kernel[1], stride=stride,
-                                   pad=pad, pool_op=op, inputs=(x.layer,)))
-
-    def _relu(self, node):
-        self._activation(node, None)
-
-    def _clip(self, node):
-        a = self._attrs(node)
-        low, high = a.get("min"), a.get("max")
-        if len(node.input) > 1:   # opset >= 11: bounds are optional inputs
-            low = self._const(node, 1, "min", required=False)
-            high = self._const(node, 2, "max", required=False)
-        low, high = (None if v is None else float(np.asarray(v).reshape(-1)[0])
-                     for v in (low, high))
-        if low != 0.0 or (high is not None and high <= 0):
-            self._fail("only Clip(min=0, max > 0) (ReLU / ReLU6) is supported")
-        self._activation(node, high if high is not None and math.isfinite(high) else None)
-
-    def _activation(self, node, relu_max: float | None) -> None:
-        x = self._value(node)
-        layer = self._fusable(x, "activation")
-        if layer.kind == "concat":
-            self._fail(f"cannot fuse the activation into the concat {layer.name!r}")
-        bounds = [b for b in (relu_max, layer.relu_max) if b is not None]
-        self.layers[layer.name] = replace(layer, relu=True,
-                                          relu_max=min(bounds) if bounds else None)
-        self._produce(node.output[0], replace(x, path=(node.output[0],)))
-
-    def _add(self, node):
-        names = list(node.input)
-        constant = [n for n in names if n in self.consts]
-        if not constant:
-            a, b = self._value(node, 0), self._value(node, 1)
-            if a.shape != b.shape or a.flat != b.flat:
-                self._fail(f"operands of shapes {list(a.shape)} and {list(b.shape)}: "
-                           "broadcasting is not supported")
-            c, h, w = a.shape
-            self._add_layer(node, dict(kind="add", in_channels=c, in_h=h, in_w=w,
-                                       out_channels=c, inputs=(a.layer, b.layer)), flat=a.flat)
-            return
-        x = self._value(node, 1 - names.index(constant[0]))
-        bias, m = self.consts[constant[0]], x.shape[0]
-        per_channel = ((m,), (1, m)) if x.flat else ((m, 1, 1), (1, m, 1, 1))
-        if not self._foldable(x) or (bias.size != 1 and bias.shape not in per_channel):
-            self._fail("adding a constant is supported only as a per-channel bias right "
-                       "after a Conv, Gemm or MatMul (before any activation)")
-        name = x.layer
-        self.biases[name] = (self.biases[name] + bias.ravel()).astype(np.float32)
-        self._produce(node.output[0], replace(x, path=(node.output[0],)))
-
-    def _batch_normalization(self, node):
-        x = self._value(node)
-        if self._attrs(node).get("training_mode", 0) or any(node.output[1:]):
-            self._fail("training-mode batch normalization is not supported")
-        scale, shift, mean, var = (self._const(node, i, what).astype(np.float64) for i, what
-                                   in enumerate(("scale", "B", "mean", "var"), start=1))
-        gain = scale / np.sqrt(var + self._attrs(node).get("epsilon", 1e-5))
-        offset = shift - mean * gain
-        if self._foldable(x):
-            w = self.weights[x.layer].astype(np.float64)
-            self.weights[x.layer] = (w * gain[:, None, None, None]).astype(np.float32)
-            self.biases[x.layer] = (self.biases[x.layer] * gain + offset).astype(np.float32)
-            self._produce(node.output[0], replace(x, path=(node.output[0],)))
-            return
-        c, h, w = x.shape
-        if x.flat and h * w > 1:
-            self._fail("batch normalization of a flattened feature map is not supported")
-        self._add_layer(node, dict(kind="conv", in_channels=c, in_h=h, in_w=w, out_channels=c,
-                                   groups=c, inputs=(x.layer,)),
-                        gain.reshape(c, 1, 1, 1), offset, flat=x.flat)
+                                   pad=pad, pool_op=op, inputs=(x.layer,)), flat=flat)
 
     def _concat(self, node):
         values = [self._value(node, i) for i in range(len(node.input))]
+        if len(values) == 1:   # torch.cat([x]): the tensor itself
+            return self._alias(node, flat=values[0].flat)
         if "concat" not in LAYER_KINDS or self._attrs(node).get("axis") not in (1, -3):
             self._fail("only channel concatenation (axis 1) of feature maps is supported")
         if any(v.flat for v in values):
@@ -381,6 +337,18 @@ class GraphImporter:
     def _alias(self, node, flat: bool) -> None:
         x = self._value(node)
         self.values[node.output[0]] = replace(x, flat=flat, path=(*x.path, node.output[0]))
+
+
+def _dilated(w: np.ndarray, dilations) -> np.ndarray:
+    """A dilated kernel as the plain kernel it equals: zeros between the taps. Cores without
+    a dilation mode run it so (a zero-skipping core skips the inserted zeros)."""
+    dh, dw = (int(d) for d in dilations)
+    if (dh, dw) == (1, 1):
+        return w
+    m, c, r, s = w.shape
+    out = np.zeros((m, c, (r - 1) * dh + 1, (s - 1) * dw + 1), dtype=w.dtype)
+    out[:, :, ::dh, ::dw] = w
+    return out
 
 
 def _ceil_mode_extra(size: int, kernel: int, stride: int, begin: int, end: int) -> int:

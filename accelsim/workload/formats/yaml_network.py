@@ -14,13 +14,20 @@
       - {name: res2a, kind: add, inputs: [res2a_branch2c, res2a_branch1], relu: true}
       - {name: inception_3a/output, kind: concat,
          inputs: [inception_3a/1x1, inception_3a/3x3, inception_3a/5x5, inception_3a/pool_proj]}
+      - {name: se_gate, kind: act, op: hard_sigmoid, alpha: 0.1667, inputs: [se_fc2]}
+      - {name: se_scale, kind: eltwise, op: mul, inputs: [conv5, se_gate]}   # gate C x 1 x 1
+      - {name: prob, kind: softmax}
 
 A layer's input shape is its producer's output shape; ``inputs`` defaults to the previous
 layer (``input`` names the network input); a ``concat`` lists its 2+ producers (equal H x W)
 in channel order and takes none of ``kernel``, ``stride``, ``pad``, ``groups``, ``op`` or a
 fused ReLU. ``kernel``/``stride`` take an int or ``[h, w]``;
 ``pad`` an int, ``[h, w]`` or ``[top, left, bottom, right]``. ``groups: depthwise`` means one
-group per input channel (``out_channels`` then defaults to the input channels). Unknown keys,
+group per input channel (``out_channels`` then defaults to the input channels). ``act``
+takes ``op`` (the function: sigmoid, hard_sigmoid, hard_swish, swish, tanh, leaky_relu, elu,
+relu, clip) and, where the function has them, ``alpha`` / ``beta`` (ONNX's meaning);
+``eltwise`` takes ``op`` (mul, sub, div, max, min) and two ``inputs``, the second of which may
+be ``C x 1 x 1``; ``softmax`` (over channels) takes neither. Unknown keys,
 wrong types and shapes that do not chain are errors naming the file and the key.
 """
 
@@ -31,12 +38,12 @@ from typing import Any
 
 from accelsim.errors import WorkloadError, did_you_mean
 from accelsim.files import read_yaml
-from accelsim.workload.layer import Layer
+from accelsim.workload.layer import HOST_KINDS, Layer
 from accelsim.workload.network import INPUT, Network
 
 TOP_KEYS = ("version", "name", "source", "input", "layers")
 LAYER_KEYS = ("name", "kind", "out_channels", "kernel", "stride", "pad", "groups", "relu",
-              "op", "inputs")
+              "op", "alpha", "beta", "inputs")
 NOT_FOR_CONCAT = ("kernel", "stride", "pad", "groups", "op")
 FORMAT_VERSION = 1
 
@@ -66,6 +73,14 @@ def _int(value: Any, where: str) -> int:
     raise WorkloadError(f"{where}: expected an integer, got {value!r}")
 
 
+def _number(value: Any, where: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    raise WorkloadError(f"{where}: expected a number, got {value!r}")
+
+
 def _layer(spec: Any, where: str, shapes: dict[str, tuple[int, int, int]],
            previous: str) -> Layer:
     if not isinstance(spec, dict):
@@ -93,7 +108,8 @@ def _layer(spec: Any, where: str, shapes: dict[str, tuple[int, int, int]],
     pad = _pad(spec.get("pad", 0), f"{where}.pad")
     groups_value = spec.get("groups", 1)
     groups = c if groups_value == "depthwise" else _int(groups_value, f"{where}.groups")
-    default_out = c if kind in ("pool", "add", "concat") or groups_value == "depthwise" else None
+    keeps_channels = kind in ("pool", "add", "concat", *HOST_KINDS)
+    default_out = c if keeps_channels or groups_value == "depthwise" else None
     out_channels = spec.get("out_channels", default_out)
     if out_channels is None:
         raise WorkloadError(f"{where}.out_channels: required for a {kind} layer")
@@ -102,11 +118,15 @@ def _layer(spec: Any, where: str, shapes: dict[str, tuple[int, int, int]],
     relu = spec.get("relu", False)
     if not isinstance(relu, bool):
         raise WorkloadError(f"{where}.relu: expected true or false, got {relu!r}")
+    op = spec.get("op")
     try:
         return Layer(name=name, kind=kind, in_channels=c, in_h=h, in_w=w,
                      out_channels=_int(out_channels, f"{where}.out_channels"),
                      kernel_h=kernel[0], kernel_w=kernel[1], stride=stride, pad=pad,
-                     groups=groups, relu=relu, pool_op=spec.get("op"), inputs=tuple(inputs))
+                     groups=groups, relu=relu, pool_op=None if kind in HOST_KINDS else op,
+                     function=op if kind in HOST_KINDS else None,
+                     alpha=_number(spec.get("alpha"), f"{where}.alpha"),
+                     beta=_number(spec.get("beta"), f"{where}.beta"), inputs=tuple(inputs))
     except WorkloadError as err:
         raise WorkloadError(f"{where}: {str(err).split(': ', 1)[-1]}") from None
 

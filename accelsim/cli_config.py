@@ -1,0 +1,131 @@
+"""``accelsim list``, ``show`` and ``init``: finding the shipped configs and making one yours.
+
+A new user's questions before a first real run: what ships and where does it live
+(``list``), what exactly does this architecture set, after my ``--set`` overrides
+(``show``), and how do I get an editable copy (``init``). Kept apart from :mod:`accelsim.cli`
+so that module stays about running; it registers these commands through
+:func:`add_parsers` and dispatches to :data:`COMMANDS`.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import yaml
+
+from accelsim.config import load_arch, with_overrides
+from accelsim.errors import AccelsimError
+from accelsim.files import data_dir, resolve, shipped
+from accelsim.workload import load_network
+
+
+def add_parsers(commands) -> None:
+    """The ``list``, ``show`` and ``init`` sub-commands."""
+    commands.add_parser("list", help="list shipped architectures, workloads and sweeps, "
+                                     "with where their files are")
+    show = commands.add_parser(
+        "show", help="print an architecture's config as YAML, after --set overrides")
+    show.add_argument("arch", metavar="ARCH|FILE",
+                      help="shipped architecture name or YAML file")
+    add_set_argument(show)
+    init = commands.add_parser(
+        "init", help="copy a shipped architecture YAML into a directory, to edit")
+    init.add_argument("arch", metavar="ARCH", help="shipped architecture name (accelsim list)")
+    init.add_argument("directory", metavar="DIR", type=Path,
+                      help="where to write <ARCH>.yaml (created if missing)")
+    init.add_argument("--force", action="store_true", help="overwrite an existing file")
+
+
+def add_set_argument(parser) -> None:
+    """``--set KEY=VALUE``, as ``run`` and ``show`` take it."""
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE",
+                        help="override a config value by dotted key, e.g. "
+                             "dram.bytes_per_cycle=64")
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, object]:
+    """``--set`` pairs as a dict, each value parsed as YAML (``64``, ``null``, ``[1, 2]``)."""
+    parsed = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise AccelsimError(f"--set {pair}: expected KEY=VALUE")
+        parsed[key.strip()] = yaml.safe_load(value)
+    return parsed
+
+
+def show(args) -> int:
+    """The resolved config as YAML that loads back to the same config, after a comment
+    naming its file (so ``accelsim show X --set ... > mine.yaml`` is a working config)."""
+    config = load_arch(args.arch)
+    origin = Path(config.origin).resolve()
+    if args.overrides:   # validated before anything is printed
+        config = with_overrides(config, parse_overrides(args.overrides))
+    print(f"# {origin}")
+    if args.overrides:
+        print(f"# with --set {' --set '.join(args.overrides)}")
+    data = config.to_dict()
+    data = {"version": data.pop("version"), **data}   # first, as in the shipped files
+    print(yaml.safe_dump(data, sort_keys=False, width=100), end="")
+    return 0
+
+
+def init(args) -> int:
+    """Copy a shipped architecture file verbatim (its comments explain the values)."""
+    source = resolve("arch_configs", args.arch, "architecture")
+    load_arch(source)   # only a valid config is worth copying
+    target = args.directory / f"{source.stem}.yaml"
+    if target.exists() and not args.force:
+        raise AccelsimError(f"{target}: already exists; --force overwrites it")
+    if target.exists() and target.resolve() == source.resolve():
+        raise AccelsimError(f"{target}: is the file itself; choose another directory")
+    try:
+        args.directory.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+    except OSError as err:
+        raise AccelsimError(f"{err.filename or target}: cannot write ({err.strerror})") from None
+    print(f"wrote {target}")
+    print(f"use it with: accelsim run --arch {target}")
+    print(f"(give it another 'name:' to compare it with the shipped {source.stem})")
+    return 0
+
+
+def list_shipped() -> int:
+    """Shipped architectures, workloads and sweeps: where their files are (a directory
+    once, the file name pattern), then a line per name to pass and what it is."""
+    arch_dir, sweep_dir = data_dir("arch_configs"), data_dir("arch_configs") / "sweeps"
+    archs = {name: (yaml.safe_load(path.read_text()) or {}).get("description", "")
+             for name, path in shipped("arch_configs").items()}
+    workloads = {name: load_network(name).summary()
+                 + ("" if path.suffix == ".yaml" else f" ({path.name})")
+                 for name, path in shipped("workloads", (".yaml", ".onnx")).items()}
+    sweeps = {path.stem: _sweep_summary(path) for path in sorted(sweep_dir.glob("*.yaml"))}
+    width = max(map(len, [*archs, *workloads, *sweeps]))
+    for title, entries in (
+            (f"architectures (--arch NAME): {arch_dir}/NAME.yaml", archs),
+            (f"workloads (--workload NAME): {data_dir('workloads')}/NAME.yaml "
+             "(or the model file named)", workloads),
+            (f"sweeps (accelsim sweep NAME): {sweep_dir}/NAME.yaml", sweeps)):
+        print(title)
+        for name, text in entries.items():
+            print(f"  {name:{width}s}  {text}")
+    return 0
+
+
+def _sweep_summary(path: Path) -> str:
+    """``name: N configs x M workloads (a, b)`` read from the file, nothing loaded."""
+    data = yaml.safe_load(path.read_text()) or {}
+    configs = len(data.get("archs", [])) or 1
+    for values in (data.get("grid") or {}).values():
+        configs *= len(values)
+    if isinstance(data.get("sample"), dict):
+        configs = min(configs, data["sample"].get("count", configs))
+    workloads = data.get("workloads", [])
+    return (f"{data.get('name', path.stem)}: {configs} configs x {len(workloads)} workloads "
+            f"({', '.join(map(str, workloads))})")
+
+
+COMMANDS = {"list": lambda args: list_shipped(), "show": show, "init": init}
+"""Sub-command name -> the function running it."""

@@ -1,0 +1,190 @@
+"""ONNX handlers for the element-wise operators: activation functions, products, quotients,
+differences, softmax, and arithmetic with constants.
+
+A mixin of :class:`~accelsim.workload.formats.onnx_graph.GraphImporter` (it uses the
+importer's ``_value``, ``_const``, ``_add_layer``, ``_foldable``, ``_produce`` and ``_fail``).
+What each operator becomes:
+
+* ``Relu`` and ``Clip(0, max)`` (ReLU6): fused into the producing layer when nothing else
+  reads its output; otherwise (and for any other ``Clip``) an ``act`` layer.
+* ``Sigmoid``, ``HardSigmoid``, ``HardSwish``, ``Tanh``, ``LeakyRelu``, ``Elu``, and ``PRelu``
+  with one slope: an ``act`` layer; ``Softmax`` on the channel axis: a ``softmax`` layer.
+* ``Mul``, ``Sub``, ``Div``, ``Max``, ``Min`` of two feature maps: an ``eltwise`` layer (the
+  second operand may be ``C x 1 x 1``, a squeeze-and-excite gate; a commutative operator puts
+  the gate second).
+* ``Add`` of two feature maps of one shape: an ``add`` layer (a residual connection).
+* ``Add``, ``Sub``, ``Mul``, ``Div`` of a feature map and a scalar or per-channel constant,
+  and ``BatchNormalization``: a per-channel affine step ``x * gain + offset``, folded into the
+  conv / fc that produces ``x`` when nothing else reads it and no activation lies between,
+  otherwise a depthwise 1x1 conv layer (what a core runs as MACs).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+
+from accelsim.workload.layer import ACT_FUNCTIONS
+from accelsim.workload.network import INPUT
+
+ACTIVATIONS = {"Sigmoid": "sigmoid", "HardSigmoid": "hard_sigmoid", "HardSwish": "hard_swish",
+               "Tanh": "tanh", "LeakyRelu": "leaky_relu", "Elu": "elu"}
+"""ONNX activation operator -> act layer function."""
+ELTWISE = {"Mul": "mul", "Sub": "sub", "Div": "div", "Max": "max", "Min": "min"}
+COMMUTATIVE = ("mul", "max", "min")
+
+
+class ElementwiseHandlers:
+    """Handlers named in ``onnx_graph.HANDLERS``; see the module docstring."""
+
+    # ---- ReLU and Clip: fused where they can be -------------------------------------------
+    def _relu(self, node):
+        self._relu_or_clip(node, 0.0, None)
+
+    def _clip(self, node):
+        a = self._attrs(node)
+        low, high = a.get("min"), a.get("max")
+        if len(node.input) > 1:   # opset >= 11: bounds are optional inputs
+            low = self._const(node, 1, "min", required=False)
+            high = self._const(node, 2, "max", required=False)
+        low, high = (None if v is None else float(np.asarray(v).reshape(-1)[0])
+                     for v in (low, high))
+        high = high if high is not None and math.isfinite(high) else None
+        self._relu_or_clip(node, low, high)
+
+    def _relu_or_clip(self, node, low: float | None, high: float | None) -> None:
+        """A ReLU (``low`` 0) bounded by ``high``: fused into its producer if it may change
+        that layer's output; else, and for any other bounds, an act layer."""
+        x = self._value(node)
+        producer = self.layers.get(x.layer)
+        fusable = (low == 0.0 and (high is None or high > 0) and x.layer != INPUT
+                   and self._sole_reader(x) and producer.kind != "concat")
+        if not fusable:
+            relu = low == 0.0 and high is None
+            return self._act_layer(node, "relu" if relu else "clip", None if relu else low,
+                                   None if relu else high)
+        bounds = [b for b in (high, producer.relu_max) if b is not None]
+        self.layers[producer.name] = replace(producer, relu=True,
+                                             relu_max=min(bounds) if bounds else None)
+        self._produce(node.output[0], self._renamed(x, node.output[0]))
+
+    # ---- activations -------------------------------------------------------------------
+    def _act_node(self, node):
+        a = self._attrs(node)
+        function = ACTIVATIONS[node.op_type]
+        alpha, beta = a.get("alpha"), a.get("beta")
+        if function == "hard_swish":
+            alpha = beta = None
+        self._act_layer(node, function, alpha, beta if function == "hard_sigmoid" else None)
+
+    def _p_relu(self, node):
+        slope = np.asarray(self._const(node, 1, "slope"), dtype=np.float64)
+        if slope.size != 1:
+            self._fail("PRelu with a per-channel slope is not supported (one slope only)")
+        self._act_layer(node, "leaky_relu", float(slope.ravel()[0]), None)
+
+    def _act_layer(self, node, function: str, alpha, beta) -> None:
+        assert function in ACT_FUNCTIONS
+        x = self._value(node)
+        c, h, w = x.shape
+        self._add_layer(node, dict(kind="act", in_channels=c, in_h=h, in_w=w, out_channels=c,
+                                   function=function,
+                                   alpha=None if alpha is None else float(alpha),
+                                   beta=None if beta is None else float(beta),
+                                   inputs=(x.layer,)), flat=x.flat)
+
+    def _softmax(self, node):
+        x = self._value(node)
+        rank = 2 if x.flat else 4
+        axis = self._attrs(node).get("axis", 1 if self.opset < 13 else -1)
+        axis = axis + rank if axis < 0 else axis
+        c, h, w = x.shape
+        # before opset 13 a softmax spans every axis from ``axis`` on (flattened)
+        if axis != 1 or (self.opset < 13 and not x.flat and h * w > 1):
+            self._fail(f"softmax over axis {axis} (opset {self.opset}) is not supported "
+                       "(only over the channels)")
+        self._add_layer(node, dict(kind="softmax", in_channels=c, in_h=h, in_w=w,
+                                   out_channels=c, inputs=(x.layer,)), flat=x.flat)
+
+    # ---- two operands --------------------------------------------------------------------
+    def _add(self, node):
+        constant = [i for i, name in enumerate(node.input) if name in self.consts]
+        if constant:
+            return self._with_constant(node, "add", constant[0])
+        a, b = self._value(node, 0), self._value(node, 1)
+        if a.shape != b.shape or a.flat != b.flat:
+            self._fail(f"operands of shapes {list(a.shape)} and {list(b.shape)}: "
+                       "broadcasting is not supported")
+        c, h, w = a.shape
+        self._add_layer(node, dict(kind="add", in_channels=c, in_h=h, in_w=w,
+                                   out_channels=c, inputs=(a.layer, b.layer)), flat=a.flat)
+
+    def _batch_normalization(self, node):
+        x = self._value(node)
+        if self._attrs(node).get("training_mode", 0) or any(node.output[1:]):
+            self._fail("training-mode batch normalization is not supported")
+        scale, shift, mean, var = (self._const(node, i, what).astype(np.float64) for i, what
+                                   in enumerate(("scale", "B", "mean", "var"), start=1))
+        gain = scale / np.sqrt(var + self._attrs(node).get("epsilon", 1e-5))
+        self._affine(node, x, gain, shift - mean * gain)
+
+    def _eltwise_node(self, node):
+        op = ELTWISE[node.op_type]
+        if len(node.input) != 2:
+            self._fail(f"expected 2 operands, got {len(node.input)}")
+        constant = [i for i, name in enumerate(node.input) if name in self.consts]
+        if constant:
+            return self._with_constant(node, op, constant[0])
+        a, b = self._value(node, 0), self._value(node, 1)
+        if op in COMMUTATIVE and a.shape[1:] == (1, 1) and b.shape[1:] != (1, 1):
+            a, b = b, a   # the full feature map first, the gate second
+        if a.flat != b.flat and a.shape != b.shape:
+            self._fail(f"operands {list(a.shape)} and {list(b.shape)} do not broadcast")
+        c, h, w = a.shape
+        self._add_layer(node, dict(kind="eltwise", in_channels=c, in_h=h, in_w=w,
+                                   out_channels=c, function=op, inputs=(a.layer, b.layer)),
+                        flat=a.flat)
+
+    def _with_constant(self, node, op: str, index: int) -> None:
+        """A feature map and a scalar or per-channel constant: one affine step."""
+        x = self._value(node, 1 - index)
+        value = np.asarray(self.consts[node.input[index]], dtype=np.float64)
+        m = x.shape[0]
+        per_channel = ((m,), (1, m)) if x.flat else ((m, 1, 1), (1, m, 1, 1))
+        if value.size != 1 and value.shape not in per_channel:
+            self._fail(f"a constant of shape {list(value.shape)} is supported only as a "
+                       f"scalar or per-channel ({m}) operand")
+        value = np.broadcast_to(value.ravel(), (m,))
+        ones, zeros = np.ones(m), np.zeros(m)
+        if op == "mul":
+            gain, offset = value, zeros
+        elif op == "div" and index == 1:
+            if not np.all(value):
+                self._fail("division by a constant zero")
+            gain, offset = 1.0 / value, zeros
+        elif op == "sub":   # x - c, or c - x
+            gain, offset = (ones, -value) if index == 1 else (-ones, value)
+        elif op == "add":
+            gain, offset = ones, value
+        else:
+            self._fail(f"{node.op_type} with a constant operand is not supported")
+        self._affine(node, x, gain, offset)
+
+    def _affine(self, node, x, gain: np.ndarray, offset: np.ndarray) -> None:
+        """``x * gain + offset`` per channel: folded into x's conv / fc, or a 1x1 depthwise
+        conv layer."""
+        if self._foldable(x):
+            w = self.weights[x.layer].astype(np.float64)
+            self.weights[x.layer] = (w * gain[:, None, None, None]).astype(np.float32)
+            self.biases[x.layer] = (self.biases[x.layer] * gain + offset).astype(np.float32)
+            self._produce(node.output[0], self._renamed(x, node.output[0]))
+            return
+        c, h, w = x.shape
+        if x.flat and h * w > 1:
+            self._fail("a per-channel step on a flattened feature map is not supported")
+        self._add_layer(node, dict(kind="conv", in_channels=c, in_h=h, in_w=w, out_channels=c,
+                                   groups=c, inputs=(x.layer,)),
+                        np.asarray(gain, dtype=np.float64).reshape(c, 1, 1, 1), offset,
+                        flat=x.flat)

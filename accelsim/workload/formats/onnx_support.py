@@ -1,0 +1,58 @@
+"""What the ONNX importer accepts, as one table: operator -> what it becomes.
+
+The README's operator table is generated from :data:`OPERATORS` (:func:`markdown_table`)
+and a test holds the two equal, and every handled operator to a line here, so the documented
+list cannot drift from the importer.
+"""
+
+from __future__ import annotations
+
+from accelsim.workload.formats.onnx_fold import FOLDABLE
+
+OPERATORS: dict[str, str] = {
+    "Conv": "conv layer: groups, strides, pads, `auto_pad`; dilations as a kernel with "
+            "zeros between the taps (a zero-skipping core skips them)",
+    "Gemm": "fc layer on a flattened input (`alpha`, `beta`, `transB`)",
+    "MatMul": "fc layer (constant second operand)",
+    "MaxPool": "pool layer (`ceil_mode`; no dilation)",
+    "AveragePool": "pool layer (`ceil_mode`); with `count_include_pad` and padding, a "
+                   "depthwise conv of weights 1 / window",
+    "GlobalAveragePool": "pool layer over the whole map",
+    "GlobalMaxPool": "pool layer over the whole map",
+    "ReduceMean": "pool layer, over H and W only (`keepdims` 0 flattens)",
+    "Relu": "fused into its producer; an act layer where it cannot be",
+    "Clip": "`Clip(0, max)` fused (ReLU6); other bounds an act layer",
+    "Add": "add layer of two equal maps (residual); a constant: bias folded into the conv / "
+           "fc before it, else a depthwise 1x1 conv",
+    "Sub": "eltwise layer; a scalar or per-channel constant as for `Add`",
+    "Mul": "eltwise layer (a `C x 1 x 1` gate broadcasts: squeeze-and-excite); a constant "
+           "folded into the conv / fc before it, else a depthwise 1x1 conv",
+    "Div": "eltwise layer; division by a constant as for `Mul`",
+    "Max": "eltwise layer",
+    "Min": "eltwise layer",
+    "BatchNormalization": "folded into the conv or fc before it; elsewhere a depthwise 1x1 "
+                          "conv",
+    "Sigmoid": "act layer",
+    "HardSigmoid": "act layer (`alpha`, `beta`)",
+    "HardSwish": "act layer",
+    "Tanh": "act layer",
+    "LeakyRelu": "act layer (`alpha`)",
+    "Elu": "act layer (`alpha`)",
+    "PRelu": "act layer (one slope; per-channel slopes are refused)",
+    "Softmax": "softmax layer, over the channels",
+    "Concat": "concat layer, on channels (a layout step); of one tensor, no layer",
+    "Flatten": "no layer: marks the tensor flat",
+    "Reshape": "no layer: flattening to `[1, -1]`, or keeping the shape",
+    "Identity": "no layer",
+    "Dropout": "no layer (inference)",
+    "Constant": "a constant",
+}
+
+
+def markdown_table() -> str:
+    """The README's operator table: supported operators, then the ones folded on constants."""
+    rows = ["| operator | becomes |", "|---|---|"]
+    rows += [f"| `{op}` | {note} |" for op, note in OPERATORS.items()]
+    folded = ", ".join(f"`{op}`" for op in sorted(FOLDABLE - set(OPERATORS)))
+    rows.append(f"| on constants only | folded into constants, no layer: {folded} |")
+    return "\n".join(rows)
