@@ -19,7 +19,7 @@ import pandas as pd
 from accelsim import __version__
 from accelsim.cli_config import COMMANDS, add_parsers, add_set_argument, parse_overrides
 from accelsim.config import load_arch, with_overrides
-from accelsim.errors import AccelsimError
+from accelsim.errors import AccelsimError, InvariantError
 from accelsim.progress import Progress, choose_mode
 from accelsim.sim.simulate import simulate
 from accelsim.workload import load_network, load_tensors
@@ -292,3 +292,6 @@ def main(argv: list[str] | None = None) -> int:
         for line in str(err).splitlines() or ["error"]:
             print(f"accelsim: error: {line}", file=sys.stderr)
         return 2
+    except InvariantError as err:   # a simulator bug, not bad input: one line, exit 3
+        print(f"accelsim: invariant broken: {err}", file=sys.stderr)
+        return 3

@@ -16,7 +16,7 @@ import yaml
 
 from accelsim.config import load_arch, with_overrides
 from accelsim.errors import AccelsimError
-from accelsim.files import data_dir, resolve, shipped
+from accelsim.files import data_dir, parse_yaml_value, resolve, shipped
 from accelsim.workload import load_network
 
 
@@ -52,7 +52,7 @@ def parse_overrides(pairs: list[str]) -> dict[str, object]:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise AccelsimError(f"--set {pair}: expected KEY=VALUE")
-        parsed[key.strip()] = yaml.safe_load(value)
+        parsed[key.strip()] = parse_yaml_value(value, f"--set {pair}")
     return parsed
 
 

@@ -30,6 +30,16 @@ class MappingError(AccelsimError):
     """A layer cannot be mapped onto the hardware (e.g. a buffer too small for any tile)."""
 
 
+class InvariantError(Exception):
+    """A result broke one of its own invariants (:mod:`accelsim.sim.invariants`): a bug in
+    the simulator, not in the user's input, so deliberately *not* an :class:`AccelsimError`
+    (the CLI exits 3 for it, not 2). The message is one line naming the arch and core, the
+    layer, the invariant and both numbers."""
+
+    def __init__(self, message: str):
+        super().__init__(" ".join(str(message).split()))   # one line, whatever the names hold
+
+
 def did_you_mean(word: Any, known: list[str] | tuple[str, ...], list_all: bool = False) -> str:
     """`` (did you mean 'x'?)`` for the closest known name; with ``list_all``, the known
     names when none is close; else an empty string.

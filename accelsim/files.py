@@ -57,18 +57,38 @@ def resolve(kind: str, name_or_path: str | Path, what: str) -> Path:
 
 
 def read_yaml(path: Path, error: type[AccelsimError] = AccelsimError) -> Any:
-    """Parse a YAML file; a missing file or syntax error is one ``error`` line naming the
-    file (and the line and column)."""
+    """Parse a YAML file; a missing file, bytes that are not UTF-8 or a syntax error is one
+    ``error`` line naming the file (and the line, and the column or byte offset)."""
     try:
-        text = Path(path).read_text()
+        data = Path(path).read_bytes()
     except FileNotFoundError:
         raise error(f"{path}: file not found") from None
     except OSError as err:
         raise error(f"{path}: cannot read ({err.strerror})") from None
     try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise error(f"{path}: line {line} (byte {err.start}): not UTF-8 text (byte "
+                    f"0x{data[err.start]:02x}); YAML files must be UTF-8") from None
+    try:
         return yaml.safe_load(text)
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}:" if mark else ""
-        problem = getattr(err, "problem", None) or "invalid YAML"
-        raise error(f"{path}:{where} malformed YAML: {problem}") from None
+        raise error(f"{path}:{_yaml_problem(err)}") from None
+
+
+def parse_yaml_value(text: str, where: str, error: type[AccelsimError] = AccelsimError) -> Any:
+    """One value written on the command line (``--set k=64``, ``--where k=null``), read as
+    YAML; text that is not valid YAML (``}``) is one ``error`` line naming ``where``."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise error(f"{where}: value {text!r} is not valid YAML:{_yaml_problem(err)}") from None
+
+
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    """`` line L, column C: malformed YAML: PROBLEM`` of a parser error (one line)."""
+    mark = getattr(err, "problem_mark", None)
+    where = f" line {mark.line + 1}, column {mark.column + 1}:" if mark else ""
+    problem = " ".join(str(getattr(err, "problem", None) or "invalid YAML").split())
+    return f"{where} malformed YAML: {problem}"

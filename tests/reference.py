@@ -28,6 +28,7 @@ INT16_MAX = 32767
 FRACTION_BITS = 15  # an int16 holds 15 magnitude bits beside the sign
 EXACT_FLOAT_LIMIT = 2**53  # integers below this are exact in float64
 ELEMENTWISE_KINDS = ("act", "eltwise", "softmax")
+REARRANGING_KINDS = ("slice", "shuffle", "upsample")
 TRANSCENDENTAL = ("sigmoid", "swish", "tanh", "elu")
 """Activations whose float result may differ in its last bits between two correct
 implementations: compared within one int16 step in fixed16, not bit for bit."""
@@ -170,6 +171,8 @@ def _scalar_activation(v: float, function: str, alpha, beta) -> float:
         return v if v > 0 else (1.0 if alpha is None else alpha) * (math.exp(v) - 1.0)
     if function == "relu":
         return max(v, 0.0)
+    if function == "identity":
+        return v
     if function == "clip":
         low = -math.inf if alpha is None else alpha
         return min(max(v, low), math.inf if beta is None else beta)
@@ -204,6 +207,25 @@ def softmax(x) -> np.ndarray:
             column = x[:, i, j]
             exps = [math.exp(v - column.max()) for v in column]
             out[:, i, j] = [e / math.fsum(exps) for e in exps]
+    return out
+
+
+def rearranged(layer: Layer, x) -> np.ndarray:
+    """slice / shuffle / upsample by index arithmetic, one output value at a time."""
+    x = np.asarray(x)
+    out = np.zeros(layer.out_shape, dtype=x.dtype)
+    per_group = layer.in_channels // layer.groups
+    for m in range(layer.out_channels):
+        for i in range(layer.out_h):
+            for j in range(layer.out_w):
+                if layer.kind == "slice":
+                    out[m, i, j] = x[layer.offset + m, i, j]
+                elif layer.kind == "shuffle":   # out j*G + g <- in g*(C/G) + j
+                    out[m, i, j] = x[(m % layer.groups) * per_group + m // layer.groups, i, j]
+                elif layer.function == "nearest":
+                    out[m, i, j] = x[m, i // layer.scale[0], j // layer.scale[1]]
+                elif i % layer.scale[0] == 0 and j % layer.scale[1] == 0:
+                    out[m, i, j] = x[m, i // layer.scale[0], j // layer.scale[1]]
     return out
 
 
@@ -359,6 +381,8 @@ def _run_float(layer: Layer, inputs: list, weight, bias) -> np.ndarray:
         out = concat(inputs)
     elif layer.kind in ELEMENTWISE_KINDS:
         out = elementwise_layer(layer, inputs)
+    elif layer.kind in REARRANGING_KINDS:
+        out = rearranged(layer, inputs[0]).astype(np.float64)
     elif layer.pool_op == "max":
         out = max_pool(inputs[0], kernel, layer.stride, layer.pad)
     else:
@@ -370,6 +394,8 @@ def _run_fixed(layer: Layer, inputs: list, weight, bias) -> tuple[np.ndarray, in
     _check_inputs(layer, inputs, [np.shape(q) for q, _ in inputs])
     if layer.kind == "concat":
         return concat_fixed(inputs)
+    if layer.kind in REARRANGING_KINDS:   # values move, codes and frac unchanged
+        return rearranged(layer, inputs[0][0]), inputs[0][1]
     if layer.kind in ELEMENTWISE_KINDS:   # a host unit: real values in, requantized out
         out = elementwise_layer(layer, [np.ldexp(q.astype(np.float64), -f) for q, f in inputs])
         return quantize(relu(out) if layer.relu else out)
@@ -396,7 +422,18 @@ def run_layer(layer: Layer, inputs: list, weight=None, bias=None, precision: str
     array (then quantized with :func:`quantize`); ``bias`` is always float.
     """
     if precision == "fp32":
-        return _run_float(layer, inputs, weight, bias)
+        out = _run_float(layer, inputs, weight, bias)
+        return out if layer.quant is None else on_grid(out, layer.quant)
     if precision == "fixed16":
-        return _run_fixed(layer, inputs, weight, bias)
+        q, frac = _run_fixed(layer, inputs, weight, bias)
+        if layer.quant is None:
+            return q, frac
+        return quantize(on_grid(np.ldexp(q.astype(np.float64), -frac), layer.quant))
     raise ValueError(f"precision must be 'fp32' or 'fixed16', got {precision!r}")
+
+
+def on_grid(x, quant) -> np.ndarray:
+    """ONNX QuantizeLinear then DequantizeLinear: round half to even, saturate, rescale."""
+    scale, zero, low, high = quant
+    q = [min(max(round(v / scale) + zero, low), high) for v in np.asarray(x, float).ravel()]
+    return ((np.array(q, dtype=np.float64) - zero) * scale).reshape(np.shape(x))

@@ -23,6 +23,7 @@ from accelsim.workload.formats.onnx_model import SUPPORTED_OPS, import_onnx
 from accelsim.workload.formats.onnx_support import OPERATORS, markdown_table
 from accelsim.workload.layer import LAYER_KINDS
 from tests.onnx_helpers import GraphBuilder, check_against_onnxruntime, onnxruntime_outputs
+from tests.test_onnx_decoder import DECODER_OPS
 from tests.test_onnx_elementwise import ELEMENTWISE_OPS
 
 
@@ -108,9 +109,11 @@ def test_every_supported_op_matches_onnxruntime(tmp_path):
     path = every_op_model(tmp_path / "every_op.onnx")
     errors = check_against_onnxruntime(path)
     ops = {node.op_type for node in onnx.load(str(path)).graph.node}
-    # Concat: test_concat_matches_onnxruntime; the element-wise operators:
-    # tests/test_onnx_elementwise.py (which checks it covers them all)
-    assert ops | {"Concat"} | set(ELEMENTWISE_OPS) == set(SUPPORTED_OPS)
+    # Concat: test_concat_matches_onnxruntime; the element-wise and the rearranging ones:
+    # tests/test_onnx_elementwise.py and tests/test_onnx_decoder.py (each checks its models
+    # cover them)
+    assert ops | {"Concat"} | set(ELEMENTWISE_OPS) | set(DECODER_OPS) | {
+        "QuantizeLinear", "DequantizeLinear"} == set(SUPPORTED_OPS)   # test_onnx_int8.py
     relu6 = onnxruntime_outputs(path, load_tensors(load_network(path)).input, ["relu6_out"])
     assert np.mean(relu6["relu6_out"] == 6.0) > 0.05   # the clamp is exercised
     network = import_onnx(path).network

@@ -104,6 +104,15 @@ CASES += [
     case("Clip", F, np.float32(-0.2), np.float32(0.4)),
     case("Clip", F, np.float32(0.1), None),
     case("Clip", I, None, np.array(3, np.int64)),
+    case("DequantizeLinear", np.array([[-128, 5], [127, 0]], np.int8), np.float32(0.05),
+         np.int8(3)),
+    case("DequantizeLinear", np.array([[0, 200], [255, 7]], np.uint8),
+         np.array([0.5, 0.25], np.float32), np.array([128, 0], np.uint8), axis=0),
+    case("DequantizeLinear", np.array([[1, -2], [3, -4]], np.int8), np.float32(2.0)),
+    case("QuantizeLinear", F * 40, np.float32(0.3), np.int8(-2)),
+    case("QuantizeLinear", F * 40, np.float32(0.3), np.uint8(100)),
+    case("QuantizeLinear", F[0] * 9, np.array([0.1, 0.2, 0.3, 0.4], np.float32),
+         np.array([0, 1, -1, 2], np.int8), axis=1),
 ]
 
 
@@ -235,11 +244,11 @@ def test_every_unsupported_operator_is_listed_in_one_error(tmp_path):
              node("Conv", ["x", "w_id"], ["c"], name="conv"),
              node("LRN", ["c"], ["l1"], name="lrn_a", size=3),
              node("Shape", ["l1"], ["s"], name="shape"),
-             node("Resize", ["l1", "", "scales"], ["r1"], name="resize_a"),
+             node("LpNormalization", ["l1"], ["r1"], name="norm_a"),
              node("LRN", ["r1"], ["l2"], name="lrn_b", size=3),
              node("FusedConv", ["l2", "w"], ["f"], name="fused", domain="com.microsoft"),
-             node("Transpose", ["f"], ["t"], name="t", perm=[0, 1, 3, 2]),
-             node("Resize", ["t", "", "scales"], ["r2"], name="resize_b"),
+             node("Abs", ["f"], ["t"], name="t"),
+             node("LpNormalization", ["t"], ["r2"], name="norm_b"),
              node("LRN", ["r2"], ["l3"], name="lrn_c", size=3)]
     scales = numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales")
     graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(
@@ -250,17 +259,18 @@ def test_every_unsupported_operator_is_listed_in_one_error(tmp_path):
     message = _error(path)
     listing, supported = message.split("; supported: ")
     assert listing.endswith(
-        "4 unsupported operators: LRN (x3, first 'lrn_a'), Resize (x2, first 'resize_a'), "
-        "com.microsoft:FusedConv (x1, first 'fused'), Transpose on feature maps (x1, first 't')")
+        "4 unsupported operators: LRN (x3, first 'lrn_a'), LpNormalization (x2, first "
+        "'norm_a'), com.microsoft:FusedConv (x1, first 'fused'), Abs on feature maps (x1, "
+        "first 't')")
     assert supported.startswith("Conv, ") and "folded when their inputs are constants" in supported
     assert "Identity" not in listing and "Shape" not in listing
 
 
 def test_one_foldable_op_on_a_feature_map_is_named(tmp_path):
     g = GraphBuilder([1, 3, 8, 8])
-    x = g.node("Transpose", [g.conv("x", 3, 4, 1, name="c")], "t", perm=[0, 1, 3, 2])
+    x = g.node("Abs", [g.conv("x", 3, 4, 1, name="c")], "t")
     message = _error(g.save(x, tmp_path / "t.onnx"))
-    assert "node 't' (Transpose): operator 'Transpose' is not supported on feature maps" in message
+    assert "node 't' (Abs): operator 'Abs' is not supported on feature maps" in message
 
 
 # ---- (d) symbolic input dims ---------------------------------------------------------------

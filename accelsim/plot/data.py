@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from accelsim.errors import AccelsimError
+from accelsim.files import parse_yaml_value
 
 
 class PlotError(AccelsimError):
@@ -31,6 +31,8 @@ def read_tables(paths: list[str | Path], kind: str) -> pd.DataFrame:
             frame = _read(path.with_name(path.stem + ".points" + path.suffix))
         elif "arch" not in frame.columns:
             frame = _with_run_identity(frame, path)
+        if frame.empty:
+            raise PlotError(f"{path}: the table has no rows to plot")
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
 
@@ -40,12 +42,22 @@ def _read(path: Path) -> pd.DataFrame:
         raise PlotError(f"{path}: expected a .parquet or .csv table written by accelsim")
     if not path.is_file():
         raise PlotError(f"{path}: file not found")
-    return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    try:   # pandas and pyarrow raise ValueError subclasses for empty or corrupt files
+        frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    except (ValueError, OSError) as err:
+        reason = " ".join(str(err).split()) or type(err).__name__
+        raise PlotError(f"{path}: not a readable {path.suffix} table ({reason})") from None
+    return frame
 
 
 def _with_run_identity(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
     meta_path = path.with_name(path.stem + ".meta.json")
-    meta = json.loads(meta_path.read_text())["meta"] if meta_path.is_file() else {}
+    try:
+        meta = json.loads(meta_path.read_text())["meta"] if meta_path.is_file() else {}
+        meta.get("arch")
+    except (ValueError, OSError, KeyError, TypeError, AttributeError):
+        raise PlotError(f"{meta_path}: not a run's .meta.json (expected JSON with a 'meta' "
+                        "mapping)") from None
     return frame.assign(arch=meta.get("arch", path.stem),
                         workload=meta.get("network", path.stem))
 
@@ -125,7 +137,7 @@ def sweep_slice(points: pd.DataFrame, x: str, line: str | None, metric: str,
         if key is not None and key not in keys:
             raise PlotError(f"{key!r} is not a swept key; the sweep varies {', '.join(keys)}")
     require(points, (metric,), "sweep")
-    where = {k: _typed(v) for k, v in (where or {}).items()}
+    where = {k: _typed(k, v) for k, v in (where or {}).items()}
     for key in where:
         if key not in keys:
             raise PlotError(f"--where {key}: not a swept key ({', '.join(keys)})")
@@ -143,9 +155,10 @@ def sweep_slice(points: pd.DataFrame, x: str, line: str | None, metric: str,
     return rows[ok], fixed, int((~ok).sum())
 
 
-def _typed(value):
+def _typed(key: str, value):
     """``--where`` values arrive as text: '64' -> 64, 'null' -> None."""
-    return yaml.safe_load(value) if isinstance(value, str) else value
+    return parse_yaml_value(value, f"--where {key}={value}", PlotError) \
+        if isinstance(value, str) else value
 
 
 def _order(value):

@@ -43,6 +43,7 @@ from accelsim._version import __version__
 from accelsim.cost.counts import Counts
 from accelsim.cost.energy import price
 from accelsim.errors import AccelsimError
+from accelsim.sim import invariants
 
 
 def layer_row(layer, run, stats, energy: pd.DataFrame, unit, arch,
@@ -81,16 +82,27 @@ def write_tables(path: str | Path, frames: dict[str, pd.DataFrame]) -> list[Path
     path = Path(path)
     if path.suffix not in (".csv", ".parquet"):
         raise AccelsimError(f"{path}: output must end in .csv or .parquet")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, frame in frames.items():
-        target = path.with_name(path.stem + name + path.suffix)
-        if path.suffix == ".csv":
-            frame.to_csv(target, index=False)
-        else:
-            frame.to_parquet(target, index=False)
-        written.append(target)
-    return written
+    targets = [path.with_name(path.stem + name + path.suffix) for name in frames]
+    for parent in (path.parent, *path.parent.parents):   # the nearest existing ancestor
+        if parent.exists():
+            if not parent.is_dir():
+                raise AccelsimError(f"{path}: cannot write the output: {parent} is a file, "
+                                    "not a directory")
+            break
+    for target in targets:
+        if target.is_dir():
+            raise AccelsimError(f"{target}: cannot write the output: it is a directory")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for target, frame in zip(targets, frames.values(), strict=True):
+            if path.suffix == ".csv":
+                frame.to_csv(target, index=False)
+            else:
+                frame.to_parquet(target, index=False)
+    except OSError as err:
+        raise AccelsimError(f"{err.filename or path}: cannot write the output "
+                            f"({err.strerror or err})") from None
+    return targets
 
 
 def _integral(column: pd.Series) -> bool:
@@ -111,6 +123,8 @@ class Result:
 
     @classmethod
     def build(cls, rows, counts_by_layer: dict[str, Counts], table, meta, outputs) -> Result:
+        """The run's tables from its layer rows and counts, checked by
+        :func:`accelsim.sim.invariants.check_result` (InvariantError) before it is returned."""
         layers = pd.DataFrame(rows)
         count_cols = [c for c in layers.columns if c not in _FIXED_COLUMNS
                       and not c.startswith("energy_") and _integral(layers[c])]
@@ -122,7 +136,7 @@ class Result:
         counts = pd.concat(long, ignore_index=True)[["layer", "component", "action", "count"]]
         meta = {"accelsim_version": __version__, **meta}
         result = cls(layers, counts, dict(table), meta, outputs)
-        result.check_totals()
+        invariants.check_result(result)   # before anyone prints or writes it
         return result
 
     @property
@@ -152,17 +166,6 @@ class Result:
         for what, origin in self.meta.get("tensors", {}).items():   # provenance of the run
             summary[f"tensors_{what}"] = origin   # weights, biases, input, transforms
         return pd.Series(summary)
-
-    def check_totals(self) -> None:
-        """The report checks its own arithmetic (nn_dataflow style)."""
-        df = self.layers
-        parts = [c for c in df.columns if c.startswith("energy_") and c != "energy_pj"]
-        if not np.allclose(df[parts].sum(axis=1), df["energy_pj"], rtol=1e-9):
-            raise AssertionError("per-component energy does not sum to the layer energy")
-        if (df["utilization"] > 1 + 1e-12).any():
-            raise AssertionError("utilization above 1: a core's cycle model is broken")
-        if (df["stall_cycles"] < 0).any():
-            raise AssertionError("negative stall cycles: the engine is broken")
 
     def reprice(self, table: dict) -> pd.DataFrame:
         """Per-layer, per-component energy (pJ) under another table, from the raw counts."""

@@ -18,11 +18,12 @@ from accelsim.config import ArchConfig, load_arch
 from accelsim.cost.energy import energy_table, price
 from accelsim.engine import run as run_engine
 from accelsim.errors import AccelsimError, MappingError
-from accelsim.sim import layout
+from accelsim.sim import invariants, layout
 from accelsim.sim.host import HostUnit
 from accelsim.sim.results import Result, layer_row
 from accelsim.sim.values import NetworkValues, value_key
 from accelsim.workload import INPUT, Layer, Network, load_network, load_tensors
+from accelsim.workload.elementwise import fake_quantized
 from accelsim.workload.tensors import NetworkTensors, natural_image
 
 Progress = Callable[[int, int, Layer], None]
@@ -30,6 +31,18 @@ Progress = Callable[[int, int, Layer], None]
 
 def _to_precision(x: np.ndarray, precision: str):
     return fixedpoint.quantize(x) if precision == "fixed16" else x.astype(np.float32)
+
+
+def _on_grid(tensor, quant):
+    """The output rounded to an int8 model's grid (:func:`fake_quantized`), kept in the
+    arch's precision (fixed16: requantized with the frac its range allows)."""
+    if isinstance(tensor, fixedpoint.Fixed):
+        return fixedpoint.quantize(fake_quantized(tensor.to_float(), quant))
+    return fake_quantized(tensor, quant).astype(np.float32)
+
+
+def _bits(quant) -> int:
+    return (quant[3] - quant[2]).bit_length()
 
 
 def _clamp(tensor, bound: float):
@@ -123,10 +136,15 @@ def simulate(arch: ArchConfig | str | Path, network: Network | str | Path, *, se
             raise MappingError(f"{arch.origin or arch.name}: {err}") from None
         if layer.relu_max is not None:
             run.output = _clamp(run.output, layer.relu_max)
+        if layer.quant is not None:   # an int8 model's requantization, in the output stage
+            run.output = _on_grid(run.output, layer.quant)
+            run.mapping += (f"; output on an int{_bits(layer.quant)} grid (scale "
+                            f"{layer.quant[0]:.4g}), datapath widened to {arch.precision}")
         stats = run_engine(run.work, memory, run.counts)
         energy = price(run.counts, table)
         rows.append(layer_row(layer, run, stats, energy, unit, arch,
                               _zero_fraction(inputs[0]), batch, ran_on))
+        invariants.check_layer(arch, rows[-1], run.counts, run.output, unit.word_bytes)
         counts_by_layer[layer.name] = run.counts
         values[layer.name] = run.output
         if keep_outputs:

@@ -37,11 +37,20 @@ _ACT: dict[str, Callable[[np.ndarray, float | None, float | None], np.ndarray]] 
                                     * np.expm1(np.minimum(x, 0.0))),
     "relu": lambda x, a, b: np.maximum(x, 0.0),
     "clip": lambda x, a, b: np.clip(x, -np.inf if a is None else a, np.inf if b is None else b),
+    "identity": lambda x, a, b: x,
 }
 _ELTWISE: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     "mul": np.multiply, "sub": np.subtract, "div": np.divide, "max": np.maximum,
     "min": np.minimum,
 }
+
+
+def fake_quantized(x: np.ndarray, quant: tuple[float, int, int, int]) -> np.ndarray:
+    """``x`` rounded to an int8 model's grid: ``scale * (clip(round(x / scale) + zero,
+    qmin, qmax) - zero)``, rounding half to even as ONNX's QuantizeLinear does."""
+    scale, zero, low, high = quant
+    q = np.clip(np.rint(np.asarray(x, dtype=np.float64) / scale) + zero, low, high)
+    return (q - zero) * scale
 
 
 def elementwise(layer: Layer, inputs: list[np.ndarray]) -> np.ndarray:

@@ -16,9 +16,10 @@ from collections.abc import Iterator
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from accelsim.workload.elementwise import elementwise
+from accelsim.workload.elementwise import elementwise, fake_quantized
 from accelsim.workload.layer import HOST_KINDS, Layer
 from accelsim.workload.network import INPUT, Network
+from accelsim.workload.rearrange import rearrange
 from accelsim.workload.tensors import NetworkTensors
 
 
@@ -35,15 +36,18 @@ def pre_activation(layer: Layer, inputs: list[np.ndarray], weights: np.ndarray |
         return np.concatenate(inputs, axis=0).astype(np.float32)
     if layer.kind in HOST_KINDS:
         return elementwise(layer, inputs).astype(np.float32)
+    if layer.kind in ("slice", "shuffle", "upsample"):
+        return rearrange(layer, inputs[0]).astype(np.float32)
     raise ValueError(f"layer {layer.name!r}: no forward rule for kind {layer.kind!r}")
 
 
 def activate(layer: Layer, x: np.ndarray) -> np.ndarray:
-    """The fused ReLU (and its ``relu_max`` clamp) of ``layer``, if any."""
-    if not layer.relu:
-        return x
-    x = np.maximum(x, 0)
-    return x if layer.relu_max is None else np.minimum(x, np.float32(layer.relu_max))
+    """The fused ReLU (and its ``relu_max`` clamp) of ``layer``, then its output
+    quantization (``quant``), if any."""
+    if layer.relu:
+        x = np.maximum(x, 0)
+        x = x if layer.relu_max is None else np.minimum(x, np.float32(layer.relu_max))
+    return x if layer.quant is None else fake_quantized(x, layer.quant).astype(np.float32)
 
 
 def forward(network: Network, tensors: NetworkTensors) -> Iterator[tuple[Layer, np.ndarray]]:

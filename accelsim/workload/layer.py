@@ -36,6 +36,15 @@ Layer kinds:
 * ``softmax``: softmax over the channels at every position (a classifier's ``C x 1 x 1``
   output is the usual case); M == C.
 
+* ``slice``: channels ``offset .. offset + out_channels`` of one producer (a channel split).
+* ``shuffle``: ShuffleNet's channel shuffle in ``groups`` groups: output channel
+  ``j * groups + i`` is input channel ``i * (C / groups) + j``.
+* ``upsample``: each value repeated ``scale`` times along H and W (``function: nearest``), or
+  placed ``scale`` apart with zeros between (``function: zeros``, ``(H - 1) * s + 1`` rows: the
+  input of a transposed convolution run as a convolution).
+
+``concat``, ``slice``, ``shuffle`` and ``upsample`` only move data: no core runs them
+(:mod:`accelsim.sim.layout`); their consumers' loads read the rearranged tensor.
 ``act``, ``eltwise`` and ``softmax`` are the kinds most cores have no unit for: unless a core
 lists them in ``Core.NATIVE_KINDS`` they run on the arch's host unit
 (:mod:`accelsim.sim.host`).
@@ -53,13 +62,14 @@ from typing import Literal
 
 from accelsim.errors import WorkloadError
 
-LayerKind = Literal["conv", "fc", "pool", "add", "concat", "act", "eltwise", "softmax"]
+LayerKind = Literal["conv", "fc", "pool", "add", "concat", "act", "eltwise", "softmax", "slice",
+                    "shuffle", "upsample"]
 LAYER_KINDS: tuple[str, ...] = ("conv", "fc", "pool", "add", "concat", "act", "eltwise",
-                                "softmax")
+                                "softmax", "slice", "shuffle", "upsample")
 POOL_OPS: tuple[str, ...] = ("max", "avg")
 ACT_FUNCTIONS: dict[str, int] = {
     "sigmoid": 4, "hard_sigmoid": 3, "hard_swish": 4, "swish": 5, "tanh": 4,
-    "leaky_relu": 2, "elu": 4, "relu": 1, "clip": 2}
+    "leaky_relu": 2, "elu": 4, "relu": 1, "clip": 2, "identity": 1}
 """Activation functions and the operations one output costs a host lane (our estimate: a
 compare or a multiply-add per piece of the function; exp and tanh as a 3-op piecewise
 approximation plus the rest)."""
@@ -68,6 +78,9 @@ SOFTMAX_OPS = 4
 """Operations per output of a softmax: subtract the maximum, exp, sum, divide."""
 HOST_KINDS: tuple[str, ...] = ("act", "eltwise", "softmax")
 """Kinds no core runs unless it declares them (``Core.NATIVE_KINDS``)."""
+LAYOUT_KINDS: tuple[str, ...] = ("concat", "slice", "shuffle", "upsample")
+"""Kinds that only move data (0 MACs, 0 ops)."""
+UPSAMPLE_MODES: tuple[str, ...] = ("nearest", "zeros")
 
 
 @dataclass(frozen=True)
@@ -97,11 +110,22 @@ class Layer:
     minimum); None: ONNX's default."""
     beta: float | None = None
     """``act``: the function's beta (hard_sigmoid offset, clip maximum); None: ONNX's default."""
+    offset: int = 0
+    """``slice``: the first input channel taken."""
+    scale: tuple[int, int] = (1, 1)
+    """``upsample``: the (vertical, horizontal) factor."""
+    quant: tuple[float, int, int, int] | None = None
+    """``(scale, zero_point, qmin, qmax)``: the output, after any fused ReLU, is rounded to
+    the integer grid ``scale * (q - zero_point)``, ``qmin <= q <= qmax`` (an int8 model's
+    QuantizeLinear / DequantizeLinear pair); None: no such step."""
 
     def __post_init__(self) -> None:
         if self.relu_max is not None and not (self.relu and self.relu_max > 0):
             raise WorkloadError(f"layer {self.name!r}: relu_max={self.relu_max!r} needs "
                                 "relu: true and a positive bound")
+        if self.quant is not None and not _valid_quant(self.quant):
+            raise WorkloadError(f"layer {self.name!r}: quant={self.quant!r} must be (scale > "
+                                "0, zero_point, qmin, qmax) with qmin <= zero_point <= qmax")
         problem = self._problem()
         if problem:
             raise WorkloadError(f"layer {self.name!r}: {problem}")
@@ -129,10 +153,15 @@ class Layer:
             return f"a {self.kind} layer keeps its channels ({self.in_channels})"
         if self.kind in ("add", "eltwise") and len(self.inputs) != 2:
             return f"an {self.kind} layer needs exactly 2 inputs, got {list(self.inputs)}"
+        if self.kind not in ("slice", "shuffle", "upsample") and (
+                self.offset != 0 or tuple(self.scale) != (1, 1)):
+            return f"a {self.kind} layer takes no offset or scale"
         if self.kind == "concat":
             return self._concat_problem()
         if self.kind in HOST_KINDS:
             return self._elementwise_problem()
+        if self.kind in ("slice", "shuffle", "upsample"):
+            return self._rearrange_problem()
         if self.function is not None or self.alpha is not None or self.beta is not None:
             return f"a {self.kind} layer takes no function, alpha or beta"
         if self.kind != "pool" and self.pool_op is not None:
@@ -178,13 +207,47 @@ class Layer:
             return f"alpha and beta must be finite, got {self.alpha!r} and {self.beta!r}"
         return None
 
+    def _rearrange_problem(self) -> str | None:
+        if len(self.inputs) != 1:
+            return f"a {self.kind} layer needs exactly 1 input, got {list(self.inputs)}"
+        if ((self.kernel_h, self.kernel_w), self.stride, self.pad) != ((1, 1), (1, 1),
+                                                                     (0, 0, 0, 0)):
+            return f"a {self.kind} layer takes no kernel, stride or pad"
+        if self.relu or self.pool_op is not None or self.alpha is not None or (
+                self.beta is not None):
+            return f"a {self.kind} layer fuses no ReLU and takes no op, alpha or beta"
+        if self.kind != "upsample" and (self.function is not None or self.scale != (1, 1)):
+            return f"a {self.kind} layer takes no function or scale"
+        if self.kind != "slice" and self.offset != 0:
+            return f"a {self.kind} layer takes no offset"
+        if self.kind != "shuffle" and self.groups != 1:
+            return f"a {self.kind} layer takes no groups"
+        if self.kind == "slice" and not (
+                0 <= self.offset and self.offset + self.out_channels <= self.in_channels):
+            return (f"channels {self.offset}..{self.offset + self.out_channels - 1} are not "
+                    f"all among the input's {self.in_channels}")
+        if self.kind != "slice" and self.out_channels != self.in_channels:
+            return f"a {self.kind} layer keeps its channels ({self.in_channels})"
+        if self.kind == "shuffle" and (self.groups < 2 or self.in_channels % self.groups):
+            return f"shuffle groups={self.groups} must be >= 2 and divide {self.in_channels}"
+        if self.kind == "upsample" and self.function not in UPSAMPLE_MODES:
+            return (f"function must be one of {', '.join(UPSAMPLE_MODES)}, "
+                    f"got {self.function!r}")
+        if any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in self.scale):
+            return f"scale must be integers >= 1, got {self.scale}"
+        return None
+
     # ---- derived shape -------------------------------------------------------------------
     @property
     def out_h(self) -> int:
+        if self.kind == "upsample":
+            return _upsampled(self.in_h, self.scale[0], self.function)
         return (self.in_h + self.pad[0] + self.pad[2] - self.kernel_h) // self.stride[0] + 1
 
     @property
     def out_w(self) -> int:
+        if self.kind == "upsample":
+            return _upsampled(self.in_w, self.scale[1], self.function)
         return (self.in_w + self.pad[1] + self.pad[3] - self.kernel_w) // self.stride[1] + 1
 
     @property
@@ -236,7 +299,7 @@ class Layer:
         one per output element for add and eltwise; :data:`ACT_FUNCTIONS`' cost per output
         for act, :data:`SOFTMAX_OPS` for softmax; none for concat (data layout only)."""
         outputs = self.out_channels * self.out_h * self.out_w
-        if self.kind == "concat":
+        if self.kind in LAYOUT_KINDS:
             return 0
         if self.kind == "pool":
             return outputs * self.kernel_h * self.kernel_w
@@ -247,3 +310,17 @@ class Layer:
         if self.kind == "softmax":
             return outputs * SOFTMAX_OPS
         return 2 * self.macs
+
+
+def _upsampled(size: int, factor: int, mode: str | None) -> int:
+    return size * factor if mode == "nearest" else (size - 1) * factor + 1
+
+
+def _valid_quant(quant) -> bool:
+    try:
+        scale, zero, low, high = quant
+    except (TypeError, ValueError):
+        return False
+    ints = all(isinstance(v, int) and not isinstance(v, bool) for v in (zero, low, high))
+    return bool(ints and isinstance(scale, float) and math.isfinite(scale) and scale > 0
+                and low <= zero <= high)

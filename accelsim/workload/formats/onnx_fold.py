@@ -260,6 +260,35 @@ def _variadic(fn):
     return lambda inputs, attrs: reduce(fn, inputs).astype(inputs[0].dtype, copy=False)
 
 
+def _along_axis(value: np.ndarray, x: np.ndarray, attrs: dict) -> np.ndarray:
+    """A per-tensor (scalar) or per-axis (1-D, along ``axis``) quantization parameter,
+    shaped to broadcast against ``x``."""
+    if value.size == 1 or value.ndim == 0:
+        return value.reshape(())
+    axis = int(attrs.get("axis", 1)) % x.ndim
+    shape = [1] * x.ndim
+    shape[axis] = value.size
+    return value.reshape(shape)
+
+
+def _dequantize(inputs, attrs):
+    x, scale, zero = inputs[0], inputs[1], _input(inputs, 2)
+    zero = np.zeros((), x.dtype) if zero is None else zero
+    if "block_size" in attrs and attrs["block_size"]:
+        raise FoldError("blocked dequantization is not supported")
+    values = x.astype(np.float64) - _along_axis(zero, x, attrs).astype(np.float64)
+    return (values * _along_axis(scale, x, attrs)).astype(scale.dtype)
+
+
+def _quantize(inputs, attrs):
+    x, scale, zero = inputs[0], inputs[1], _input(inputs, 2)
+    zero = np.zeros((), np.uint8) if zero is None else zero
+    info = np.iinfo(zero.dtype)
+    q = np.rint(x.astype(np.float64) / _along_axis(scale, x, attrs)) + _along_axis(
+        zero, x, attrs)
+    return np.clip(q, info.min, info.max).astype(zero.dtype)
+
+
 _FOLDERS: dict[str, Callable[[list, dict], np.ndarray | tuple]] = {
     "Identity": lambda inputs, attrs: inputs[0], "Constant": _constant,
     "ConstantOfShape": _constant_of_shape, "Shape": _shape, "Size": _size, "Cast": _cast,
@@ -277,6 +306,7 @@ _FOLDERS: dict[str, Callable[[list, dict], np.ndarray | tuple]] = {
     "GreaterOrEqual": _boolean(np.greater_equal), "Not": _boolean(np.logical_not),
     "And": _boolean(np.logical_and), "Or": _boolean(np.logical_or),
     "Where": lambda inputs, attrs: np.where(*inputs),
+    "DequantizeLinear": _dequantize, "QuantizeLinear": _quantize,
 }
 
 FOLDABLE = frozenset(_FOLDERS)

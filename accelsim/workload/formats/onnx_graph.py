@@ -23,6 +23,7 @@ from accelsim.errors import WorkloadError
 from accelsim.workload.formats.onnx_fold import fold
 from accelsim.workload.formats.onnx_ops import ACTIVATIONS, ELTWISE, ElementwiseHandlers
 from accelsim.workload.formats.onnx_preflight import check_operators, graph_input, value_readers
+from accelsim.workload.formats.onnx_rearrange import RearrangeHandlers
 from accelsim.workload.layer import LAYER_KINDS, Layer
 from accelsim.workload.network import INPUT
 
@@ -33,6 +34,9 @@ HANDLERS = {  # ONNX operator -> GraphImporter method (element-wise ones: onnx_o
     "Clip": "_clip", "Add": "_add", "BatchNormalization": "_batch_normalization",
     "Concat": "_concat", "Flatten": "_flatten", "Reshape": "_reshape", "Identity": "_identity",
     "Dropout": "_dropout", "Constant": "_constant", "PRelu": "_p_relu", "Softmax": "_softmax",
+    "Split": "_split", "Slice": "_slice", "Transpose": "_transpose", "Resize": "_resize",
+    "Upsample": "_resize", "ConvTranspose": "_conv_transpose",
+    "QuantizeLinear": "_quantize_linear", "DequantizeLinear": "_dequantize_linear",
     **{op: "_act_node" for op in ACTIVATIONS}, **{op: "_eltwise_node" for op in ELTWISE},
 }
 
@@ -40,15 +44,20 @@ HANDLERS = {  # ONNX operator -> GraphImporter method (element-wise ones: onnx_o
 @dataclass(frozen=True)
 class _Value:
     """An ONNX tensor as our layers see it: the layer that produces it, its C x H x W shape,
-    whether it is flattened, and the alias chain from the layer's output to it."""
+    whether it is flattened, and the alias chain from the layer's output to it. ``groups``:
+    the tensor is the 5-D view ``[1, g, C/g, H, W]`` of a channel shuffle (negative: after
+    its Transpose), which only a Transpose or Reshape may read."""
 
     layer: str
     shape: tuple[int, int, int]
     flat: bool
     path: tuple[str, ...]
+    groups: int = 0
+    quant: tuple[float, int, int, int] | None = None
+    """Set on a QuantizeLinear's output: the grid its DequantizeLinear must match."""
 
 
-class GraphImporter(ElementwiseHandlers):
+class GraphImporter(ElementwiseHandlers, RearrangeHandlers):
     """Walks the graph once, in its (topological) node order."""
 
     def __init__(self, graph: onnx.GraphProto, origin: str, input_shape=None,
@@ -110,7 +119,15 @@ class GraphImporter(ElementwiseHandlers):
         if name not in self.values:
             what = "a constant" if name in self.consts else "not produced by an earlier node"
             self._fail(f"input {name!r} is {what}; expected a feature map")
-        return self.values[name]
+        value = self.values[name]
+        if value.quant is not None and node.op_type != "DequantizeLinear":
+            self._fail(f"input {name!r} is an int8 tensor (a QuantizeLinear's output); only a "
+                       "DequantizeLinear may read it (the QDQ format; QLinearConv and the "
+                       "other QOperator forms are not supported)")
+        if value.groups and node.op_type not in ("Transpose", "Reshape"):
+            self._fail(f"input {name!r} is a 5-D view of a feature map, supported only as "
+                       "a channel shuffle (Reshape, Transpose [0, 2, 1, 3, 4], Reshape)")
+        return value
 
     def _const(self, node, index: int, what: str, required: bool = True) -> np.ndarray | None:
         name = node.input[index] if index < len(node.input) else ""
@@ -122,16 +139,18 @@ class GraphImporter(ElementwiseHandlers):
             self._fail(f"{what} ({name!r}) must be a constant initializer")
         return self.consts[name]
 
-    def _layer_name(self, node) -> str:
-        base = node.name or f"{node.op_type.lower()}_{self.index}"
+    def _layer_name(self, node, suffix: str = "") -> str:
+        base = (node.name or f"{node.op_type.lower()}_{self.index}") + suffix
         name, suffix = base, 2
         while name in self.layers or name == INPUT:
             name, suffix = f"{base}_{suffix}", suffix + 1
         return name
 
     def _add_layer(self, node, layer_kwargs: dict, weights=None, bias=None,
-                   flat: bool = False) -> None:
-        name = self._layer_name(node)
+                   flat: bool = False, output: int | None = 0) -> _Value:
+        """A layer made by ``node``, producing its ``output``-th tensor (None: an internal
+        layer with no ONNX tensor of its own, such as a transposed conv's zero insertion)."""
+        name = self._layer_name(node, "" if output is not None else "_internal")
         try:
             layer = Layer(name=name, **layer_kwargs)
         except WorkloadError as err:
@@ -140,7 +159,11 @@ class GraphImporter(ElementwiseHandlers):
         if weights is not None:
             self.weights[name] = np.ascontiguousarray(weights, dtype=np.float32)
             self.biases[name] = np.ascontiguousarray(bias, dtype=np.float32)
-        self._produce(node.output[0], _Value(name, layer.out_shape, flat, (node.output[0],)))
+        if output is None:
+            return _Value(name, layer.out_shape, flat, ())
+        value = _Value(name, layer.out_shape, flat, (node.output[output],))
+        self._produce(node.output[output], value)
+        return value
 
     def _produce(self, tensor: str, value: _Value) -> None:
         self.values[tensor] = value
@@ -161,7 +184,7 @@ class GraphImporter(ElementwiseHandlers):
         if value.layer == INPUT or not self._sole_reader(value):
             return False
         layer = self.layers[value.layer]
-        return layer.has_weights and not layer.relu
+        return layer.has_weights and not layer.relu and layer.quant is None
 
     # ---- operators -----------------------------------------------------------------------
     def _conv(self, node):
@@ -302,6 +325,10 @@ class GraphImporter(ElementwiseHandlers):
 
     def _reshape(self, node):
         x, target = self._value(node), self._const(node, 1, "shape").astype(np.int64)
+        if self._shuffle_reshape(node, x, target.tolist()):
+            return
+        if x.groups:
+            self._fail(f"reshape of a channel-shuffle view to {target.tolist()}")
         current = (1, int(np.prod(x.shape))) if x.flat else (1, *x.shape)
         if len(target) == 2 and target[0] in (0, 1) and target[1] in (-1, np.prod(x.shape)):
             return self._alias(node, flat=True)

@@ -60,7 +60,8 @@ class ElementwiseHandlers:
         x = self._value(node)
         producer = self.layers.get(x.layer)
         fusable = (low == 0.0 and (high is None or high > 0) and x.layer != INPUT
-                   and self._sole_reader(x) and producer.kind != "concat")
+                   and self._sole_reader(x) and producer.kind != "concat"
+                   and (producer.quant is None or high is None))   # ReLU commutes with it
         if not fusable:
             relu = low == 0.0 and high is None
             return self._act_layer(node, "relu" if relu else "clip", None if relu else low,
@@ -69,6 +70,43 @@ class ElementwiseHandlers:
         self.layers[producer.name] = replace(producer, relu=True,
                                              relu_max=min(bounds) if bounds else None)
         self._produce(node.output[0], self._renamed(x, node.output[0]))
+
+    # ---- int8 (QDQ): a QuantizeLinear / DequantizeLinear pair on a feature map ------------
+    def _quantize_linear(self, node):
+        x = self._value(node)
+        self.values[node.output[0]] = replace(x, path=(*x.path, node.output[0]),
+                                              quant=self._grid(node))
+
+    def _dequantize_linear(self, node):
+        x = self._value(node)
+        grid = self._grid(node)
+        if x.quant is None:
+            self._fail("dequantizing a feature map that no QuantizeLinear made (an integer "
+                       "input) is not supported")
+        if grid != x.quant:
+            self._fail(f"scale / zero point {grid[:2]} differ from the QuantizeLinear's "
+                       f"{x.quant[:2]}")
+        producer = self.layers.get(x.layer)
+        if producer is not None and self._sole_reader(x) and producer.quant in (None, grid):
+            self.layers[producer.name] = replace(producer, quant=grid)
+            return self._produce(node.output[0], replace(x, path=(node.output[0],),
+                                                         quant=None))
+        c, h, w = x.shape   # the network input, or a tensor read elsewhere too
+        self._add_layer(node, dict(kind="act", in_channels=c, in_h=h, in_w=w, out_channels=c,
+                                   function="identity", quant=grid, inputs=(x.layer,)),
+                        flat=x.flat)
+
+    def _grid(self, node) -> tuple[float, int, int, int]:
+        """(scale, zero point, qmin, qmax) of a per-tensor QuantizeLinear / DequantizeLinear."""
+        scale = np.asarray(self._const(node, 1, "scale"), dtype=np.float64)
+        zero = self._const(node, 2, "zero point", required=False)
+        zero = np.zeros((), np.uint8) if zero is None else np.asarray(zero)
+        if scale.size != 1 or zero.size != 1:
+            self._fail("per-axis quantization of a feature map is not supported")
+        if zero.dtype.kind not in "iu" or zero.dtype.itemsize > 2:
+            self._fail(f"{zero.dtype} quantization is not supported (8 and 16-bit integers)")
+        info = np.iinfo(zero.dtype)
+        return (float(scale.ravel()[0]), int(zero.ravel()[0]), int(info.min), int(info.max))
 
     # ---- activations -------------------------------------------------------------------
     def _act_node(self, node):

@@ -41,11 +41,25 @@ OPERATORS: dict[str, str] = {
     "PRelu": "act layer (one slope; per-channel slopes are refused)",
     "Softmax": "softmax layer, over the channels",
     "Concat": "concat layer, on channels (a layout step); of one tensor, no layer",
+    "Split": "slice layers, one per output, on channels (layout steps)",
+    "Slice": "slice layer: one channel range, step 1 (on constants: folded)",
+    "Transpose": "inside a channel shuffle (`Reshape` to `[1, g, C/g, H, W]`, `Transpose "
+                 "[0, 2, 1, 3, 4]`, `Reshape` back): a shuffle layer (on constants: folded)",
+    "Resize": "upsample layer: nearest, integer factors on H and W (any coordinate mode "
+              "that repeats each value)",
+    "Upsample": "as `Resize` (opsets 7-9)",
+    "ConvTranspose": "zero insertion (an upsample layer) and a conv with the kernel flipped "
+                     "(the MACs on inserted zeros counted; zero-skipping cores skip them)",
     "Flatten": "no layer: marks the tensor flat",
     "Reshape": "no layer: flattening to `[1, -1]`, or keeping the shape",
     "Identity": "no layer",
     "Dropout": "no layer (inference)",
     "Constant": "a constant",
+    "QuantizeLinear": "int8 / uint8 (QDQ format): with its DequantizeLinear, the producing "
+                      "layer's output rounded to that grid in its output stage (datapath "
+                      "widened, said in the mapping); on the input, a host step",
+    "DequantizeLinear": "see `QuantizeLinear`; on int8 weights and biases: folded into float "
+                        "constants",
 }
 
 

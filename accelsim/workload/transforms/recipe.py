@@ -45,10 +45,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from accelsim.errors import WorkloadError, did_you_mean
-from accelsim.files import read_yaml
+from accelsim.files import parse_yaml_value, read_yaml
 from accelsim.workload.network import Network
 from accelsim.workload.tensors import NetworkTensors
 from accelsim.workload.transforms.activations import impose_input_zeros
@@ -126,11 +124,8 @@ def parse_transform(text: str) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise WorkloadError(f"--transform {text}: expected KIND:KEY=VALUE,..., got {item!r}")
-        try:
-            spec[key.strip()] = yaml.safe_load(value)
-        except yaml.YAMLError:
-            raise WorkloadError(f"--transform {text}: {key.strip()}: cannot read {value!r}") \
-                from None
+        spec[key.strip()] = parse_yaml_value(value, f"--transform {text}: {key.strip()}",
+                                             WorkloadError)
     return spec
 
 
