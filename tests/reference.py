@@ -349,6 +349,70 @@ def concat_fixed(pairs) -> tuple[np.ndarray, int]:
     return out.astype(np.int16), coarsest
 
 
+# ---- 3-D layers (frames stacked along H in the simulator's tensors) ---------------------------
+
+def _frames_in(layer: Layer, t: int) -> list[tuple[int, int]]:
+    """(input frame, time tap) pairs of output frame ``t`` that land on a real frame."""
+    frames, kernel, stride, front, _ = layer.depth
+    return [(t * stride - front + tau, tau) for tau in range(kernel)
+            if 0 <= t * stride - front + tau < frames]
+
+
+def _unfolded(x, layer: Layer) -> np.ndarray:
+    x = np.asarray(x)
+    return x.reshape(x.shape[0], layer.depth[0], layer.in_h, layer.in_w).transpose(1, 0, 2, 3)
+
+
+def conv3d_layer(layer: Layer, x, w, b) -> np.ndarray:
+    """Float 3-D convolution: per output frame, the sum over its real input frames of the
+    2-D convolution with that time slice of the kernel, plus the bias."""
+    frames, w = _unfolded(x, layer).astype(np.float64), np.asarray(w, dtype=np.float64)
+    out = [sum(conv2d(frames[f], w[:, :, tau], None, layer.stride, layer.pad, layer.groups)
+               for f, tau in _frames_in(layer, t)) + _bias_column(b, w.shape[0])
+           for t in range(layer.out_frames)]
+    return np.concatenate(out, axis=1)
+
+
+def conv3d_layer_fixed(layer: Layer, qx, fx, qw, fw, b) -> tuple[np.ndarray, int]:
+    """Fixed16 3-D convolution as a 2-D core runs it: each output frame's exact integer sum
+    requantized on its own, then every frame brought to the coarsest frac (as a concat)."""
+    frames, qw = _unfolded(qx, layer).astype(np.int64), np.asarray(qw, dtype=np.int64)
+    per_frame = []
+    for t in range(layer.out_frames):
+        acc = sum(_conv_sum(frames[f], qw[:, :, tau], layer.stride, layer.pad, layer.groups,
+                            _exact_integer_window_dot) for f, tau in _frames_in(layer, t))
+        per_frame.append(requantize(acc + _bias_q(b, fx + fw, qw.shape[0]), fx + fw,
+                                    layer.relu))
+    coarsest = min(f for _, f in per_frame)
+    shifted = [(2 * q.astype(np.int64) + 2 ** (f - coarsest)) // (2 * 2 ** (f - coarsest))
+               for q, f in per_frame]
+    return np.concatenate(shifted, axis=1).astype(np.int16), coarsest
+
+
+def pool3d_layer(layer: Layer, x, fixed: bool):
+    """3-D pool over the real frames of each window: max, or the in-bounds mean (in fixed16,
+    per frame then across frames, each rounded as a 2-D pool rounds). ``x`` is float, or the
+    int16 codes when ``fixed``."""
+    frames = _unfolded(x, layer)
+    kernel, is_max = (layer.kernel_h, layer.kernel_w), layer.pool_op == "max"
+    if fixed:   # the codes alone: a pool keeps its input's frac
+        def pool(x, window, stride, pad=(0, 0, 0, 0)):
+            return (max_pool_fixed if is_max else avg_pool_fixed)(x, 0, window, stride, pad)[0]
+    else:
+        pool = max_pool if is_max else avg_pool
+    out = []
+    for t in range(layer.out_frames):
+        pooled = [pool(frames[f], kernel, layer.stride, layer.pad) for f, _ in
+                  _frames_in(layer, t)]
+        if len(pooled) > 1:
+            rows = np.stack([p.reshape(p.shape[0], -1) for p in pooled], axis=1)
+            across = pool(rows, (len(pooled), 1), (len(pooled), 1))
+            pooled = [across.reshape(pooled[0].shape)]
+        out.append(pooled[0])
+    result = np.concatenate(out, axis=1)
+    return np.maximum(result, 0) if layer.relu else result
+
+
 # ---- one layer -----------------------------------------------------------------------------
 
 def _check_inputs(layer: Layer, inputs: list, shapes: list) -> None:
@@ -357,6 +421,8 @@ def _check_inputs(layer: Layer, inputs: list, shapes: list) -> None:
         if len(inputs) != len(layer.inputs) or stacked != layer.in_shape:
             raise ValueError(f"layer {layer.name!r} concatenates to {layer.in_shape}, "
                              f"got inputs {shapes}")
+        return
+    if layer.kind in ("conv3d", "pool3d"):
         return
     wanted = 2 if layer.kind in ("add", "eltwise") else 1
     if len(inputs) != wanted:
@@ -371,7 +437,11 @@ def _check_inputs(layer: Layer, inputs: list, shapes: list) -> None:
 def _run_float(layer: Layer, inputs: list, weight, bias) -> np.ndarray:
     _check_inputs(layer, inputs, [np.shape(x) for x in inputs])
     kernel = (layer.kernel_h, layer.kernel_w)
-    if layer.kind == "conv":
+    if layer.kind == "conv3d":
+        out = conv3d_layer(layer, inputs[0], weight, bias)
+    elif layer.kind == "pool3d":
+        out = pool3d_layer(layer, inputs[0], fixed=False)
+    elif layer.kind == "conv":
         out = conv2d(inputs[0], weight, bias, layer.stride, layer.pad, layer.groups)
     elif layer.kind == "fc":
         out = fc(inputs[0], weight, bias)
@@ -394,6 +464,11 @@ def _run_fixed(layer: Layer, inputs: list, weight, bias) -> tuple[np.ndarray, in
     _check_inputs(layer, inputs, [np.shape(q) for q, _ in inputs])
     if layer.kind == "concat":
         return concat_fixed(inputs)
+    if layer.kind == "conv3d":
+        qw, fw = weight if isinstance(weight, tuple) else quantize(weight)
+        return conv3d_layer_fixed(layer, inputs[0][0], inputs[0][1], qw, fw, bias)
+    if layer.kind == "pool3d":
+        return pool3d_layer(layer, inputs[0][0], fixed=True).astype(np.int16), inputs[0][1]
     if layer.kind in REARRANGING_KINDS:   # values move, codes and frac unchanged
         return rearranged(layer, inputs[0][0]), inputs[0][1]
     if layer.kind in ELEMENTWISE_KINDS:   # a host unit: real values in, requantized out

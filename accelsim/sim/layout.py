@@ -37,19 +37,19 @@ RAN_ON = "layout"
 """``Result.layers.ran_on`` of a layout layer: no unit computes it."""
 
 
-def concat(tensors: list):
-    """Channel-wise concatenation of ``C x H x W`` (or ``N x C x H x W``) tensors (float32 or
-    Fixed), in order."""
+def concat(tensors: list, axis: int = -3):
+    """Channel-wise (``axis`` -3; -2 stacks along H) concatenation of ``C x H x W`` (or
+    ``N x C x H x W``) tensors (float32 or Fixed), in order."""
     fixed = [isinstance(t, fixedpoint.Fixed) for t in tensors]
     if any(fixed) and not all(fixed):
         raise TypeError("concat of fixed16 and float tensors")
     if not any(fixed):
-        return np.concatenate([np.asarray(t, dtype=np.float32) for t in tensors], axis=-3)
+        return np.concatenate([np.asarray(t, dtype=np.float32) for t in tensors], axis=axis)
     frac = min(t.frac for t in tensors)
     slices = [t.q if t.frac == frac else
               fixedpoint.round_shift(t.q.astype(np.int64), t.frac - frac).astype(np.int16)
               for t in tensors]
-    return fixedpoint.Fixed(np.concatenate(slices, axis=-3), frac)
+    return fixedpoint.Fixed(np.concatenate(slices, axis=axis), frac)
 
 
 def run_layer(layer: Layer, inputs: list) -> LayerRun:

@@ -22,8 +22,10 @@ from accelsim.sim import invariants, layout
 from accelsim.sim.host import HostUnit
 from accelsim.sim.results import Result, layer_row
 from accelsim.sim.values import NetworkValues, value_key
+from accelsim.sim.volume import run_volume
 from accelsim.workload import INPUT, Layer, Network, load_network, load_tensors
 from accelsim.workload.elementwise import fake_quantized
+from accelsim.workload.layer import VOLUME_KINDS
 from accelsim.workload.tensors import NetworkTensors, natural_image
 
 Progress = Callable[[int, int, Layer], None]
@@ -106,6 +108,9 @@ def simulate(arch: ArchConfig | str | Path, network: Network | str | Path, *, se
     table = energy_table(core.components() + host.components(), arch.precision,
                          arch.energy_pj, arch.origin)
     _check_batch(batch, core, arch)
+    if batch > 1 and any(layer.kind in VOLUME_KINDS for layer in network.layers):
+        raise AccelsimError(f"network {network.name!r}: 3-D layers run one clip at a time; "
+                            "use batch 1")
     if reuse is not None:
         reuse.check(arch, network, core, batch)
     values = {INPUT: reuse.outputs[INPUT] if reuse is not None else
@@ -126,6 +131,10 @@ def simulate(arch: ArchConfig | str | Path, network: Network | str | Path, *, se
         try:
             if layer.kind in layout.LAYOUT_KINDS:   # data layout only: no core computes it
                 run, ran_on = layout.run_layer(layer, inputs), layout.RAN_ON
+            elif layer.kind in VOLUME_KINDS:   # 3-D: frame by frame on the core's 2-D path
+                run, unit = run_volume(core, layer, inputs, weights, bias)
+                if reuse is not None:
+                    run.output = reuse.outputs[layer.name]
             elif layer.kind not in core.NATIVE_KINDS:   # the core has no unit for it
                 run, unit, ran_on = host.run_layer(layer, inputs, batch), host, "host"
             elif reuse is not None:   # the output is known: the core only counts

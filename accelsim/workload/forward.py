@@ -16,8 +16,9 @@ from collections.abc import Iterator
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from accelsim.workload import volume
 from accelsim.workload.elementwise import elementwise, fake_quantized
-from accelsim.workload.layer import HOST_KINDS, Layer
+from accelsim.workload.layer import HOST_KINDS, VOLUME_KINDS, Layer
 from accelsim.workload.network import INPUT, Network
 from accelsim.workload.rearrange import rearrange
 from accelsim.workload.tensors import NetworkTensors
@@ -26,6 +27,8 @@ from accelsim.workload.tensors import NetworkTensors
 def pre_activation(layer: Layer, inputs: list[np.ndarray], weights: np.ndarray | None,
                    bias: np.ndarray | None) -> np.ndarray:
     """The layer's output before its fused ReLU, float32 ``C x H x W``."""
+    if layer.kind in VOLUME_KINDS:
+        return _volume(layer, inputs[0].astype(np.float32), weights, bias)
     if layer.has_weights:
         return _conv(layer, inputs[0], weights) + bias.astype(np.float32)[:, None, None]
     if layer.kind == "pool":
@@ -96,3 +99,20 @@ def _pool(layer: Layer, x: np.ndarray) -> np.ndarray:
     ones = np.ones((1, layer.in_h, layer.in_w), dtype=np.float32)
     counts = _windows(layer, _padded(ones, layer.pad, 0.0)).sum(axis=(-2, -1))
     return (sums / counts).astype(np.float32)
+
+
+def _volume(layer: Layer, x: np.ndarray, weights, bias) -> np.ndarray:
+    """A conv3d / pool3d as its frame steps (:mod:`accelsim.workload.volume`)."""
+    frames = []
+    for t, indices, taps in volume.windows(layer):
+        if layer.kind == "conv3d":
+            step = volume.conv_frame_layer(layer, t, len(taps))
+            out = _conv(step, volume.stacked_frames(x, layer, indices),
+                        volume.tap_weights(weights, taps))
+            frames.append(out + bias.astype(np.float32)[:, None, None])
+            continue
+        space = volume.spatial_pool_layer(layer, relu=False)
+        pooled = [_pool(space, volume.frame(x, layer, f)) for f in indices]
+        frames.append(pooled[0] if len(pooled) == 1 else _pool(
+            volume.time_pool_layer(layer, t, len(pooled)), volume.as_rows(pooled)))
+    return volume.joined(frames, layer).astype(np.float32)

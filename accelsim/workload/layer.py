@@ -36,6 +36,12 @@ Layer kinds:
 * ``softmax``: softmax over the channels at every position (a classifier's ``C x 1 x 1``
   output is the usual case); M == C.
 
+* ``conv3d``, ``pool3d``: a 3-D convolution / pooling over ``depth[0]`` frames of
+  ``in_h x in_w`` (C3D's video layers): ``depth = (frames, kernel, stride, pad_front,
+  pad_back)`` in time, the other fields in space. Their tensors are the frames stacked along
+  H, ``C x (frames * H) x W``, so every other kind reads them unchanged (an fc layer flattens
+  them in ONNX's ``C, D, H, W`` order). Weights ``M x C/G x kernel x R x S``. No core has a
+  3-D mode: the simulator runs them as 2-D layers per output frame (:mod:`accelsim.sim.volume`).
 * ``slice``: channels ``offset .. offset + out_channels`` of one producer (a channel split).
 * ``shuffle``: ShuffleNet's channel shuffle in ``groups`` groups: output channel
   ``j * groups + i`` is input channel ``i * (C / groups) + j``.
@@ -63,9 +69,11 @@ from typing import Literal
 from accelsim.errors import WorkloadError
 
 LayerKind = Literal["conv", "fc", "pool", "add", "concat", "act", "eltwise", "softmax", "slice",
-                    "shuffle", "upsample"]
+                    "shuffle", "upsample", "conv3d", "pool3d"]
 LAYER_KINDS: tuple[str, ...] = ("conv", "fc", "pool", "add", "concat", "act", "eltwise",
-                                "softmax", "slice", "shuffle", "upsample")
+                                "softmax", "slice", "shuffle", "upsample", "conv3d", "pool3d")
+VOLUME_KINDS: tuple[str, ...] = ("conv3d", "pool3d")
+"""Kinds over a stack of frames (``Layer.depth``), run per output frame as 2-D layers."""
 POOL_OPS: tuple[str, ...] = ("max", "avg")
 ACT_FUNCTIONS: dict[str, int] = {
     "sigmoid": 4, "hard_sigmoid": 3, "hard_swish": 4, "swish": 5, "tanh": 4,
@@ -114,6 +122,8 @@ class Layer:
     """``slice``: the first input channel taken."""
     scale: tuple[int, int] = (1, 1)
     """``upsample``: the (vertical, horizontal) factor."""
+    depth: tuple[int, int, int, int, int] | None = None
+    """``conv3d`` / ``pool3d``: (frames, kernel, stride, pad_front, pad_back) in time."""
     quant: tuple[float, int, int, int] | None = None
     """``(scale, zero_point, qmin, qmax)``: the output, after any fused ReLU, is rounded to
     the integer grid ``scale * (q - zero_point)``, ``qmin <= q <= qmax`` (an int8 model's
@@ -148,7 +158,13 @@ class Layer:
                                     or max(self.pad[1], self.pad[3]) >= self.kernel_w):
             return (f"pooling padding {self.pad} must be smaller than the window "
                     f"{self.kernel_h}x{self.kernel_w} (a window must see real input)")
-        if self.kind in ("pool", "add", "concat", *HOST_KINDS) and (
+        if (self.depth is None) != (self.kind not in VOLUME_KINDS):
+            return f"depth (frames, kernel, stride, pads in time) is for {', '.join(VOLUME_KINDS)}"
+        if self.depth is not None and (problem := _depth_problem(self.depth)):
+            return problem
+        if self.kind == "pool3d" and self.pool_op not in POOL_OPS:
+            return f"pool_op must be one of {', '.join(POOL_OPS)}, got {self.pool_op!r}"
+        if self.kind in ("pool", "add", "concat", "pool3d", *HOST_KINDS) and (
                 self.out_channels != self.in_channels):
             return f"a {self.kind} layer keeps its channels ({self.in_channels})"
         if self.kind in ("add", "eltwise") and len(self.inputs) != 2:
@@ -164,7 +180,7 @@ class Layer:
             return self._rearrange_problem()
         if self.function is not None or self.alpha is not None or self.beta is not None:
             return f"a {self.kind} layer takes no function, alpha or beta"
-        if self.kind != "pool" and self.pool_op is not None:
+        if self.kind not in ("pool", "pool3d") and self.pool_op is not None:
             return f"a {self.kind} layer takes no op (pooling's max / avg)"
         if self.in_channels % self.groups or self.out_channels % self.groups:
             return (f"groups={self.groups} must divide in_channels={self.in_channels} "
@@ -251,12 +267,22 @@ class Layer:
         return (self.in_w + self.pad[1] + self.pad[3] - self.kernel_w) // self.stride[1] + 1
 
     @property
+    def out_frames(self) -> int:
+        """Output frames of a conv3d / pool3d; 1 for the 2-D kinds."""
+        if self.depth is None:
+            return 1
+        frames, kernel, stride, front, back = self.depth
+        return (frames + front + back - kernel) // stride + 1
+
+    @property
     def in_shape(self) -> tuple[int, int, int]:
-        return (self.in_channels, self.in_h, self.in_w)
+        """``C x H x W`` (a 3-D kind's frames stacked along H)."""
+        frames = 1 if self.depth is None else self.depth[0]
+        return (self.in_channels, frames * self.in_h, self.in_w)
 
     @property
     def out_shape(self) -> tuple[int, int, int]:
-        return (self.out_channels, self.out_h, self.out_w)
+        return (self.out_channels, self.out_frames * self.out_h, self.out_w)
 
     @property
     def in_channels_per_group(self) -> int:
@@ -272,37 +298,41 @@ class Layer:
 
     @property
     def has_weights(self) -> bool:
-        return self.kind in ("conv", "fc")
+        return self.kind in ("conv", "fc", "conv3d")
 
     @property
-    def weight_shape(self) -> tuple[int, int, int, int]:
-        """``M x C/G x R x S`` for conv and fc (fc: R, S = H, W); empty for the others."""
+    def weight_shape(self) -> tuple[int, ...]:
+        """``M x C/G x R x S`` for conv and fc (fc: R, S = H, W), ``M x C/G x T x R x S`` for
+        conv3d; empty for the others."""
         if not self.has_weights:
             return (0, 0, 0, 0)
-        return (self.out_channels, self.in_channels_per_group, self.kernel_h, self.kernel_w)
+        taps = () if self.depth is None else (self.depth[1],)
+        return (self.out_channels, self.in_channels_per_group, *taps, self.kernel_h,
+                self.kernel_w)
 
     @property
     def weight_count(self) -> int:
-        m, c, r, s = self.weight_shape
-        return m * c * r * s
+        return math.prod(self.weight_shape)
 
     @property
     def macs(self) -> int:
         """Multiply-accumulates of a dense execution (0 for pool, add and concat)."""
         if not self.has_weights:
             return 0
-        return self.out_channels * self.out_h * self.out_w * self.weight_count // self.out_channels
+        positions = self.out_frames * self.out_h * self.out_w
+        return positions * self.weight_count
 
     @property
     def ops(self) -> int:
         """Arithmetic operations: 2 per MAC; one compare/add per window element for pool;
         one per output element for add and eltwise; :data:`ACT_FUNCTIONS`' cost per output
         for act, :data:`SOFTMAX_OPS` for softmax; none for concat (data layout only)."""
-        outputs = self.out_channels * self.out_h * self.out_w
+        outputs = math.prod(self.out_shape)
         if self.kind in LAYOUT_KINDS:
             return 0
-        if self.kind == "pool":
-            return outputs * self.kernel_h * self.kernel_w
+        if self.kind in ("pool", "pool3d"):
+            taps = 1 if self.depth is None else self.depth[1]
+            return outputs * taps * self.kernel_h * self.kernel_w
         if self.kind in ("add", "eltwise"):
             return outputs
         if self.kind == "act":
@@ -324,3 +354,18 @@ def _valid_quant(quant) -> bool:
     ints = all(isinstance(v, int) and not isinstance(v, bool) for v in (zero, low, high))
     return bool(ints and isinstance(scale, float) and math.isfinite(scale) and scale > 0
                 and low <= zero <= high)
+
+
+def _depth_problem(depth) -> str | None:
+    """Why ``(frames, kernel, stride, pad_front, pad_back)`` is not a valid time axis."""
+    if (not isinstance(depth, tuple) or len(depth) != 5
+            or any(isinstance(v, bool) or not isinstance(v, int) for v in depth)):
+        return ("depth must be 5 integers (frames, kernel, stride, pad_front, pad_back), "
+                f"got {depth!r}")
+    frames, kernel, stride, front, back = depth
+    if min(frames, kernel, stride) < 1 or min(front, back) < 0:
+        return f"depth {depth}: frames, kernel and stride must be >= 1, pads >= 0"
+    if max(front, back) >= kernel or frames + front + back < kernel:
+        return (f"depth {depth}: the time kernel must see a real frame in every window and "
+                "fit the padded frames")
+    return None

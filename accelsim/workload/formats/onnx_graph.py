@@ -22,8 +22,15 @@ from onnx import helper, numpy_helper
 from accelsim.errors import WorkloadError
 from accelsim.workload.formats.onnx_fold import fold
 from accelsim.workload.formats.onnx_ops import ACTIVATIONS, ELTWISE, ElementwiseHandlers
-from accelsim.workload.formats.onnx_preflight import check_operators, graph_input, value_readers
+from accelsim.workload.formats.onnx_pool import PoolHandlers
+from accelsim.workload.formats.onnx_preflight import (
+    check_operators,
+    graph_input,
+    input_frames,
+    value_readers,
+)
 from accelsim.workload.formats.onnx_rearrange import RearrangeHandlers
+from accelsim.workload.formats.onnx_volume import VolumeHandlers
 from accelsim.workload.layer import LAYER_KINDS, Layer
 from accelsim.workload.network import INPUT
 
@@ -57,13 +64,14 @@ class _Value:
     """Set on a QuantizeLinear's output: the grid its DequantizeLinear must match."""
 
 
-class GraphImporter(ElementwiseHandlers, RearrangeHandlers):
+class GraphImporter(ElementwiseHandlers, PoolHandlers, RearrangeHandlers, VolumeHandlers):
     """Walks the graph once, in its (topological) node order."""
 
     def __init__(self, graph: onnx.GraphProto, origin: str, input_shape=None,
                  opset: int = 13):
         self.origin, self.graph, self.input_shape = origin, graph, input_shape
         self.opset = opset
+        self.frames = {INPUT: input_frames(graph)}   # layer -> D of its clip output (0: image)
         self.consts = {t.name: numpy_helper.to_array(t) for t in self.graph.initializer}
         self.values: dict[str, _Value] = {}
         self.layers: dict[str, Layer] = {}
@@ -109,7 +117,11 @@ class GraphImporter(ElementwiseHandlers, RearrangeHandlers):
     def _shape_of(self, name: str) -> list[int] | None:
         """A feature map's ONNX shape, ``[1, C, H, W]`` or ``[1, K]``; None for others."""
         v = self.values.get(name)
-        return None if v is None else [1, math.prod(v.shape)] if v.flat else [1, *v.shape]
+        if v is None or v.flat:
+            return None if v is None else [1, math.prod(v.shape)]
+        frames = self.frames_of(v)
+        return [1, v.shape[0], frames, v.shape[1] // frames, v.shape[2]] if frames else [
+            1, *v.shape]
 
     def _attrs(self, node) -> dict:
         return {a.name: helper.get_attribute_value(a) for a in node.attribute}
@@ -156,6 +168,8 @@ class GraphImporter(ElementwiseHandlers, RearrangeHandlers):
         except WorkloadError as err:
             self._fail(str(err).split(": ", 1)[-1])
         self.layers[name] = layer
+        self.frames[name] = layer.out_frames if layer.depth else (
+            0 if layer.kind == "fc" else self.frames.get(layer.inputs[0], 0))
         if weights is not None:
             self.weights[name] = np.ascontiguousarray(weights, dtype=np.float32)
             self.biases[name] = np.ascontiguousarray(bias, dtype=np.float32)
@@ -189,6 +203,8 @@ class GraphImporter(ElementwiseHandlers, RearrangeHandlers):
     # ---- operators -----------------------------------------------------------------------
     def _conv(self, node):
         x, w = self._value(node), self._const(node, 1, "weights")
+        if self.frames_of(x):
+            return self._conv3d(node, x, w)
         if x.flat or w.ndim != 4:
             self._fail("only 2-D convolutions of feature maps are supported")
         a = self._attrs(node)
@@ -244,67 +260,6 @@ class GraphImporter(ElementwiseHandlers, RearrangeHandlers):
                                    kernel_h=h, kernel_w=w, inputs=(x.layer,)),
                         matrix.reshape(m, c, h, w), np.broadcast_to(bias.ravel(), (m,)),
                         flat=True)
-
-    def _max_pool(self, node):
-        self._pool(node, "max")
-
-    def _average_pool(self, node):
-        self._pool(node, "avg")
-
-    def _pool(self, node, op: str) -> None:
-        x, a = self._value(node), self._attrs(node)
-        if len(node.output) > 1 and node.output[1]:
-            self._fail("the Indices output is not supported")
-        if any(d != 1 for d in a.get("dilations", [1, 1])):
-            self._fail(f"dilations {a['dilations']} are not supported (only 1)")
-        kernel, stride = tuple(a["kernel_shape"]), tuple(a.get("strides", [1, 1]))
-        pad = list(self._pads(a, x.shape[1:], kernel, stride))
-        if op == "avg" and a.get("count_include_pad", 0) and any(pad):
-            return self._padded_average(node, x, kernel, stride, tuple(pad),
-                                        a.get("ceil_mode", 0))
-        if a.get("ceil_mode", 0):
-            for axis in (0, 1):
-                pad[axis + 2] += _ceil_mode_extra(x.shape[1 + axis], kernel[axis],
-                                                  stride[axis], pad[axis], pad[axis + 2])
-        self._pool_layer(node, x, op, kernel, stride, tuple(pad))
-
-    def _padded_average(self, node, x: _Value, kernel, stride, pad, ceil_mode) -> None:
-        """An average that counts the padding (``count_include_pad``): a depthwise conv
-        with every weight 1 / window, which is how a core without that pooling mode runs it
-        (our pool layers average in-bounds elements only)."""
-        if ceil_mode:
-            self._fail("count_include_pad=1 with ceil_mode=1 is not supported")
-        c, h, w = x.shape
-        weights = np.full((c, 1, *kernel), 1.0 / (kernel[0] * kernel[1]))
-        self._add_layer(node, dict(kind="conv", in_channels=c, in_h=h, in_w=w, out_channels=c,
-                                   kernel_h=kernel[0], kernel_w=kernel[1], stride=stride,
-                                   pad=pad, groups=c, inputs=(x.layer,)), weights, np.zeros(c))
-
-    def _global_average_pool(self, node):
-        x = self._value(node)
-        self._pool_layer(node, x, "avg", x.shape[1:], (1, 1), (0, 0, 0, 0))
-
-    def _global_max_pool(self, node):
-        x = self._value(node)
-        self._pool_layer(node, x, "max", x.shape[1:], (1, 1), (0, 0, 0, 0))
-
-    def _reduce_mean(self, node):
-        x, a = self._value(node), self._attrs(node)
-        axes = a.get("axes")
-        if axes is None and len(node.input) > 1:   # opset 18: axes are an input
-            axes = self._const(node, 1, "axes").tolist()
-        if x.flat or sorted(v % 4 for v in (axes or [])) != [2, 3]:
-            self._fail(f"only a mean over H and W (axes [2, 3]) is supported, got {axes}")
-        self._pool_layer(node, x, "avg", x.shape[1:], (1, 1), (0, 0, 0, 0),
-                         flat=not a.get("keepdims", 1))
-
-    def _pool_layer(self, node, x: _Value, op, kernel, stride, pad, flat=False) -> None:
-        if x.flat:
-            self._fail("pooling a flattened tensor is not supported")
-        c, h, w = x.shape
-        self._add_layer(node, dict(kind="pool", in_channels=c, in_h=h, in_w=w, out_channels=c,
-                                   kernel_h=kernel[0], kernel_w=kernel[1], stride=stride,
-                                   pad=pad, pool_op=op, inputs=(x.layer,)), flat=flat)
 
     def _concat(self, node):
         values = [self._value(node, i) for i in range(len(node.input))]
@@ -376,15 +331,3 @@ def _dilated(w: np.ndarray, dilations) -> np.ndarray:
     out = np.zeros((m, c, (r - 1) * dh + 1, (s - 1) * dw + 1), dtype=w.dtype)
     out[:, :, ::dh, ::dw] = w
     return out
-
-
-def _ceil_mode_extra(size: int, kernel: int, stride: int, begin: int, end: int) -> int:
-    """Extra end padding that makes floor-mode pooling produce the ceil-mode output size.
-
-    ONNX (like PyTorch) drops a last window that would start inside the end padding.
-    """
-    span = size + begin + end - kernel
-    out = -(-span // stride) + 1
-    if (out - 1) * stride >= size + begin:
-        out -= 1
-    return max(0, (out - 1) * stride + kernel - (size + begin + end))

@@ -215,7 +215,7 @@ class ElementwiseHandlers:
         conv layer."""
         if self._foldable(x):
             w = self.weights[x.layer].astype(np.float64)
-            self.weights[x.layer] = (w * gain[:, None, None, None]).astype(np.float32)
+            self.weights[x.layer] = (w * gain.reshape(-1, *[1] * (w.ndim - 1))).astype(np.float32)
             self.biases[x.layer] = (self.biases[x.layer] * gain + offset).astype(np.float32)
             self._produce(node.output[0], self._renamed(x, node.output[0]))
             return

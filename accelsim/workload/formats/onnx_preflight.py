@@ -48,13 +48,30 @@ def _input_shape(info: onnx.ValueInfoProto, origin: str,
         raise WorkloadError(f"{where}: element type must be a float type")
     dims = [d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
             for d in tensor.shape.dim]
-    if len(dims) not in (2, 4):
-        raise WorkloadError(f"{where}: expected shape [1, C, H, W] or [1, K], got {dims}")
+    if len(dims) not in (2, 4, 5):
+        raise WorkloadError(f"{where}: expected shape [1, C, H, W], [1, C, D, H, W] (a "
+                            f"clip) or [1, K], got {dims}")
     if isinstance(dims[0], int) and dims[0] != 1:
         raise WorkloadError(f"{where}: batch dim is {dims[0]}; only batch 1 (or a symbolic "
                             "batch, taken as 1) is supported")
+    if len(dims) == 5:   # a clip: its D frames stacked along H, as 3-D layers read them
+        if not all(isinstance(d, int) for d in dims[1:]):
+            raise WorkloadError(f"{where}: a clip's C, D, H, W must be fixed, got {dims}")
+        c, d, h, w = dims[1:]
+        if given is not None and tuple(given) != (c, d * h, w):
+            raise WorkloadError(f"{where}: the clip is fixed at C, D, H, W = {c}, {d}, {h}, "
+                                f"{w}; an input shape cannot change it")
+        return (c, d * h, w), False
     sizes = _sizes(dims, where, given)
     return ((sizes[0], 1, 1), True) if len(sizes) == 1 else (tuple(sizes), False)
+
+
+def input_frames(graph: onnx.GraphProto) -> int:
+    """D of a clip input ``[1, C, D, H, W]``; 0 for an image or vector input."""
+    constants = {t.name for t in graph.initializer}
+    info = next(i for i in graph.input if i.name not in constants)
+    dims = info.type.tensor_type.shape.dim
+    return dims[2].dim_value if len(dims) == 5 else 0
 
 
 def _sizes(dims: list, where: str, given: Sequence[int] | None) -> list[int]:
