@@ -51,6 +51,9 @@ def compare(archs: Sequence[ArchConfig | str | Path], workloads: Sequence[Networ
     (default: the first). ``tensors`` maps a workload name to the tensors to use (e.g.
     pruned); others get their default ones (an ONNX model's own weights, else seeded).
     ``progress(workload, arch)`` is called before each run."""
+    if not archs or not workloads:
+        raise AccelsimError(f"compare: give at least one architecture and one workload, got "
+                            f"{len(archs)} architectures and {len(workloads)} workloads")
     configs = [a if isinstance(a, ArchConfig) else load_arch(a) for a in archs]
     names = [c.name for c in configs]
     if len(set(names)) != len(names):
@@ -110,7 +113,8 @@ def _network_table(layers: pd.DataFrame, baseline: str) -> pd.DataFrame:
         return frame.groupby(["workload", "arch"], sort=False)[
             ["macs", "cycles", "time_us", "energy_pj"]].sum()
 
-    every, conv = totals(layers), totals(layers[layers["kind"] == "conv"])
+    every = totals(layers)   # conv totals NaN where a workload has no conv layer
+    conv = totals(layers[layers["kind"].isin(["conv", "conv3d"])]).reindex(every.index)
     base_every = every.xs(baseline, level="arch")
     base_conv = conv.xs(baseline, level="arch")
     workloads = every.index.get_level_values("workload")
@@ -123,6 +127,12 @@ def _network_table(layers: pd.DataFrame, baseline: str) -> pd.DataFrame:
     return table
 
 
+def _by_arch(frame: pd.DataFrame, values: str, archs: list[str]) -> pd.DataFrame:
+    """Layer x arch table of one column; NaN rows stay (a concat's 0 / 0 speedup)."""
+    return frame.pivot_table(index="layer", columns="arch", values=values, sort=False,
+                             dropna=False)[archs]
+
+
 def format_comparison(comparison: Comparison) -> str:
     """Per-layer speedups, energies (uJ, every architecture) and energy ratios, and
     per-network totals, as text."""
@@ -131,18 +141,15 @@ def format_comparison(comparison: Comparison) -> str:
     others = [a for a in archs if a != comparison.baseline] or archs
     blocks = []
     for workload, frame in layers.groupby("workload", sort=False):
-        table = frame.pivot_table(index="layer", columns="arch", values="speedup",
-                                  sort=False)[others]
+        table = _by_arch(frame, "speedup", others)
         base = frame[frame["arch"] == comparison.baseline].set_index("layer")
         table.insert(0, "kind", base["kind"])
         table.insert(1, f"{comparison.baseline} cycles", base["cycles"])
         table.insert(2, "zeros_in%", 100 * base["input_zero_fraction"])
         table.columns = [f"speedup {c}" if c in others else c for c in table.columns]
-        energy_uj = frame.pivot_table(index="layer", columns="arch", values="energy_pj",
-                                      sort=False)[archs] / 1e6
+        energy_uj = _by_arch(frame, "energy_pj", archs) / 1e6
         table = table.join(energy_uj.rename(columns=lambda c: f"energy_uj {c}"))
-        energy = frame.pivot_table(index="layer", columns="arch", values="energy_ratio",
-                                   sort=False)[others]
+        energy = _by_arch(frame, "energy_ratio", others)
         table = table.join(energy.rename(columns=lambda c: f"energy ratio {c}"))
         blocks.append(f"{workload}: speedup and energy ratio over {comparison.baseline} "
                       "per layer\n"

@@ -19,8 +19,10 @@ An ``arch_configs/<name>.yaml`` file maps key for key onto :class:`ArchConfig`::
 The loader (:func:`arch_from_dict`) walks ``dataclasses.fields``: unknown keys (with the
 closest known key suggested), wrong types, out-of-range values and missing keys are all
 collected and raised as one :class:`ConfigError`, one ``FILE: dotted.key: problem`` line
-each. Ranges live beside the fields as metadata (``gt``/``ge``); a core's cross-field checks
-live in its ``Params.__post_init__``. Build configs through the loader or
+each. Ranges live beside the fields as metadata (``gt``/``ge``/``le``; every number has an
+upper bound, :data:`MAX_CORE_PARAM` where a field states none, so a huge size is refused here
+and not met as a MemoryError); a core's cross-field checks live in its
+``Params.__post_init__``. Build configs through the loader or
 :func:`with_overrides`: constructing the dataclasses directly checks nothing.
 """
 
@@ -44,6 +46,16 @@ Precision = Literal["fixed16", "fp32"]
 FORMAT_VERSION = 1
 _NOT_A_KEY = {"not_a_key": True}  # field metadata: kept out of YAML and to_dict()
 _INVALID = object()  # what from_dict returns for a value that has problems
+_TOO_LARGE = object()  # what _scalar returns for a number above its bound
+MAX_SIZE = 2 ** 20
+"""Upper bound of the config's own sizes, rates and prices (``le`` metadata): 1 GiB
+buffers, 2**20 bytes a cycle, cycles or pJ; beyond any chip, and the simulator's arrays and
+events grow with them."""
+MAX_CORE_PARAM = 2 ** 14
+"""Upper bound of every number in ``core_params`` whose ``Params`` field states no ``le`` of
+its own: 16384 rows, PEs, lanes or entries, beyond any chip. The cores allocate arrays that
+grow with their parameters, so a larger value would end in a MemoryError mid-run instead of
+one line here (several parameters near the bound at once can still be too much)."""
 
 
 @dataclass(frozen=True)
@@ -51,17 +63,17 @@ class DramConfig:
     """Off-chip memory: bandwidth per channel, fixed access latency, channel count."""
 
     bytes_per_cycle: float | None = field(
-        default=16.0, metadata={"gt": 0, "null": "unlimited"})  # None = unlimited
-    latency_cycles: int = field(default=100, metadata={"ge": 0})
-    channels: int = field(default=1, metadata={"ge": 1})
+        default=16.0, metadata={"gt": 0, "le": MAX_SIZE, "null": "unlimited"})  # None = unlimited
+    latency_cycles: int = field(default=100, metadata={"ge": 0, "le": MAX_SIZE})
+    channels: int = field(default=1, metadata={"ge": 1, "le": 1024})
 
 
 @dataclass(frozen=True)
 class BufferConfig:
     """One on-chip buffer; ``slots`` = 2 is double buffering."""
 
-    size_kib: float = field(metadata={"gt": 0})
-    slots: int = field(default=2, metadata={"ge": 1})
+    size_kib: float = field(metadata={"gt": 0, "le": MAX_SIZE})
+    slots: int = field(default=2, metadata={"ge": 1, "le": 64})
     ports: Literal[1, 2] = 2
 
 
@@ -72,14 +84,14 @@ class HostConfig:
     ``ops_per_cycle`` lanes at the arch's clock, its operands read from and its results
     written to DRAM (:mod:`accelsim.sim.host`)."""
 
-    ops_per_cycle: int = field(default=16, metadata={"ge": 1})
+    ops_per_cycle: int = field(default=16, metadata={"ge": 1, "le": 2 ** 16})
 
 
 @dataclass(frozen=True)
 class EngineConfig:
     """Limits on the event-level engine."""
 
-    max_steps_per_layer: int = field(default=512, metadata={"ge": 1})
+    max_steps_per_layer: int = field(default=512, metadata={"ge": 1, "le": 2 ** 16})
 
 
 @dataclass(frozen=True)
@@ -88,12 +100,13 @@ class ArchConfig:
 
     name: str
     core: str
-    clock_mhz: float = field(metadata={"gt": 0})
+    clock_mhz: float = field(metadata={"gt": 0, "le": MAX_SIZE})
     buffers: dict[str, BufferConfig]
     core_params: object  # an instance of the core module's Params
     precision: Precision = "fixed16"
     dram: DramConfig = DramConfig()
-    energy_pj: dict[str, dict[str, float]] = field(default_factory=dict, metadata={"ge": 0})
+    energy_pj: dict[str, dict[str, float]] = field(default_factory=dict,
+                                                   metadata={"ge": 0, "le": MAX_SIZE})
     engine: EngineConfig = EngineConfig()
     host: HostConfig = HostConfig()
     description: str = ""
@@ -208,6 +221,11 @@ def _value(hint: Any, value: Any, where: str, problems: _Problems, meta: Any) ->
     if origin is tuple:
         return _sequence(args, value, where, problems, meta)
     checked = _scalar(hint, value, meta)
+    if checked is _TOO_LARGE:
+        bound = f"{meta['le']}" if "le" in meta else \
+            f"{MAX_CORE_PARAM} (the bound of every core parameter)"
+        problems.add(where, f"expected at most {bound}, got {_show(value)}")
+        return _INVALID
     if checked is _INVALID:
         choices = [c for c in args if isinstance(c, str)] if origin is Literal else []
         hint_text = did_you_mean(value, choices) if isinstance(value, str) else ""
@@ -239,7 +257,8 @@ def _sequence(args: tuple, value: Any, where: str, problems: _Problems, meta: An
 
 
 def _scalar(hint: Any, value: Any, meta: Any) -> Any:
-    """The value (ints widened for float fields) if it fits type and range, else _INVALID."""
+    """The value (ints widened for float fields) if it fits type and range, else _INVALID
+    (or _TOO_LARGE above the field's ``le``, :data:`MAX_CORE_PARAM` without one)."""
     if typing.get_origin(hint) is Literal:
         fits = any(value == c and type(value) is type(c) for c in typing.get_args(hint))
         return value if fits else _INVALID
@@ -253,6 +272,8 @@ def _scalar(hint: Any, value: Any, meta: Any) -> Any:
         return _INVALID
     if ("gt" in meta and not value > meta["gt"]) or ("ge" in meta and not value >= meta["ge"]):
         return _INVALID
+    if hint in (int, float) and not value <= meta.get("le", MAX_CORE_PARAM):
+        return _TOO_LARGE
     return value
 
 

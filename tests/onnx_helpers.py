@@ -121,14 +121,18 @@ def check_against_onnxruntime(path: Path, input_from=None,
     # every layer but an internal one (a transposed conv's zero insertion) is an ONNX tensor
     layers = [layer for layer in network.layers if layer.name in model.tensor_names]
     assert len(layers) >= len(network.layers) - sum(
-        node.op_type == "ConvTranspose" for node in onnx.load(str(path)).graph.node)
+        node.op_type in ("ConvTranspose", "LayerNormalization")
+        for node in onnx.load(str(path)).graph.node)
     names = [model.tensor_names[layer.name] for layer in layers]
     expected = onnxruntime_outputs(path, tensors.input, names + graph_outputs)
     assert graph_outputs[0] == names[-1], "the last layer is the graph output"
     errors = {}
     for layer, name in zip(layers, names, strict=True):
         ours = np.asarray(result.outputs[layer.name], dtype=np.float64)
-        theirs = expected[name].astype(np.float64).reshape(ours.shape)
+        theirs = expected[name].astype(np.float64)
+        if name in model.channels_last:   # ONNX's [1, H, W, C] view of our C x H x W
+            theirs = theirs.reshape(ours.shape[1:] + ours.shape[:1]).transpose(2, 0, 1)
+        theirs = theirs.reshape(ours.shape)
         scale = max(float(np.abs(theirs).max()), 1e-6)
         np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=2e-5 * scale,
                                    err_msg=f"layer {layer.name} vs ONNX tensor {name}")

@@ -27,9 +27,9 @@ INT16_MIN = -32768
 INT16_MAX = 32767
 FRACTION_BITS = 15  # an int16 holds 15 magnitude bits beside the sign
 EXACT_FLOAT_LIMIT = 2**53  # integers below this are exact in float64
-ELEMENTWISE_KINDS = ("act", "eltwise", "softmax")
+ELEMENTWISE_KINDS = ("act", "eltwise", "softmax", "layernorm")
 REARRANGING_KINDS = ("slice", "shuffle", "upsample")
-TRANSCENDENTAL = ("sigmoid", "swish", "tanh", "elu")
+TRANSCENDENTAL = ("sigmoid", "swish", "tanh", "elu", "erf", "gelu")
 """Activations whose float result may differ in its last bits between two correct
 implementations: compared within one int16 step in fixed16, not bit for bit."""
 
@@ -173,6 +173,10 @@ def _scalar_activation(v: float, function: str, alpha, beta) -> float:
         return max(v, 0.0)
     if function == "identity":
         return v
+    if function == "erf":
+        return math.erf(v)
+    if function == "gelu":
+        return 0.5 * v * (1.0 + math.erf(v / math.sqrt(2.0)))
     if function == "clip":
         low = -math.inf if alpha is None else alpha
         return min(max(v, low), math.inf if beta is None else beta)
@@ -229,8 +233,23 @@ def rearranged(layer: Layer, x) -> np.ndarray:
     return out
 
 
+def layernorm(x, epsilon: float) -> np.ndarray:
+    """Each position's channels to mean 0 and variance 1 (population variance)."""
+    x = np.asarray(x, dtype=np.float64)
+    out = np.empty_like(x)
+    for i in range(x.shape[1]):
+        for j in range(x.shape[2]):
+            column = x[:, i, j]
+            mean = math.fsum(column) / len(column)
+            var = math.fsum((v - mean) ** 2 for v in column) / len(column)
+            out[:, i, j] = (column - mean) / math.sqrt(var + epsilon)
+    return out
+
+
 def elementwise_layer(layer: Layer, inputs: list) -> np.ndarray:
-    """An act, eltwise or softmax layer (without its fused ReLU) on float inputs."""
+    """An act, eltwise, softmax or layernorm layer (without its fused ReLU), float inputs."""
+    if layer.kind == "layernorm":
+        return layernorm(inputs[0], layer.alpha)
     if layer.kind == "act":
         return activation(inputs[0], layer.function, layer.alpha, layer.beta)
     if layer.kind == "eltwise":

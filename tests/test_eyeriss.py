@@ -3,7 +3,9 @@ gating and RLC.
 
 Published figures come from Chen et al., JSSC 2017, per-layer AlexNet table at batch 4
 (published-anchors.md section 5); activations get the table's own "zeros in ifmap" profile
-(:func:`impose_input_zeros`), since DRAM bytes under RLC depend on them. The reference
+(:func:`impose_input_zeros`), since DRAM bytes under RLC depend on them. The VGG-16 channel
+limit (``max_channel_row_words``) is checked on the mapper alone (the full VGG comparison is
+benchmarks/reproduce_eyeriss.py --vgg). The reference
 outputs are tests/reference.py's, requantized over the whole batch (one frac per tensor).
 """
 
@@ -287,3 +289,35 @@ def test_cli_runs_a_batch_and_refuses_it_for_cores_that_do_not_batch(capsys):
     assert "lenet5 on eyeriss" in capsys.readouterr().out
     assert main(["run", "--arch", "diannao", "--workload", "lenet5", "--batch", "2"]) == 2
     assert "one image at a time" in capsys.readouterr().err
+
+
+def test_channel_row_limit_sets_the_vgg_channel_passes_and_psum_traffic():
+    """VGG-16 at N = 3: the chip's GLB accesses are about 2 C / (q r) psum words per output
+    with q r = 1 / 1 / 2 / 4 for CONV1-4 (JSSC table); ``max_channel_row_words`` = 128 over
+    the padded width gives exactly those, leaves AlexNet's q r (1 / 2 / 6) alone, and the
+    mapper without the limit reduces more channels a pass (the old 3-4x lower GLB)."""
+    arch = load_arch("eyeriss")
+    assert arch.core_params.max_channel_row_words == 128
+    vgg = load_network("vgg16")
+    core = eyeriss.Core(arch)
+    for name, qr in (("conv1_2", 1), ("conv2_2", 1), ("conv3_2", 2), ("conv4_2", 4)):
+        mapping = core.tile(vgg.layer(name), 3)
+        assert mapping.q * mapping.r == qr, (name, mapping.describe())
+    alexnet = load_network("alexnet")
+    assert [core.tile(alexnet.layer(name), BATCH).q * core.tile(alexnet.layer(name), BATCH).r
+            for name in CONVS] == [1, 2, 6, 6, 6]
+    free = eyeriss.Core(with_overrides(arch, {"core_params.max_channel_row_words": 0}))
+    assert free.tile(vgg.layer("conv1_2"), 3).q * free.tile(vgg.layer("conv1_2"), 3).r > 1
+    with pytest.raises(ConfigError, match="max_channel_row_words must be"):
+        with_overrides(arch, {"core_params.max_channel_row_words": -1})
+
+
+def test_a_block_waits_for_the_previous_blocks_ofmap_to_drain():
+    """The GLB holds one block of psums: the first pass of a block starts after the previous
+    block's read-out bytes have crossed the 3.6 B/cycle link; other passes do not wait."""
+    core = eyeriss.Core(load_arch("eyeriss"))
+    out_bytes = np.array([0, 36, 0, 0, 7, 0])
+    assert core._drain_waits(out_bytes).tolist() == [0, 0, 10, 0, 0, 2]
+    unlimited = eyeriss.Core(with_overrides(load_arch("eyeriss"),
+                                            {"dram.bytes_per_cycle": None}))
+    assert not unlimited._drain_waits(out_bytes).any()

@@ -39,11 +39,12 @@ BLOCK = network_from_dict({
         {"name": "th", "kind": "act", "op": "tanh"},
         {"name": "diff", "kind": "eltwise", "op": "sub", "inputs": ["leaky", "th"],
          "relu": True},
+        {"name": "norm", "kind": "layernorm", "alpha": 1e-5},
         {"name": "mp", "kind": "pool", "op": "max", "kernel": 3, "stride": 3},
         {"name": "fc", "kind": "fc", "out_channels": 7},
         {"name": "prob", "kind": "softmax"},
     ]}, "se_block")
-HOST_LAYERS = {"hs", "gate", "scale", "sig", "swish", "leaky", "th", "diff", "prob"}
+HOST_LAYERS = {"hs", "gate", "scale", "sig", "swish", "leaky", "th", "diff", "norm", "prob"}
 CONFIGS = sorted(shipped("arch_configs"))
 
 
@@ -59,7 +60,8 @@ def test_host_layers_run_on_every_config(config, tensors):
     for layer in BLOCK:
         inputs = [result.outputs[name] for name in layer.inputs]
         out = result.outputs[layer.name]
-        step = 1 if layer.kind == "softmax" or layer.function in reference.TRANSCENDENTAL else 0
+        step = 1 if layer.kind in ("softmax", "layernorm") or (
+            layer.function in reference.TRANSCENDENTAL) else 0
         if isinstance(out, Fixed):
             q, frac = reference.run_layer(layer, [(x.q, x.frac) for x in inputs],
                                           tensors.weights.get(layer.name),
@@ -160,7 +162,7 @@ def test_a_division_by_zero_stops_the_run():
     ({"name": "a", "kind": "eltwise", "op": "mul", "inputs": ["g", "c"]},
      r"expects input shape \(4, 1, 1\), but 'c' produces \(4, 5, 5\)"),
     ({"name": "a", "kind": "conv", "out_channels": 2, "op": "tanh"}, "conv layer takes no op"),
-    ({"name": "a", "kind": "conv", "out_channels": 2, "alpha": 1}, "takes no function, alpha"),
+    ({"name": "a", "kind": "conv", "out_channels": 2, "alpha": 1}, "conv layer takes no alpha"),
 ])
 def test_bad_elementwise_layers_are_one_line_errors(layer, message):
     layers = [{"name": "c", "kind": "conv", "out_channels": 4, "kernel": 1},

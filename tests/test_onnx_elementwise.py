@@ -16,7 +16,8 @@ from tests.onnx_helpers import GraphBuilder, check_against_onnxruntime, onnxrunt
 
 CORES = ("diannao", "cnvlutin", "eyeriss", "systolic")
 ELEMENTWISE_OPS = ("Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "LeakyRelu", "Elu", "PRelu",
-                   "Softmax", "Mul", "Sub", "Div", "Max", "Min", "ReduceMean")
+                   "Softmax", "Mul", "Sub", "Div", "Max", "Min", "ReduceMean", "Erf", "Gelu",
+                   "LayerNormalization")
 """The operators these models exercise (tests/test_onnx.py covers the rest)."""
 
 
@@ -70,11 +71,42 @@ def efficientnet_block(path):
     return g.save(x, path, opset=13)
 
 
+def convnext_block(path):
+    """ConvNeXt as torchvision exports it: depthwise 7x7 conv, a channels-last view
+    (Transpose [0, 2, 3, 1]) read by LayerNormalization and the MatMul 'linear' layers, GELU
+    written out with Erf, back to channels first, a layer scale and the residual; then
+    LayerNorm2d on the pooled map and a Gelu operator (opset 20)."""
+    g = GraphBuilder([1, 8, 9, 9], seed=13)
+    x = g.conv("x", 8, 8, 7, groups=8, pads=[3, 3, 3, 3])
+    x = g.node("Transpose", [x], perm=[0, 2, 3, 1])
+
+    def layer_norm(y, channels):
+        return g.node("LayerNormalization", [y, g.const(g.rng.uniform(0.5, 1.5, channels)
+                                                        .astype(np.float32)),
+                                             g.const(g.rng.normal(0, 0.1, channels)
+                                                     .astype(np.float32))],
+                      axis=-1, epsilon=1e-6)
+
+    x = g.node("Add", [g.const(np.linspace(-0.1, 0.1, 16, dtype=np.float32)),
+                       g.node("MatMul", [layer_norm(x, 8), g.weights((8, 16), 8)])])
+    erf = g.node("Erf", [g.node("Div", [x, g.const(np.float32(1.4142135))])])
+    x = g.node("Mul", [g.node("Mul", [x, g.node("Add", [erf, g.const(np.float32(1.0))])]),
+                       g.const(np.float32(0.5))])
+    x = g.node("MatMul", [x, g.weights((16, 8), 16)])
+    x = g.node("Transpose", [x], perm=[0, 3, 1, 2])
+    x = g.node("Add", [g.node("Mul", [g.const(np.full((8, 1, 1), 0.3, np.float32)), x]), "x"])
+    x = g.node("Transpose", [g.node("GlobalAveragePool", [x])], perm=[0, 2, 3, 1])
+    x = g.node("Transpose", [layer_norm(x, 8)], perm=[0, 3, 1, 2])
+    x = g.node("Gemm", [g.node("Flatten", [x]), g.weights((6, 8), 8)], transB=1)
+    return g.save(g.node("Gelu", [x], name="gelu"), path, opset=20)
+
+
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     folder = tmp_path_factory.mktemp("mobile")
     return {"mobilenet_v3": mobilenet_v3_block(folder / "mbv3.onnx"),
-            "efficientnet": efficientnet_block(folder / "effnet.onnx")}
+            "efficientnet": efficientnet_block(folder / "effnet.onnx"),
+            "convnext": convnext_block(folder / "convnext.onnx")}
 
 
 def test_the_blocks_cover_every_element_wise_operator(models):
@@ -84,7 +116,7 @@ def test_the_blocks_cover_every_element_wise_operator(models):
     assert set(ELEMENTWISE_OPS) <= ops
 
 
-@pytest.mark.parametrize("name", ["mobilenet_v3", "efficientnet"])
+@pytest.mark.parametrize("name", ["mobilenet_v3", "efficientnet", "convnext"])
 def test_every_layer_matches_onnxruntime(models, name):
     errors = check_against_onnxruntime(models[name])
     assert max(errors.values()) < 1e-4

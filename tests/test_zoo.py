@@ -42,7 +42,7 @@ def count_kinds(network) -> dict[str, int]:
 
 def test_the_zoo_is_complete():
     assert {"lenet5", "alexnet", "vgg16", "vgg19", "mobilenet_v1", "resnet18", "resnet50",
-            "googlenet", "nin"} <= set(SHIPPED)
+            "googlenet", "nin", "c3d"} <= set(SHIPPED)
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -78,9 +78,11 @@ def test_every_concat_stacks_tensors_of_equal_height_and_width(name):
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_network_ends_in_a_1000_way_classifier_or_lenet_10(name):
-    """An fc classifier, or NiN's: 1000 maps averaged by a global pool (no fc layer)."""
+    """An fc classifier (C3D's: Sports-1M's 487 classes), or NiN's: 1000 maps averaged by a
+    global pool (no fc layer)."""
     last = load_network(name).layers[-1]
-    assert last.out_shape in ((1000, 1, 1), (10, 1, 1))
+    assert last.out_shape in ((1000, 1, 1), (10, 1, 1), (487, 1, 1))
+    assert (last.out_shape == (487, 1, 1)) == (name == "c3d")
     assert last.kind == "fc" or (name == "nin" and last.kind == "pool"
                                  and last.pool_op == "avg")
     assert not last.relu
@@ -410,3 +412,22 @@ def test_nin_macs_shapes_and_parameters():
     for name, size in pools.items():
         assert network.layer(name).out_shape[1:] == (size, size), name
     assert count_kinds(network) == {"conv": 12, "pool": 4}
+
+
+def test_c3d_clip_layers_macs_and_weights():
+    """Tran et al. 2015, Figure 3: eight 3x3x3 convs (64, 128, 256 x 2, 512 x 4), pool1
+    1x2x2 and the other pools 2x2x2 over a 16 x 112 x 112 clip; fc6 reads 512 x 1 x 4 x 4."""
+    network = load_network("c3d")
+    assert network.input_shape == (3, 16 * 112, 112)
+    convs = [layer for layer in network.layers if layer.kind == "conv3d"]
+    assert [layer.out_channels for layer in convs] == [64, 128, 256, 256, 512, 512, 512, 512]
+    assert all(layer.weight_shape[2:] == (3, 3, 3) for layer in convs)
+    frames = [layer.out_frames for layer in network.layers if layer.kind == "pool3d"]
+    assert frames == [16, 8, 4, 2, 1]
+    assert network.layer("fc6").in_shape == (512, 4, 4)
+    expected = sum(m * c * 27 * d * s * s for m, c, d, s in (
+        (64, 3, 16, 112), (128, 64, 16, 56), (256, 128, 8, 28), (256, 256, 8, 28),
+        (512, 256, 4, 14), (512, 512, 4, 14), (512, 512, 2, 7), (512, 512, 2, 7)))
+    assert network.conv_macs == expected
+    assert network.macs == expected + 8192 * 4096 + 4096 * 4096 + 4096 * 487
+    assert round(network.weight_count / 1e6, 2) == 79.98

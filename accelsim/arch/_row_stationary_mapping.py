@@ -13,6 +13,12 @@ parameters:
 * per PE, ``p`` filters x ``q`` channels: ``p * q * S <= filter spad``, ``p <= psum spad``
   and ``p <= max_filters_per_pe``, ``q * (S + 1) <= ifmap spad`` (an S-tap window plus one
   prefetch slot per channel);
+* at most ``max(1, channel_row_words // Wp)`` channels per pass (``q * r``; ``Wp`` the padded
+  ifmap width, 128 words on the chip): inferred from the JSSC VGG-16 table, whose GLB
+  accesses (about 2 C / (q r) psum words per output) and processing latencies (psum GIN /
+  GON bound) both give q r = 1 / 1 / 2 / 4 / ~8 for CONV1-5 (Wp = 226 / 114 / 58 / 30 / 16),
+  while AlexNet's (1 / 2 / 6, Wp <= 31 after CONV1) stay below it; the papers available to
+  us do not say which structure imposes it (see benchmarks/reproduce_eyeriss.py);
 * per global-buffer block, ``n`` images and ``m`` filters: the GLB holds the psums of
   ``m`` filters x ``n`` images x ``e`` rows and ``slots`` copies of the (zero-padded) ifmap
   rows of the current channel group (``slots`` = 2: the next group's rows load while the
@@ -30,13 +36,13 @@ So filters are read from DRAM once per strip and image batch, the ifmap once per
 chunk, psums never leave the chip.
 
 The mapper enumerates the candidates (every set width ``e``, then ``q`` with the largest
-``p`` it allows, ``r``, ``g``, the most ``t`` that fit, every ``n`` and the largest ``m``
-that fits) and scores each from closed forms of its pass table's counts, priced with the
-configured energy table. ``objective: edp`` (default) keeps the least energy x cycles:
-energy is the paper's objective, and the cycles factor keeps a mapping that starves the
-array on the 16-bit ifmap GIN from winning on a few percent of energy (with it the mapper
-picks the chip's own AlexNet PE sets: 11 x 7 x 2, 5 x 27, 3 x 13 x 4, with p = 16 and
-q = 1 / 2 / 3). ``objective: energy`` keeps the least energy, multiplied only by the
+``p`` it allows and its halvings, ``r``, ``g``, the most ``t`` that fit, every ``n`` and the
+largest ``m`` that fits) and scores each from closed forms of its pass table's counts,
+priced with the configured energy table. ``objective: edp`` (default) keeps the least
+energy x cycles: energy is the paper's objective, and the cycles factor keeps a mapping that
+starves the array on the 16-bit ifmap GIN from winning on a few percent of energy (with it
+the mapper picks the chip's own AlexNet PE sets: 11 x 7 x 2, 5 x 27, 3 x 13 x 4, with p = 16
+and q = 1 / 2 / 3). ``objective: energy`` keeps the least energy, multiplied only by the
 slowdown the NoC causes (cycles / cycles with unlimited buses).
 """
 
@@ -73,6 +79,14 @@ class RsHardware:
     link_bytes_per_cycle: float
     dram_latency_cycles: int
     objective: str = "edp"
+    channel_row_words: int = 0
+
+    def max_channels(self, padded_width: int) -> int:
+        """The most channels ``q * r`` a pass may reduce: ``channel_row_words`` // the padded
+        ifmap width (at least 1; no limit when 0)."""
+        if self.channel_row_words <= 0:
+            return 1 << 30
+        return max(1, self.channel_row_words // padded_width)
 
     def bus_cycles(self, words, bits: int):
         return -(-(words * self.word_bits) // bits)
@@ -247,18 +261,30 @@ def _candidates(s: ConvShape, hw: RsHardware, rc: int, sc: int):
         strips = _cdiv(e, hw.cols)
         vertical = hw.rows // (strips * rc)
         horizontal = hw.cols // e if strips == 1 else 1
-        for q in range(1, min(s.cg, hw.ifmap_spad // (sc + 1)) + 1):
-            p = min(hw.max_filters_per_pe, hw.psum_spad, s.mg, hw.filter_spad // (q * sc))
-            if p < 1:
+        max_qr = hw.max_channels(s.wp)
+        for q in range(1, min(s.cg, hw.ifmap_spad // (sc + 1), max_qr) + 1):
+            p_most = min(hw.max_filters_per_pe, hw.psum_spad, s.mg, hw.filter_spad // (q * sc))
+            if p_most < 1:
                 break
-            p = _cdiv(s.mg, _cdiv(s.mg, p))          # balanced: no needlessly short group
-            for r in range(1, min(vertical, _cdiv(s.cg, q)) + 1):
-                for g in _group_counts(s.groups, (vertical // r) * horizontal):
-                    t = min((vertical // r) * horizontal // g, _cdiv(s.mg, p))
-                    for n in range(1, s.batch + 1):
-                        fit = _fit_filters(s, hw, e, rc, r, t, g, p, q, n)
-                        if fit is not None:
-                            yield (e, strips, r, fit[0], g, p, q, n, fit[1])
+            for p in _filter_counts(s.mg, p_most):
+                for r in range(1, min(vertical, _cdiv(s.cg, q), max_qr // q) + 1):
+                    for g in _group_counts(s.groups, (vertical // r) * horizontal):
+                        t = min((vertical // r) * horizontal // g, _cdiv(s.mg, p))
+                        for n in range(1, s.batch + 1):
+                            fit = _fit_filters(s, hw, e, rc, r, t, g, p, q, n)
+                            if fit is not None:
+                                yield (e, strips, r, fit[0], g, p, q, n, fit[1])
+
+
+def _filter_counts(mg: int, most: int) -> list[int]:
+    """Filters per PE to try: the most the spads allow, then halvings of it (a block whose
+    psums fill the GLB can then keep every filter set busy with fewer filters each), each
+    balanced so that no filter group is needlessly short."""
+    counts, p = set(), most
+    while p >= 1:
+        counts.add(_cdiv(mg, _cdiv(mg, p)))
+        p //= 2
+    return sorted(counts, reverse=True)
 
 
 def _group_counts(groups: int, slots: int) -> list[int]:
@@ -344,55 +370,3 @@ def _fetched_rows(s: ConvShape, e: int, rc: int) -> int:
             hi = min((y1 - 1) * s.sh + ky1 - s.pad_t, s.in_h)
             total += max(hi - lo, 0)
     return total
-
-
-# ---- pooling and element-wise add (our extension) ------------------------------------------
-
-@dataclass(frozen=True)
-class ElementwiseTiling:
-    """Tiles of ``channels`` x ``rows`` output rows of one image for pool / add layers."""
-
-    channels: int
-    rows: int
-    n_tiles: int
-
-    def describe(self) -> str:
-        return f"PE array ALUs: tiles of {self.channels} ch x {self.rows} rows"
-
-    def table(self, layer: Layer, batch: int) -> np.ndarray:
-        """Tiles as pass-table rows (channels in ``C``/``MC`` columns, rows in ``Y``)."""
-        dims = (batch, _cdiv(layer.in_channels, self.channels), _cdiv(layer.out_h, self.rows))
-        img, cb, yb = np.indices(dims).reshape(3, -1)
-        table = np.zeros((img.size, rs.N_TABLE_COLUMNS), dtype=np.int64)
-        table[:, rs.T_GN] = 1
-        _span(table, rs.T_I0, rs.T_I1, img, 1, batch)
-        _span(table, rs.T_C0, rs.T_C1, cb * self.channels, self.channels, layer.in_channels)
-        table[:, rs.T_MC0], table[:, rs.T_MC1] = table[:, rs.T_C0], table[:, rs.T_C1]
-        _span(table, rs.T_Y0, rs.T_Y1, yb * self.rows, self.rows, layer.out_h)
-        table[:, rs.T_KY1] = layer.kernel_h
-        table[:, [rs.T_FIRST, rs.T_LAST, rs.T_REFILL, rs.T_READOUT]] = 1
-        table[:, rs.T_BLOCK] = np.arange(img.size)
-        return table
-
-
-@lru_cache(maxsize=1024)
-def elementwise_tiling(layer: Layer, batch: int, hw: RsHardware) -> ElementwiseTiling:
-    """The most output rows, then channels, whose input rows (``slots`` copies; two
-    operands for add) and outputs fit the GLB."""
-    operands = 2 if layer.kind == "add" else 1
-    padded_w = layer.in_w + layer.pad[1] + layer.pad[3]
-
-    def words(rows: int) -> int:
-        rows_in = (rows - 1) * layer.stride[0] + layer.kernel_h
-        return hw.glb_slots * operands * rows_in * padded_w + rows * layer.out_w
-
-    rows = layer.out_h
-    while rows > 1 and words(rows) > hw.glb_words:
-        rows = _cdiv(rows, 2)
-    if words(rows) > hw.glb_words:
-        raise MappingError(f"layer {layer.name!r}: one row of its input does not fit the "
-                           f"global buffer ({hw.glb_words} words): enlarge "
-                           "buffers.glb.size_kib")
-    channels = min(layer.in_channels, hw.glb_words // words(rows))
-    n_tiles = batch * _cdiv(layer.in_channels, channels) * _cdiv(layer.out_h, rows)
-    return ElementwiseTiling(channels, rows, n_tiles)

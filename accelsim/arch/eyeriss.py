@@ -23,7 +23,9 @@ Time of one processing pass (cycles at the core clock)::
 
 The engine overlaps the next channel group's ifmap refill and the ofmap write-back (RLC
 bytes) with the passes; the filters it fetches are already charged in ``fill`` (they stream
-straight into the spads), so their link time is not added twice unless DRAM saturates.
+straight into the spads), so their link time is not added twice unless DRAM saturates. The
+GLB holds one block of psums, so the first pass of a block also waits for the previous
+block's ofmap to drain over the link (its RLC bytes / link bytes per cycle).
 
 Choices the papers do not pin (also in ``arch_configs/eyeriss.yaml``):
 
@@ -37,7 +39,13 @@ Choices the papers do not pin (also in ``arch_configs/eyeriss.yaml``):
   chip's PE sets, p, q, r and t, so its active PEs (154, 135, 156, 156, 156) and GLB
   accesses; CONV2 takes n = 2 images and m = 32 filters per GLB block where the JSSC DRAM
   figure suggests n = 1, m = 64 (1% less energy, 5% fewer cycles in our model);
-* bus widths: ifmap GIN 16 b, filter and psum GINs and GON 64 b per cycle;
+* bus widths: ifmap GIN 16 b, filter and psum GINs and GON 64 b per cycle (the chip's VGG-16
+  processing latencies for CONV1-4 are its GLB accesses at 7.4-7.7 words per cycle, i.e.
+  psum reads and writes each near 4 words = 64 b per cycle);
+* ``max_channel_row_words: 128``: a pass reduces at most 128 // (padded ifmap width)
+  channels (``q * r``, at least 1); inferred from the JSSC VGG-16 table (see
+  :mod:`accelsim.arch._row_stationary_mapping`), AlexNet's mappings are unaffected; 0
+  lifts the limit;
 * the GLB stores ifmaps zero-padded (the JSSC GLB counts use the padded 31 x 31 and
   15 x 15 ifmaps); DRAM holds them unpadded;
 * RLC: one stream per channel plane (row-major); a fetch of some rows reads the 64-bit
@@ -62,6 +70,7 @@ from typing import Literal
 import numpy as np
 
 from accelsim import fixedpoint
+from accelsim.arch import _row_stationary_elementwise as rsew
 from accelsim.arch import _row_stationary_mapping as rsmap
 from accelsim.arch import base
 from accelsim.arch._vector_ops import add_output
@@ -104,11 +113,13 @@ class Params:
     zero_gating: bool = True
     rlc: bool = True
     mapper_objective: Literal["edp", "energy"] = "edp"
+    max_channel_row_words: int = 0
 
     def __post_init__(self) -> None:
         base.require_ints(self, ("array_rows", "array_cols", "filter_spad_words",
                                  "psum_spad_words", "max_filters_per_pe", "gin_ifmap_bits",
                                  "gin_filter_bits", "gin_psum_bits", "gon_bits"))
+        base.require_ints(self, ("max_channel_row_words",), minimum=0)
         if isinstance(self.ifmap_spad_words, bool) or not isinstance(
                 self.ifmap_spad_words, int) or self.ifmap_spad_words < 2:
             raise ValueError(f"ifmap_spad_words must be an integer >= 2 (a tap and a "
@@ -143,7 +154,7 @@ class Core(base.Core):
             p.psum_spad_words, p.max_filters_per_pe,
             int(glb.size_kib * 1024) // self.word_bytes, glb.slots, 8 * self.word_bytes,
             p.gin_ifmap_bits, p.gin_filter_bits, p.gin_psum_bits, p.gon_bits, link,
-            dram.latency_cycles, p.mapper_objective)
+            dram.latency_cycles, p.mapper_objective, p.max_channel_row_words)
 
     def components(self) -> list[Component]:
         bits = 8 * self.word_bytes
@@ -173,7 +184,7 @@ class Core(base.Core):
     def tile(self, layer: Layer, batch: int = 1):
         if layer.has_weights:
             return rsmap.map_conv(layer, batch, self.hardware, self.prices)
-        return rsmap.elementwise_tiling(layer, batch, self.hardware)
+        return rsew.elementwise_tiling(layer, batch, self.hardware)
 
     def compute(self, layer: Layer, inputs: list, weights, bias, tiling) -> base.LayerRun:
         single = fixedpoint.raw(inputs[0]).ndim == 3
@@ -218,8 +229,8 @@ class Core(base.Core):
         out_bytes = rs.readout_bytes(*ofmap, table,
                                      filters_per_group=layer.out_channels_per_group)
         filter_bytes = kernel_counts[:, rs.FILTER_WORDS] * self.word_bytes
-        work = TileWork.single_core(self._pass_cycles(kernel_counts), in_bytes, filter_bytes,
-                                    out_bytes)
+        cycles = self._pass_cycles(kernel_counts) + self._drain_waits(out_bytes)
+        work = TileWork.single_core(cycles, in_bytes, filter_bytes, out_bytes)
         counts = _named_counts(kernel_counts)
         rlc_values = (_values_fetched(x_values, table, layer) if ifmap_rlc else 0) + \
             (fixedpoint.raw(output).size if ofmap_rlc else 0)
@@ -241,6 +252,17 @@ class Core(base.Core):
             hw.bus_cycles(counts[:, rs.PSUMS_OUT], hw.gon_bits),
             hw.bus_cycles(counts[:, rs.GIN_PSUM], hw.gin_psum_bits)])
         return work + hw.fill_cycles(counts[:, rs.FILTER_WORDS])
+
+    def _drain_waits(self, out_bytes: np.ndarray) -> np.ndarray:
+        """Cycles the first pass of each block waits for the previous block's ofmap to
+        leave over the DRAM link: the GLB holds one block of psums (the mapper fits one),
+        so the next block cannot write its psums until the read-out has drained."""
+        link = self.hardware.link_bytes_per_cycle
+        waits = np.zeros(len(out_bytes), dtype=np.int64)
+        if math.isinf(link) or len(out_bytes) < 2:
+            return waits
+        waits[1:] = np.ceil(out_bytes[:-1] / link).astype(np.int64)
+        return waits
 
     def _stored(self, tensor: np.ndarray) -> tuple[tuple[np.ndarray, int], bool]:
         """How an ``N x C x H x W`` tensor sits in DRAM: ``(cum, per_word)`` for

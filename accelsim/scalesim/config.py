@@ -35,19 +35,21 @@ import difflib
 from dataclasses import dataclass
 from pathlib import Path
 
-from accelsim.config import ArchConfig, load_arch, with_overrides
+from accelsim.config import MAX_CORE_PARAM, MAX_SIZE, ArchConfig, load_arch, with_overrides
 from accelsim.errors import ConfigError, did_you_mean
 from accelsim.workload import Network, load_network
 
 BASE_ARCH = "systolic"
 
-# section -> {key as SCALE-Sim spells it -> how it is read}: "int", "pos_int", "int_list",
-# "bool", "text", or a tuple of allowed lower-case values. Keys match case-insensitively.
+# section -> {key as SCALE-Sim spells it -> how it is read}: "int", "pos_int" (up to
+# MAX_CORE_PARAM, as the systolic core's parameters), "kib" (an SRAM size, up to MAX_SIZE),
+# "int_list", "bool", "text", or a tuple of allowed lower-case values. Keys match
+# case-insensitively.
 _SCHEMA: dict[str, dict[str, object]] = {
     "general": {"run_name": "text"},
     "architecture_presets": {
-        "ArrayHeight": "pos_int", "ArrayWidth": "pos_int", "IfmapSramSzkB": "pos_int",
-        "FilterSramSzkB": "pos_int", "OfmapSramSzkB": "pos_int", "IfmapOffset": "int",
+        "ArrayHeight": "pos_int", "ArrayWidth": "pos_int", "IfmapSramSzkB": "kib",
+        "FilterSramSzkB": "kib", "OfmapSramSzkB": "kib", "IfmapOffset": "int",
         "FilterOffset": "int", "OfmapOffset": "int", "Dataflow": ("os", "ws", "is"),
         "Bandwidth": "int_list", "MemoryBanks": "int", "ReadRequestBuffer": "int",
         "WriteRequestBuffer": "int"},
@@ -69,6 +71,9 @@ _UNSUPPORTED = {("sparsity", "SparsitySupport"): "sparsity",
                 ("layout", "FilterCustomLayout"): "custom filter layouts",
                 ("run_presets", "UseRamulatorTrace"): "Ramulator DRAM traces"}
 SCALESIM_DEFAULT_BANK_BANDWIDTH = 10   # scale_config.py: ifmap/filter_sram_bank_bandwidth
+_LIMITS = {"pos_int": MAX_CORE_PARAM, "kib": MAX_SIZE}
+"""Largest value of a bounded kind: the arch config's own bounds, checked here so the error
+names the .cfg key (``ArrayHeight``), not the systolic parameter it becomes."""
 
 
 @dataclass(frozen=True)
@@ -103,7 +108,7 @@ class ScaleSimConfig:
 def read_scalesim_config(path: str | Path) -> ScaleSimConfig:
     """Parse and check a SCALE-Sim ``.cfg``; every problem is reported at once."""
     path = Path(path)
-    parser = configparser.ConfigParser()
+    parser = configparser.ConfigParser(interpolation=None)   # a '%' is plain text
     parser.optionxform = str     # keep the user's spelling for messages; match ignoring case
     try:
         with path.open() as handle:
@@ -151,9 +156,13 @@ def _checked_values(parser: configparser.ConfigParser,
                 problems.append(f"{origin}: [{section}] {written}: unknown key{hint}")
                 continue
             value = _parse(schema[key], text.strip())
+            limit = _LIMITS.get("pos_int" if schema[key] == "int_list" else schema[key])
             if value is None:
                 problems.append(f"{origin}: [{section}] {key}: expected {_expected(schema[key])}"
                                 f", got {text.strip()!r}")
+            elif limit is not None and max(value if isinstance(value, list) else [value]) > limit:
+                problems.append(f"{origin}: [{section}] {key}: expected at most {limit}, got "
+                                f"{text.strip()!r}")
             else:
                 values[section, key] = value
     for section, key in _REQUIRED:
@@ -179,18 +188,17 @@ def _parse(kind: object, text: str) -> object:
         return {"true": True, "false": False}.get(text.lower())
     if kind == "int":
         return int(text) if text.lstrip("-").isdigit() else None
-    if kind == "pos_int":
+    if kind in _LIMITS:
         return int(text) if text.isdigit() and int(text) > 0 else None
     if kind == "int_list":
         items = [item.strip() for item in text.split(",")]
-        return [int(i) for i in items] if all(i.isdigit() and int(i) > 0 for i in items) \
-            else None
+        return [int(i) for i in items] if all(_parse("pos_int", i) for i in items) else None
     return text.lower() if text.lower() in kind else None
 
 
 def _expected(kind: object) -> str:
     return {"text": "text", "bool": "True or False", "int": "an integer",
-            "pos_int": "a positive integer",
+            "pos_int": "a positive integer", "kib": "a positive integer",
             "int_list": "positive integers separated by commas"}.get(
         kind, " or ".join(v.upper() if v in ("calc", "user") else v for v in kind))
 

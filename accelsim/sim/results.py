@@ -133,7 +133,9 @@ class Result:
         layers[energy_cols] = layers[energy_cols].fillna(0.0)
         long = [frame.assign(layer=name) for name, counts in counts_by_layer.items()
                 if len(frame := counts.to_frame())]
-        counts = pd.concat(long, ignore_index=True)[["layer", "component", "action", "count"]]
+        columns = ["layer", "component", "action", "count"]   # none: e.g. only a concat ran
+        counts = pd.concat(long, ignore_index=True)[columns] if long else pd.DataFrame(
+            {c: pd.Series(dtype=np.int64 if c == "count" else object) for c in columns})
         meta = {"accelsim_version": __version__, **meta}
         result = cls(layers, counts, dict(table), meta, outputs)
         invariants.check_result(result)   # before anyone prints or writes it

@@ -45,11 +45,13 @@ def run_volume(core: Core, layer: Layer, inputs: list, weights, bias) -> tuple[L
     x = inputs[0]
     if layer.kind == "conv3d":
         steps = _conv_steps(core, layer, x, weights, bias)
+        widest = max(step.in_channels for step, _, _ in steps)
         how = (f"3-D as {layer.out_frames} 2-D convs over <= {layer.depth[1]} stacked frames"
-               f" ({steps[0][0].in_channels} channels)")
+               f" (<= {widest} channels)")
     else:
         steps = _pool_steps(core, layer, x)
-        how = f"3-D as {layer.out_frames} x (2-D pools per frame + a pool across frames)"
+        across = " + a pool across frames" if layer.depth[1] > 1 else ""
+        how = f"3-D as {layer.out_frames} x (2-D pools per frame{across})"
     runs = [run for _, run, _ in steps]
     frames = [run.output for _, run, last in steps if last]
     shaped = [_reshaped(f, (layer.out_channels, layer.out_h, layer.out_w)) for f in frames]

@@ -147,10 +147,10 @@ def _grid(value, where, problems) -> dict[str, tuple]:
     return grid
 
 
-def _integer(value, key, where, problems) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        problems.append(f"{where}: {key}: expected an integer >= 0, got {value!r}")
-        return 0
+def _integer(value, key, where, problems, minimum: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        problems.append(f"{where}: {key}: expected an integer >= {minimum}, got {value!r}")
+        return minimum
     return value
 
 
@@ -162,8 +162,8 @@ def _sample(value, where, problems) -> tuple[int | None, int]:
         problems.append(f"{where}: sample: expected a count or {{count: N, seed: S}}, "
                         f"got {value!r}")
         return None, 0
-    count = _integer(spec["count"], "sample.count", where, problems)
-    return count or None, _integer(spec.get("seed", 0), "sample.seed", where, problems)
+    count = _integer(spec["count"], "sample.count", where, problems, minimum=1)
+    return count, _integer(spec.get("seed", 0), "sample.seed", where, problems)
 
 
 def _unusable_keys(archs: list[ArchConfig], grid: dict[str, tuple], where: str) -> list[str]:

@@ -10,6 +10,7 @@ batched ``N x C x H x W``; softmax runs over the channel axis.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -19,6 +20,11 @@ from accelsim.workload.layer import Layer
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return np.exp(-np.logaddexp(0.0, -x))   # no overflow, full precision for large |x|
+
+
+def _erf(x: np.ndarray) -> np.ndarray:
+    """The error function to double precision (numpy has none; math.erf per value)."""
+    return np.frompyfunc(math.erf, 1, 1)(x).astype(np.float64)
 
 
 def _hard_sigmoid(x: np.ndarray, alpha: float, beta: float) -> np.ndarray:
@@ -38,6 +44,8 @@ _ACT: dict[str, Callable[[np.ndarray, float | None, float | None], np.ndarray]] 
     "relu": lambda x, a, b: np.maximum(x, 0.0),
     "clip": lambda x, a, b: np.clip(x, -np.inf if a is None else a, np.inf if b is None else b),
     "identity": lambda x, a, b: x,
+    "erf": lambda x, a, b: _erf(x),
+    "gelu": lambda x, a, b: 0.5 * x * (1.0 + _erf(x / np.sqrt(2.0))),
 }
 _ELTWISE: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     "mul": np.multiply, "sub": np.subtract, "div": np.divide, "max": np.maximum,
@@ -65,4 +73,7 @@ def elementwise(layer: Layer, inputs: list[np.ndarray]) -> np.ndarray:
     if layer.kind == "softmax":
         shifted = np.exp(x - x.max(axis=-3, keepdims=True))
         return shifted / shifted.sum(axis=-3, keepdims=True)
+    if layer.kind == "layernorm":
+        centred = x - x.mean(axis=-3, keepdims=True)
+        return centred / np.sqrt((centred ** 2).mean(axis=-3, keepdims=True) + layer.alpha)
     raise ValueError(f"layer {layer.name!r}: {layer.kind!r} is not an element-wise kind")

@@ -35,6 +35,8 @@ Layer kinds:
   scale); M == C.
 * ``softmax``: softmax over the channels at every position (a classifier's ``C x 1 x 1``
   output is the usual case); M == C.
+* ``layernorm``: each position's channels normalized to mean 0 and variance 1 (``alpha``:
+  the epsilon; a LayerNormalization's scale and shift are a separate per-channel step).
 
 * ``conv3d``, ``pool3d``: a 3-D convolution / pooling over ``depth[0]`` frames of
   ``in_h x in_w`` (C3D's video layers): ``depth = (frames, kernel, stride, pad_front,
@@ -68,23 +70,27 @@ from typing import Literal
 
 from accelsim.errors import WorkloadError
 
-LayerKind = Literal["conv", "fc", "pool", "add", "concat", "act", "eltwise", "softmax", "slice",
-                    "shuffle", "upsample", "conv3d", "pool3d"]
+LayerKind = Literal["conv", "fc", "pool", "add", "concat", "act", "eltwise", "softmax",
+                    "layernorm", "slice", "shuffle", "upsample", "conv3d", "pool3d"]
 LAYER_KINDS: tuple[str, ...] = ("conv", "fc", "pool", "add", "concat", "act", "eltwise",
-                                "softmax", "slice", "shuffle", "upsample", "conv3d", "pool3d")
+                                "softmax", "layernorm", "slice", "shuffle", "upsample",
+                                "conv3d", "pool3d")
 VOLUME_KINDS: tuple[str, ...] = ("conv3d", "pool3d")
 """Kinds over a stack of frames (``Layer.depth``), run per output frame as 2-D layers."""
 POOL_OPS: tuple[str, ...] = ("max", "avg")
 ACT_FUNCTIONS: dict[str, int] = {
     "sigmoid": 4, "hard_sigmoid": 3, "hard_swish": 4, "swish": 5, "tanh": 4,
-    "leaky_relu": 2, "elu": 4, "relu": 1, "clip": 2, "identity": 1}
+    "leaky_relu": 2, "elu": 4, "relu": 1, "clip": 2, "identity": 1, "erf": 4, "gelu": 6}
 """Activation functions and the operations one output costs a host lane (our estimate: a
 compare or a multiply-add per piece of the function; exp and tanh as a 3-op piecewise
 approximation plus the rest)."""
 ELTWISE_FUNCTIONS: tuple[str, ...] = ("mul", "sub", "div", "max", "min")
 SOFTMAX_OPS = 4
 """Operations per output of a softmax: subtract the maximum, exp, sum, divide."""
-HOST_KINDS: tuple[str, ...] = ("act", "eltwise", "softmax")
+LAYERNORM_OPS = 5
+"""Operations per output of a layernorm: add to the sum and the sum of squares, subtract
+the mean, multiply by the reciprocal deviation (one per position), and the rounding."""
+HOST_KINDS: tuple[str, ...] = ("act", "eltwise", "softmax", "layernorm")
 """Kinds no core runs unless it declares them (``Core.NATIVE_KINDS``)."""
 LAYOUT_KINDS: tuple[str, ...] = ("concat", "slice", "shuffle", "upsample")
 """Kinds that only move data (0 MACs, 0 ops)."""
@@ -213,12 +219,15 @@ class Layer:
         if self.pool_op is not None:
             return f"an {self.kind} layer has no pool op"
         known = {"act": tuple(ACT_FUNCTIONS), "eltwise": ELTWISE_FUNCTIONS,
-                 "softmax": (None,)}[self.kind]
+                 "softmax": (None,), "layernorm": (None,)}[self.kind]
         if self.function not in known:
             return (f"function must be one of {', '.join(map(str, known))}, "
                     f"got {self.function!r}")
-        if self.kind != "act" and (self.alpha is not None or self.beta is not None):
+        if self.kind not in ("act", "layernorm") and (
+                self.alpha is not None or self.beta is not None):
             return f"an {self.kind} layer takes no alpha or beta"
+        if self.kind == "layernorm" and (self.beta is not None or not (self.alpha or 0) > 0):
+            return f"a layernorm takes its epsilon > 0 as alpha (no beta), got {self.alpha!r}"
         if any(v is not None and not math.isfinite(v) for v in (self.alpha, self.beta)):
             return f"alpha and beta must be finite, got {self.alpha!r} and {self.beta!r}"
         return None
@@ -339,6 +348,8 @@ class Layer:
             return outputs * ACT_FUNCTIONS[self.function]
         if self.kind == "softmax":
             return outputs * SOFTMAX_OPS
+        if self.kind == "layernorm":
+            return outputs * LAYERNORM_OPS
         return 2 * self.macs
 
 

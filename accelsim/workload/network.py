@@ -3,17 +3,44 @@
 The network input is the pseudo-producer named ``input``. Every layer's producers must come
 earlier in the list, and its input shape must equal its producers' output shapes (for a
 ``concat``: equal H x W, channels summing to its input channels); the constructor checks
-both, so a Network that exists is consistent.
+both, so a Network that exists is consistent. It also checks sizes before anything is
+allocated: no tensor above :data:`MAX_TENSOR_ELEMENTS`, and no network whose simulation
+(:meth:`Network.memory_estimate`) needs more than the machine's RAM.
 """
 
 from __future__ import annotations
 
+import math
+import os
 from dataclasses import dataclass, field
 
 from accelsim.errors import WorkloadError
 from accelsim.workload.layer import Layer
 
 INPUT = "input"
+MAX_TENSOR_ELEMENTS = 2 ** 31
+"""Most elements a layer's input, output or weight tensor may hold (8 GiB as float32, more
+than a simulation of it could hold in memory beside its copies): refused when the network is
+made, not met as a MemoryError in the middle of a run."""
+
+
+def size_problem(layer: Layer) -> str | None:
+    """Why one of ``layer``'s tensors is too large to allocate, or None."""
+    for what, count in (("input", math.prod(layer.in_shape)),
+                        ("output", math.prod(layer.out_shape)),
+                        ("weight", layer.weight_count)):
+        if count > MAX_TENSOR_ELEMENTS:
+            return (f"its {what} tensor would hold {count:,} elements ({4 * count / 2**30:,.1f}"
+                    f" GiB as float32), more than the 2**31 a tensor may have")
+    return None
+
+
+def machine_ram() -> int | None:
+    """The machine's physical memory in bytes, or None where the OS does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 def input_shape_problem(layer: Layer, shapes: list[tuple[int, int, int]]) -> str | None:
@@ -65,13 +92,34 @@ class Network:
                     raise WorkloadError(
                         f"{self._where()}: layer {layer.name!r}: input {producer!r} is not an "
                         "earlier layer")
-            problem = input_shape_problem(layer, [shapes[p] for p in layer.inputs])
+            problem = (input_shape_problem(layer, [shapes[p] for p in layer.inputs])
+                       or size_problem(layer))
             if problem:
                 raise WorkloadError(f"{self._where()}: layer {layer.name!r}: {problem}")
             shapes[layer.name] = layer.out_shape
+        ram, needed = machine_ram(), self.memory_estimate()
+        if ram is not None and needed > ram:
+            raise WorkloadError(
+                f"{self._where()}: simulating it needs about {needed / 2**30:,.1f} GiB (4 B "
+                "per weight and bias; for its largest layer 6 B per weight, 8 B per input and "
+                "48 B per output value; 32 B per value of the seeded input image), more than "
+                f"this machine's {ram / 2**30:,.1f} GiB of RAM")
 
     def _where(self) -> str:
         return self.origin or f"network {self.name!r}"
+
+    def memory_estimate(self) -> int:
+        """Bytes a simulation needs at least, roughly: the float32 weights and biases of the
+        whole network; for the layer needing most, its weights again (float32 and fixed
+        point, 6 B), its input (8 B a value) and its output with the int64 accumulators and
+        the temporaries of requantizing them (48 B a value); and the seeded input image's
+        float64 spectra (32 B a value per channel + 1)."""
+        stored = sum(layer.weight_count + layer.out_channels * layer.has_weights
+                     for layer in self.layers)
+        largest = max(6 * layer.weight_count + 8 * math.prod(layer.in_shape)
+                      + 48 * math.prod(layer.out_shape) for layer in self.layers)
+        channels, height, width = self.input_shape
+        return 4 * stored + largest + 32 * (channels + 1) * height * width
 
     def __iter__(self):
         return iter(self.layers)
@@ -91,7 +139,7 @@ class Network:
 
     @property
     def conv_macs(self) -> int:
-        return sum(layer.macs for layer in self.layers if layer.kind == "conv")
+        return sum(layer.macs for layer in self.layers if layer.kind in ("conv", "conv3d"))
 
     @property
     def weight_count(self) -> int:

@@ -19,6 +19,11 @@ installed package (``sample:grace_hopper`` with matplotlib; ``sample:china`` and
 ``sample:flower`` with scikit-learn). Images are resized to cover the network input,
 centre-cropped, rounded to 8 bits and normalised per channel like the seeded image.
 ``provenance`` says where every tensor came from and which transforms changed it.
+
+Every :class:`NetworkTensors` checks its values when it is made (:func:`values_problem`): no
+NaN or infinity, and magnitudes the 16-bit fixed point of any arch can hold (a tensor's
+scale, a bias in the int64 accumulator), so a bad model fails in one line, not in the
+middle of a run with arbitrary integers.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from accelsim import fixedpoint
 from accelsim.errors import AccelsimError
 from accelsim.workload.layer import Layer
 from accelsim.workload.network import Network
@@ -61,6 +67,54 @@ class NetworkTensors:
     provenance: dict[str, str]
     """``weights``, ``biases``, ``input`` -> how they were made; ``transforms`` -> what changed
     them since (absent if nothing did). Recorded in every Result."""
+
+    def __post_init__(self) -> None:
+        problem = values_problem(self)
+        if problem:
+            raise AccelsimError(problem)
+
+
+MIN_SCALE = 2.0 ** -100
+"""The smallest non-zero peak magnitude a weight or input tensor may have: fixed16 scales a
+tensor by ``2**frac`` with ``frac = 15 - exponent(peak)``, and that scale must stay a finite
+float32 (below ``2**-112`` it overflows and the int16 codes saturate)."""
+ACTIVATION_FRAC_BITS = 16
+"""Fraction bits a layer's fixed16 input has when its largest magnitude is at least 0.25
+(more only for smaller activations): what the bias bound leaves room for."""
+ACCUMULATOR_BITS = 62
+"""A bias code may use this many bits of the int64 accumulator; the rest is room for the
+sum of the products (each below ``2**30``)."""
+
+
+def values_problem(tensors: NetworkTensors) -> str | None:
+    """Why the tensors cannot run on every precision, or None: a NaN or infinity anywhere,
+    a weight or input tensor whose peak is below :data:`MIN_SCALE`, or a bias that does not
+    fit fixed16's int64 accumulator. Checked when tensors are made (whatever the arch), so
+    the same tensors run on every arch of a comparison."""
+    peaks: dict[tuple[str, str], float] = {}
+    for key, arrays in (("input", {"": tensors.input}), ("weights", tensors.weights),
+                        ("biases", tensors.biases)):
+        for name, array in arrays.items():
+            what = f"layer {name!r} {key}" if name else "the input"
+            source = f" ({tensors.provenance.get(key, key)})"
+            low, high = (float(np.min(array)), float(np.max(array))) if np.size(array) \
+                else (0.0, 0.0)
+            if not (np.isfinite(low) and np.isfinite(high)):
+                return f"{what}: NaN or infinite values{source}"
+            peak = peaks[key, name] = max(-low, high)
+            if key != "biases" and 0 < peak < MIN_SCALE:
+                return (f"{what}: the largest magnitude, {peak:.3g}, is below 2**-100, too "
+                        f"small for fixed16's per-tensor scale{source}")
+    for name in tensors.biases:
+        weights_frac = fixedpoint.frac_bits_for(peaks.get(("weights", name), 0.0))
+        exponent = ACCUMULATOR_BITS - ACTIVATION_FRAC_BITS - weights_frac
+        if peaks["biases", name] >= 2.0 ** exponent:
+            return (f"layer {name!r}: bias {peaks['biases', name]:.4g} cannot be represented "
+                    f"in fixed16: a bias joins the int64 accumulator at the weights' "
+                    f"{weights_frac} plus up to {ACTIVATION_FRAC_BITS} activation fraction "
+                    f"bits, so |bias| must be below 2**{exponent} = {2.0 ** exponent:.4g} "
+                    f"({tensors.provenance.get('biases', 'biases')})")
+    return None
 
 
 def make_tensors(network: Network, seed: int = 0) -> NetworkTensors:
@@ -104,8 +158,8 @@ def he_normal(layer: Layer, rng: np.random.Generator) -> np.ndarray:
     """
     if not layer.has_weights:
         raise ValueError(f"layer {layer.name!r} is a {layer.kind} layer and has no weights")
-    _, channels_per_group, kernel_h, kernel_w = layer.weight_shape
-    std = np.float32(np.sqrt(2.0 / (channels_per_group * kernel_h * kernel_w)))
+    fan_in = int(np.prod(layer.weight_shape[1:]))   # C/G * (T *) R * S
+    std = np.float32(np.sqrt(2.0 / fan_in))
     return rng.standard_normal(layer.weight_shape, dtype=np.float32) * std
 
 
@@ -239,14 +293,17 @@ def _fmt(values: tuple[float, ...]) -> str:
 
 
 def _npy_input(path: Path, shape: tuple[int, int, int]) -> np.ndarray:
-    try:
+    try:   # allow_pickle=False: a pickle could run code; an .npz is not one array
         array = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as err:
+        if not isinstance(array, np.ndarray):
+            raise ValueError("an .npz archive, not one .npy array")
+    except (ValueError, OSError, EOFError) as err:
         raise AccelsimError(f"{path}: not a readable .npy array ({err})") from None
     if array.shape == (1, *shape):
         array = array[0]
-    if array.shape != shape or not np.issubdtype(array.dtype, np.number):
-        raise AccelsimError(f"{path}: expected a numeric array of shape {list(shape)} "
+    if array.shape != shape or not np.issubdtype(array.dtype, np.number) or (
+            np.issubdtype(array.dtype, np.complexfloating)):
+        raise AccelsimError(f"{path}: expected a real numeric array of shape {list(shape)} "
                             f"(C, H, W), got {array.dtype} {list(array.shape)}")
     if not np.all(np.isfinite(array)):
         raise AccelsimError(f"{path}: the array holds NaN or infinite values")

@@ -44,6 +44,7 @@ HANDLERS = {  # ONNX operator -> GraphImporter method (element-wise ones: onnx_o
     "Split": "_split", "Slice": "_slice", "Transpose": "_transpose", "Resize": "_resize",
     "Upsample": "_resize", "ConvTranspose": "_conv_transpose",
     "QuantizeLinear": "_quantize_linear", "DequantizeLinear": "_dequantize_linear",
+    "LayerNormalization": "_layer_normalization",
     **{op: "_act_node" for op in ACTIVATIONS}, **{op: "_eltwise_node" for op in ELTWISE},
 }
 
@@ -62,6 +63,16 @@ class _Value:
     groups: int = 0
     quant: tuple[float, int, int, int] | None = None
     """Set on a QuantizeLinear's output: the grid its DequantizeLinear must match."""
+    channels_last: bool = False
+    """The ``[1, H, W, C]`` view of the feature map (a Transpose [0, 2, 3, 1]): the same
+    values, read by LayerNormalization, MatMul and element-wise operators on its last axis."""
+
+
+CHANNELS_LAST_READERS = frozenset({
+    "Transpose", "LayerNormalization", "MatMul", "Add", "Sub", "Mul", "Div", "Max", "Min",
+    "Relu", "Clip", "Erf", "Gelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "LeakyRelu",
+    "Elu", "PRelu", "Identity", "Dropout"})
+"""Operators that read a channels-last view the way the feature map itself is laid out."""
 
 
 class GraphImporter(ElementwiseHandlers, PoolHandlers, RearrangeHandlers, VolumeHandlers):
@@ -78,6 +89,7 @@ class GraphImporter(ElementwiseHandlers, PoolHandlers, RearrangeHandlers, Volume
         self.weights: dict[str, np.ndarray] = {}
         self.biases: dict[str, np.ndarray] = {}
         self.tensor_names: dict[str, str] = {}
+        self.channels_last_tensors: set[str] = set()
         self.uses = value_readers(self.graph)
         self.node, self.index = None, 0
 
@@ -136,6 +148,9 @@ class GraphImporter(ElementwiseHandlers, PoolHandlers, RearrangeHandlers, Volume
             self._fail(f"input {name!r} is an int8 tensor (a QuantizeLinear's output); only a "
                        "DequantizeLinear may read it (the QDQ format; QLinearConv and the "
                        "other QOperator forms are not supported)")
+        if value.channels_last and node.op_type not in CHANNELS_LAST_READERS:
+            self._fail(f"input {name!r} is a channels-last ([1, H, W, C]) view of a feature "
+                       f"map; {node.op_type} of it is not supported")
         if value.groups and node.op_type not in ("Transpose", "Reshape"):
             self._fail(f"input {name!r} is a 5-D view of a feature map, supported only as "
                        "a channel shuffle (Reshape, Transpose [0, 2, 1, 3, 4], Reshape)")
@@ -173,9 +188,10 @@ class GraphImporter(ElementwiseHandlers, PoolHandlers, RearrangeHandlers, Volume
         if weights is not None:
             self.weights[name] = np.ascontiguousarray(weights, dtype=np.float32)
             self.biases[name] = np.ascontiguousarray(bias, dtype=np.float32)
+        last = any(self.values[n].channels_last for n in node.input if n in self.values)
         if output is None:
-            return _Value(name, layer.out_shape, flat, ())
-        value = _Value(name, layer.out_shape, flat, (node.output[output],))
+            return _Value(name, layer.out_shape, flat, (), channels_last=last)
+        value = _Value(name, layer.out_shape, flat, (node.output[output],), channels_last=last)
         self._produce(node.output[output], value)
         return value
 
@@ -183,6 +199,8 @@ class GraphImporter(ElementwiseHandlers, PoolHandlers, RearrangeHandlers, Volume
         self.values[tensor] = value
         if value.layer != INPUT:
             self.tensor_names[value.layer] = tensor
+            if value.channels_last:
+                self.channels_last_tensors.add(tensor)
 
     def _sole_reader(self, value: _Value) -> bool:
         """True when nothing but the current node reads the layer's output (or its aliases)."""
@@ -243,7 +261,15 @@ class GraphImporter(ElementwiseHandlers, PoolHandlers, RearrangeHandlers, Volume
         self._fc(node, a.get("alpha", 1.0) * matrix, bias)
 
     def _mat_mul(self, node):
-        self._fc(node, self._const(node, 1, "weights (second input)").T, 0.0)
+        x, w = self._value(node), self._const(node, 1, "weights (second input)")
+        if not x.channels_last:
+            return self._fc(node, w.T, 0.0)
+        c, h, width = x.shape   # over the last axis of [1, H, W, C]: a 1x1 convolution
+        if w.ndim != 2 or w.shape[0] != c:
+            self._fail(f"weights {list(w.shape)} do not multiply {c} channels")
+        self._add_layer(node, dict(kind="conv", in_channels=c, in_h=h, in_w=width,
+                                   out_channels=w.shape[1], inputs=(x.layer,)),
+                        w.T.reshape(w.shape[1], c, 1, 1), np.zeros(w.shape[1]))
 
     def _fc(self, node, matrix: np.ndarray, bias) -> None:
         x = self._value(node)

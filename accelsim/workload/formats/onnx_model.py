@@ -35,7 +35,7 @@ import onnx
 
 from accelsim.errors import WorkloadError
 from accelsim.workload.formats.onnx_graph import HANDLERS, GraphImporter
-from accelsim.workload.formats.onnx_preflight import graph_input
+from accelsim.workload.formats.onnx_preflight import check_operators, graph_input
 from accelsim.workload.network import Network
 from accelsim.workload.tensors import Normalization
 
@@ -56,6 +56,8 @@ class OnnxModel:
     input_name: str
     provenance: str
     normalization: Normalization | None
+    channels_last: frozenset[str] = frozenset()
+    """ONNX tensors of ``tensor_names`` laid out ``[1, H, W, C]`` (ours are ``C x H x W``)."""
 
 
 def import_onnx(path: str | Path, input_shape: tuple[int, ...] | None = None) -> OnnxModel:
@@ -78,9 +80,59 @@ def import_onnx(path: str | Path, input_shape: tuple[int, ...] | None = None) ->
 def _read(path: str, _mtime_ns: int, _size: int) -> onnx.ModelProto:
     """The parsed file, kept while one import needs it twice (shape, then graph)."""
     try:
-        return onnx.load(path)
+        model = onnx.load(path)
     except Exception as err:  # protobuf raises its own DecodeError; onnx wraps others
         raise WorkloadError(f"{path}: not a readable ONNX model ({err})") from None
+    _check_model(model, path)
+    return model
+
+
+def _check_model(model: onnx.ModelProto, path: str) -> None:
+    """Refuse what ONNX itself refuses: an opset newer than this onnx knows, the checker's
+    and strict shape inference's findings (run on the inferred model, so a graph output
+    declared without a shape is not a problem), and the attribute rules they leave to
+    runtimes (:func:`_attribute_problem`); one line naming the node. Unsupported operators
+    are listed first: that listing says more than the checker about a custom domain."""
+    check_operators(model.graph, SUPPORTED_OPS, path)
+    opset, newest = _opset(model), onnx.defs.onnx_opset_version()
+    if opset > newest:
+        raise WorkloadError(f"{path}: opset {opset} is newer than any this onnx "
+                            f"{onnx.__version__} knows (up to {newest})")
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
+        inferred.graph.name = inferred.graph.name or "unnamed"   # named after the file here
+        onnx.checker.check_model(inferred)
+    except Exception as err:  # ValidationError, InferenceError, protobuf's own errors
+        reason = " ".join(str(err).split()) or type(err).__name__
+        raise WorkloadError(f"{path}: ONNX's checker refuses the model: {reason}") from None
+    initializers = {t.name: t for t in model.graph.initializer}
+    for node in model.graph.node:
+        problem = _attribute_problem(node, initializers)
+        if problem:
+            raise WorkloadError(f"{path}: node {node.name or node.output[0]!r} "
+                                f"({node.op_type}): {problem}")
+
+
+_PADDED_OPS = ("Conv", "ConvTranspose", "MaxPool", "AveragePool", "LpPool")
+
+
+def _attribute_problem(node: onnx.NodeProto, initializers: dict) -> str | None:
+    """ONNX's rules for padded operators that its checker does not test: ``pads`` only
+    with ``auto_pad`` NOTSET, and a Conv's ``kernel_shape`` equal to its weights' shape."""
+    if node.op_type not in _PADDED_OPS or node.domain not in ("", "ai.onnx"):
+        return None
+    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+    auto_pad = attrs.get("auto_pad", b"NOTSET")
+    auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else str(auto_pad)
+    if "pads" in attrs and auto_pad != "NOTSET":
+        return f"pads {list(attrs['pads'])} and auto_pad {auto_pad} cannot be used together"
+    is_conv = node.op_type.startswith("Conv") and len(node.input) > 1
+    weights = initializers.get(node.input[1]) if is_conv else None
+    if weights is not None and list(attrs.get("kernel_shape", weights.dims[2:])) != list(
+            weights.dims[2:]):
+        return (f"kernel_shape {list(attrs['kernel_shape'])} disagrees with the weights "
+                f"{weights.name!r} of shape {list(weights.dims)}")
+    return None
 
 
 @lru_cache(maxsize=16)
@@ -96,6 +148,7 @@ def _import_cached(path: str, mtime_ns: int, size: int,
     model = _read(path, mtime_ns, size)
     graph = GraphImporter(model.graph, path, shape, _opset(model))
     input_name, shape = graph.run()
+    _check_finite(graph, model, path)
     meta = {p.key: p.value for p in model.metadata_props}
     name = model.graph.name
     network = Network(name=Path(path).stem if name in ("", *GENERIC_GRAPH_NAMES) else name,
@@ -104,7 +157,26 @@ def _import_cached(path: str, mtime_ns: int, size: int,
                       origin=path)
     return OnnxModel(network, graph.weights, graph.biases, graph.tensor_names, input_name,
                      meta.get("accelsim.provenance", f"imported: {path}"),
-                     _normalization(meta, path))
+                     _normalization(meta, path), frozenset(graph.channels_last_tensors))
+
+
+def _check_finite(graph: GraphImporter, model: onnx.ModelProto, path: str) -> None:
+    """Every layer's weights and bias are finite; else one line naming the layer and the
+    initializers (or Constant nodes) holding NaN or infinity, or saying folding made it."""
+    for what, arrays in (("weights", graph.weights), ("biases", graph.biases)):
+        for layer, array in arrays.items():
+            if np.all(np.isfinite(array)):
+                continue
+            sources = [t.name for t in model.graph.initializer]
+            sources += [out for node in model.graph.node if node.op_type == "Constant"
+                        for out in node.output]
+            bad = [name for name in sources if name in graph.consts and np.issubdtype(
+                np.asarray(graph.consts[name]).dtype, np.floating)
+                and not np.all(np.isfinite(graph.consts[name]))]
+            origin = (f"NaN or infinity in {', '.join(repr(n) for n in bad)}" if bad else
+                      "folding made them, e.g. a BatchNormalization variance below -epsilon")
+            raise WorkloadError(f"{path}: layer {layer!r}: its {what} are not finite "
+                                f"({origin})")
 
 
 def _opset(model: onnx.ModelProto) -> int:

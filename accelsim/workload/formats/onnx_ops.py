@@ -30,7 +30,8 @@ from accelsim.workload.layer import ACT_FUNCTIONS
 from accelsim.workload.network import INPUT
 
 ACTIVATIONS = {"Sigmoid": "sigmoid", "HardSigmoid": "hard_sigmoid", "HardSwish": "hard_swish",
-               "Tanh": "tanh", "LeakyRelu": "leaky_relu", "Elu": "elu"}
+               "Tanh": "tanh", "LeakyRelu": "leaky_relu", "Elu": "elu", "Erf": "erf",
+               "Gelu": "gelu"}
 """ONNX activation operator -> act layer function."""
 ELTWISE = {"Mul": "mul", "Sub": "sub", "Div": "div", "Max": "max", "Min": "min"}
 COMMUTATIVE = ("mul", "max", "min")
@@ -113,7 +114,11 @@ class ElementwiseHandlers:
         a = self._attrs(node)
         function = ACTIVATIONS[node.op_type]
         alpha, beta = a.get("alpha"), a.get("beta")
-        if function == "hard_swish":
+        if function in ("hard_swish", "erf"):
+            alpha = beta = None
+        if function == "gelu":
+            if _text(a.get("approximate", "none")) != "none":
+                self._fail("only the exact (erf) Gelu is supported, not approximate='tanh'")
             alpha = beta = None
         self._act_layer(node, function, alpha, beta if function == "hard_sigmoid" else None)
 
@@ -159,6 +164,24 @@ class ElementwiseHandlers:
         self._add_layer(node, dict(kind="add", in_channels=c, in_h=h, in_w=w,
                                    out_channels=c, inputs=(a.layer, b.layer)), flat=a.flat)
 
+    def _layer_normalization(self, node):
+        """Over the channels only: the last axis of a channels-last view (as ConvNeXt
+        writes it). A layernorm layer on the host, then its scale and shift."""
+        x, a = self._value(node), self._attrs(node)
+        if not x.channels_last or a.get("axis", -1) not in (-1, 3):
+            self._fail(f"layer normalization over axis {a.get('axis', -1)} is supported only "
+                       "over the channels (the last axis of a [1, H, W, C] view)")
+        c, h, w = x.shape
+        normalized = self._add_layer(node, dict(kind="layernorm", in_channels=c, in_h=h,
+                                                in_w=w, out_channels=c,
+                                                alpha=float(a.get("epsilon", 1e-5)),
+                                                inputs=(x.layer,)), output=None)
+        scale = np.asarray(self._const(node, 1, "scale"), dtype=np.float64).ravel()
+        shift = self._const(node, 2, "bias", required=False)
+        shift = np.zeros(c) if shift is None else np.asarray(shift, dtype=np.float64).ravel()
+        self._affine(node, normalized, np.broadcast_to(scale, (c,)),
+                     np.broadcast_to(shift, (c,)))
+
     def _batch_normalization(self, node):
         x = self._value(node)
         if self._attrs(node).get("training_mode", 0) or any(node.output[1:]):
@@ -190,7 +213,8 @@ class ElementwiseHandlers:
         x = self._value(node, 1 - index)
         value = np.asarray(self.consts[node.input[index]], dtype=np.float64)
         m = x.shape[0]
-        per_channel = ((m,), (1, m)) if x.flat else ((m, 1, 1), (1, m, 1, 1))
+        per_channel = ((m,), (1, m)) if x.flat else (
+            ((m,), (1, 1, m), (1, 1, 1, m)) if x.channels_last else ((m, 1, 1), (1, m, 1, 1)))
         if value.size != 1 and value.shape not in per_channel:
             self._fail(f"a constant of shape {list(value.shape)} is supported only as a "
                        f"scalar or per-channel ({m}) operand")
@@ -226,3 +250,7 @@ class ElementwiseHandlers:
                                    groups=c, inputs=(x.layer,)),
                         np.asarray(gain, dtype=np.float64).reshape(c, 1, 1, 1), offset,
                         flat=x.flat)
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -15,6 +15,7 @@ inserted zeros are counted, and a zero-skipping core skips them.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
@@ -76,6 +77,11 @@ class RearrangeHandlers:
     def _transpose(self, node):
         x = self._value(node)
         perm = list(self._attrs(node).get("perm", []))
+        if not x.flat and not x.groups and perm in ([0, 2, 3, 1], [0, 3, 1, 2]) and (
+                x.channels_last == (perm == [0, 3, 1, 2])):   # NCHW <-> NHWC: same values
+            self.values[node.output[0]] = replace(   # an alias, not the layer's own tensor
+                x, path=(*x.path, node.output[0]), channels_last=perm == [0, 2, 3, 1])
+            return None
         if x.groups <= 0 or perm != [0, 2, 1, 3, 4]:
             self._fail(f"transposing a feature map (perm {perm}) is supported only inside a "
                        "channel shuffle (Reshape to [1, g, C/g, H, W], Transpose "

@@ -13,7 +13,7 @@ OPERATORS: dict[str, str] = {
     "Conv": "conv layer: groups, strides, pads, `auto_pad`; dilations as a kernel with "
             "zeros between the taps (a zero-skipping core skips them)",
     "Gemm": "fc layer on a flattened input (`alpha`, `beta`, `transB`)",
-    "MatMul": "fc layer (constant second operand)",
+    "MatMul": "fc layer (constant second operand); on a channels-last view, a 1x1 conv",
     "MaxPool": "pool layer (`ceil_mode`; no dilation)",
     "AveragePool": "pool layer (`ceil_mode`); with `count_include_pad` and padding, a "
                    "depthwise conv of weights 1 / window",
@@ -44,7 +44,12 @@ OPERATORS: dict[str, str] = {
     "Split": "slice layers, one per output, on channels (layout steps)",
     "Slice": "slice layer: one channel range, step 1 (on constants: folded)",
     "Transpose": "inside a channel shuffle (`Reshape` to `[1, g, C/g, H, W]`, `Transpose "
-                 "[0, 2, 1, 3, 4]`, `Reshape` back): a shuffle layer (on constants: folded)",
+                 "[0, 2, 1, 3, 4]`, `Reshape` back): a shuffle layer; `[0, 2, 3, 1]` and "
+                 "back: a channels-last view, no layer (on constants: folded)",
+    "LayerNormalization": "over the channels of a channels-last view: a layernorm layer "
+                          "(host) and its scale / shift as a per-channel step",
+    "Erf": "act layer",
+    "Gelu": "act layer (exact, not `approximate='tanh'`)",
     "Resize": "upsample layer: nearest, integer factors on H and W (any coordinate mode "
               "that repeats each value)",
     "Upsample": "as `Resize` (opsets 7-9)",

@@ -139,6 +139,11 @@ class _Builder:
     def add(self, line: int, name: str, values: list[int], mark: str, relu: bool) -> None:
         height, width, kernel_h, kernel_w, channels, filters, stride = values
         where = f"{self.origin}: line {line} ({name})"
+        for side, kernel, size in (("Height", kernel_h, height), ("Width", kernel_w, width)):
+            if kernel > size:   # SCALE-Sim slides the filter inside the IFMAP: no output
+                raise WorkloadError(f"{where}: Filter {side} {kernel} is larger than IFMAP "
+                                    f"{side} {size} (a SCALE-Sim row convolves its IFMAP "
+                                    "unpadded)")
         depthwise = mark == "dp" or (mark == "dw" and filters == 1)
         multiplier = filters if mark == "dp" else 1
         if mark == "dw" and depthwise and channels == 1:

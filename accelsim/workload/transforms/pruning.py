@@ -93,8 +93,9 @@ def prune_groups(network: Network, tensors: NetworkTensors,
     weights = dict(tensors.weights)
     for name, target in targets.items():
         layer, w = network.layer(name), weights[name]
-        size = filters_per_group or layer.out_channels_per_group
-        if not isinstance(size, int) or size < 1 or layer.out_channels_per_group % size:
+        size = layer.out_channels_per_group if filters_per_group is None else filters_per_group
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1 or (
+                layer.out_channels_per_group % size):
             raise WorkloadError(f"prune_groups: layer {name!r}: filters_per_group={size} must "
                                 f"divide its {layer.out_channels_per_group} filters per group")
         m, cg, r, s = w.shape
@@ -103,7 +104,8 @@ def prune_groups(network: Network, tensors: NetworkTensors,
         keep = keep_largest(scores, round(target * scores.size))
         mask = keep.reshape(m // size, 1, cg * r * s)
         weights[name] = np.where(mask, blocks, np.float32(0)).reshape(w.shape)
-    note = f"prune_groups({filters_per_group or 'all'} filters a group)"
+    note = f"prune_groups({'all' if filters_per_group is None else filters_per_group} " \
+           "filters a group)"
     return _noted(network, tensors, weights, tensors.biases, note, targets)
 
 
