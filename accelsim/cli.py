@@ -236,10 +236,57 @@ def format_summary(summary: pd.Series, meta: dict) -> str:
     return "\n".join(lines)
 
 
+def _networks(args, arch) -> tuple:
+    """What ``run`` simulates: a SCALE-Sim topology CSV is one single-layer network per row
+    (SCALE-Sim's independent layers; ``DP`` rows split per channel on the systolic core, as
+    SCALE-Sim splits them), any other workload one network."""
+    if args.scalesim_config:
+        from accelsim.scalesim.config import load_scalesim_workload
+
+        return load_scalesim_workload(args.workload)
+    path = Path(args.workload)
+    if path.suffix.lower() == ".csv" and path.is_file() and args.input_shape is None:
+        from accelsim.workload.formats.topology_csv import load_topology
+
+        return load_topology(path, expand_dp=arch.core == "systolic")
+    return (load_network(args.workload, input_shape=args.input_shape),)
+
+
+def _row_sparsity(network, tensors):
+    """A topology row's weights pruned to its ``Sparsity`` N:M (recorded in the provenance)."""
+    n, m = getattr(network, "sparsity", (1, 1))
+    if n == m:
+        return tensors
+    import dataclasses
+
+    from accelsim.workload.formats.topology_csv import prune_n_m
+
+    weights = {name: prune_n_m(w, n, m) for name, w in tensors.weights.items()}
+    return dataclasses.replace(tensors, weights=weights, provenance={
+        **tensors.provenance, "weights": f"{tensors.provenance['weights']}, pruned {n}:{m}"})
+
+
+def _joined(results: list, name: str):
+    """One Result of a topology's rows, run one network each: their rows and counts end to
+    end, rebuilt (a column one row's core did not report is 0) and checked again, so the
+    totals are the sums over the rows."""
+    from accelsim.sim.results import Counts, Result
+
+    first = results[0]
+    rows = [row for result in results for row in result.layers.to_dict("records")]
+    counts = {layer: Counts({(c.component, c.action): c.count for c in group.itertuples()})
+              for result in results
+              for layer, group in result.counts.groupby("layer", sort=False)}
+    meta = {**first.meta, "network": name,
+            "network_source": f"{len(results)} independent rows: {first.meta['network_source']}"
+                              ", ..."}
+    return Result.build(rows, counts, first.energy_table, meta, {})
+
+
 def _run(args) -> int:
     arch = load_arch(args.arch)
     if args.scalesim_config:
-        from accelsim.scalesim.config import load_scalesim_workload, scalesim_arch
+        from accelsim.scalesim.config import scalesim_arch
 
         arch = scalesim_arch(args.scalesim_config,
                              "systolic" if args.arch == DEFAULT_ARCH else arch)
@@ -249,18 +296,26 @@ def _run(args) -> int:
         from accelsim.scalesim.reports import check_arch, write_reports
 
         check_arch(arch)
-    network = (load_scalesim_workload(args.workload) if args.scalesim_config
-               else load_network(args.workload, input_shape=args.input_shape))
-    tensors = load_tensors(network, args.seed, args.input)
-    if args.transforms:
-        tensors = apply_transforms(network, tensors, load_recipe(args.transforms),
-                                   f"{args.transforms}: transforms")
-    tensors = apply_transforms(network, tensors,
-                               [parse_transform(spec) for spec in args.transform], "--transform")
-    with Progress(len(network.layers), desc=f"{network.name} on {arch.name}", unit="layer",
+    networks = _networks(args, arch)
+    if args.input and len(networks) > 1:
+        raise AccelsimError(f"--input {args.input}: {args.workload} has {len(networks)} "
+                            "independent rows, each with an input of its own shape")
+    results = []
+    with Progress(sum(len(n.layers) for n in networks),
+                  desc=f"{networks[0].name if len(networks) == 1 else Path(args.workload).stem}"
+                       f" on {arch.name}", unit="layer",
                   mode=choose_mode(False if args.quiet else None), leave=False) as bar:
-        result = simulate(arch, network, seed=args.seed, tensors=tensors, batch=args.batch,
-                          progress=lambda index, total, layer: bar.begin(layer.name))
+        for network in networks:   # a topology's rows in turn, each on its own seeded input
+            tensors = _row_sparsity(network, load_tensors(network, args.seed, args.input))
+            if args.transforms:
+                tensors = apply_transforms(network, tensors, load_recipe(args.transforms),
+                                           f"{args.transforms}: transforms")
+            tensors = apply_transforms(network, tensors, [parse_transform(spec) for spec
+                                                          in args.transform], "--transform")
+            results.append(simulate(arch, network, seed=args.seed, tensors=tensors,
+                                    batch=args.batch,
+                                    progress=lambda index, total, layer: bar.begin(layer.name)))
+    result = results[0] if len(results) == 1 else _joined(results, Path(args.workload).stem)
     if not args.quiet:
         print(format_layers(result.layers))
         print()

@@ -53,7 +53,8 @@ buffers, 2**20 bytes a cycle, cycles or pJ; beyond any chip, and the simulator's
 events grow with them."""
 MAX_CORE_PARAM = 2 ** 14
 """Upper bound of every number in ``core_params`` whose ``Params`` field states no ``le`` of
-its own: 16384 rows, PEs, lanes or entries, beyond any chip. The cores allocate arrays that
+its own (rates, ``*_per_cycle``, excepted: :data:`MAX_SIZE`): 16384 rows, PEs, lanes or
+entries, beyond any chip. The cores allocate arrays that
 grow with their parameters, so a larger value would end in a MemoryError mid-run instead of
 one line here (several parameters near the bound at once can still be too much)."""
 
@@ -192,7 +193,7 @@ def from_dict(cls: type, data: Any, where: str, problems: _Problems,
     for name, spec in fields.items():
         if name in data:
             values[name] = _value(types_by_name[name], data[name], _join(where, name),
-                                  problems, spec.metadata)
+                                  problems, _bounded(name, spec.metadata))
         elif spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
             problems.add(_join(where, name), "missing required key")
     if len(problems) > start:
@@ -254,6 +255,14 @@ def _sequence(args: tuple, value: Any, where: str, problems: _Problems, meta: An
     hints = [args[0]] * len(value) if variadic else list(args)
     return tuple(_value(hint, item, f"{where}[{index}]", problems, meta)
                  for index, (hint, item) in enumerate(zip(hints, value, strict=False)))
+
+
+def _bounded(name: str, meta: Any) -> Any:
+    """A rate (``*_per_cycle``) sizes no array: without its own ``le`` it is bounded as the
+    config's rates are (:data:`MAX_SIZE`), not by :data:`MAX_CORE_PARAM`."""
+    if name.endswith("_per_cycle") and "le" not in meta:
+        return {**meta, "le": MAX_SIZE}
+    return meta
 
 
 def _scalar(hint: Any, value: Any, meta: Any) -> Any:

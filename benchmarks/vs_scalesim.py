@@ -98,8 +98,10 @@ def write_cfg(path: Path, *, name: str, rows: int, cols: int, dataflow: str, mod
     return path
 
 
-def run_scalesim(python: str, cfg: Path, topology: Path, workdir: Path) -> dict:
-    """SCALE-Sim's CLI on one run: its reports (text), wall and CPU seconds, peak RSS (MB)."""
+def run_scalesim(python: str, cfg: Path, topology: Path, workdir: Path,
+                 gemm: bool = False) -> dict:
+    """SCALE-Sim's CLI on one run (``-i gemm`` for an M, N, K topology): its reports (text),
+    wall and CPU seconds, peak RSS (MB)."""
     workdir.mkdir(parents=True, exist_ok=True)
     layout = workdir / "layout.csv"
     layout.write_text(LAYOUT_HEADER)
@@ -109,7 +111,8 @@ def run_scalesim(python: str, cfg: Path, topology: Path, workdir: Path) -> dict:
     with open(workdir / "stderr.txt", "w+b") as log:
         start = time.perf_counter()
         process = subprocess.Popen([python, "-m", "scalesim.scale", "-c", str(cfg), "-t",
-                                    str(topology), "-l", str(layout), "-p", str(out)],
+                                    str(topology), "-l", str(layout), "-p", str(out),
+                                    *(["-i", "gemm"] if gemm else [])],
                                    stdout=subprocess.DEVNULL, stderr=log)
         _, status, usage = os.wait4(process.pid, 0)
         seconds = time.perf_counter() - start
@@ -128,20 +131,25 @@ def run_scalesim(python: str, cfg: Path, topology: Path, workdir: Path) -> dict:
 def _worker(runs: list[dict]) -> dict:
     """accelsim on every run, in this process (the ``--worker`` side)."""
     start = time.perf_counter()
+    import pandas as pd
+
     import accelsim
     from accelsim.scalesim.config import load_scalesim_workload, scalesim_arch
     from accelsim.scalesim.reports import write_reports
 
     imported = time.perf_counter()
     warm = scalesim_arch(runs[0]["cfg"])
-    accelsim.simulate(warm, load_scalesim_workload(str(REFERENCE / "tiny.csv")))
+    for network in load_scalesim_workload(str(REFERENCE / "tiny.csv")):
+        accelsim.simulate(warm, network)
     warmed = time.perf_counter()
     results = []
     for run in runs:
         begin, begin_cpu = time.perf_counter(), time.process_time()
         arch = scalesim_arch(run["cfg"])
-        result = accelsim.simulate(arch, load_scalesim_workload(run["topology"]))
-        paths = write_reports(result.layers, arch, run["reports"])
+        layers = pd.concat([accelsim.simulate(arch, network).layers   # one row, one network
+                            for network in load_scalesim_workload(run["topology"])],
+                           ignore_index=True)
+        paths = write_reports(layers, arch, run["reports"])
         results.append({"seconds": time.perf_counter() - begin,
                         "cpu_seconds": time.process_time() - begin_cpu,
                         "reports": {p.stem: p.read_text() for p in paths}})

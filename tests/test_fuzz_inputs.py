@@ -27,7 +27,7 @@ from accelsim.config import load_arch, with_overrides
 from accelsim.errors import AccelsimError, ConfigError
 from accelsim.workload import load_tensors
 from accelsim.workload.formats.onnx_model import import_onnx
-from accelsim.workload.formats.topology_csv import load_topology_csv
+from accelsim.workload.formats.topology_csv import load_topology, load_topology_csv
 from accelsim.workload.formats.yaml_network import KIND_KEYS, network_from_dict
 from accelsim.workload.layer import ACT_FUNCTIONS, ELTWISE_FUNCTIONS, POOL_OPS
 from tests.input_helpers import unchecked_model
@@ -213,7 +213,11 @@ def test_generated_topology_rows(scratch, case, arch):
     padding, text = case
     path = scratch / f"topology{next(_names)}.csv"
     path.write_text(text)
-    ends_well(lambda: accelsim.simulate(arch, load_topology_csv(path, padding=padding)))
+    # the rows read each other (chain mode); and each row alone, as SCALE-Sim runs a file
+    ends_well(lambda: accelsim.simulate(arch, load_topology_csv(path, padding=padding,
+                                                                chain=True)))
+    ends_well(lambda: [accelsim.simulate(arch, row)   # each run checks its invariants
+                       for row in load_topology(path, padding=padding)][-1])
 
 
 # ---- small ONNX graphs -----------------------------------------------------------------------

@@ -4,7 +4,8 @@
   must equal them cell for cell, in every dataflow and both bandwidth modes, stalls included.
 * Without stalls a layer takes ``folds x fold rows - 1`` cycles; the expected values here are
   computed from SCALE-Sim's fold structure, independently of the kernels.
-* ``test_live_scalesim`` runs SCALE-Sim itself on a topology and configurations not stored
+* ``test_live_scalesim`` and ``test_live_scalesim_random_topologies`` run SCALE-Sim itself
+  on topologies (seeded random conv, ``DP`` and GEMM files) and configurations not stored
   above: skipped unless ``ACCELSIM_SCALESIM_PYTHON`` names an interpreter that has scalesim
   or ``import scalesim`` works here (SCALE-Sim 3.0.0 needs numpy < 2.4, so ``.ci/run`` puts
   it in a second small venv and sets the variable). A few seconds a case.
@@ -19,6 +20,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pandas.testing as pd_testing
 import pytest
 
@@ -43,22 +45,25 @@ def _rows(text: str) -> list[list[float]]:
     return [[float(c) for c in line.split(",")[:-1]] for line in text.splitlines()[1:] if line]
 
 
-def _our_reports(cfg: Path, topology: Path, directory: Path) -> tuple[dict, object]:
+def _our_reports(cfg: Path, topology: Path, directory: Path) -> tuple[dict, pd.DataFrame]:
+    """Our reports (text) and per-layer table: each topology row its own network, as
+    SCALE-Sim runs them."""
     arch = scalesim_arch(cfg)
-    result = simulate(arch, load_scalesim_workload(topology))
-    paths = write_reports(result.layers, arch, directory)
-    return {p.stem: p.read_text() for p in paths}, result
+    layers = pd.concat([simulate(arch, network).layers
+                        for network in load_scalesim_workload(topology)], ignore_index=True)
+    paths = write_reports(layers, arch, directory)
+    return {p.stem: p.read_text() for p in paths}, layers
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if not c.startswith("depthwise")])
 def test_reports_equal_scalesims_own(case, tmp_path):
-    ours, result = _our_reports(DATA / case / "scale.cfg", DATA / "tiny.csv", tmp_path)
+    ours, layers = _our_reports(DATA / case / "scale.cfg", DATA / "tiny.csv", tmp_path)
     for name in REPORTS:
         expected = (DATA / case / f"{name}.csv").read_text()
         assert _rows(ours[name]) == _rows(expected), f"{case}: {name}"
         assert ours[name].splitlines()[0] == expected.splitlines()[0]    # same columns
     compute = _rows((DATA / case / "COMPUTE_REPORT.csv").read_text())
-    gemm = result.layers[result.layers["kind"].isin(["conv", "fc"])]
+    gemm = layers[layers["kind"].isin(["conv", "fc"])]
     assert gemm["cycles"].tolist() == [int(r[2]) for r in compute]
     assert gemm["stall_cycles"].tolist() == [int(r[3]) for r in compute]
     assert (gemm["compute_cycles"] + gemm["stall_cycles"] == gemm["cycles"]).all()
@@ -73,21 +78,14 @@ def test_reference_cases_exercise_the_memory_model():
     assert any(row[12] > words for row, words in zip(calc, ifmap_words, strict=True))
 
 
-def test_depthwise_layer_is_scalesims_per_channel_layers(tmp_path):
-    """SCALE-Sim runs a ``DP`` layer as one layer per channel; ours is one grouped layer."""
-    ours, _ = _our_reports(DATA / "depthwise_os_user" / "scale.cfg", DATA / "depthwise.csv",
-                           tmp_path)
-    theirs = {name: _rows((DATA / "depthwise_os_user" / f"{name}.csv").read_text())
-              for name in REPORTS}
-    mine = {name: _rows(ours[name]) for name in REPORTS}
-    assert mine["COMPUTE_REPORT"][0] == theirs["COMPUTE_REPORT"][0]
-    channels = theirs["COMPUTE_REPORT"][1:]
-    assert len(channels) == 8
-    for column in (1, 2, 3):   # cycles incl. prefetch, cycles, stalls
-        assert mine["COMPUTE_REPORT"][1][column] == sum(r[column] for r in channels)
-    for column in (3, 6, 9, 12, 15, 18):   # SRAM and DRAM reads and writes
-        assert mine["DETAILED_ACCESS_REPORT"][1][column] == sum(
-            r[column] for r in theirs["DETAILED_ACCESS_REPORT"][1:])
+def test_dp_rows_are_scalesims_per_channel_layers(tmp_path):
+    """SCALE-Sim runs a ``DP`` row as one layer per channel; so do we, report row for row."""
+    ours, layers = _our_reports(DATA / "depthwise_os_user" / "scale.cfg",
+                                DATA / "depthwise.csv", tmp_path)
+    for name in REPORTS:
+        theirs = _rows((DATA / "depthwise_os_user" / f"{name}.csv").read_text())
+        assert len(theirs) == 9 and _rows(ours[name]) == theirs, name
+    assert layers["layer"].tolist()[1:3] == ["Conv2_dw_DPChannel_0", "Conv2_dw_DPChannel_1"]
 
 
 # ---- closed forms: SCALE-Sim's folds without stalls --------------------------------------
@@ -235,6 +233,9 @@ def test_config_maps_onto_the_arch():
                                                "a positive integer, got '0'"),
     ("[architecture_presets]\nDataflow: rs\n", "Dataflow: expected os or ws or is, got 'rs'"),
     ("[sparsity]\nSparsitySupport: true\n", "[sparsity] SparsitySupport: not supported"),
+    ("[layout]\nIfmapCustomLayout: True\n", "[layout] IfmapCustomLayout: not supported"),
+    ("[run_presets]\nUseRamulatorTrace: True\n", "[run_presets] UseRamulatorTrace: not "
+                                                  "supported"),
     ("[run_presets]\nInterfaceBandwidth: USER\n", "Bandwidth: required when InterfaceBandwidth"),
     ("[general]\nrun_name = x\n", "[architecture_presets] ArrayHeight: missing required key"),
     ("not an ini file", "not a SCALE-Sim config file"),
@@ -309,3 +310,51 @@ def test_live_scalesim(tmp_path, dataflow, mode):
         assert sum(r[3] for r in _rows(theirs["reports"]["COMPUTE_REPORT"])) > 0   # stalls
     for name in REPORTS:
         assert _rows(ours[name]) == _rows(theirs["reports"][name]), name
+
+
+def _random_topology(rng: np.random.Generator, kind: str) -> str:
+    """A few independent rows (no row reads another's output): odd strides, filters as large
+    as the IFMAP, a ``DP`` row, sometimes a Sparsity column (SCALE-Sim times it dense unless
+    ``SparsitySupport``) (conv); or M, N, K rows (GEMM). Tiny: SCALE-Sim takes ~0.5 s."""
+    if kind == "gemm":
+        rows = [f"g{i}, {rng.integers(1, 24)}, {rng.integers(1, 24)}, {rng.integers(1, 24)},"
+                for i in range(int(rng.integers(2, 4)))]
+        rows.append(f"m1, 1, {rng.integers(1, 24)}, {rng.integers(1, 24)},")   # M = 1: fc
+        return "Layer, M, N, K,\n" + "\n".join(rows) + "\n"
+    rows, sparse = [], rng.random() < 0.5   # N:M cells: pruned weights, dense timing
+    for index in range(int(rng.integers(2, 4))):
+        h, w = (int(v) for v in rng.integers(1, 13, size=2))
+        r = h if rng.random() < 0.3 else int(rng.integers(1, h + 1))
+        s = w if rng.random() < 0.3 else int(rng.integers(1, w + 1))
+        name = "Conv_DP" if index == 1 else f"Conv{index}"
+        channels = int(rng.integers(2, 4) if index == 1 else rng.integers(1, 7))
+        ratio = f" {rng.integers(1, 3)}:4," if sparse and index != 1 else ""
+        rows.append(f"{name}, {h}, {w}, {r}, {s}, {channels}, {rng.integers(1, 13)}, "
+                    f"{rng.integers(1, 4)},{ratio}")
+    header = LIVE_TOPOLOGY.splitlines()[0] + (" Sparsity," if sparse else "")
+    return header + "\n" + "\n".join(rows) + "\n"
+
+
+@pytest.mark.skipif(_scalesim_python() is None, reason="scalesim is not installed")
+@pytest.mark.parametrize("kind", ["conv", "gemm"])
+@pytest.mark.parametrize("dataflow", ["os", "ws", "is"])
+def test_live_scalesim_random_topologies(tmp_path, dataflow, kind):
+    """Seeded random topologies on small non-square arrays: reports equal cell for cell."""
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.vs_scalesim import run_scalesim, write_cfg
+
+    for seed in (["os", "ws", "is"].index(dataflow) * 3 + (kind == "gemm") * 10 + k
+                 for k in range(3)):
+        rng = np.random.default_rng(seed)
+        topology = tmp_path / f"random{seed}.csv"
+        topology.write_text(_random_topology(rng, kind))
+        rows, cols = (int(v) for v in rng.integers(2, 9, size=2))
+        mode = "USER" if rng.random() < 0.5 else "CALC"
+        cfg = write_cfg(tmp_path / f"random{seed}.cfg", name="random", rows=rows, cols=cols,
+                        dataflow=dataflow, mode=mode, sram_kb=1, bandwidth=int(rng.integers(2, 9)))
+        theirs = run_scalesim(_scalesim_python(), cfg, topology, tmp_path / f"ss{seed}",
+                              gemm=kind == "gemm")
+        ours, _ = _our_reports(cfg, topology, tmp_path / f"ours{seed}")
+        case = f"seed {seed}: {rows}x{cols} {dataflow} {mode}\n{topology.read_text()}"
+        for name in REPORTS:
+            assert _rows(ours[name]) == _rows(theirs["reports"][name]), f"{name}, {case}"

@@ -24,8 +24,9 @@ repo ``scale.cfg``; 3.0.0 itself then crashes) mean SCALE-Sim's defaults: 10 wor
 no sparsity. Refused, each with one line naming the file and key: sparsity, custom layouts,
 Ramulator traces, unknown sections and keys, missing or malformed values.
 
-Topology CSVs load through :func:`accelsim.workload.formats.topology_csv.load_topology_csv` with
-``padding="valid"``: each layer is the unpadded IFMAP SCALE-Sim times.
+Topology CSVs load through :func:`accelsim.workload.formats.topology_csv.load_topology` with
+``padding="valid"``: one network per row (per channel of a ``DP`` row), each the unpadded
+IFMAP SCALE-Sim times.
 """
 
 from __future__ import annotations
@@ -219,11 +220,14 @@ def scalesim_arch(config: str | Path | ScaleSimConfig,
                            for line in err.problems]) from None
 
 
-def load_scalesim_workload(name_or_path: str | Path) -> Network:
-    """A SCALE-Sim topology CSV with unpadded layers (as SCALE-Sim times them); any other
-    workload as :func:`accelsim.workload.load_network` loads it."""
+def load_scalesim_workload(name_or_path: str | Path,
+                           kind: str | None = None) -> tuple[Network, ...]:
+    """The networks SCALE-Sim would run: a topology CSV (conv or GEMM, ``kind`` or its
+    header) as one unpadded single-layer network per row, ``DP`` rows split per channel
+    (:func:`accelsim.workload.formats.topology_csv.load_topology`); any other workload as
+    :func:`accelsim.workload.load_network` loads it, alone."""
     if Path(name_or_path).suffix.lower() == ".csv" and Path(name_or_path).is_file():
-        from accelsim.workload.formats.topology_csv import load_topology_csv
+        from accelsim.workload.formats.topology_csv import load_topology
 
-        return load_topology_csv(name_or_path, padding="valid")
-    return load_network(name_or_path)
+        return load_topology(name_or_path, padding="valid", kind=kind, expand_dp=True)
+    return (load_network(name_or_path),)

@@ -5,9 +5,10 @@ SCALE-Sim 3.0.0's headers, column for column, computed as ``single_layer_sim.py`
 them (``calc_report_data``) and written as ``simulator.py`` writes them (``", "``-separated,
 a trailing comma), so the files diff cleanly against SCALE-Sim's own. One row per conv / fc
 layer, ``LayerID`` counting from 0 in network order: pooling and residual-add layers are not
-SCALE-Sim layers and are left out (their figures are in ``Result.layers``). A grouped layer
-is one row (SCALE-Sim writes one per channel of a ``DP`` layer): cycles and counts summed over
-its groups. Utilizations are percentages; bandwidths are words per cycle.
+SCALE-Sim layers and are left out (their figures are in ``Result.layers``). A topology row
+is one report row (a ``DP`` row loads as SCALE-Sim's per-channel layers, one row each); a
+grouped layer of another workload is one row, cycles and counts summed over its groups.
+Utilizations are percentages; bandwidths are words per cycle.
 """
 
 from __future__ import annotations

@@ -57,7 +57,7 @@ def load_network(name_or_path: str | Path,
 
         if not path.is_file():
             raise AccelsimError(f"{path}: workload file not found")
-        return load_topology_csv(path)
+        return load_topology_csv(path)   # one row; more rows are several networks
     return load_yaml_network(resolve("workloads", name_or_path, "workload"))
 
 
