@@ -531,3 +531,27 @@ def on_grid(x, quant) -> np.ndarray:
     scale, zero, low, high = quant
     q = [min(max(round(v / scale) + zero, low), high) for v in np.asarray(x, float).ravel()]
     return ((np.array(q, dtype=np.float64) - zero) * scale).reshape(np.shape(x))
+
+
+def check_outputs(network, result, tensors, label: str) -> None:
+    """Every layer output a run kept (``keep_outputs``) equals this reference on the run's
+    own layer inputs: fixed16 bit for bit (within one int16 step where two correct
+    implementations of a transcendental function or a softmax / layernorm may round
+    apart, :data:`TRANSCENDENTAL`), fp32 within 1e-4 of the layer's largest magnitude."""
+    for layer in network.layers:
+        inputs = [result.outputs[name] for name in layer.inputs]
+        out = result.outputs[layer.name]
+        weights, bias = tensors.weights.get(layer.name), tensors.biases.get(layer.name)
+        where = f"{label}: {layer.name}"
+        if hasattr(out, "frac"):
+            q, frac = run_layer(layer, [(x.q, x.frac) for x in inputs], weights, bias,
+                                "fixed16")
+            step = 1 if layer.kind in ("softmax", "layernorm") or (
+                layer.function in TRANSCENDENTAL) else 0
+            assert out.frac == frac, where
+            np.testing.assert_allclose(out.q, q, rtol=0, atol=step, err_msg=where)
+        else:
+            ref = run_layer(layer, inputs, weights, bias, "fp32")
+            np.testing.assert_allclose(out, ref, rtol=1e-4,
+                                       atol=1e-4 * max(float(np.abs(ref).max()), 1e-30),
+                                       err_msg=where)

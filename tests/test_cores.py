@@ -5,7 +5,6 @@ Adding ``arch_configs/<name>.yaml`` puts a new core under these checks with no e
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -13,7 +12,6 @@ from accelsim import simulate
 from accelsim.arch import available_cores
 from accelsim.config import load_arch
 from accelsim.files import shipped
-from accelsim.fixedpoint import Fixed
 from accelsim.workload.formats.yaml_network import network_from_dict
 from accelsim.workload.tensors import make_tensors
 from tests import reference
@@ -43,20 +41,8 @@ def test_core_invariants(config):
     arch = load_arch(config)
     tensors = make_tensors(TINY, 1)
     result = simulate(arch, TINY, tensors=tensors, keep_outputs=True)
-    for layer in TINY:
-        inputs = [result.outputs[name] for name in layer.inputs]
-        out = result.outputs[layer.name]
-        if isinstance(out, Fixed):
-            q, frac = reference.run_layer(layer, [(x.q, x.frac) for x in inputs],
-                                          tensors.weights.get(layer.name),
-                                          tensors.biases.get(layer.name), "fixed16")
-            np.testing.assert_array_equal(out.q, q, err_msg=f"{config}: {layer.name}")
-            assert out.frac == frac
-        else:
-            ref = reference.run_layer(layer, inputs, tensors.weights.get(layer.name),
-                                      tensors.biases.get(layer.name), "fp32")
-            scale = max(float(np.abs(ref).max()), 1e-30)
-            np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4 * scale)
+    reference.check_outputs(TINY, result, tensors, config)
+
     layers = result.layers
     mac_columns = [c for c in layers.columns if c.endswith("_mac")]
     assert mac_columns, "a core must count its MACs"

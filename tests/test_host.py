@@ -13,7 +13,6 @@ from accelsim.config import load_arch, with_overrides
 from accelsim.cost.energy import op_pj
 from accelsim.errors import AccelsimError, ConfigError, WorkloadError
 from accelsim.files import shipped
-from accelsim.fixedpoint import Fixed
 from accelsim.workload.elementwise import elementwise
 from accelsim.workload.formats.yaml_network import network_from_dict
 from accelsim.workload.forward import forward
@@ -57,23 +56,8 @@ def tensors():
 def test_host_layers_run_on_every_config(config, tensors):
     arch = load_arch(config)
     result = simulate(arch, BLOCK, tensors=tensors, keep_outputs=True)
-    for layer in BLOCK:
-        inputs = [result.outputs[name] for name in layer.inputs]
-        out = result.outputs[layer.name]
-        step = 1 if layer.kind in ("softmax", "layernorm") or (
-            layer.function in reference.TRANSCENDENTAL) else 0
-        if isinstance(out, Fixed):
-            q, frac = reference.run_layer(layer, [(x.q, x.frac) for x in inputs],
-                                          tensors.weights.get(layer.name),
-                                          tensors.biases.get(layer.name), "fixed16")
-            assert out.frac == frac, f"{config}: {layer.name}"
-            np.testing.assert_allclose(out.q, q, rtol=0, atol=step,
-                                       err_msg=f"{config}: {layer.name}")
-        else:
-            ref = reference.run_layer(layer, inputs, tensors.weights.get(layer.name),
-                                      tensors.biases.get(layer.name), "fp32")
-            np.testing.assert_allclose(out, ref, rtol=1e-4,
-                                       atol=1e-4 * max(float(np.abs(ref).max()), 1e-30))
+    reference.check_outputs(BLOCK, result, tensors, config)
+
     rows = result.layers.set_index("layer")
     assert set(rows.index[rows["ran_on"] == "host"]) == HOST_LAYERS
     assert set(rows.loc[~rows.index.isin(HOST_LAYERS), "ran_on"]) == {arch.core}

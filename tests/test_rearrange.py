@@ -9,7 +9,6 @@ from accelsim import simulate
 from accelsim.config import load_arch
 from accelsim.errors import WorkloadError
 from accelsim.files import shipped
-from accelsim.fixedpoint import Fixed
 from accelsim.workload.forward import forward
 from accelsim.workload.layer import Layer
 from accelsim.workload.network import Network
@@ -46,19 +45,8 @@ NETWORK = _network()
 def test_layout_layers_move_values_exactly_on_every_config(config):
     tensors = make_tensors(NETWORK, 4)
     result = simulate(load_arch(config), NETWORK, tensors=tensors, keep_outputs=True)
-    for layer in NETWORK:
-        inputs = [result.outputs[name] for name in layer.inputs]
-        out = result.outputs[layer.name]
-        if isinstance(out, Fixed):
-            q, frac = reference.run_layer(layer, [(x.q, x.frac) for x in inputs],
-                                          tensors.weights.get(layer.name),
-                                          tensors.biases.get(layer.name), "fixed16")
-            np.testing.assert_array_equal(out.q, q, err_msg=f"{config}: {layer.name}")
-            assert out.frac == frac
-        else:
-            ref = reference.run_layer(layer, inputs, tensors.weights.get(layer.name),
-                                      tensors.biases.get(layer.name), "fp32")
-            np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-6)
+    reference.check_outputs(NETWORK, result, tensors, config)
+
     rows = result.layers.set_index("layer")
     moved = ["lo", "hi", "mix", "up", "gaps", "cat"]
     assert (rows.loc[moved, "ran_on"] == "layout").all()

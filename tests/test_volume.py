@@ -9,7 +9,6 @@ from accelsim import simulate
 from accelsim.config import load_arch
 from accelsim.errors import AccelsimError, WorkloadError
 from accelsim.files import shipped
-from accelsim.fixedpoint import Fixed
 from accelsim.workload.forward import forward
 from accelsim.workload.layer import Layer
 from accelsim.workload.network import Network
@@ -53,19 +52,8 @@ def test_shapes_and_work_of_the_3d_layers():
 def test_3d_layers_match_the_reference_on_every_config(config):
     tensors = make_tensors(NETWORK, 2)
     result = simulate(load_arch(config), NETWORK, tensors=tensors, keep_outputs=True)
-    for layer in NETWORK:
-        inputs = [result.outputs[name] for name in layer.inputs]
-        out = result.outputs[layer.name]
-        if isinstance(out, Fixed):
-            q, frac = reference.run_layer(layer, [(x.q, x.frac) for x in inputs],
-                                          tensors.weights.get(layer.name),
-                                          tensors.biases.get(layer.name), "fixed16")
-            np.testing.assert_array_equal(out.q, q, err_msg=f"{config}: {layer.name}")
-            assert out.frac == frac
-        else:
-            ref = reference.run_layer(layer, inputs, tensors.weights.get(layer.name),
-                                      tensors.biases.get(layer.name), "fp32")
-            np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
+    reference.check_outputs(NETWORK, result, tensors, config)
+
     rows = result.layers.set_index("layer")
     volume = rows.loc[["conv1", "pool1", "conv2", "pool2", "pool3"]]
     assert volume["mapping"].str.startswith("3-D as ").all()

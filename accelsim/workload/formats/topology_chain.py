@@ -14,6 +14,21 @@ from accelsim.workload.layer import Layer
 from accelsim.workload.network import INPUT
 
 
+def row_layer(where: str, name: str, is_fc: bool, depthwise: bool, channels: int,
+              size: tuple[int, int], out_channels: int, kernel: tuple[int, int], stride: int,
+              pad: tuple[int, int, int, int], relu: bool, producer: str) -> Layer:
+    """A topology row's layer: an fc when the filter covers its input, else a (depthwise)
+    conv; the Layer's own checks named after the file and line (``where``)."""
+    try:
+        return Layer(name=name, kind="fc" if is_fc else "conv", in_channels=channels,
+                     in_h=size[0], in_w=size[1], out_channels=out_channels,
+                     kernel_h=kernel[0], kernel_w=kernel[1],
+                     stride=(1, 1) if is_fc else (stride, stride), pad=pad,
+                     groups=channels if depthwise else 1, relu=relu, inputs=(producer,))
+    except WorkloadError as err:
+        raise WorkloadError(f"{where}: {str(err).split(': ', 1)[-1]}") from None
+
+
 class Builder:
     """Chains rows into layers, inserting pooling where the file skips it."""
 
@@ -43,16 +58,9 @@ class Builder:
         else:
             pad = (0, 0, 0, 0) if is_fc else same_pad(height, width, kernel_h, kernel_w,
                                                         stride)
-        try:
-            layer = Layer(name=name, kind="fc" if is_fc else "conv", in_channels=channels,
-                          in_h=in_h, in_w=in_w,
-                          out_channels=channels * multiplier if depthwise else filters,
-                          kernel_h=kernel_h, kernel_w=kernel_w,
-                          stride=(1, 1) if is_fc else (stride, stride), pad=pad,
-                          groups=channels if depthwise else 1, relu=relu, inputs=(producer,))
-        except WorkloadError as err:
-            raise WorkloadError(f"{where}: {str(err).split(': ', 1)[-1]}") from None
-        self._append(layer)
+        self._append(row_layer(where, name, is_fc, depthwise, channels, (in_h, in_w),
+                               channels * multiplier if depthwise else filters,
+                               (kernel_h, kernel_w), stride, pad, relu, producer))
 
     def _append(self, layer: Layer) -> None:
         self.layers.append(layer)

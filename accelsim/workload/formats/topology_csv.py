@@ -70,7 +70,7 @@ from pathlib import Path
 import numpy as np
 
 from accelsim.errors import WorkloadError
-from accelsim.workload.formats.topology_chain import same_pad
+from accelsim.workload.formats.topology_chain import row_layer, same_pad
 from accelsim.workload.layer import Layer
 from accelsim.workload.network import INPUT, Network
 
@@ -236,15 +236,9 @@ def _row_layer(origin: str, row: Row, name: str, channels: int, depthwise: bool,
     is_fc = not depthwise and (kernel_h, kernel_w) == (height, width)
     pad = (0, 0, 0, 0) if padding == "valid" or is_fc else same_pad(
         height, width, kernel_h, kernel_w, stride)
-    try:
-        return Layer(name=name, kind="fc" if is_fc else "conv", in_channels=channels,
-                     in_h=height, in_w=width,
-                     out_channels=channels * filters if depthwise else filters,
-                     kernel_h=kernel_h, kernel_w=kernel_w,
-                     stride=(1, 1) if is_fc else (stride, stride), pad=pad,
-                     groups=channels if depthwise else 1, relu=relu, inputs=(INPUT,))
-    except WorkloadError as err:
-        raise WorkloadError(f"{where}: {str(err).split(': ', 1)[-1]}") from None
+    return row_layer(where, name, is_fc, depthwise, channels, (height, width),
+                     channels * filters if depthwise else filters, (kernel_h, kernel_w),
+                     stride, pad, relu, INPUT)
 
 
 def _check_filter(where: str, values: tuple[int, ...]) -> None:
