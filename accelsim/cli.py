@@ -21,6 +21,7 @@ from accelsim.cli_config import COMMANDS, add_parsers, add_set_argument, parse_o
 from accelsim.config import load_arch, with_overrides
 from accelsim.errors import AccelsimError, InvariantError
 from accelsim.progress import Progress, choose_mode
+from accelsim.sim.results import refuse_overwriting, result_paths
 from accelsim.sim.simulate import simulate
 from accelsim.workload import load_network, load_tensors
 from accelsim.workload.transforms import apply_transforms, load_recipe, parse_transform
@@ -284,6 +285,9 @@ def _joined(results: list, name: str):
 
 
 def _run(args) -> int:
+    inputs = [args.arch, args.workload, args.input, args.transforms, args.scalesim_config]
+    if args.output:   # checked before the run, so no one waits for a refusal
+        refuse_overwriting(result_paths(args.output), inputs)
     arch = load_arch(args.arch)
     if args.scalesim_config:
         from accelsim.scalesim.config import scalesim_arch
@@ -323,7 +327,7 @@ def _run(args) -> int:
     for key, value in result.meta["tensors"].items():
         print(f"  {key:11s} {value}")
     if args.output:
-        for path in result.save(args.output):
+        for path in result.save(args.output, protect=tuple(p for p in inputs if p)):
             print(f"wrote {path}")
     if args.scalesim_reports:
         for path in write_reports(result.layers, arch, args.scalesim_reports):

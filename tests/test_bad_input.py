@@ -259,3 +259,54 @@ def test_models_onnx_itself_refuses(tmp_path, kwargs, needle):
         import_onnx(path)
     assert str(caught.value).startswith(f"{path}: ") and needle in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+# ---- untrusted files stay data; an output never replaces an input ---------------------------
+@pytest.mark.parametrize("link", [False, True])
+def test_onnx_external_data_outside_the_models_folder(tmp_path, capsys, link):
+    """A weight whose external data points out of the model's folder (``../``) or through a
+    symlink is refused (ONNX's loader checks both; this keeps it so)."""
+    import onnx
+    from onnx import TensorProto
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (tmp_path / "secret.bin").write_bytes(np.ones(108, np.float32).tobytes())
+    model = onnx.load(str(conv_model(folder / "plain.onnx")))
+    weights = next(t for t in model.graph.initializer if t.name == "W")
+    weights.data_location = TensorProto.EXTERNAL
+    weights.ClearField("raw_data")
+    weights.ClearField("float_data")
+    location = "link.bin" if link else "../secret.bin"
+    if link:
+        (folder / "link.bin").symlink_to(tmp_path / "secret.bin")
+    for key, value in (("location", location), ("offset", "0"), ("length", "432")):
+        entry = weights.external_data.add()
+        entry.key, entry.value = key, value
+    path = folder / "escape.onnx"
+    path.write_bytes(model.SerializeToString())
+    line = refused(capsys, "run", "--workload", path)
+    assert "escape.onnx: not a readable ONNX model" in line
+    assert ("symbolic link" if link else "outside the directory") in line
+
+
+@pytest.mark.parametrize("which", ["workload", "recipe", "meta"])
+def test_an_output_never_overwrites_an_input_or_a_directory(tmp_path, capsys, which):
+    """Checked before the run: the table, its counts and meta files against every input."""
+    network = write_network(tmp_path / "net.yaml",
+                            [{"name": "c", "kind": "conv", "out_channels": 2, "kernel": 1}])
+    if which == "workload":   # a SCALE-Sim topology given as its own output table
+        topology = tmp_path / "rows.csv"
+        topology.write_text("Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter "
+                            "Width, Channels, Num Filter, Strides,\nc1, 8, 8, 3, 3, 3, 4, 1,\n")
+        args = ["--workload", topology, "--output", topology]
+    elif which == "recipe":   # the meta file would replace the transforms recipe
+        recipe = tmp_path / "out.meta.json"
+        recipe.write_text("version: 1\ntransforms: []\n")
+        args = ["--workload", network, "--transforms", recipe, "--output", tmp_path / "out.csv"]
+    else:
+        (tmp_path / "out.meta.json").mkdir()
+        args = ["--workload", network, "--output", tmp_path / "out.csv"]
+    line = refused(capsys, "run", *args)
+    assert ("is a directory" if which == "meta" else "refusing to overwrite an input") in line
+    assert not (tmp_path / "out.csv").exists()

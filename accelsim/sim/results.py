@@ -76,20 +76,40 @@ def layer_row(layer, run, stats, energy: pd.DataFrame, unit, arch,
     return row
 
 
-def write_tables(path: str | Path, frames: dict[str, pd.DataFrame]) -> list[Path]:
+def result_paths(path: str | Path) -> list[Path]:
+    """The files :meth:`Result.save` writes for ``path``: the table, counts, meta."""
+    path = Path(path)
+    return [path, path.with_name(path.stem + ".counts" + path.suffix),
+            path.with_name(path.stem + ".meta.json")]
+
+
+def refuse_overwriting(outputs: list[Path], inputs: list) -> None:
+    """One line if an output would replace one of the run's input files."""
+    given = {Path(p).resolve() for p in inputs if p is not None and Path(p).is_file()}
+    for target in outputs:
+        if target.resolve() in given:
+            raise AccelsimError(f"{target}: refusing to overwrite an input of this run")
+
+
+def write_tables(path: str | Path, frames: dict[str, pd.DataFrame],
+                 protect: tuple[str | Path, ...] = (), also: tuple[Path, ...] = ()
+                 ) -> list[Path]:
     """Write ``{name suffix: frame}`` as ``<stem><suffix>.csv`` (or ``.parquet``, by
-    ``path``'s own suffix) beside ``path``; returns the paths in order."""
+    ``path``'s own suffix) beside ``path``; returns the paths in order. ``also``: other
+    files the caller writes next, checked with them; no target may be a directory or one of
+    the ``protect`` files (the run's inputs: an output never overwrites an input)."""
     path = Path(path)
     if path.suffix not in (".csv", ".parquet"):
         raise AccelsimError(f"{path}: output must end in .csv or .parquet")
     targets = [path.with_name(path.stem + name + path.suffix) for name in frames]
+    refuse_overwriting([*targets, *also], list(protect))
     for parent in (path.parent, *path.parent.parents):   # the nearest existing ancestor
         if parent.exists():
             if not parent.is_dir():
                 raise AccelsimError(f"{path}: cannot write the output: {parent} is a file, "
                                     "not a directory")
             break
-    for target in targets:
+    for target in (*targets, *also):
         if target.is_dir():
             raise AccelsimError(f"{target}: cannot write the output: it is a directory")
     try:
@@ -178,13 +198,20 @@ class Result:
         return energy.pivot_table(index="layer", columns="component", values="energy_pj",
                                   aggfunc="sum", sort=False).fillna(0.0)
 
-    def save(self, path: str | Path) -> list[Path]:
-        """Write layers (.csv or .parquet), counts and meta beside it; returns the paths."""
-        path, counts_path = write_tables(path, {"": self.layers, ".counts": self.counts})
-        meta_path = path.with_name(path.stem + ".meta.json")
+    def save(self, path: str | Path, protect: tuple[str | Path, ...] = ()) -> list[Path]:
+        """Write layers (.csv or .parquet), counts and meta beside it; returns the paths.
+        ``protect``: the run's input files, which no output may overwrite."""
+        meta_path = result_paths(path)[2]
+        path, counts_path = write_tables(path, {"": self.layers, ".counts": self.counts},
+                                         protect, also=(meta_path,))
         summary = {k: (v.item() if hasattr(v, "item") else v)
                    for k, v in self.summary.items()}
-        meta_path.write_text(json.dumps({"meta": self.meta, "summary": summary}, indent=2))
+        try:
+            meta_path.write_text(json.dumps({"meta": self.meta, "summary": summary},
+                                            indent=2))
+        except OSError as err:
+            raise AccelsimError(f"{meta_path}: cannot write the output "
+                                f"({err.strerror or err})") from None
         return [path, counts_path, meta_path]
 
 
