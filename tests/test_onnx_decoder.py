@@ -14,7 +14,7 @@ from accelsim.workload import load_tensors
 from accelsim.workload.formats.onnx_model import import_onnx
 from tests.onnx_helpers import GraphBuilder, check_against_onnxruntime, onnxruntime_outputs
 
-DECODER_OPS = ("ConvTranspose", "Resize", "Upsample", "Split", "Slice", "Transpose")
+DECODER_OPS = ("ConvTranspose", "Resize", "Upsample", "Split", "Slice", "Transpose", "Pad")
 """The operators these models exercise (tests/test_onnx.py covers the rest)."""
 
 
@@ -78,6 +78,27 @@ def models(tmp_path_factory):
             "decoder": decoder(folder / "decoder.onnx")}
 
 
+def tf_style_padding(path):
+    """TensorFlow's exports: an explicit Pad (opset 11 inputs, then opset 2-style
+    attributes in a second model) before a 'valid' strided conv."""
+    g = GraphBuilder([1, 3, 9, 9], seed=17)
+    x = g.node("Pad", ["x", g.const(np.array([0, 0, 1, 2, 0, 0, 2, 1]))], "pad",
+               mode="constant")
+    x = g.conv(x, 3, 4, 3, name="conv", strides=[2, 2])
+    x = g.node("Pad", [x, g.const(np.array([0, 0, 1, 1, 0, 0, 1, 1])),
+                       g.const(np.float32(0.0))], "pad2")
+    return g.save(g.conv(x, 4, 2, 3, name="out", pads=[1, 0, 0, 1]), path, opset=13)
+
+
+def test_a_pad_before_a_conv_joins_its_padding(tmp_path):
+    path = tf_style_padding(tmp_path / "tf.onnx")
+    check_against_onnxruntime(path)
+    network = import_onnx(path).network
+    assert [layer.name for layer in network.layers] == ["conv", "out"]
+    assert network.layer("conv").pad == (1, 2, 2, 1)
+    assert network.layer("out").pad == (2, 1, 1, 2)
+
+
 def upsample_opset9(path):
     """The pre-Resize operator: Upsample with a scales input (opset 9), 2 x 3."""
     g = GraphBuilder([1, 3, 5, 4], seed=11)
@@ -89,7 +110,8 @@ def upsample_opset9(path):
 def test_the_models_cover_every_rearranging_operator(models, tmp_path):
     import onnx
 
-    paths = [*models.values(), upsample_opset9(tmp_path / "upsample.onnx")]
+    paths = [*models.values(), upsample_opset9(tmp_path / "upsample.onnx"),
+             tf_style_padding(tmp_path / "tf.onnx")]
     ops = {node.op_type for path in paths for node in onnx.load(str(path)).graph.node}
     assert set(DECODER_OPS) <= ops
 
@@ -147,6 +169,11 @@ def test_final_outputs_match_onnxruntime_in_fixed16(models, arch):
     (lambda g, x: g.node("Resize", [x, "", g.const(np.array([1, 1, 1.5, 1.5], np.float32))],
                          "r", mode="nearest"), "not a repetition"),
     (lambda g, x: g.node("Transpose", [x], "t", perm=[0, 1, 3, 2]), "channel shuffle"),
+    (lambda g, x: g.node("MaxPool", [g.node("Pad", [x, g.const(np.array([0, 0, 1, 1, 0, 0, 1,
+                                                                        1]))], "p")], "m",
+                         kernel_shape=[2, 2]), "only a Conv may read"),
+    (lambda g, x: g.node("Pad", [x, g.const(np.array([0, 0, 1, 1, 0, 0, 1, 1]))], "p",
+                         mode="reflect"), "only zero padding"),
     (lambda g, x: g.node("Slice", [x, g.const(np.array([0])), g.const(np.array([2])),
                                    g.const(np.array([2]))], "s"), "slice along axis 2"),
     (lambda g, x: g.node("ConvTranspose", [x, g.weights((4, 4, 3, 3), 36)], "ct",

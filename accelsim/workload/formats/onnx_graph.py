@@ -44,7 +44,7 @@ HANDLERS = {  # ONNX operator -> GraphImporter method (element-wise ones: onnx_o
     "Split": "_split", "Slice": "_slice", "Transpose": "_transpose", "Resize": "_resize",
     "Upsample": "_resize", "ConvTranspose": "_conv_transpose",
     "QuantizeLinear": "_quantize_linear", "DequantizeLinear": "_dequantize_linear",
-    "LayerNormalization": "_layer_normalization",
+    "LayerNormalization": "_layer_normalization", "Pad": "_pad",
     **{op: "_act_node" for op in ACTIVATIONS}, **{op: "_eltwise_node" for op in ELTWISE},
 }
 
@@ -63,6 +63,9 @@ class _Value:
     groups: int = 0
     quant: tuple[float, int, int, int] | None = None
     """Set on a QuantizeLinear's output: the grid its DequantizeLinear must match."""
+    pad: tuple[int, int, int, int] = (0, 0, 0, 0)
+    """Zeros a Pad node put around it (top, left, bottom, right), taken by the Conv that
+    reads it (a 'valid' conv after an explicit padding, as TensorFlow exports write it)."""
     channels_last: bool = False
     """The ``[1, H, W, C]`` view of the feature map (a Transpose [0, 2, 3, 1]): the same
     values, read by LayerNormalization, MatMul and element-wise operators on its last axis."""
@@ -132,8 +135,10 @@ class GraphImporter(ElementwiseHandlers, PoolHandlers, RearrangeHandlers, Volume
         if v is None or v.flat:
             return None if v is None else [1, math.prod(v.shape)]
         frames = self.frames_of(v)
-        return [1, v.shape[0], frames, v.shape[1] // frames, v.shape[2]] if frames else [
-            1, *v.shape]
+        if frames:
+            return [1, v.shape[0], frames, v.shape[1] // frames, v.shape[2]]
+        top, left, bottom, right = v.pad   # a Pad's output is larger than its layer's
+        return [1, v.shape[0], v.shape[1] + top + bottom, v.shape[2] + left + right]
 
     def _attrs(self, node) -> dict:
         return {a.name: helper.get_attribute_value(a) for a in node.attribute}
@@ -144,6 +149,9 @@ class GraphImporter(ElementwiseHandlers, PoolHandlers, RearrangeHandlers, Volume
             what = "a constant" if name in self.consts else "not produced by an earlier node"
             self._fail(f"input {name!r} is {what}; expected a feature map")
         value = self.values[name]
+        if any(value.pad) and node.op_type not in ("Conv", "Pad"):
+            self._fail(f"input {name!r} is zero-padded by a Pad node; only a Conv may read "
+                       "it (the padding joins the conv's own)")
         if value.quant is not None and node.op_type != "DequantizeLinear":
             self._fail(f"input {name!r} is an int8 tensor (a QuantizeLinear's output); only a "
                        "DequantizeLinear may read it (the QDQ format; QLinearConv and the "
@@ -233,10 +241,13 @@ class GraphImporter(ElementwiseHandlers, PoolHandlers, RearrangeHandlers, Volume
             self._fail(f"weights {list(w.shape)} in {groups} groups do not fit "
                        f"{x.shape[0]} input channels")
         bias = self._const(node, 2, "bias", required=False)
+        pads = self._pads(a, x.shape[1:], kernel, stride)
+        if any(x.pad) and any(pads) and "auto_pad" in a:
+            self._fail("a Pad before a Conv with auto_pad is not supported (give pads)")
         self._add_layer(node, dict(
             kind="conv", in_channels=x.shape[0], in_h=x.shape[1], in_w=x.shape[2],
             out_channels=w.shape[0], kernel_h=kernel[0], kernel_w=kernel[1], stride=stride,
-            pad=self._pads(a, x.shape[1:], kernel, stride), groups=groups,
+            pad=tuple(p + q for p, q in zip(pads, x.pad, strict=True)), groups=groups,
             inputs=(x.layer,)), w, np.zeros(w.shape[0]) if bias is None else bias)
 
     def _pads(self, a: dict, size, kernel, stride) -> tuple[int, int, int, int]:

@@ -73,6 +73,28 @@ class RearrangeHandlers:
                                    out_channels=channels, offset=offset, inputs=(x.layer,)),
                         flat=x.flat, output=output)
 
+    # ---- zero padding before a convolution -------------------------------------------------
+    def _pad(self, node):
+        x, a = self._value(node), self._attrs(node)
+        if len(node.input) > 1:   # opset >= 11: pads (and the value) are inputs
+            pads = self._const(node, 1, "pads").tolist()
+            value = self._const(node, 2, "constant value", required=False)
+        else:
+            pads, value = list(a.get("pads", [])), a.get("value", 0.0)
+        mode = _text(a.get("mode", "constant"))
+        if len(node.input) > 3 and node.input[3]:
+            self._fail("Pad with an axes input is not supported")
+        value = 0.0 if value is None else float(np.asarray(value).ravel()[0])
+        if mode != "constant" or value != 0.0 or x.flat or len(pads) != 8 or min(pads) < 0:
+            self._fail(f"only zero padding of H and W is supported, got mode {mode!r}, "
+                       f"value {value}, pads {pads}")
+        if any(pads[i] for i in (0, 1, 4, 5)):
+            self._fail(f"padding the batch or channels (pads {pads}) is not supported")
+        top, left, bottom, right = pads[2], pads[3], pads[6], pads[7]
+        self.values[node.output[0]] = replace(
+            x, path=(*x.path, node.output[0]),
+            pad=tuple(p + q for p, q in zip(x.pad, (top, left, bottom, right), strict=True)))
+
     # ---- channel shuffle ---------------------------------------------------------------
     def _transpose(self, node):
         x = self._value(node)

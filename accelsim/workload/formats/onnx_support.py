@@ -41,6 +41,7 @@ OPERATORS: dict[str, str] = {
     "PRelu": "act layer (one slope; per-channel slopes are refused)",
     "Softmax": "softmax layer, over the channels",
     "Concat": "concat layer, on channels (a layout step); of one tensor, no layer",
+    "Pad": "zeros around H and W, read by a Conv: joined to its padding, no layer",
     "Split": "slice layers, one per output, on channels (layout steps)",
     "Slice": "slice layer: one channel range, step 1 (on constants: folded)",
     "Transpose": "inside a channel shuffle (`Reshape` to `[1, g, C/g, H, W]`, `Transpose "
