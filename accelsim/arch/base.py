@@ -86,7 +86,38 @@ class LayerRun:
     stats: dict[str, float] = field(default_factory=dict)
 
 
-class Core:
+class Unit:
+    """What the result table asks of whatever ran a layer (a core, the host unit, a core
+    running 3-D frames): ``arch``, the word size, the layer's useful work and its no-stall
+    cycles at ``peak_per_cycle``."""
+
+    arch: Any
+
+    @property
+    def word_bytes(self) -> int:
+        return 2 if self.arch.precision == "fixed16" else 4
+
+    def ideal_cycles(self, layer: Layer, counts: Counts | None = None, batch: int = 1) -> int:
+        """No-stall lower bound: the layer's work at full datapath utilization. With the
+        layer's ``counts``, the work is its *effectual* MACs (the ``mac`` events a core
+        counted), so a core that skips ineffectual MACs is held to what it really did."""
+        return math.ceil(self.useful_work(layer, counts, batch) / self.peak_per_cycle(layer))
+
+    @staticmethod
+    def useful_work(layer: Layer, counts: Counts | None = None, batch: int = 1) -> int:
+        """MACs (effectual ones, given the counts) for conv/fc; ops for pool/add; for all
+        ``batch`` images (counts already cover them)."""
+        if not layer.has_weights:
+            return layer.ops * batch
+        if counts is None:
+            return layer.macs * batch
+        return sum(n for (_, action), n in counts.items() if action == "mac")
+
+    def peak_per_cycle(self, layer: Layer) -> int:
+        raise NotImplementedError(f"{type(self).__name__} must implement peak_per_cycle()")
+
+
+class Core(Unit):
     """Base of every accelerator core; see the module docstring for the hooks."""
 
     LOAD_BUFFERS: tuple[str, ...] = ()
@@ -96,10 +127,6 @@ class Core:
     def __init__(self, arch) -> None:
         self.arch = arch
         self.params = arch.core_params
-
-    @property
-    def word_bytes(self) -> int:
-        return 2 if self.arch.precision == "fixed16" else 4
 
     def buffer_words(self, name: str) -> int:
         """Words one slot of buffer ``name`` holds at this precision."""
@@ -122,22 +149,6 @@ class Core:
             return BufferSpec()
         return BufferSpec(slots=min(b.slots for b in buffers),
                           ports=min(b.ports for b in buffers))
-
-    def ideal_cycles(self, layer: Layer, counts: Counts | None = None, batch: int = 1) -> int:
-        """No-stall lower bound: the layer's work at full datapath utilization. With the
-        layer's ``counts``, the work is its *effectual* MACs (the ``mac`` events a core
-        counted), so a core that skips ineffectual MACs is held to what it really did."""
-        return math.ceil(self.useful_work(layer, counts, batch) / self.peak_per_cycle(layer))
-
-    @staticmethod
-    def useful_work(layer: Layer, counts: Counts | None = None, batch: int = 1) -> int:
-        """MACs (effectual ones, given the counts) for conv/fc; ops for pool/add; for all
-        ``batch`` images (counts already cover them)."""
-        if not layer.has_weights:
-            return layer.ops * batch
-        if counts is None:
-            return layer.macs * batch
-        return sum(n for (_, action), n in counts.items() if action == "mac")
 
     def run_layer(self, layer: Layer, inputs: list, weights, bias) -> LayerRun:
         return self.compute(layer, inputs, weights, bias, self.tile(layer))
@@ -175,6 +186,3 @@ class Core:
 
     def components(self) -> list:
         raise NotImplementedError(f"{type(self).__name__} must implement components()")
-
-    def peak_per_cycle(self, layer: Layer) -> int:
-        raise NotImplementedError(f"{type(self).__name__} must implement peak_per_cycle()")

@@ -24,7 +24,7 @@ import math
 import numpy as np
 
 from accelsim import fixedpoint
-from accelsim.arch.base import Core, LayerRun
+from accelsim.arch.base import LayerRun, Unit
 from accelsim.cost.counts import Counts
 from accelsim.cost.energy import Component
 from accelsim.engine import TileWork
@@ -36,16 +36,12 @@ NAME = "host"
 """The unit's name in ``Result.layers.ran_on`` and its energy component's name."""
 
 
-class HostUnit:
-    """The arch's host unit; the same work/peak interface a Core offers the result table."""
-
-    useful_work = staticmethod(Core.useful_work)
-    ideal_cycles = Core.ideal_cycles
+class HostUnit(Unit):
+    """The arch's host unit, ``host.ops_per_cycle`` lanes wide."""
 
     def __init__(self, arch) -> None:
         self.arch = arch
         self.lanes = arch.host.ops_per_cycle
-        self.word_bytes = 2 if arch.precision == "fixed16" else 4
 
     @staticmethod
     def components() -> list[Component]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from accelsim import fixedpoint
-from accelsim.arch.base import Core, LayerRun
+from accelsim.arch.base import Core, LayerRun, Unit
 from accelsim.cost.counts import Counts
 from accelsim.engine import TileWork
 from accelsim.sim.layout import concat
@@ -25,15 +25,11 @@ from accelsim.workload.layer import Layer
 SUMMED_STATS = ("_cycles", "_bytes")
 
 
-class FrameUnit:
+class FrameUnit(Unit):
     """The row's unit: the core, its peak taken from the 2-D layers it really ran."""
 
-    useful_work = staticmethod(Core.useful_work)
-    ideal_cycles = Core.ideal_cycles
-
     def __init__(self, core: Core, step: Layer) -> None:
-        self.core, self.step = core, step
-        self.word_bytes = core.word_bytes
+        self.arch, self.core, self.step = core.arch, core, step
 
     def peak_per_cycle(self, layer: Layer) -> int:
         return self.core.peak_per_cycle(self.step)
