@@ -141,8 +141,32 @@ def check_against_onnxruntime(path: Path, input_from=None,
                               tensors=tensors, keep_outputs=True).outputs[layers[-1].name]
     ours = fixed.to_float().ravel()
     theirs = expected[names[-1]].astype(np.float64).ravel()
-    cosine = ours @ theirs / max(np.linalg.norm(ours) * np.linalg.norm(theirs), 1e-30)
-    assert cosine >= 0.999 and ours.argmax() == theirs.argmax(), (
-        f"fixed16 final output: cosine {cosine:.6f}, arg-max {ours.argmax()} vs "
+    similarity = cosine(ours, theirs)
+    assert similarity >= 0.999 and ours.argmax() == theirs.argmax(), (
+        f"fixed16 final output: cosine {similarity:.6f}, arg-max {ours.argmax()} vs "
         f"{theirs.argmax()}")
     return errors
+
+
+def final_outputs(path: Path, arch: str, precision: str, seed: int):
+    """The model's last layer run on ``arch`` in ``precision`` and ONNX Runtime's value of
+    the same tensor, both flat float64, and the run's Result."""
+    model = import_onnx(path)
+    tensors = load_tensors(model.network, seed=seed)
+    config = with_overrides(accelsim.load_arch(arch), {"precision": precision})
+    result = accelsim.simulate(config, model.network, tensors=tensors, keep_outputs=True)
+    last = model.network.layers[-1].name
+    theirs = onnxruntime_outputs(path, tensors.input, [model.tensor_names[last]])
+    out = result.outputs[last]
+    ours = out.to_float() if hasattr(out, "frac") else np.asarray(out)
+    return (ours.astype(np.float64).ravel(),
+            next(iter(theirs.values())).astype(np.float64).ravel(), result)
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    return float(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-30))
+
+
+def assert_fp32_close(ours: np.ndarray, theirs: np.ndarray) -> None:
+    """fp32: within 1e-4 of ONNX Runtime, relative to the largest magnitude."""
+    np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-4 * np.abs(theirs).max())

@@ -6,13 +6,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import accelsim
-from accelsim.config import with_overrides
 from accelsim.errors import WorkloadError
-from accelsim.fixedpoint import Fixed
-from accelsim.workload import load_tensors
 from accelsim.workload.formats.onnx_model import import_onnx
-from tests.onnx_helpers import GraphBuilder, check_against_onnxruntime, onnxruntime_outputs
+from tests.onnx_helpers import (
+    GraphBuilder,
+    assert_fp32_close,
+    check_against_onnxruntime,
+    cosine,
+    final_outputs,
+)
 
 DECODER_OPS = ("ConvTranspose", "Resize", "Upsample", "Split", "Slice", "Transpose", "Pad")
 """The operators these models exercise (tests/test_onnx.py covers the rest)."""
@@ -146,21 +148,9 @@ def test_the_structures_become_layout_steps_and_convolutions(models):
 @pytest.mark.parametrize("arch", ["cnvlutin", "eyeriss", "systolic", "scnn"])
 def test_final_outputs_match_onnxruntime_in_fixed16(models, arch):
     for path in models.values():
-        model = import_onnx(path)
-        tensors = load_tensors(model.network, seed=2)
-        last = model.network.layers[-1].name
-        out = accelsim.simulate(arch, model.network, tensors=tensors,
-                                keep_outputs=True).outputs[last]
-        theirs = next(iter(onnxruntime_outputs(path, tensors.input,
-                                               [model.tensor_names[last]]).values()))
-        ours = (out.to_float() if isinstance(out, Fixed) else out).astype(np.float64).ravel()
-        theirs = theirs.astype(np.float64).ravel()
-        assert ours @ theirs / (np.linalg.norm(ours) * np.linalg.norm(theirs)) >= 0.999
-        fp32 = with_overrides(accelsim.load_arch(arch), {"precision": "fp32"})
-        exact = accelsim.simulate(fp32, model.network, tensors=tensors,
-                                  keep_outputs=True).outputs[last]
-        np.testing.assert_allclose(np.asarray(exact).ravel(), theirs, rtol=1e-4,
-                                   atol=1e-4 * np.abs(theirs).max())
+        ours, theirs, _ = final_outputs(path, arch, "fixed16", seed=2)
+        assert cosine(ours, theirs) >= 0.999
+        assert_fp32_close(*final_outputs(path, arch, "fp32", seed=2)[:2])
 
 
 @pytest.mark.parametrize(("build", "message"), [

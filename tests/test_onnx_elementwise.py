@@ -6,13 +6,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import accelsim
-from accelsim.config import with_overrides
 from accelsim.errors import WorkloadError
-from accelsim.fixedpoint import Fixed
-from accelsim.workload import load_tensors
 from accelsim.workload.formats.onnx_model import import_onnx
-from tests.onnx_helpers import GraphBuilder, check_against_onnxruntime, onnxruntime_outputs
+from tests.onnx_helpers import (
+    GraphBuilder,
+    assert_fp32_close,
+    check_against_onnxruntime,
+    cosine,
+    final_outputs,
+)
 
 CORES = ("diannao", "cnvlutin", "eyeriss", "systolic")
 ELEMENTWISE_OPS = ("Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "LeakyRelu", "Elu", "PRelu",
@@ -143,21 +145,11 @@ def test_the_blocks_import_whole_with_the_expected_layers(models):
 @pytest.mark.parametrize("precision", ["fp32", "fixed16"])
 def test_the_final_output_matches_onnxruntime_on_each_core(models, arch, precision):
     for path in models.values():
-        model = import_onnx(path)
-        tensors = load_tensors(model.network, seed=1)
-        config = with_overrides(accelsim.load_arch(arch), {"precision": precision})
-        result = accelsim.simulate(config, model.network, tensors=tensors, keep_outputs=True)
-        last = model.network.layers[-1].name
-        theirs = onnxruntime_outputs(path, tensors.input, [model.tensor_names[last]])
-        theirs = next(iter(theirs.values())).astype(np.float64).ravel()
-        ours = result.outputs[last]
-        ours = (ours.to_float() if isinstance(ours, Fixed) else ours).astype(np.float64).ravel()
+        ours, theirs, result = final_outputs(path, arch, precision, seed=1)
         if precision == "fp32":
-            np.testing.assert_allclose(ours, theirs, rtol=1e-4,
-                                       atol=1e-4 * np.abs(theirs).max())
+            assert_fp32_close(ours, theirs)
         else:
-            cosine = ours @ theirs / (np.linalg.norm(ours) * np.linalg.norm(theirs))
-            assert cosine >= 0.999, (path.name, arch, cosine)
+            assert cosine(ours, theirs) >= 0.999, (path.name, arch, cosine(ours, theirs))
         host = result.layers[result.layers["kind"].isin(["act", "eltwise", "softmax"])]
         assert (host["ran_on"] == "host").all() and len(host) > 0
 

@@ -6,17 +6,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import onnx
 import pytest
 
-import accelsim
 from accelsim.cli import main
-from accelsim.config import with_overrides
-from accelsim.fixedpoint import Fixed
-from accelsim.workload import load_network, load_tensors
-from accelsim.workload.formats.onnx_model import import_onnx
-from tests.onnx_helpers import check_against_onnxruntime, onnxruntime_outputs
+from accelsim.workload import load_network
+from tests.onnx_helpers import (
+    assert_fp32_close,
+    check_against_onnxruntime,
+    cosine,
+    final_outputs,
+)
 
 EXPORTS = Path(__file__).parent / "data" / "onnx_exports"
 MODELS = {"mobilenet_v3": EXPORTS / "mobilenet_v3_small_w025_torchscript.onnx",
@@ -46,24 +46,10 @@ def test_exported_models_import_whole_under_their_file_names():
 @pytest.mark.parametrize("arch", ["cnvlutin", "eyeriss", "systolic"])
 def test_exported_models_match_onnxruntime_on_other_cores(arch):
     for path in MODELS.values():
-        network = load_network(path)
-        tensors = load_tensors(network, seed=3)
-        last = network.layers[-1].name
-        theirs = onnxruntime_outputs(path, tensors.input,
-                                     [import_onnx(path).tensor_names[last]])
-        theirs = next(iter(theirs.values())).astype(np.float64).ravel()
-        for precision in ("fp32", "fixed16"):
-            config = with_overrides(accelsim.load_arch(arch), {"precision": precision})
-            out = accelsim.simulate(config, network, tensors=tensors,
-                                    keep_outputs=True).outputs[last]
-            ours = (out.to_float() if isinstance(out, Fixed) else out).astype(np.float64)
-            ours = ours.ravel()
-            if precision == "fp32":
-                np.testing.assert_allclose(ours, theirs, rtol=1e-4,
-                                           atol=1e-4 * np.abs(theirs).max())
-            else:
-                cosine = ours @ theirs / (np.linalg.norm(ours) * np.linalg.norm(theirs))
-                assert cosine >= 0.999 and ours.argmax() == theirs.argmax(), (path, cosine)
+        assert_fp32_close(*final_outputs(path, arch, "fp32", seed=3)[:2])
+        ours, theirs, _ = final_outputs(path, arch, "fixed16", seed=3)
+        similarity = cosine(ours, theirs)
+        assert similarity >= 0.999 and ours.argmax() == theirs.argmax(), (path, similarity)
 
 
 def test_compare_keeps_both_exported_models(tmp_path, capsys):

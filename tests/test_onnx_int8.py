@@ -7,13 +7,14 @@ import numpy as np
 import onnx
 import pytest
 
-import accelsim
-from accelsim.config import with_overrides
 from accelsim.errors import WorkloadError
-from accelsim.fixedpoint import Fixed
-from accelsim.workload import load_tensors
 from accelsim.workload.formats.onnx_model import import_onnx
-from tests.onnx_helpers import GraphBuilder, check_against_onnxruntime, onnxruntime_outputs
+from tests.onnx_helpers import (
+    GraphBuilder,
+    check_against_onnxruntime,
+    cosine,
+    final_outputs,
+)
 
 quantization = pytest.importorskip("onnxruntime.quantization")
 
@@ -67,23 +68,14 @@ def test_every_layer_matches_onnxruntime(int8_model):
 
 @pytest.mark.parametrize("arch", ["diannao", "cnvlutin", "eyeriss", "systolic"])
 def test_final_output_matches_onnxruntime_on_each_core(int8_model, arch):
-    model = import_onnx(int8_model)
-    tensors = load_tensors(model.network, seed=5)
-    last = model.network.layers[-1]
-    theirs = next(iter(onnxruntime_outputs(int8_model, tensors.input,
-                                           [model.tensor_names[last.name]]).values()))
-    theirs = theirs.astype(np.float64).ravel()
+    last = import_onnx(int8_model).network.layers[-1]
     for precision in ("fp32", "fixed16"):
-        config = with_overrides(accelsim.load_arch(arch), {"precision": precision})
-        result = accelsim.simulate(config, model.network, tensors=tensors, keep_outputs=True)
-        out = result.outputs[last.name]
-        ours = (out.to_float() if isinstance(out, Fixed) else out).astype(np.float64).ravel()
+        ours, theirs, result = final_outputs(int8_model, arch, precision, seed=5)
         if precision == "fp32":   # on the same int8 grid: equal, or one step apart
             assert np.abs(ours - theirs).max() <= last.quant[0] * 1.0001
             assert np.mean(ours == theirs) > 0.9
         else:
-            cosine = ours @ theirs / (np.linalg.norm(ours) * np.linalg.norm(theirs))
-            assert cosine >= 0.99 and ours.argmax() == theirs.argmax()
+            assert cosine(ours, theirs) >= 0.99 and ours.argmax() == theirs.argmax()
         mapping = result.layers.set_index("layer").loc[last.name, "mapping"]
         assert f"int8 grid (scale {last.quant[0]:.4g}), datapath widened to {precision}" in (
             mapping)
