@@ -11,16 +11,24 @@ with code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 import pandas as pd
 
 from accelsim import __version__
-from accelsim.cli_config import COMMANDS, add_parsers, add_set_argument, parse_overrides
+from accelsim.cli_config import (
+    COMMANDS,
+    add_parsers,
+    add_set_argument,
+    add_values_arguments,
+    parse_overrides,
+)
 from accelsim.config import load_arch, with_overrides
 from accelsim.errors import AccelsimError, InvariantError
 from accelsim.progress import Progress, choose_mode
+from accelsim.scalesim.config import topology_row
 from accelsim.sim.results import refuse_overwriting, result_paths
 from accelsim.sim.simulate import simulate
 from accelsim.workload import load_network, load_tensors
@@ -57,6 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--output", "-o", type=Path,
                      help="write the per-layer table (.csv or .parquet), counts and meta")
     run.add_argument("--seed", type=int, default=0, help="seed of weights and input (default 0)")
+    add_values_arguments(run)
     run.add_argument("--batch", type=int, default=1, metavar="N",
                      help="images per run, for cores that batch (e.g. eyeriss); default 1")
     add_set_argument(run)
@@ -68,7 +77,11 @@ def _parser() -> argparse.ArgumentParser:
                           "loads unpadded, as SCALE-Sim times it")
     run.add_argument("--scalesim-reports", type=Path, metavar="DIR",
                      help="write SCALE-Sim's COMPUTE_REPORT, BANDWIDTH_REPORT and "
-                          "DETAILED_ACCESS_REPORT CSVs into DIR (systolic core)")
+                          "DETAILED_ACCESS_REPORT CSVs (and SPARSE_REPORT with its sparsity "
+                          "on) into DIR (systolic core)")
+    run.add_argument("--topology-kind", choices=("conv", "gemm"),
+                     help="a SCALE-Sim topology CSV's kind (SCALE-Sim's -i), checked against "
+                          "its header; default: from the header")
     add_parsers(commands)
     _add_compare_parser(commands)
     _add_sweep_parser(commands)
@@ -85,9 +98,16 @@ def _add_compare_parser(commands) -> None:
                          help=f"comma-separated workloads (default: {DEFAULT_WORKLOAD})")
     compare.add_argument("--baseline", help="architecture to compare against (default: first)")
     compare.add_argument("--seed", type=int, default=0, help="seed of weights and input")
+    add_values_arguments(compare, weights=False)
     compare.add_argument("--output", "-o", type=Path,
                          help="write the per-layer and per-network tables (.csv or .parquet)")
     compare.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    _add_layers_argument(compare, "the layers the printed tables cover (the files: all)")
+
+
+def _add_layers_argument(parser, what: str) -> None:
+    parser.add_argument("--layers", choices=("all", "conv", "fc"), default="all",
+                        help=f"{what}; default all")
 
 
 def _compare(args) -> int:
@@ -100,8 +120,9 @@ def _compare(args) -> int:
     with Progress(len(archs) * len(workloads), desc="compare", unit="run", leave=False,
                   mode=choose_mode(False if args.quiet else None)) as bar:
         comparison = compare(archs, workloads, baseline=args.baseline, seed=args.seed,
+                             values=args.values,
                              progress=lambda workload, arch: bar.begin(f"{workload} on {arch}"))
-    print(format_comparison(comparison))
+    print(format_comparison(comparison, layers=args.layers))
     if args.output:
         for path in comparison.save(args.output):
             print(f"wrote {path}")
@@ -121,6 +142,9 @@ def _add_sweep_parser(commands) -> None:
                        help="run on this Dask scheduler (e.g. tcp://host:8786) instead")
     sweep.add_argument("--restart", action="store_true",
                        help="discard the runs stored by an earlier invocation")
+    sweep.add_argument("--values", choices=("calibrated", "synthetic"),
+                       help="values of networks without weights (default: the file's, else "
+                            "calibrated)")
     sweep.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
@@ -129,6 +153,10 @@ def _sweep(args) -> int:
     from accelsim.sweep.report import format_summary
 
     sweep = load_sweep(args.sweep)
+    if args.values:
+        import dataclasses
+
+        sweep = dataclasses.replace(sweep, values=args.values)
     output = args.output or Path(f"{sweep.name}.parquet")
     try:
         result = run_sweep(sweep, output, jobs=args.jobs, scheduler=args.scheduler,
@@ -156,13 +184,18 @@ def _add_plot_parser(commands) -> None:
     plot.add_argument("--workload", help="the workload of a per-layer figure (default: first)")
     plot.add_argument("--archs", help="comma-separated architectures to show, in this order")
     plot.add_argument("--baseline", help="speedup baseline (default: the comparison's)")
-    plot.add_argument("--metric", help="speedup | energy_ratio (speedup); a points-table "
-                                       "column such as cycles, time_ms, energy_uj (sweep)")
+    plot.add_argument("--metric", help="speedup | energy_ratio (speedup); cycles | time "
+                                       "(cycles; default: time when clocks differ); a "
+                                       "points-table column such as cycles, time_ms, "
+                                       "energy_uj (sweep; same default)")
     plot.add_argument("--x", help="sweep: the swept key on the x axis")
     plot.add_argument("--line", help="sweep: one line per value of this key")
     plot.add_argument("--color", help="pareto: colour the runs by this key")
     plot.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
                       help="sweep: hold another swept key at this value")
+    _add_layers_argument(plot, "speedup, cycles, energy, utilization: the layers shown")
+    plot.add_argument("--zoom", action="store_true",
+                      help="sweep, pareto: fit the value axes to the data (default: from 0)")
 
 
 def _plot(args) -> int:
@@ -178,7 +211,7 @@ def _plot(args) -> int:
     archs = [a.strip() for a in (args.archs or "").split(",") if a.strip()]
     figure = plot.make(args.kind, table, workload=args.workload, archs=archs,
                        baseline=args.baseline, metric=args.metric, x=args.x, line=args.line,
-                       color=args.color, where=where)
+                       color=args.color, where=where, layers=args.layers, zoom=args.zoom)
     for path in plot.save(figure, *(args.output or [Path(f"{args.kind}.png")])):
         print(f"wrote {path}")
     return 0
@@ -244,27 +277,16 @@ def _networks(args, arch) -> tuple:
     if args.scalesim_config:
         from accelsim.scalesim.config import load_scalesim_workload
 
-        return load_scalesim_workload(args.workload)
+        return load_scalesim_workload(args.workload, args.topology_kind)
     path = Path(args.workload)
     if path.suffix.lower() == ".csv" and path.is_file() and args.input_shape is None:
         from accelsim.workload.formats.topology_csv import load_topology
 
-        return load_topology(path, expand_dp=arch.core == "systolic")
+        return load_topology(path, expand_dp=arch.core == "systolic", kind=args.topology_kind)
+    if args.topology_kind:
+        raise AccelsimError(f"--topology-kind {args.topology_kind}: {args.workload} is not a "
+                            "SCALE-Sim topology CSV file")
     return (load_network(args.workload, input_shape=args.input_shape),)
-
-
-def _row_sparsity(network, tensors):
-    """A topology row's weights pruned to its ``Sparsity`` N:M (recorded in the provenance)."""
-    n, m = getattr(network, "sparsity", (1, 1))
-    if n == m:
-        return tensors
-    import dataclasses
-
-    from accelsim.workload.formats.topology_csv import prune_n_m
-
-    weights = {name: prune_n_m(w, n, m) for name, w in tensors.weights.items()}
-    return dataclasses.replace(tensors, weights=weights, provenance={
-        **tensors.provenance, "weights": f"{tensors.provenance['weights']}, pruned {n}:{m}"})
 
 
 def _joined(results: list, name: str):
@@ -285,7 +307,8 @@ def _joined(results: list, name: str):
 
 
 def _run(args) -> int:
-    inputs = [args.arch, args.workload, args.input, args.transforms, args.scalesim_config]
+    inputs = [args.arch, args.workload, args.input, args.transforms, args.scalesim_config,
+              args.weights]
     if args.output:   # checked before the run, so no one waits for a refusal
         refuse_overwriting(result_paths(args.output), inputs)
     arch = load_arch(args.arch)
@@ -310,13 +333,16 @@ def _run(args) -> int:
                        f" on {arch.name}", unit="layer",
                   mode=choose_mode(False if args.quiet else None), leave=False) as bar:
         for network in networks:   # a topology's rows in turn, each on its own seeded input
-            tensors = _row_sparsity(network, load_tensors(network, args.seed, args.input))
+            row_arch, tensors = topology_row(arch, network,   # a Sparsity N:M: pruned
+                                             load_tensors(network, args.seed, args.input,
+                                                          values=args.values,
+                                                          weights_from=args.weights))
             if args.transforms:
                 tensors = apply_transforms(network, tensors, load_recipe(args.transforms),
                                            f"{args.transforms}: transforms")
             tensors = apply_transforms(network, tensors, [parse_transform(spec) for spec
                                                           in args.transform], "--transform")
-            results.append(simulate(arch, network, seed=args.seed, tensors=tensors,
+            results.append(simulate(row_arch, network, seed=args.seed, tensors=tensors,
                                     batch=args.batch,
                                     progress=lambda index, total, layer: bar.begin(layer.name)))
     result = results[0] if len(results) == 1 else _joined(results, Path(args.workload).stem)
@@ -354,3 +380,6 @@ def main(argv: list[str] | None = None) -> int:
     except InvariantError as err:   # a simulator bug, not bad input: one line, exit 3
         print(f"accelsim: invariant broken: {err}", file=sys.stderr)
         return 3
+    except BrokenPipeError:   # the reader left (`accelsim run | head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141

@@ -1,10 +1,13 @@
-"""``accelsim list``, ``show`` and ``init``: finding the shipped configs and making one yours.
+"""``accelsim list``, ``show``, ``init`` and ``stats``: what ships, making a config yours,
+and what values a workload runs on.
 
 A new user's questions before a first real run: what ships and where does it live
 (``list``), what exactly does this architecture set, after my ``--set`` overrides
 (``show``), and how do I get an editable copy (``init``). Kept apart from :mod:`accelsim.cli`
 so that module stays about running; it registers these commands through
-:func:`add_parsers` and dispatches to :data:`COMMANDS`.
+:func:`add_parsers` and dispatches to :data:`COMMANDS`. ``stats`` prints per layer what the
+value-aware cores are fed (:mod:`accelsim.workload.stats`); :func:`add_values_arguments`
+gives ``run``, ``compare`` and ``stats`` the same ``--values`` / ``--weights`` options.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ import yaml
 from accelsim.config import load_arch, with_overrides
 from accelsim.errors import AccelsimError
 from accelsim.files import data_dir, parse_yaml_value, resolve, shipped
-from accelsim.workload import load_network
+from accelsim.workload import VALUES, load_network, load_tensors
+from accelsim.workload.variants import family_entries
 
 
 def add_parsers(commands) -> None:
@@ -35,6 +39,32 @@ def add_parsers(commands) -> None:
     init.add_argument("directory", metavar="DIR", type=Path,
                       help="where to write <ARCH>.yaml (created if missing)")
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
+    stats = commands.add_parser(
+        "stats", help="per-layer zeros, zero runs and value ranges a workload's cores are fed")
+    stats.add_argument("--workload", default="vgg16",
+                       help="shipped workload name or file (default: vgg16)")
+    stats.add_argument("--seed", type=int, default=0, help="seed of weights and input")
+    stats.add_argument("--input", metavar="FILE",
+                       help="network input: a .npy array, an image file or sample:NAME")
+    add_values_arguments(stats)
+    columns = commands.add_parser(
+        "columns", help="what each column of accelsim's tables means, with its unit")
+    columns.add_argument("tables", nargs="*", type=Path, metavar="TABLE",
+                         help="describe this table's columns (.csv or .parquet) instead")
+    columns.add_argument("--markdown", action="store_true",
+                         help="print the table as Markdown (as in the README)")
+
+
+def add_values_arguments(parser, weights: bool = True) -> None:
+    """``--values calibrated|synthetic`` and (for one workload) ``--weights FILE``."""
+    parser.add_argument("--values", choices=VALUES, default=VALUES[0],
+                        help="values of a network without weights of its own: calibrated "
+                             "(default: activations follow published zero fractions, "
+                             "workloads/calibration/) or synthetic (He-normal, zero biases)")
+    if weights:
+        parser.add_argument("--weights", metavar="FILE",
+                            help="trained weights for the network (.npz: <layer>.weight, "
+                                 "<layer>.bias; or an ONNX model with the same layer names)")
 
 
 def add_set_argument(parser) -> None:
@@ -92,6 +122,22 @@ def init(args) -> int:
     return 0
 
 
+def stats(args) -> int:
+    """Per-layer statistics of the values ``run`` would use (float32 forward pass)."""
+    from accelsim.workload.stats import format_stats, layer_stats
+
+    network = load_network(args.workload)
+    tensors = load_tensors(network, args.seed, args.input, values=args.values,
+                           weights_from=args.weights)
+    print(format_stats(layer_stats(network, tensors)))
+    print()
+    print(f"network {network.name}, seed {args.seed}; float32 forward pass (fixed16 cores see "
+          "these values rounded)")
+    for key, value in tensors.provenance.items():
+        print(f"  {key:11s} {value}")
+    return 0
+
+
 def list_shipped() -> int:
     """Shipped architectures, workloads and sweeps: where their files are (a directory
     once, the file name pattern), then a line per name to pass and what it is."""
@@ -101,6 +147,7 @@ def list_shipped() -> int:
     workloads = {name: load_network(name).summary()
                  + ("" if path.suffix == ".yaml" else f" ({path.name})")
                  for name, path in shipped("workloads", (".yaml", ".onnx")).items()}
+    workloads.update(family_entries())
     sweeps = {path.stem: _sweep_summary(path) for path in sorted(sweep_dir.glob("*.yaml"))}
     width = max(map(len, [*archs, *workloads, *sweeps]))
     for title, entries in (
@@ -127,5 +174,27 @@ def _sweep_summary(path: Path) -> str:
             f"({', '.join(map(str, workloads))})")
 
 
-COMMANDS = {"list": lambda args: list_shipped(), "show": show, "init": init}
+def columns(args) -> int:
+    """The column table (:mod:`accelsim.columns`), or the columns of the given tables."""
+    import pandas as pd
+
+    from accelsim.columns import markdown_table, text_table
+
+    if args.markdown:
+        print(markdown_table())
+        return 0
+    width = shutil.get_terminal_size((100, 24)).columns
+    if not args.tables:
+        print(text_table(width=width))
+    for path in args.tables:
+        if path.suffix not in (".csv", ".parquet") or not path.is_file():
+            raise AccelsimError(f"{path}: expected an existing .csv or .parquet table")
+        frame = pd.read_csv(path, nrows=0) if path.suffix == ".csv" else pd.read_parquet(path)
+        print(f"{path}:")
+        print(text_table(list(map(str, frame.columns)), width=width))
+    return 0
+
+
+COMMANDS = {"list": lambda args: list_shipped(), "show": show, "init": init,
+            "stats": stats, "columns": columns}
 """Sub-command name -> the function running it."""

@@ -8,12 +8,15 @@ given) weights and input, so differences come from the hardware alone.
 
 from __future__ import annotations
 
+import shutil
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from accelsim.columns import DOMINANT_SHARE, LAYER_GROUPS, in_group
 from accelsim.config import ArchConfig, load_arch
 from accelsim.errors import AccelsimError
 from accelsim.sim.results import Result, write_tables
@@ -31,8 +34,9 @@ LAYER_COLUMNS = ("workload", "layer", "kind", "arch", "ran_on", "macs", "cycles"
 @dataclass
 class Comparison:
     """``layers``: one row per (workload, layer, arch) with ``speedup`` and ``energy_ratio``
-    against the baseline; ``networks``: the same per (workload, arch), over all layers and
-    over conv layers only (``conv_speedup``), the figure zero-skipping papers report."""
+    against the baseline; ``networks``: the same per (workload, arch), over all layers,
+    over conv layers only (``conv_speedup``, the figure zero-skipping papers report) and
+    fc layers only (``fc_speedup``), with the fc layers' share of the time (``fc_share``)."""
 
     baseline: str
     layers: pd.DataFrame
@@ -46,10 +50,12 @@ class Comparison:
 
 def compare(archs: Sequence[ArchConfig | str | Path], workloads: Sequence[Network | str | Path],
             *, baseline: str | None = None, seed: int = 0,
-            tensors: Mapping[str, NetworkTensors] | None = None, progress=None) -> Comparison:
+            tensors: Mapping[str, NetworkTensors] | None = None, progress=None,
+            values: str = "calibrated") -> Comparison:
     """Simulate every architecture on every workload; ``baseline`` is an architecture name
     (default: the first). ``tensors`` maps a workload name to the tensors to use (e.g.
-    pruned); others get their default ones (an ONNX model's own weights, else seeded).
+    pruned); others get their default ones (an ONNX model's own weights, else ``values``:
+    ``calibrated`` or ``synthetic``, see :func:`accelsim.workload.load_tensors`).
     ``progress(workload, arch)`` is called before each run."""
     if not archs or not workloads:
         raise AccelsimError(f"compare: give at least one architecture and one workload, got "
@@ -64,7 +70,7 @@ def compare(archs: Sequence[ArchConfig | str | Path], workloads: Sequence[Networ
     results = {}
     for network in _networks(workloads):
         given = (tensors or {}).get(network.name)
-        shared = given if given is not None else load_tensors(network, seed)
+        shared = given if given is not None else load_tensors(network, seed, values=values)
         for config in configs:
             if progress:
                 progress(network.name, config.name)
@@ -113,18 +119,25 @@ def _network_table(layers: pd.DataFrame, baseline: str) -> pd.DataFrame:
         return frame.groupby(["workload", "arch"], sort=False)[
             ["macs", "cycles", "time_us", "energy_pj"]].sum()
 
-    every = totals(layers)   # conv totals NaN where a workload has no conv layer
-    conv = totals(layers[layers["kind"].isin(["conv", "conv3d"])]).reindex(every.index)
-    base_every = every.xs(baseline, level="arch")
-    base_conv = conv.xs(baseline, level="arch")
+    every = totals(layers)   # group totals NaN where a workload has no such layer
     workloads = every.index.get_level_values("workload")
     table = every.reset_index()
-    table["speedup"] = base_every["time_us"].reindex(workloads).to_numpy() / table["time_us"]
-    table["energy_ratio"] = (base_every["energy_pj"].reindex(workloads).to_numpy()
-                             / table["energy_pj"])
-    conv_time = conv["time_us"].reindex(every.index).to_numpy()
-    table["conv_speedup"] = base_conv["time_us"].reindex(workloads).to_numpy() / conv_time
+    table["speedup"] = _ratio(every, every, baseline, "time_us", workloads)
+    table["energy_ratio"] = _ratio(every, every, baseline, "energy_pj", workloads)
+    for group in ("conv", "fc"):
+        part = totals(layers[in_group(layers["kind"], group)]).reindex(every.index)
+        table[f"{group}_speedup"] = _ratio(part, part, baseline, "time_us", workloads)
+    fc_time = totals(layers[in_group(layers["kind"], "fc")]).reindex(every.index)["time_us"]
+    table["fc_share"] = (fc_time.fillna(0) / every["time_us"].where(every["time_us"] > 0)
+                         ).to_numpy()
     return table
+
+
+def _ratio(base: pd.DataFrame, each: pd.DataFrame, baseline: str, column: str,
+           workloads) -> object:
+    """Baseline's ``column`` over each row's, per workload (higher is better)."""
+    reference = base.xs(baseline, level="arch")[column]
+    return reference.reindex(workloads).to_numpy() / each[column].to_numpy()
 
 
 def _by_arch(frame: pd.DataFrame, values: str, archs: list[str]) -> pd.DataFrame:
@@ -133,33 +146,94 @@ def _by_arch(frame: pd.DataFrame, values: str, archs: list[str]) -> pd.DataFrame
                              dropna=False)[archs]
 
 
-def format_comparison(comparison: Comparison) -> str:
+def format_comparison(comparison: Comparison, layers: str = "all",
+                      width: int | None = None) -> str:
     """Per-layer speedups, energies (uJ, every architecture) and energy ratios, and
-    per-network totals, as text."""
-    layers = comparison.layers
-    archs = list(dict.fromkeys(layers["arch"]))
-    others = [a for a in archs if a != comparison.baseline] or archs
-    blocks = []
-    for workload, frame in layers.groupby("workload", sort=False):
-        table = _by_arch(frame, "speedup", others)
-        base = frame[frame["arch"] == comparison.baseline].set_index("layer")
-        table.insert(0, "kind", base["kind"])
-        table.insert(1, f"{comparison.baseline} cycles", base["cycles"])
-        table.insert(2, "zeros_in%", 100 * base["input_zero_fraction"])
-        table.columns = [f"speedup {c}" if c in others else c for c in table.columns]
-        energy_uj = _by_arch(frame, "energy_pj", archs) / 1e6
-        table = table.join(energy_uj.rename(columns=lambda c: f"energy_uj {c}"))
-        energy = _by_arch(frame, "energy_ratio", others)
-        table = table.join(energy.rename(columns=lambda c: f"energy ratio {c}"))
-        blocks.append(f"{workload}: speedup and energy ratio over {comparison.baseline} "
-                      "per layer\n"
-                      + table.to_string(float_format=lambda v: f"{v:,.3f}"))
-    networks = comparison.networks.copy()
-    networks["time_ms"] = networks.pop("time_us") / 1000
-    networks["energy_uj"] = networks.pop("energy_pj") / 1e6
-    columns = ["workload", "arch", "cycles", "time_ms", "energy_uj", "speedup",
-               "conv_speedup", "energy_ratio"]
-    blocks.append(f"whole networks (baseline {comparison.baseline})\n"
-                  + networks[columns].to_string(index=False,
-                                                float_format=lambda v: f"{v:,.3f}"))
+    per-network totals over layer group ``layers`` (conv, fc, all), as text no wider than
+    ``width`` (default: the terminal's): the architectures are split into blocks that fit,
+    each under its name. A note names the networks whose fc layers take most of the time."""
+    if layers not in LAYER_GROUPS:
+        raise AccelsimError(f"--layers {layers}: expected one of {', '.join(LAYER_GROUPS)}")
+    width = width or shutil.get_terminal_size((100, 24)).columns
+    baseline, every = comparison.baseline, comparison.layers
+    chosen = every[in_group(every["kind"], layers)]
+    if chosen.empty:
+        raise AccelsimError(f"--layers {layers}: no workload has {layers} layers")
+    archs = list(dict.fromkeys(every["arch"]))
+    scope = "per layer" if layers == "all" else f"per {layers} layer"
+    blocks = [f"{workload}: speedup and energy ratio over {baseline} {scope}\n"
+              + _fit(_layer_block(frame, baseline, archs), width)
+              for workload, frame in chosen.groupby("workload", sort=False)]
+    networks = _network_table(chosen, baseline) if layers != "all" else comparison.networks
+    networks = networks.assign(time_ms=networks["time_us"] / 1000,
+                               energy_uj=networks["energy_pj"] / 1e6)
+    columns = ["cycles", "time_ms", "energy_uj", "speedup", "energy_ratio"]
+    if layers == "all":
+        columns += ["conv_speedup", "fc_speedup", "fc_share"]
+    title = "whole networks" if layers == "all" else f"{layers} layers of each network"
+    blocks.append(f"{title} (baseline {baseline})\n"
+                  + _fit(networks.set_index(["workload", "arch"])[columns], width))
+    notes = [textwrap.fill(note, width, subsequent_indent="  ")
+             for note in _fc_notes(comparison.networks)] if layers == "all" else []
+    return "\n\n".join(blocks + (["\n".join(notes)] if notes else []))
+
+
+def _layer_block(frame: pd.DataFrame, baseline: str, archs: list[str]) -> pd.DataFrame:
+    """Layer rows; columns (arch, measure): the baseline's cycles and energy, the others'
+    speedup, energy and energy ratio, after the layer's kind and input zeros."""
+    base = frame[frame["arch"] == baseline].set_index("layer")
+    table = pd.DataFrame({("", "kind"): base["kind"],
+                          ("", "zeros_in%"): 100 * base["input_zero_fraction"]})
+    for arch in archs:
+        measures = ["cycles", "energy_uj"] if arch == baseline else \
+            ["speedup", "energy_uj", "energy_ratio"]
+        rows = frame[frame["arch"] == arch].set_index("layer").reindex(base.index)
+        rows = rows.assign(energy_uj=rows["energy_pj"] / 1e6)
+        for measure in measures:
+            table[(arch, measure)] = rows[measure]
+    table.columns = pd.MultiIndex.from_tuples(table.columns)
+    return table
+
+
+def _fit(table: pd.DataFrame, width: int) -> str:
+    """``table`` as text in blocks of whole column groups (an architecture's, under its
+    name, for two-level columns; single columns otherwise), each as wide as fits, the
+    index and the ``""`` group repeated in each."""
+    keys = list(dict.fromkeys(table.columns.get_level_values(0)))
+    fixed = [k for k in keys if k == ""]
+    groups, blocks, current = [k for k in keys if k != ""], [], []
+    for key in groups:
+        candidate = current + [key]
+        if current and _width(_render(table, fixed + candidate)) > width:
+            blocks.append(_render(table, fixed + current))
+            candidate = [key]
+        current = candidate
+    blocks.append(_render(table, fixed + current))
     return "\n\n".join(blocks)
+
+
+def _render(table: pd.DataFrame, keys: list) -> str:
+    part = table[keys] if not isinstance(table.columns, pd.MultiIndex) else \
+        table.loc[:, table.columns.get_level_values(0).isin(keys)]
+    return part.to_string(float_format=lambda v: f"{v:,.3f}",
+                          formatters={c: "{:,.0f}".format for c in part.columns
+                                      if (c[-1] if isinstance(c, tuple) else c) == "cycles"})
+
+
+def _width(text: str) -> int:
+    return max(map(len, text.splitlines()), default=0)
+
+
+def _fc_notes(networks: pd.DataFrame) -> list[str]:
+    """A line per network whose fc layers take more than :data:`DOMINANT_SHARE` of some
+    architecture's time: its whole-network ratios are then mostly the fc layers'."""
+    notes = []
+    for workload, rows in networks.groupby("workload", sort=False):
+        heavy = rows[rows["fc_share"] > DOMINANT_SHARE]
+        if len(heavy):
+            top = heavy.loc[heavy["fc_share"].idxmax()]
+            notes.append(f"note: on {workload}, fc layers take {100 * top['fc_share']:.0f}% "
+                         f"of {top['arch']}'s time ({len(heavy)} of {len(rows)} "
+                         "architectures over half): the whole-network ratios are mostly "
+                         "theirs; conv_speedup (or --layers conv) shows the conv layers alone")
+    return notes

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from accelsim import arch, files
+from accelsim.arch.activation_unit import UNIT_FUNCTIONS
 from accelsim.errors import AccelsimError, ConfigError, did_you_mean
 from accelsim.files import read_yaml
 
@@ -89,6 +90,26 @@ class HostConfig:
 
 
 @dataclass(frozen=True)
+class ActivationUnitConfig:
+    """The core's own activation unit, if it has one (DianNao's NFU-3): the ``act``
+    functions it evaluates (others run on the host unit), its lanes, and its
+    piecewise-linear table (``segments`` over ``[-input_range, input_range]``; 0 = exact).
+    See :mod:`accelsim.arch.activation_unit`."""
+
+    functions: tuple[str, ...] = ()
+    ops_per_cycle: int = field(default=16, metadata={"ge": 1, "le": 2 ** 16})
+    segments: int = field(default=0, metadata={"ge": 0, "le": 2 ** 16})
+    input_range: float = field(default=8.0, metadata={"gt": 0, "le": 2 ** 16})
+
+    def __post_init__(self) -> None:
+        for name in self.functions:
+            if name not in UNIT_FUNCTIONS:
+                raise ValueError(f"functions: {name!r} is not a function an activation unit "
+                                 f"evaluates; known: {', '.join(UNIT_FUNCTIONS)}"
+                                 + did_you_mean(name, list(UNIT_FUNCTIONS)))
+
+
+@dataclass(frozen=True)
 class EngineConfig:
     """Limits on the event-level engine."""
 
@@ -110,6 +131,7 @@ class ArchConfig:
                                                    metadata={"ge": 0, "le": MAX_SIZE})
     engine: EngineConfig = EngineConfig()
     host: HostConfig = HostConfig()
+    activation_unit: ActivationUnitConfig = ActivationUnitConfig()
     description: str = ""
     version: Literal[1] = FORMAT_VERSION
     origin: str = field(default="", compare=False, metadata=_NOT_A_KEY)

@@ -72,9 +72,27 @@ def read_yaml(path: Path, error: type[AccelsimError] = AccelsimError) -> Any:
         raise error(f"{path}: line {line} (byte {err.start}): not UTF-8 text (byte "
                     f"0x{data[err.start]:02x}); YAML files must be UTF-8") from None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as err:
         raise error(f"{path}:{_yaml_problem(err)}") from None
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.safe_load``, but a mapping that names a key twice is an error (PyYAML keeps
+    the last value silently: a config edited by appending a line would run on it unsaid)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, str | int | float | bool):
+                continue   # an unhashable key: the constructor's own error
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice in one mapping",
+                    key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def parse_yaml_value(text: str, where: str, error: type[AccelsimError] = AccelsimError) -> Any:

@@ -4,7 +4,7 @@ chip's batches, printed beside its measured tables, with tolerance bands.
 Run from the repository root::
 
     PYTHONPATH=. python benchmarks/reproduce_eyeriss.py [--config eyeriss] [--seed 0]
-        [--activations eyeriss-profile|seeded] [--vgg]
+        [--values calibrated|synthetic] [--vgg]
 
 What is compared, per CONV layer of the grouped AlexNet (227 x 227 input, batch N = 4, core
 at 200 MHz), our simulation against the JSSC table (published-anchors.md section 5):
@@ -12,27 +12,34 @@ at 200 MHz), our simulation against the JSSC table (published-anchors.md section
 * active PEs: the PEs of a full processing pass (the chip's "active PEs"): must be equal;
 * latency: our cycles / 200 MHz (engine: passes, filter loading, DRAM stalls): band +-20%
   per layer, +-15% for the sum (and so for the frame rate, 35 fps at N = 4);
-* zeros in ifmap: the fraction of exact zeros in the layer's real input (no band: with
-  ``eyeriss-profile`` it is imposed, with ``seeded`` it comes from untrained weights);
+* zeros in ifmap: the fraction of exact zeros in the layer's real input (no band: the
+  calibrated defaults are set to this column, see below);
 * GLB accesses: 16-bit words read or written by the PE array (ifmap reads, psum reads and
   writes, ofmap read-out), x 2 bytes; DRAM fills of the GLB are not counted, as in the
   table (no band; printed to show the mapping matches the chip's);
 * DRAM accesses: bytes to and from DRAM, ifmaps and ofmaps RLC-encoded (filters raw):
   band +-25% per layer.
 
-Activations: ``eyeriss-profile`` (default) shifts the seeded He-normal model's biases so the
-inputs of CONV2-5 have the table's own zero fractions (38.7 / 72.5 / 79.3 / 77.6 %), since
-RLC'd DRAM traffic depends on them; ``seeded`` uses the untrained model as is (about half
-zeros after each ReLU). Batch images: the seeded natural image, then three more seeded ones.
+Values: ``calibrated`` (default) are the CLI's default tensors
+(``workloads/calibration/default.yaml``), whose biases are set so the inputs of CONV2-5 have
+this table's own zero fractions (38.7 / 72.5 / 79.3 / 77.6 %, which RLC'd DRAM traffic
+depends on); nothing is imposed on top for AlexNet. ``synthetic`` is the He-normal, zero-bias
+model (about half zeros after each ReLU). Batch images: the seeded natural image, then three
+more seeded ones.
 
 ``--vgg`` adds VGG-16 at N = 3 against the paper's two VGG totals (0.7 fps, 0.0035 DRAM
 accesses per MAC) and, per CONV layer, against the JSSC VGG-16 table as transcribed (OCR, then
 cleaned by hand) in cucapra/fodlam ``data/eyeriss-vgg16.csv`` (commit 2a03450), with the
 AlexNet bands: active PEs equal, latency +-20% per layer and +-15% in total, GLB and DRAM
-accesses +-25% per layer; the activations get the table's zeros-in-ifmap column like AlexNet's
-(CONV1-1's 16% is the input image's and is not imposed). CONV1-1's DRAM "154 MB" is left
-out: with it the column sums to 452 MB against its own total of 321.1 MB (which is the
-published 0.0035 accesses / MAC); 15.4 MB (a lost decimal point) would sum to 313 MB.
+accesses +-25% per layer. For VGG-16 the table's zeros-in-ifmap column *is* imposed on the
+chosen values (the biases feeding CONV1-2..5-3 shifted again, CONV1-1's 16% is the input
+image's and cannot be): the CLI's calibrated defaults follow this same column
+(``workloads/profiles/vgg16_eyeriss2017.yaml``), so with the defaults it changes nothing;
+with ``--values synthetic`` it is what puts the chip's zeros in, since this table's DRAM and
+GLB figures are the chip's on its own activations, which RLC'd traffic depends on.
+CONV1-1's DRAM "154 MB" is left out: with it the column sums to 452 MB against its own
+total of 321.1 MB (which is the published 0.0035 accesses / MAC); 15.4 MB (a lost decimal
+point) would sum to 313 MB.
 
 What the VGG table says about the chip (the evidence behind ``max_channel_row_words``):
 divided by the outputs, the GLB accesses of CONV1-1 .. CONV5 are 1.95 C, 1.95 C, 0.99 C,
@@ -78,8 +85,7 @@ import pandas as pd
 
 from accelsim import simulate
 from accelsim.config import load_arch
-from accelsim.workload import load_network
-from accelsim.workload.tensors import make_tensors
+from accelsim.workload import load_network, load_tensors
 from accelsim.workload.transforms.activations import impose_input_zeros
 
 BATCH = 4
@@ -119,13 +125,11 @@ def _prefix(network, last: str):
     return dataclasses.replace(network, layers=network.layers[:names.index(last) + 1])
 
 
-def run_alexnet(config: str, activations: str, seed: int) -> pd.DataFrame:
+def run_alexnet(config: str, values: str, seed: int) -> pd.DataFrame:
     """Our CONV1-5 figures, one row per layer, in the JSSC table's units."""
-    network = _prefix(load_network("alexnet"), "pool5")
-    tensors = make_tensors(network, seed)
-    if activations == "eyeriss-profile":
-        zeros = {name: JSSC.loc[name, "zeros_pct"] / 100 for name in CONVS[1:]}
-        tensors = impose_input_zeros(network, tensors, zeros)
+    full = load_network("alexnet")
+    tensors = load_tensors(full, seed, values=values)   # the whole network's values
+    network = _prefix(full, "pool5")
     layers = simulate(load_arch(config), network, tensors=tensors, seed=seed,
                       batch=BATCH).layers.set_index("layer").loc[list(CONVS)]
     return pd.DataFrame({
@@ -175,14 +179,15 @@ def totals(ours: pd.DataFrame) -> tuple[list[str], bool]:
     return lines, inside
 
 
-def run_vgg(config: str, activations: str, seed: int) -> tuple[str, bool]:
+def run_vgg(config: str, values: str, seed: int) -> tuple[str, bool]:
     """Our VGG-16 CONV figures at N = 3 beside the transcribed JSSC table, with the AlexNet
     bands (GLB banded like DRAM); the text and whether every banded figure holds."""
-    network = _prefix(load_network("vgg16"), "pool5")
-    tensors = make_tensors(network, seed)
-    if activations == "eyeriss-profile":   # the input image's 16 % cannot be imposed
-        zeros = {name: JSSC_VGG.loc[name, "zeros_pct"] / 100 for name in VGG_CONVS[1:]}
-        tensors = impose_input_zeros(network, tensors, zeros)
+    full = load_network("vgg16")
+    tensors = load_tensors(full, seed, values=values)
+    network = _prefix(full, "pool5")
+    # the table's own zeros (see the docstring); the input image's 16 % cannot be imposed
+    zeros = {name: JSSC_VGG.loc[name, "zeros_pct"] / 100 for name in VGG_CONVS[1:]}
+    tensors = impose_input_zeros(network, tensors, zeros, label="jssc_vgg16_zeros")
     layers = simulate(load_arch(config), network, tensors=tensors, seed=seed,
                       batch=VGG_BATCH).layers
     convs = layers[layers["kind"] == "conv"].set_index("layer").loc[list(VGG_CONVS)]
@@ -212,7 +217,8 @@ def run_vgg(config: str, activations: str, seed: int) -> tuple[str, bool]:
     held = {"active PEs": pes_ok, **{f"{key} +-{bands[key]:.0%}": ok
                                      for key, ok in inside.items()}}
     text = "\n".join([
-        f"VGG-16 CONV layers, N = {VGG_BATCH} (activations: {activations}) beside the JSSC "
+        f"VGG-16 CONV layers, N = {VGG_BATCH} ({values} values, the table's zeros imposed) "
+        "beside the JSSC "
         "VGG-16 table (third-party transcript):",
         table.to_string(float_format=lambda v: f"{v:,.2f}" if abs(v) < 10 else f"{v:,.1f}"),
         f"total latency {ms:,.1f} ms vs JSSC {JSSC_VGG['latency_ms'].sum():,.1f} ms: "
@@ -234,15 +240,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="eyeriss",
                         help="arch config (eyeriss or eyeriss_normalized: same hardware)")
-    parser.add_argument("--activations", default="eyeriss-profile",
-                        choices=("eyeriss-profile", "seeded"))
+    parser.add_argument("--values", default="calibrated", choices=("calibrated", "synthetic"),
+                        help="the tensors: the CLI defaults (calibrated) or synthetic")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--vgg", action="store_true", help="also VGG-16 at N = 3 (slower)")
     args = parser.parse_args(argv)
-    ours = run_alexnet(args.config, args.activations, args.seed)
+    ours = run_alexnet(args.config, args.values, args.seed)
     table, layers_ok = side_by_side(ours)
     print(f"Eyeriss ({args.config}) vs JSSC 2017, AlexNet CONV layers, N = {BATCH}, "
-          f"200 MHz, activations: {args.activations}")
+          f"200 MHz, values: {args.values} (the CLI's --values; nothing imposed)")
     print(table.to_string(float_format=lambda v: f"{v:,.1f}"))
     print()
     lines, total_ok = totals(ours)
@@ -254,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {name}: {mapping}")
     vgg_ok = True
     if args.vgg:
-        text, vgg_ok = run_vgg(args.config, args.activations, args.seed)
+        text, vgg_ok = run_vgg(args.config, args.values, args.seed)
         print()
         print(text)
     return 0 if layers_ok and total_ok and vgg_ok else 1

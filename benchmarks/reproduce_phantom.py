@@ -31,8 +31,12 @@ Designs, all on the same tensors with 144 multipliers, a 1 GHz clock and 16 B/cy
   GB-H), ``eyeriss_v2`` (3 x 2 clusters x 12 PEs x 2 MACs): the shipped configs brought to
   144 multipliers, the clock and the DRAM above (:data:`OTHERS`; skipped if not shipped).
 
-Tensors: He-normal seeded weights (no trained model is shipped for these networks) on a
-natural-statistics image; activations are those the simulated hardware computes. Pruning:
+Tensors (``--values``): ``synthetic`` by default, He-normal seeded weights with zero biases
+(no trained model is shipped for these networks) on a natural-statistics image, because every
+figure in this docstring was measured on them; ``--values calibrated`` starts from the CLI's
+default tensors instead (Laplace weights, biases calibrated to Han et al.'s VGG-16 activation
+densities, the profile ``vgg16-han-acts`` imposes again after pruning). Activations are those
+the simulated hardware computes. Pruning:
 VGG-16 to the per-layer weight densities of Han et al. (NIPS 2015; the ``vgg16_han2015``
 profile, 7.6 % of the weights kept), with the activations the seeded network computes
 (``vgg16``) or with each layer's input zero fraction brought to Han et al.'s published
@@ -93,8 +97,7 @@ import pandas as pd
 from accelsim.compare import compare
 from accelsim.config import load_arch, with_overrides
 from accelsim.files import shipped
-from accelsim.workload import load_network
-from accelsim.workload.tensors import make_tensors
+from accelsim.workload import load_network, load_tensors
 from accelsim.workload.transforms import apply_transforms
 
 PAPER_SPEEDUP_VS_DENSE = 12.0
@@ -222,10 +225,10 @@ def designs(lookahead: int | None = None, others: bool = True,
 
 
 def run(case: str, seed: int, lookahead: int | None = None, others: bool = True,
-        unlimited_dram: bool = False):
+        unlimited_dram: bool = False, values: str = "synthetic"):
     name, specs, label = CASES[case]
     network = load_network(name)
-    tensors = apply_transforms(network, make_tensors(network, seed), specs)
+    tensors = apply_transforms(network, load_tensors(network, seed, values=values), specs)
     return compare(designs(lookahead, others, unlimited_dram), [network], seed=seed,
                    tensors={network.name: tensors}), label
 
@@ -277,7 +280,8 @@ def print_layers(case: str, comparison) -> None:
           .to_string(float_format=lambda v: f"{v:,.2f}"))
 
 
-def print_summary(rows: list[dict], ratios: list[dict], dram: str = "16 B/cycle") -> None:
+def print_summary(rows: list[dict], ratios: list[dict], dram: str = "16 B/cycle",
+                  values: str = "synthetic") -> None:
     print()
     print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:,.2f}"))
     print(f"\npaper: Phantom-2D {PAPER_SPEEDUP_VS_DENSE}x over a dense design (VGG-16 and "
@@ -290,7 +294,9 @@ def print_summary(rows: list[dict], ratios: list[dict], dram: str = "16 B/cycle"
         print(f"\nspeedups at {MULTIPLIERS} multipliers, one clock (1 GHz) and one DRAM "
               f"({dram}) for all, beside the papers':")
         print(pd.DataFrame(ratios).to_string(index=False, float_format=lambda v: f"{v:,.2f}"))
-    print("tensors: seeded He-normal weights, natural-image input, pruned as listed; "
+    what = ("seeded He-normal weights, zero biases" if values == "synthetic" else
+            "the CLI's calibrated defaults (workloads/calibration/default.yaml)")
+    print(f"tensors: --values {values}: {what}, natural-image input, pruned as listed; "
           "activations computed by the simulated hardware.")
 
 
@@ -309,6 +315,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", default=",".join(CASES),
                         help=f"comma-separated, of: {', '.join(CASES)}")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--values", default="synthetic", choices=("synthetic", "calibrated"),
+                        help="the tensors before pruning (default synthetic: see the docstring)")
     parser.add_argument("--lookahead", type=int, help="override the lookahead window")
     parser.add_argument("--phantom-only", action="store_true",
                         help="skip SCNN, SparTen and Eyeriss v2")
@@ -324,14 +332,15 @@ def main(argv: list[str] | None = None) -> int:
     rows, ratios, tables, networks, published = [], [], [], [], []
     for case in [n.strip() for n in args.cases.split(",") if n.strip()]:
         comparison, label = run(case, args.seed, args.lookahead, not args.phantom_only,
-                                args.unlimited_dram)
+                                args.unlimited_dram, args.values)
         print_layers(case, comparison)
         rows.append(summary_rows(case, comparison, label))
         ratios += ratio_rows(case, comparison)
         tables.append(full_layers(comparison).assign(workload=case))   # the case's name
         networks.append(comparison.layers.assign(workload=case))
         published += comparison_rows(case, comparison.layers)
-    print_summary(rows, ratios, "unlimited" if args.unlimited_dram else "16 B/cycle")
+    print_summary(rows, ratios, "unlimited" if args.unlimited_dram else "16 B/cycle",
+                  args.values)
     table = print_comparisons(published)
     layers = pd.concat(tables, ignore_index=True)
     if args.output:

@@ -1,27 +1,36 @@
-"""accelsim's systolic core against SCALE-Sim 3.0.0: the same runs, layer by layer and clock.
+"""accelsim's systolic core against SCALE-Sim 3.0.0: the same runs, their reports and clocks.
 
-For every topology x array size x dataflow, both simulators get the same SCALE-Sim ``.cfg``
-(``configs/scale.cfg`` of scale-sim-v3 with ArrayHeight, ArrayWidth and Dataflow set:
-64 KB SRAMs, InterfaceBandwidth CALC; ``--mode user`` switches to USER at 10 words a cycle)
-and the same topology CSV. SCALE-Sim runs as its users run it (``python -m scalesim.scale``,
-which always writes traces; they go to a temporary directory, deleted after each run), one
-process per run. accelsim runs every configuration in one worker process (``accelsim.sim.simulate``
-on the topology loaded unpadded, then its report CSVs), after a warm-up that loads the numba
-kernels. Printed: each layer's total cycles, stall cycles and compute utilization side by
-side, the number of report cells that differ and the largest difference, both wall times and
-their ratio, and peak memory (max RSS of the processes).
+The default run (the issue's acceptance benchmark) has two cases, each given to both
+simulators as the same SCALE-Sim ``.cfg`` (64 KB SRAMs, ``InterfaceBandwidth: CALC``) and
+topology CSV:
+
+* ``resnet50``: SCALE-Sim's own ResNet-50 topology (54 independent conv rows) on a 32x32
+  output-stationary array;
+* ``bert``: one BERT-base encoder block at sequence length 512 as a GEMM topology (Q, K, V
+  projections, per-head attention scores and context, output projection, FFN up and down;
+  12 heads of 64) on a 128x128 output-stationary array.
+
+SCALE-Sim runs as its users run it (``python -m scalesim.scale``, which always writes
+traces; they go to a temporary directory, deleted after each run), one process per case,
+killed after ``--timeout`` seconds. accelsim runs every case in one worker process
+(``accelsim.simulate`` on each row's network, real values included, then its report CSVs)
+after a numba warm-up. Printed side by side: wall time, CPU time and peak RSS of both
+(SCALE-Sim's child process; accelsim's worker), their ratio, and how many report cells
+differ (every cell of every report SCALE-Sim writes, SPARSE_REPORT included when on).
+
+``--topologies alexnet,resnet18 --arrays 32,128 --dataflows os,ws,is`` instead runs that grid
+(SCALE-Sim's topology files in ``tests/data/scalesim/``). ``--write-reference DIR`` stores
+SCALE-Sim's reports of the small cases of ``tests/test_systolic.py``.
 
 This script installs nothing. SCALE-Sim 3.0.0 needs numpy < 2.4, so it usually lives in its
-own virtual environment; point ``--scalesim-python`` (or the ``ACCELSIM_SCALESIM_PYTHON``
-environment variable, which ``tests/test_systolic.py`` reads too) at that interpreter, e.g.::
+own virtual environment; point ``--scalesim-python`` (or ``ACCELSIM_SCALESIM_PYTHON``, which
+``tests/test_systolic.py`` reads too) at that interpreter::
 
-    python3 -m venv /tmp/venv-scalesim && /tmp/venv-scalesim/bin/pip install scalesim 'numpy<2.4'
-    python benchmarks/vs_scalesim.py --scalesim-python /tmp/venv-scalesim/bin/python
+    python3 -m venv /tmp/ss && /tmp/ss/bin/pip install scalesim 'numpy<2.4'
+    PYTHONPATH=. python benchmarks/vs_scalesim.py --scalesim-python /tmp/ss/bin/python
 
-Without either, SCALE-Sim is used from this interpreter if ``import scalesim`` works; otherwise
-the script says so and exits. The topologies are SCALE-Sim's own files, shipped in
-``tests/data/scalesim/``. ``--write-reference DIR`` instead stores SCALE-Sim's reports of the
-small cases in ``tests/test_systolic.py`` (how ``tests/data/scalesim_reports/`` was made).
+:func:`run_scalesim_batch` runs many small cases in one SCALE-Sim process (its library, no
+traces): what the live tests use, since starting SCALE-Sim costs more than a small case.
 """
 
 from __future__ import annotations
@@ -70,11 +79,11 @@ FilterSRAMBankNum: 1
 FilterSRAMBankPort: 2
 
 [sparsity]
-SparsitySupport : false
-SparseRep : ellpack_block
-OptimizedMapping : false
-BlockSize : 8
-RandomNumberGeneratorSeed : 40
+SparsitySupport : {sparse}
+SparseRep : {rep}
+OptimizedMapping : {optimized}
+BlockSize : {block}
+RandomNumberGeneratorSeed : {seed}
 
 [run_presets]
 InterfaceBandwidth: {mode}
@@ -88,72 +97,149 @@ LAYOUT_HEADER = ("Layer name, IFMAP Height Intraline Factor, IFMAP Width Intrali
                  "Intraline Order, Channel Intraline Order, Filter Height Intraline Order, "
                  "Filter Width Intraline Order, Num Filter Interline Order, Channel Interline "
                  "Order, Filter Height Interline Order, Filter Width Interline Order,\n")
-REPORTS = ("COMPUTE_REPORT", "BANDWIDTH_REPORT", "DETAILED_ACCESS_REPORT")
+REPORTS = ("COMPUTE_REPORT", "BANDWIDTH_REPORT", "DETAILED_ACCESS_REPORT", "SPARSE_REPORT")
+
+# BERT-base (hidden 768, 12 heads of 64, FFN 3072) at sequence length 512, as SCALE-Sim GEMM
+# rows (M x K times K x N): one row per projection and per head's attention matmuls.
+BERT = (("QKV", 512, 3 * 768, 768),
+        *((f"Scores_h{h}", 512, 512, 64) for h in range(12)),
+        *((f"Context_h{h}", 512, 64, 512) for h in range(12)),
+        ("OutProj", 512, 768, 768), ("FFN_up", 512, 3072, 768), ("FFN_down", 512, 768, 3072))
 
 
 def write_cfg(path: Path, *, name: str, rows: int, cols: int, dataflow: str, mode: str = "CALC",
-              sram_kb: int = 64, bandwidth: int = 10) -> Path:
+              sram_kb: int = 64, bandwidth: int = 10, sparsity: dict | None = None) -> Path:
+    """A SCALE-Sim ``.cfg``; ``sparsity``: ``rep``, ``optimized``, ``block``, ``seed`` (on)."""
+    sparse = {"sparse": "false", "rep": "ellpack_block", "optimized": "false", "block": 8,
+              "seed": 40}
+    if sparsity is not None:
+        sparse.update(sparse="true", **{k: str(v).lower() if isinstance(v, bool) else v
+                                        for k, v in sparsity.items()})
     path.write_text(CFG.format(name=name, rows=rows, cols=cols, dataflow=dataflow, mode=mode,
-                               sram=sram_kb, bandwidth=bandwidth))
+                               sram=sram_kb, bandwidth=bandwidth, **sparse))
     return path
 
 
-def run_scalesim(python: str, cfg: Path, topology: Path, workdir: Path,
-                 gemm: bool = False) -> dict:
+def write_bert(path: Path) -> Path:
+    path.write_text("Layer, M, N, K,\n" + "".join(f"{n}, {m}, {nn}, {k},\n"
+                                                   for n, m, nn, k in BERT))
+    return path
+
+
+def _read_reports(run_dir: Path) -> dict:
+    return {name: (run_dir / f"{name}.csv").read_text() for name in REPORTS
+            if (run_dir / f"{name}.csv").exists()}
+
+
+def run_scalesim(python: str, cfg: Path, topology: Path, workdir: Path, gemm: bool = False,
+                 timeout: float | None = None) -> dict:
     """SCALE-Sim's CLI on one run (``-i gemm`` for an M, N, K topology): its reports (text),
-    wall and CPU seconds, peak RSS (MB)."""
+    wall and CPU seconds, peak RSS (MB); ``reports`` is None if it ran past ``timeout``."""
     workdir.mkdir(parents=True, exist_ok=True)
     layout = workdir / "layout.csv"
     layout.write_text(LAYOUT_HEADER)
     out = workdir / "out"
     # stderr to a file, not a pipe: SCALE-Sim's progress bars fill a pipe nobody reads
-    # during wait4 and the run would block forever
     with open(workdir / "stderr.txt", "w+b") as log:
         start = time.perf_counter()
         process = subprocess.Popen([python, "-m", "scalesim.scale", "-c", str(cfg), "-t",
                                     str(topology), "-l", str(layout), "-p", str(out),
                                     *(["-i", "gemm"] if gemm else [])],
                                    stdout=subprocess.DEVNULL, stderr=log)
-        _, status, usage = os.wait4(process.pid, 0)
+        # wait4 on this child alone: its own CPU time and peak RSS (RUSAGE_CHILDREN would
+        # add up every child this script ever reaped)
+        deadline = None if timeout is None else start + timeout
+        timed_out = False
+        while True:
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                break
+            if deadline is not None and time.perf_counter() > deadline:
+                process.kill()
+                _, status, usage = os.wait4(process.pid, 0)
+                timed_out = True
+                break
+            time.sleep(0.05)
+        process.returncode = os.waitstatus_to_exitcode(status)   # reaped: Popen must not wait
         seconds = time.perf_counter() - start
         log.seek(0)
         stderr = log.read().decode(errors="replace")
-    process.returncode = status   # reaped by wait4; keeps Popen from waiting again
-    if status != 0:
+    if not timed_out and process.returncode != 0:
         raise RuntimeError(f"SCALE-Sim failed on {cfg} / {topology}:\n{stderr[-2000:]}")
-    run_dir = next(p for p in out.iterdir() if p.is_dir())
-    reports = {name: (run_dir / f"{name}.csv").read_text() for name in REPORTS}
-    shutil.rmtree(out)   # the traces: gigabytes for the big runs
-    return {"reports": reports, "seconds": seconds, "cpu_seconds": usage.ru_utime + usage.ru_stime,
-            "max_rss_mb": usage.ru_maxrss / 1024}
+    reports = None
+    if not timed_out:
+        reports = _read_reports(next(p for p in out.iterdir() if p.is_dir()))
+    shutil.rmtree(out, ignore_errors=True)   # the traces: gigabytes for the big runs
+    return {"reports": reports, "seconds": seconds,
+            "cpu_seconds": usage.ru_utime + usage.ru_stime, "max_rss_mb": usage.ru_maxrss / 1024}
+
+
+_BATCH_DRIVER = """
+import contextlib, io, json, sys
+from scalesim.scale_sim import scalesim
+for case in json.load(sys.stdin):
+    with contextlib.redirect_stdout(io.StringIO()):
+        sim = scalesim(save_disk_space=True, verbose=False, config=case["cfg"],
+                       topology=case["topology"], layout=case["layout"],
+                       input_type_gemm=case["gemm"])
+        sim.run_scale(top_path=case["out"])
+"""
+
+
+def run_scalesim_batch(python: str, cases: list[dict], workdir: Path) -> list[dict]:
+    """SCALE-Sim's library on many ``{"cfg", "topology", "gemm"}`` cases in one process (no
+    traces): each case's reports (text), in order."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    layout = workdir / "layout.csv"
+    layout.write_text(LAYOUT_HEADER)
+    jobs = [{"cfg": str(c["cfg"]), "topology": str(c["topology"]), "gemm": bool(c["gemm"]),
+             "layout": str(layout), "out": str(workdir / f"case{i}")}
+            for i, c in enumerate(cases)]
+    done = subprocess.run([python, "-c", _BATCH_DRIVER], input=json.dumps(jobs), text=True,
+                          capture_output=True, check=False)
+    if done.returncode:
+        raise RuntimeError(f"SCALE-Sim failed:\n{done.stderr[-3000:]}")
+    return [_read_reports(next(p for p in Path(job["out"]).iterdir() if p.is_dir()))
+            for job in jobs]
+
+
+def accelsim_reports(cfg, topology, directory=None, seed: int = 0) -> dict[str, str]:
+    """accelsim's reports (text) of a SCALE-Sim ``.cfg`` and topology, as ``accelsim run
+    --scalesim-config CFG --workload TOPOLOGY --scalesim-reports DIR`` writes them: each row
+    its own network, a row's N:M pruning its weights (and timing with SparsitySupport)."""
+    import pandas as pd
+
+    import accelsim
+    from accelsim.scalesim.config import load_scalesim_workload, scalesim_arch, topology_row
+    from accelsim.scalesim.reports import write_reports
+    from accelsim.workload import load_tensors
+
+    arch = scalesim_arch(cfg)
+    layers = []
+    for network in load_scalesim_workload(topology):
+        row_arch, tensors = topology_row(arch, network, load_tensors(network, seed))
+        layers.append(accelsim.simulate(row_arch, network, seed=seed, tensors=tensors).layers)
+    with tempfile.TemporaryDirectory() as scratch:
+        paths = write_reports(pd.concat(layers, ignore_index=True), arch, directory or scratch)
+        return {p.stem: p.read_text() for p in paths}
 
 
 def _worker(runs: list[dict]) -> dict:
     """accelsim on every run, in this process (the ``--worker`` side)."""
     start = time.perf_counter()
-    import pandas as pd
+    import resource
 
-    import accelsim
-    from accelsim.scalesim.config import load_scalesim_workload, scalesim_arch
-    from accelsim.scalesim.reports import write_reports
+    import accelsim  # noqa: F401  (the import time is reported on its own)
 
     imported = time.perf_counter()
-    warm = scalesim_arch(runs[0]["cfg"])
-    for network in load_scalesim_workload(str(REFERENCE / "tiny.csv")):
-        accelsim.simulate(warm, network)
+    accelsim_reports(REFERENCE / "os_user" / "scale.cfg", REFERENCE / "tiny.csv")   # numba
     warmed = time.perf_counter()
     results = []
     for run in runs:
         begin, begin_cpu = time.perf_counter(), time.process_time()
-        arch = scalesim_arch(run["cfg"])
-        layers = pd.concat([accelsim.simulate(arch, network).layers   # one row, one network
-                            for network in load_scalesim_workload(run["topology"])],
-                           ignore_index=True)
-        paths = write_reports(layers, arch, run["reports"])
+        reports = accelsim_reports(run["cfg"], run["topology"], run["reports"])
         results.append({"seconds": time.perf_counter() - begin,
-                        "cpu_seconds": time.process_time() - begin_cpu,
-                        "reports": {p.stem: p.read_text() for p in paths}})
-    import resource
+                        "cpu_seconds": time.process_time() - begin_cpu, "reports": reports})
     return {"runs": results, "import_seconds": imported - start,
             "warmup_seconds": warmed - imported,
             "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
@@ -172,25 +258,36 @@ def run_accelsim(runs: list[dict]) -> dict:
     return result
 
 
-def _table(text: str) -> list[list[float]]:
+def _table(text: str) -> list[list[float | str]]:
     lines = [line for line in text.splitlines() if line.strip()][1:]
-    return [[float(cell) for cell in line.split(",")[:-1]] for line in lines]
+    return [[_cell(cell) for cell in line.split(",")[:-1]] for line in lines]
+
+
+def _cell(text: str) -> float | str:
+    try:
+        return float(text)
+    except ValueError:
+        return text.strip()
 
 
 def compare_reports(ours: dict, theirs: dict) -> tuple[int, int, float, str]:
-    """(cells compared, cells that differ, largest relative difference, where)."""
+    """(cells compared, cells that differ, largest relative difference, where); -1 differing
+    when a report or a row is missing on one side."""
     cells = differ = 0
     worst, where = 0.0, ""
-    for name in REPORTS:
+    if sorted(ours) != sorted(theirs):
+        return 0, -1, float("inf"), f"reports {sorted(ours)} vs {sorted(theirs)}"
+    for name in theirs:
         mine, ref = _table(ours[name]), _table(theirs[name])
-        if len(mine) != len(ref):
-            return cells, -1, float("inf"), f"{name}: {len(mine)} vs {len(ref)} layers"
+        if len(mine) != len(ref) or ours[name].split("\n")[0] != theirs[name].split("\n")[0]:
+            return cells, -1, float("inf"), f"{name}: {len(mine)} vs {len(ref)} rows or header"
         for layer, (a_row, b_row) in enumerate(zip(mine, ref, strict=True)):
             for column, (a, b) in enumerate(zip(a_row, b_row, strict=True)):
                 cells += 1
                 if a != b:
                     differ += 1
-                    gap = abs(a - b) / max(abs(b), 1e-300)
+                    gap = abs(a - b) / max(abs(b), 1e-300) if isinstance(b, float) and \
+                        isinstance(a, float) else float("inf")
                     if gap > worst:
                         worst, where = gap, f"{name} layer {layer} column {column}"
     return cells, differ, worst, where
@@ -198,20 +295,26 @@ def compare_reports(ours: dict, theirs: dict) -> tuple[int, int, float, str]:
 
 REFERENCE = ROOT / "tests" / "data" / "scalesim_reports"
 # Cases of tests/test_systolic.py: a 16 x 12 array with 4 KB SRAMs and 7 words a cycle, so
-# reads miss, sets roll over and drains stall; every dataflow in both bandwidth modes, and a
-# depthwise ("DP") layer, which SCALE-Sim splits into one layer per channel.
-REFERENCE_CASES = [(f"{df}_{mode}", "tiny.csv", df, mode) for df in ("os", "ws", "is")
-                   for mode in ("calc", "user")] + [("depthwise_os_user", "depthwise.csv", "os",
-                                                      "user")]
+# reads miss, sets roll over and drains stall; every dataflow in both bandwidth modes, a
+# depthwise ("DP") layer, which SCALE-Sim splits into one layer per channel, and N:M rows
+# with SCALE-Sim's sparsity on (SparseRep ellpack_block, csr, and ws's optimized mapping).
+REFERENCE_CASES = [(f"{df}_{mode}", "tiny.csv", df, mode, None) for df in ("os", "ws", "is")
+                   for mode in ("calc", "user")] + [
+    ("depthwise_os_user", "depthwise.csv", "os", "user", None),
+    ("sparse_ws_user", "sparse.csv", "ws", "user", {"rep": "ellpack_block"}),
+    ("sparse_is_calc", "sparse.csv", "is", "calc", {"rep": "csr"}),
+    ("sparse_ws_optimized_calc", "sparse.csv", "ws", "calc",
+     {"rep": "ellpack_block", "optimized": True, "block": 4, "seed": 40})]
 
 
 def write_reference(python: str, directory: Path) -> None:
     """SCALE-Sim's reports of :data:`REFERENCE_CASES`, each beside its ``scale.cfg``."""
-    for case, topology, dataflow, mode in REFERENCE_CASES:
+    for case, topology, dataflow, mode, sparsity in REFERENCE_CASES:
         target = directory / case
         target.mkdir(parents=True, exist_ok=True)
         cfg = write_cfg(target / "scale.cfg", name=case, rows=16, cols=12, dataflow=dataflow,
-                        mode=mode.upper(), sram_kb=4, bandwidth=7)
+                        mode=mode.upper(), sram_kb=4, bandwidth=7,
+                        sparsity=sparsity)
         with tempfile.TemporaryDirectory() as work:
             reports = run_scalesim(python, cfg, directory / topology, Path(work))["reports"]
         for name, text in reports.items():
@@ -228,31 +331,18 @@ def _scalesim_python(requested: str | None) -> str | None:
     return sys.executable if importlib.util.find_spec("scalesim") else None
 
 
-def _print_layers(label: str, ours: dict, theirs: dict) -> None:
-    mine, ref = _table(ours["COMPUTE_REPORT"]), _table(theirs["COMPUTE_REPORT"])
-    print(f"\n{label}")
-    print(f"  {'layer':>5} {'cycles accelsim':>16} {'SCALE-Sim':>12} {'stalls':>10} "
-          f"{'SCALE-Sim':>10} {'compute util %':>15} {'SCALE-Sim':>10}")
-    for a, b in zip(mine, ref, strict=False):
-        print(f"  {int(a[0]):>5} {int(a[2]):>16,} {int(b[2]):>12,} {int(a[3]):>10,} "
-              f"{int(b[3]):>10,} {a[6]:>15.4f} {b[6]:>10.4f}")
-
-
-def _keep(directory: Path, ours: dict, theirs: dict) -> None:
-    for side, reports in (("accelsim", ours), ("scalesim", theirs)):
-        (directory / side).mkdir(parents=True, exist_ok=True)
-        for name, text in reports.items():
-            (directory / side / f"{name}.csv").write_text(text)
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scalesim-python", help="interpreter that can import scalesim")
-    parser.add_argument("--topologies", default="alexnet,resnet18",
-                        help=f"names in {TOPOLOGIES} or CSV paths (default alexnet,resnet18)")
-    parser.add_argument("--arrays", default="32,128", help="square array sizes (default 32,128)")
-    parser.add_argument("--dataflows", default="os,ws,is")
+    parser.add_argument("--cases", default="resnet50,bert",
+                        help="default cases to run: resnet50 (32x32 os), bert (128x128 os)")
+    parser.add_argument("--topologies", help="instead, a grid: names in tests/data/scalesim "
+                                             "or CSV paths, with --arrays and --dataflows")
+    parser.add_argument("--arrays", default="32,128", help="grid: square array sizes")
+    parser.add_argument("--dataflows", default="os,ws,is", help="grid: dataflows")
     parser.add_argument("--mode", default="calc", choices=("calc", "user"))
+    parser.add_argument("--timeout", type=float, default=4 * 3600,
+                        help="seconds SCALE-Sim may take per case (default 4 h)")
     parser.add_argument("--write-reference", type=Path, metavar="DIR",
                         help=f"store SCALE-Sim's reports of the test cases (in {REFERENCE})")
     parser.add_argument("--keep-reports", type=Path, metavar="DIR",
@@ -274,57 +364,75 @@ def main(argv=None) -> int:
     return compare_all(python, args)
 
 
+def _runs(args, workdir: Path) -> list[dict]:
+    """(label, cfg, topology, gemm) of every case asked for."""
+    mode, runs = args.mode.upper(), []
+    if args.topologies:
+        for topology in args.topologies.split(","):
+            path = Path(topology) if topology.endswith(".csv") else TOPOLOGIES / f"{topology}.csv"
+            for size in (int(s) for s in args.arrays.split(",")):
+                for dataflow in args.dataflows.split(","):
+                    runs.append((f"{path.stem}_{size}x{size}_{dataflow}_{args.mode}", path, size,
+                                 dataflow))
+    else:
+        cases = {"resnet50": (TOPOLOGIES / "resnet50.csv", 32),
+                 "bert": (write_bert(workdir / "bert_base_encoder_seq512.csv"), 128)}
+        runs = [(f"{name}_{cases[name][1]}x{cases[name][1]}_os_{args.mode}", *cases[name], "os")
+                for name in args.cases.split(",")]
+    out = []
+    for label, path, size, dataflow in runs:
+        cfg = write_cfg(workdir / f"{label}.cfg", name=label, rows=size, cols=size,
+                        dataflow=dataflow, mode=mode)
+        gemm = path.read_text().lstrip().lower().startswith("layer,")
+        out.append({"label": label, "cfg": str(cfg), "topology": str(path), "gemm": gemm,
+                    "reports": str(workdir / "accelsim" / label)})
+    return out
+
+
 def compare_all(python: str, args) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="vs_scalesim_"))
-    runs, labels = [], []
-    for topology in args.topologies.split(","):
-        path = Path(topology) if topology.endswith(".csv") else TOPOLOGIES / f"{topology}.csv"
-        for size in (int(s) for s in args.arrays.split(",")):
-            for dataflow in args.dataflows.split(","):
-                name = f"{path.stem}_{size}x{size}_{dataflow}_{args.mode}"
-                cfg = write_cfg(workdir / f"{name}.cfg", name=name, rows=size, cols=size,
-                                dataflow=dataflow, mode=args.mode.upper())
-                runs.append({"cfg": str(cfg), "topology": str(path),
-                             "reports": str(workdir / "accelsim" / name)})
-                labels.append(name)
-    ours = run_accelsim(runs)
-    scalesim_seconds, scalesim_rss, all_cells, all_differ, worst = 0.0, 0.0, 0, 0, (0.0, "")
-    scalesim_cpu = 0.0
-    print(f"{'run':<28} {'layers':>6} {'cells':>6} {'differ':>6} {'SCALE-Sim s':>12} "
-          f"{'accelsim s':>11} {'ratio':>7} {'CPU ratio':>9} {'SCALE-Sim MB':>13}")
-    for label, run, mine in zip(labels, runs, ours["runs"], strict=True):
+    runs = _runs(args, workdir)
+    workers = [run_accelsim([run]) for run in runs]   # one process a case: its own peak RSS
+    for run, worker in zip(runs, workers, strict=True):
+        print(f"accelsim worker for {run['label']}: {worker['process_seconds']:.1f} s in all "
+              f"(imports {worker['import_seconds']:.1f} s, numba warm-up "
+              f"{worker['warmup_seconds']:.1f} s)", flush=True)
+    head = (f"{'case':<26} {'layers':>6} {'cells':>7} {'differ':>6} {'SCALE-Sim s':>12} "
+            f"{'accelsim s':>11} {'ratio':>7} {'CPU ratio':>9} {'SCALE-Sim MB':>13} "
+            f"{'accelsim MB':>12}")
+    print(head, flush=True)
+    failed = 0
+    for run, worker in zip(runs, workers, strict=True):
+        mine, rss = worker["runs"][0], worker["max_rss_mb"]
         theirs = run_scalesim(python, Path(run["cfg"]), Path(run["topology"]),
-                              workdir / label)
+                              workdir / run["label"], gemm=run["gemm"], timeout=args.timeout)
+        layers = len(_table(mine["reports"]["COMPUTE_REPORT"]))
+        if theirs["reports"] is None:
+            print(f"{run['label']:<26} {layers:>6} {'-':>7} {'-':>6} "
+                  f"{'>' + format(theirs['seconds'], '.0f'):>12} {mine['seconds']:>11.2f} "
+                  f"{'>' + format(theirs['seconds'] / mine['seconds'], '.0f'):>7} {'-':>9} "
+                  f"{theirs['max_rss_mb']:>13,.0f} {rss:>12,.0f}  "
+                  f"(SCALE-Sim stopped after --timeout {args.timeout:.0f} s)", flush=True)
+            failed += 1
+            continue
         cells, differ, gap, where = compare_reports(mine["reports"], theirs["reports"])
-        layers = len(_table(theirs["reports"]["COMPUTE_REPORT"]))
-        print(f"{label:<28} {layers:>6} {cells:>6} {differ:>6} {theirs['seconds']:>12.1f} "
-              f"{mine['seconds']:>11.3f} {theirs['seconds'] / mine['seconds']:>7.0f} "
+        failed += differ != 0
+        print(f"{run['label']:<26} {layers:>6} {cells:>7} {differ:>6} {theirs['seconds']:>12.1f} "
+              f"{mine['seconds']:>11.2f} {theirs['seconds'] / mine['seconds']:>7.0f} "
               f"{theirs['cpu_seconds'] / mine['cpu_seconds']:>9.0f} "
-              f"{theirs['max_rss_mb']:>13.0f}", flush=True)
-        _print_layers(label, mine["reports"], theirs["reports"])
+              f"{theirs['max_rss_mb']:>13,.0f} {rss:>12,.0f}"
+              + (f"  (largest difference {gap:.3g}: {where})" if differ else ""), flush=True)
         if args.keep_reports:
-            _keep(args.keep_reports / label, mine["reports"], theirs["reports"])
-        scalesim_seconds += theirs["seconds"]
-        scalesim_cpu += theirs["cpu_seconds"]
-        scalesim_rss = max(scalesim_rss, theirs["max_rss_mb"])
-        all_cells, all_differ = all_cells + cells, all_differ + max(differ, 0)
-        worst = max(worst, (gap, f"{label}: {where}"))
-    simulate_seconds = sum(r["seconds"] for r in ours["runs"])
-    simulate_cpu = sum(r["cpu_seconds"] for r in ours["runs"])
-    print(f"\nreport cells compared {all_cells:,}, differing {all_differ:,}; largest relative "
-          f"difference {worst[0]:.3g}{' (' + worst[1] + ')' if worst[1] else ''}")
-    print(f"SCALE-Sim: {scalesim_seconds:,.1f} s ({scalesim_cpu:,.1f} s CPU) in {len(runs)} "
-          f"processes, peak {scalesim_rss:,.0f}"
-          f" MB per process")
-    print(f"accelsim:  {simulate_seconds:,.2f} s ({simulate_cpu:,.2f} s CPU) simulating "
-          f"({ours['process_seconds']:,.2f} s "
-          f"for the whole process: imports {ours['import_seconds']:.2f} s, numba warm-up "
-          f"{ours['warmup_seconds']:.2f} s), peak {ours['max_rss_mb']:,.0f} MB")
-    print(f"speedup:   {scalesim_seconds / simulate_seconds:,.0f}x simulating, "
-          f"{scalesim_seconds / ours['process_seconds']:,.0f}x whole process, "
-          f"{scalesim_cpu / simulate_cpu:,.0f}x in CPU time simulating")
+            for side, reports in (("accelsim", mine["reports"]), ("scalesim", theirs["reports"])):
+                (args.keep_reports / run["label"] / side).mkdir(parents=True, exist_ok=True)
+                for name, text in reports.items():
+                    (args.keep_reports / run["label"] / side / f"{name}.csv").write_text(text)
+    print("accelsim s: simulating (real values included) and writing the reports, after the "
+          "warm-up; SCALE-Sim s: its whole process (traces included, as `python -m "
+          "scalesim.scale` always writes them). CPU ratio: user + system seconds. MB: peak RSS "
+          "of each simulator's process.")
     shutil.rmtree(workdir)
-    return 0 if all_differ == 0 else 1
+    return 0 if failed == 0 else 1
 
 
 if __name__ == "__main__":

@@ -111,17 +111,18 @@ def check_against_onnxruntime(path: Path, input_from=None,
     """Every layer's fp32 output on ``arch`` (DianNao by default) equals ONNX Runtime's, and
     the fixed16 run's final output is close to it (cosine >= 0.999, the same arg-max, as a
     classifier's top-1); returns the fp32 run's worst relative error per layer (relative to
-    the layer's largest magnitude)."""
+    the layer's largest magnitude). Both check the import and the datapath, so an activation
+    unit's table is made exact (:func:`exact_functions`)."""
     model = import_onnx(path)
     network = model.network
     tensors = load_tensors(network, seed=0, input_from=input_from)
-    arch = with_overrides(accelsim.load_arch(arch), {"precision": "fp32"})
+    arch = exact_functions(with_overrides(accelsim.load_arch(arch), {"precision": "fp32"}))
     result = accelsim.simulate(arch, network, tensors=tensors, keep_outputs=True)
     graph_outputs = [o.name for o in onnx.load(str(path)).graph.output]
     # every layer but an internal one (a transposed conv's zero insertion) is an ONNX tensor
     layers = [layer for layer in network.layers if layer.name in model.tensor_names]
     assert len(layers) >= len(network.layers) - sum(
-        node.op_type in ("ConvTranspose", "LayerNormalization")
+        node.op_type in ("ConvTranspose", "LayerNormalization", "PRelu")
         for node in onnx.load(str(path)).graph.node)
     names = [model.tensor_names[layer.name] for layer in layers]
     expected = onnxruntime_outputs(path, tensors.input, names + graph_outputs)
@@ -130,7 +131,9 @@ def check_against_onnxruntime(path: Path, input_from=None,
     for layer, name in zip(layers, names, strict=True):
         ours = np.asarray(result.outputs[layer.name], dtype=np.float64)
         theirs = expected[name].astype(np.float64)
-        if name in model.channels_last:   # ONNX's [1, H, W, C] view of our C x H x W
+        if name in model.views:   # tokens or attention heads: where each value lives
+            theirs = in_our_layout(theirs, model.views[name])
+        elif name in model.channels_last:   # ONNX's [1, H, W, C] view of our C x H x W
             theirs = theirs.reshape(ours.shape[1:] + ours.shape[:1]).transpose(2, 0, 1)
         theirs = theirs.reshape(ours.shape)
         scale = max(float(np.abs(theirs).max()), 1e-6)
@@ -148,12 +151,23 @@ def check_against_onnxruntime(path: Path, input_from=None,
     return errors
 
 
-def final_outputs(path: Path, arch: str, precision: str, seed: int):
+def in_our_layout(theirs: np.ndarray, view: np.ndarray) -> np.ndarray:
+    """An ONNX tensor laid out as ``view`` (each element's index in our flattened map)
+    back in our layout, flat."""
+    assert theirs.shape == view.shape and np.unique(view).size == view.size
+    out = np.empty(view.size, dtype=theirs.dtype)
+    out[view.ravel()] = theirs.ravel()
+    return out
+
+
+def final_outputs(path: Path, arch: str, precision: str, seed: int, table: bool = False):
     """The model's last layer run on ``arch`` in ``precision`` and ONNX Runtime's value of
-    the same tensor, both flat float64, and the run's Result."""
+    the same tensor, both flat float64, and the run's Result. An activation unit's table is
+    made exact (:func:`exact_functions`) unless ``table`` is true."""
     model = import_onnx(path)
     tensors = load_tensors(model.network, seed=seed)
     config = with_overrides(accelsim.load_arch(arch), {"precision": precision})
+    config = config if table else exact_functions(config)
     result = accelsim.simulate(config, model.network, tensors=tensors, keep_outputs=True)
     last = model.network.layers[-1].name
     theirs = onnxruntime_outputs(path, tensors.input, [model.tensor_names[last]])
@@ -161,6 +175,13 @@ def final_outputs(path: Path, arch: str, precision: str, seed: int):
     ours = out.to_float() if hasattr(out, "frac") else np.asarray(out)
     return (ours.astype(np.float64).ravel(),
             next(iter(theirs.values())).astype(np.float64).ravel(), result)
+
+
+def exact_functions(arch):
+    """``arch`` with its activation unit (if any) evaluating functions exactly, as ONNX does:
+    these comparisons check the importer and the datapath, not DianNao's piecewise-linear
+    table (``tests/test_activation_unit.py`` checks that, and what it does to a model)."""
+    return with_overrides(arch, {"activation_unit.segments": 0})
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:

@@ -5,16 +5,20 @@ traceback and never a silently accepted impossible input. One test (family) per 
 from __future__ import annotations
 
 import dataclasses
+import os
+import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
 import accelsim
+from accelsim.cli import main
 from accelsim.compare import compare
 from accelsim.config import with_overrides
 from accelsim.errors import AccelsimError, WorkloadError
 from accelsim.scalesim.config import read_scalesim_config
+from accelsim.sweep.runner import run_sweep
 from accelsim.sweep.spec import SweepError, sweep_from_dict
 from accelsim.workload import load_network, make_tensors, network
 from accelsim.workload.formats.onnx_model import import_onnx
@@ -83,8 +87,9 @@ def test_topology_filter_larger_than_ifmap(tmp_path, padding):
                     "Conv2, 8, 4, 3, 7, 8, 8, 1,\n")
     with pytest.raises(WorkloadError) as caught:
         load_topology_csv(path, padding=padding)
-    assert str(caught.value) == (f"{path}: line 3 (Conv2): Filter Width 7 is larger than "
-                                 "IFMAP Width 4 (a SCALE-Sim row convolves its IFMAP unpadded)")
+    assert str(caught.value) == (f"{path}: line 3 (Conv2), column 5 (Filter Width): 7 is "
+                                 "larger than IFMAP Width 4 (a SCALE-Sim row convolves its "
+                                 "IFMAP unpadded)")
 
 
 # ---- 3. bytes that are not UTF-8 in a YAML file ----------------------------------------------
@@ -310,3 +315,76 @@ def test_an_output_never_overwrites_an_input_or_a_directory(tmp_path, capsys, wh
     line = refused(capsys, "run", *args)
     assert ("is a directory" if which == "meta" else "refusing to overwrite an input") in line
     assert not (tmp_path / "out.csv").exists()
+
+
+# ---- the CLI fuzz families' finds (tests/test_fuzz_cli.py) -----------------------------------
+
+def test_a_sweep_point_its_core_refuses_is_a_failed_point(tmp_path):
+    """systolic loads dram.latency_cycles: 1 but its core refuses it: that point fails with
+    the reason, the others run (it used to end the whole sweep naming the base file)."""
+    spec = sweep_from_dict({"arch": "systolic", "workloads": ["lenet5"],
+                            "grid": {"dram.latency_cycles": [0, 1]}}, "s.yaml")
+    points = run_sweep(spec, jobs=1, progress=False).points.set_index("point")
+    assert list(points["status"]) == ["ok", "failed"]
+    assert points.loc[1, "error"].startswith("dram: the systolic core times its DRAM")
+
+
+@pytest.mark.parametrize(("spec", "needle"), [
+    ("prune:profile=3", "profile: expected a profile name or file path, got 3"),
+    ("activation_profile:profile=[a]", "profile: expected a profile name or file path"),
+    ("prune:density=0.5,layers=[]", "layers: expected at least one layer name, got []"),
+    ("prune_groups:density=0.5,layers=[f]", "(prune_groups): layers: layer 'f' is a fc"),
+])
+def test_transform_options_of_the_wrong_shape(tmp_path, capsys, spec, needle):
+    network = write_network(tmp_path / "net.yaml", [
+        {"name": "c", "kind": "conv", "out_channels": 4, "kernel": 3, "relu": True},
+        {"name": "f", "kind": "fc", "out_channels": 3}])
+    line = refused(capsys, "run", "-q", "--workload", network, "--transform", spec)
+    assert needle in line and line.count("--transform[0]") == 1
+
+
+@pytest.mark.parametrize(("grid", "extra", "needle"), [
+    ({"dram.bytes_per_cycle": [16, 16.0]}, {}, "values repeat"),
+    ({"buffers.sb.size_kib": [8, "x"]}, {}, "values of different kinds"),
+    ({"dram.bytes_per_cycle": [8]}, {"archs": ["diannao", "diannao"]},
+     "archs: 2 entries named 'diannao'"),
+    ({"dram.bytes_per_cycle": [8]}, {"workloads": ["lenet5", "lenet5"]},
+     "workloads: 2 entries named 'lenet5'"),
+    ({f"buffers.{b}.size_kib": list(range(1, 101)) for b in ("nbin", "nbout", "sb")}
+     | {"dram.bytes_per_cycle": list(range(1, 101))}, {"sample": {"count": 2}},
+     "grid: 100,000,000 points"),
+])
+def test_sweeps_that_would_repeat_a_run_or_cannot_be_listed(grid, extra, needle):
+    """Equal values spelled apart, two archs or workloads of one name (one run twice in
+    the tables), kinds Parquet cannot hold in one column, a grid too large to list."""
+    spec = {"arch": "diannao", "workloads": ["lenet5"], "grid": grid} | extra
+    if "archs" in extra:
+        del spec["arch"]
+    with pytest.raises(SweepError, match=needle):
+        sweep_from_dict(spec, "s.yaml")
+
+
+def test_a_key_given_twice_is_refused(tmp_path, capsys):
+    arch = tmp_path / "twice.yaml"
+    arch.write_text((accelsim.files.data_dir("arch_configs") / "diannao.yaml").read_text()
+                    + "clock_mhz: 1960\n")
+    line = refused(capsys, "run", "-q", "--arch", arch, "--workload", "lenet5")
+    assert "twice.yaml: line" in line and "key 'clock_mhz' appears twice" in line
+    cfg = tmp_path / "twice.cfg"
+    cfg.write_text("[general]\nrun_name = t\n[architecture_presets]\nArrayHeight: 4\n"
+                   "arrayheight: 8\nArrayWidth: 4\nIfmapSramSzkB: 64\nFilterSramSzkB: 64\n"
+                   "OfmapSramSzkB: 64\nIfmapOffset: 0\nFilterOffset: 10000000\n"
+                   "OfmapOffset: 20000000\nDataflow: os\nBandwidth: 10\n"
+                   "[run_presets]\nInterfaceBandwidth: CALC\n")
+    with pytest.raises(AccelsimError, match="ArrayHeight is given twice"):
+        read_scalesim_config(cfg)
+
+
+def test_a_reader_that_leaves_early_ends_the_run_quietly(monkeypatch, capsys):
+    """`accelsim run | head -1`: writing to the closed pipe ends the run with 141, quietly."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)   # the reader has gone
+    with open(write_end, "w", buffering=1) as closed_pipe:   # each line is written at once
+        monkeypatch.setattr(sys, "stdout", closed_pipe)
+        assert main(["run", "--workload", "lenet5", "--values", "synthetic", "-q"]) == 141
+    assert "Traceback" not in capsys.readouterr().err

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 from pathlib import Path
 
 import numba
@@ -32,8 +33,16 @@ from accelsim.workload.formats.yaml_network import KIND_KEYS, network_from_dict
 from accelsim.workload.layer import ACT_FUNCTIONS, ELTWISE_FUNCTIONS, POOL_OPS
 from tests.input_helpers import unchecked_model
 
-SETTINGS = dict(deadline=None, derandomize=True, database=None,
+SCALE = float(os.environ.get("ACCELSIM_FUZZ_SCALE", "1"))
+"""Multiplies every family's case count: ``benchmarks/fuzz_campaign.py`` runs these same
+properties on a thousand new cases, outside the suite (random, its seed printed)."""
+SETTINGS = dict(deadline=None, derandomize=os.environ.get("ACCELSIM_FUZZ_RANDOM") != "1",
+                database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+def examples(count: int) -> int:
+    return max(1, round(count * SCALE))
 ARCHS = ("diannao", "cnvlutin", "eyeriss", "scnn", "sparten", "phantom2d", "systolic",
          "eyeriss_v2")
 TINY = {"name": "tiny", "input": [2, 6, 6], "layers": [
@@ -128,7 +137,7 @@ def network_yaml(draw) -> dict:
     return {"name": "fuzz", "input": shape, "layers": layers}
 
 
-@settings(max_examples=120, **SETTINGS)
+@settings(max_examples=examples(120), **SETTINGS)
 @given(data=network_yaml(), arch=st.sampled_from(ARCHS))
 def test_generated_network_yamls(data, arch):
     ends_well(lambda: accelsim.simulate(arch, network_from_dict(data, "fuzz.yaml")))
@@ -174,7 +183,7 @@ def overrides(draw) -> tuple[str, list[str]]:
     return arch, pairs
 
 
-@settings(max_examples=80, **SETTINGS)
+@settings(max_examples=examples(80), **SETTINGS)
 @given(case=overrides())
 def test_generated_set_overrides(case):
     arch, pairs = case
@@ -207,7 +216,7 @@ def topology(draw) -> tuple[str, str]:
     return padding, "\n".join([HEADER, *rows]) + "\n"
 
 
-@settings(max_examples=60, **SETTINGS)
+@settings(max_examples=examples(60), **SETTINGS)
 @given(case=topology(), arch=st.sampled_from(["systolic", "diannao", "eyeriss"]))
 def test_generated_topology_rows(scratch, case, arch):
     padding, text = case
@@ -285,7 +294,7 @@ def _out_size(size: int, kernel: int, attrs: dict) -> int:
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")   # folding NaN / inf statistics
-@settings(max_examples=60, **SETTINGS)
+@settings(max_examples=examples(60), **SETTINGS)
 @given(model=onnx_graph(), arch=st.sampled_from(["diannao", "systolic", "eyeriss"]))
 def test_generated_onnx_graphs(scratch, model, arch):
     path = scratch / f"model{next(_names)}.onnx"   # a new name: imports are cached by file

@@ -59,14 +59,18 @@ def test_host_layers_run_on_every_config(config, tensors):
     reference.check_outputs(BLOCK, result, tensors, config)
 
     rows = result.layers.set_index("layer")
-    assert set(rows.index[rows["ran_on"] == "host"]) == HOST_LAYERS
+    on_unit = {name for name in HOST_LAYERS
+               if BLOCK.layer(name).function in arch.activation_unit.functions}
+    assert set(rows.index[rows["ran_on"] == "host"]) == HOST_LAYERS - on_unit
+    assert set(rows.index[rows["ran_on"] == f"{arch.core}.activation"]) == on_unit
     assert set(rows.loc[~rows.index.isin(HOST_LAYERS), "ran_on"]) == {arch.core}
     assert (rows["cycles"] >= rows["ideal_cycles"]).all()
     assert (rows["utilization"] <= 1).all()
 
 
 def test_host_work_is_ops_over_lanes_with_operands_through_dram(tensors):
-    arch = with_overrides(load_arch("diannao"), {"host.ops_per_cycle": 5})
+    arch = with_overrides(load_arch("diannao"), {"host.ops_per_cycle": 5,
+                                                 "activation_unit.functions": []})
     rows = simulate(arch, BLOCK, tensors=tensors).layers.set_index("layer")
     for name in sorted(HOST_LAYERS):
         layer, row = BLOCK.layer(name), rows.loc[name]

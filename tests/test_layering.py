@@ -29,13 +29,14 @@ MAY_IMPORT: dict[str, set[str]] = {
     "sim": {"config", "arch", "engine", "cost", "workload", "files"} | FOUNDATION,
     "scalesim": {"config", "workload", "files"} | FOUNDATION,
     "progress": set(),
-    "compare": {"sim", "config", "workload", "files", "progress"} | FOUNDATION,
+    "columns": set(),
+    "compare": {"sim", "config", "workload", "files", "progress", "columns"} | FOUNDATION,
     "sweep": {"sim", "config", "workload", "files", "progress"} | FOUNDATION,
-    "plot": {"sweep", "files"} | FOUNDATION,
+    "plot": {"sweep", "files", "columns"} | FOUNDATION,
     "api": {"sim", "config", "workload"} | FOUNDATION,
-    "cli_config": {"config", "workload", "files"} | FOUNDATION,
+    "cli_config": {"config", "workload", "files", "columns"} | FOUNDATION,
     "cli": {"api", "compare", "sweep", "plot", "scalesim", "sim", "config", "workload",
-            "files", "progress", "cli_config"} | FOUNDATION,
+            "files", "progress", "cli_config", "columns"} | FOUNDATION,
 }
 """Room -> the rooms its modules may import (its own room is always allowed)."""
 

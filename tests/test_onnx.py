@@ -23,6 +23,7 @@ from accelsim.workload.formats.onnx_model import SUPPORTED_OPS, import_onnx
 from accelsim.workload.formats.onnx_support import OPERATORS, markdown_table
 from accelsim.workload.layer import LAYER_KINDS
 from tests.onnx_helpers import GraphBuilder, check_against_onnxruntime, onnxruntime_outputs
+from tests.test_onnx_attention import ATTENTION_OPS
 from tests.test_onnx_decoder import DECODER_OPS
 from tests.test_onnx_elementwise import ELEMENTWISE_OPS
 
@@ -112,7 +113,7 @@ def test_every_supported_op_matches_onnxruntime(tmp_path):
     # Concat: test_concat_matches_onnxruntime; the element-wise and the rearranging ones:
     # tests/test_onnx_elementwise.py and tests/test_onnx_decoder.py (each checks its models
     # cover them)
-    assert ops | {"Concat"} | set(ELEMENTWISE_OPS) | set(DECODER_OPS) | {
+    assert ops | {"Concat"} | set(ELEMENTWISE_OPS) | set(DECODER_OPS) | set(ATTENTION_OPS) | {
         "QuantizeLinear", "DequantizeLinear"} == set(SUPPORTED_OPS)   # test_onnx_int8.py
     relu6 = onnxruntime_outputs(path, load_tensors(load_network(path)).input, ["relu6_out"])
     assert np.mean(relu6["relu6_out"] == 6.0) > 0.05   # the clamp is exercised
@@ -211,8 +212,8 @@ def test_unsupported_op_is_one_line_naming_node_and_op(tmp_path, capsys):
 @pytest.mark.parametrize("build, needle", [
     (lambda g: g.node("MaxPool", ["x"], "p", kernel_shape=[2, 2], dilations=[2, 2]),
      "dilations"),
-    (lambda g: g.node("Reshape", [g.conv("x", 3, 4, 3, name="c"),
-                                  g.const(np.array([1, 4, 36], np.int64))], "r"), "reshape"),
+    (lambda g: g.node("MaxPool", [g.node("Reshape", [g.conv("x", 3, 4, 3, name="c"), g.const(
+        np.array([1, 4, 36], np.int64))], "r")], "p", kernel_shape=[2]), "[1, 4, 36] view"),
     (lambda g: g.node("AveragePool", ["x"], "p", kernel_shape=[2, 2], pads=[1, 1, 1, 1],
                       count_include_pad=1, ceil_mode=1), "count_include_pad"),
     (lambda g: g.node("Add", [g.conv("x", 3, 4, 1, name="c"),

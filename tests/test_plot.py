@@ -15,6 +15,7 @@ from matplotlib.patches import Rectangle
 
 from accelsim import plot
 from accelsim.cli import main
+from accelsim.columns import axis_label
 from accelsim.compare import compare
 from accelsim.sweep import make_sweep, pareto_front, run_sweep
 from accelsim.workload.formats.yaml_network import network_from_dict
@@ -119,7 +120,9 @@ def test_energy_ratio_uses_the_networks_table_too(comparison):
 
 
 def test_cycle_bars_stack_compute_under_stall(comparison):
-    figure = plot.cycles(comparison.layers, "net")
+    """Asked for cycles, the bars are the simulated cycles, and the title warns that the
+    architectures' clocks differ (DianNao 980 MHz, DaDianNao and Cnvlutin 606 MHz)."""
+    figure = plot.cycles(comparison.layers, "net", metric="cycles")
     ax = figure.axes[0]
     for arch in ("diannao", "cnvlutin"):
         result = comparison.results[("net", arch)].layers
@@ -127,7 +130,30 @@ def test_cycle_bars_stack_compute_under_stall(comparison):
         compute, stall = bars[:len(result)], bars[len(result):]
         assert [b.get_height() for b in compute] == result["compute_cycles"].tolist()
         assert [b.get_y() + b.get_height() for b in stall] == result["cycles"].tolist()
-    assert "net" in ax.get_title()
+    assert "net" in ax.get_title() and "different clocks" in ax.get_title()
+    assert ax.get_ylabel() == axis_label("cycles")
+    _assert_readable(figure)
+
+
+def test_cycle_bars_compare_time_when_clocks_differ(comparison):
+    """By default, architectures at different clocks are compared in time: each bar is
+    the layer's time, its compute part compute_cycles at the architecture's clock."""
+    clocks = {r.meta["arch"]: r.meta["clock_mhz"] for r in comparison.results.values()}
+    assert len(set(clocks.values())) > 1
+    figure = plot.cycles(comparison.layers, "net")
+    ax = figure.axes[0]
+    for arch in ("diannao", "cnvlutin"):
+        result = comparison.results[("net", arch)].layers
+        bars = _bars(ax, plot.arch_color(arch))
+        compute, stall = bars[:len(result)], bars[len(result):]
+        assert [b.get_height() for b in compute] == pytest.approx(
+            (result["compute_cycles"] / clocks[arch]).tolist())
+        assert [b.get_y() + b.get_height() for b in stall] == pytest.approx(
+            result["time_us"].tolist())
+    assert ax.get_ylabel() == axis_label("time_us") and "different clocks" not in \
+        ax.get_title()
+    one_clock = comparison.layers[comparison.layers["arch"] != "diannao"]
+    assert plot.cycles(one_clock, "net").axes[0].get_ylabel() == axis_label("cycles")
     _assert_readable(figure)
 
 
@@ -262,3 +288,140 @@ def test_a_run_table_gets_its_arch_from_its_meta(comparison, tmp_path):
     assert len(bars) == len(NET.layers)
     pd.testing.assert_series_equal(table["cycles"], comparison.results[
         ("net", "cnvlutin")].layers["cycles"])
+
+
+# ---- labels, axes from zero, --layers, many architectures (issue 27, item 5) ----------------
+def _labels(figure):
+    return [text for ax in figure.axes for text in (ax.get_xlabel(), ax.get_ylabel()) if text]
+
+
+def test_plot_labels_come_from_the_column_table(comparison, swept):
+    """Every axis label is the column table's label of what the axis shows; none is a raw
+    column name."""
+    figures = {
+        "speedup": (plot.speedup(comparison.layers), {axis_label("speedup", "over dadiannao")}),
+        "cycles": (plot.cycles(comparison.layers, "net"),
+                   {axis_label("time_us"), axis_label("stall_cycles", unit="% of cycles"),
+                    axis_label("layer")}),
+        "energy": (plot.energy(comparison.layers, "net"), {axis_label("energy_pj", unit="µJ")}),
+        "utilization": (plot.utilization(comparison.layers, "net"),
+                        {axis_label("utilization", unit="%"), axis_label("layer")}),
+        "sweep": (plot.sweep(swept.points, "buffers.sb.size_kib", "dram.bytes_per_cycle",
+                             "time_ms"),
+                  {"SB size (KiB)", "Time (ms)"}),
+        "pareto": (plot.pareto(swept.points), {axis_label("cycles"), axis_label("energy_uj")}),
+    }
+    for kind, (figure, expected) in figures.items():
+        labels = set(_labels(figure))
+        assert labels == expected, kind
+        assert not any("_" in label for label in labels), kind
+    legend = figures["sweep"][0].axes[-1].get_legend()
+    assert legend.get_title().get_text() == axis_label("dram.bytes_per_cycle")
+
+
+def test_sweep_and_pareto_axes_start_at_zero_unless_zoomed(swept):
+    figure = plot.sweep(swept.points, "buffers.sb.size_kib", "dram.bytes_per_cycle", "time_ms")
+    linear = [ax for ax in figure.axes if ax.get_yscale() == "linear"]
+    assert linear and all(ax.get_ylim()[0] == 0 for ax in linear)
+    zoomed = plot.sweep(swept.points, "buffers.sb.size_kib", "dram.bytes_per_cycle",
+                        "time_ms", zoom=True)
+    for ax in (a for a in zoomed.axes if a.get_yscale() == "linear"):
+        lowest = min(min(line.get_ydata()) for line in ax.lines)
+        assert 0 < ax.get_ylim()[0] <= lowest
+    for ax in plot.pareto(swept.points).axes:
+        for scale, limits in ((ax.get_xscale(), ax.get_xlim()), (ax.get_yscale(), ax.get_ylim())):
+            assert scale == "log" or limits[0] == 0
+
+
+def test_sweep_compares_time_when_the_clocks_differ():
+    sweep = make_sweep("diannao", ["lenet5"], {"clock_mhz": [500, 1000]}, name="clocks")
+    points = run_sweep(sweep, jobs=1, progress=False).points
+    figure = plot.sweep(points, "clock_mhz")
+    assert figure.axes[0].get_ylabel() == axis_label("time_ms")
+    assert figure.axes[0].lines[0].get_ydata().tolist() == points.sort_values(
+        "clock_mhz")["time_ms"].tolist()
+    assert plot.pareto(points).axes[0].get_xlabel() == axis_label("time_ms")
+
+
+def test_conv_layers_only_speedup(comparison):
+    figure = plot.speedup(comparison.layers, kinds="conv")
+    ax = figure.axes[0]
+    networks = comparison.networks.set_index(["workload", "arch"])
+    expected = [networks.loc[(w, "cnvlutin"), "conv_speedup"] for w in ("lenet5", "net")]
+    expected.append(float(np.exp(np.mean(np.log(expected)))))
+    heights = [bar.get_y() + bar.get_height() for bar in _bars(ax, plot.arch_color("cnvlutin"))]
+    assert heights == pytest.approx(expected)
+    assert "conv layers only" in ax.get_title()
+    assert ax.get_ylabel() == axis_label("conv_speedup", "over dadiannao")
+    with pytest.raises(plot.PlotError, match="per-layer table"):
+        plot.speedup(comparison.networks, kinds="conv")
+    conv = comparison.layers[comparison.layers["kind"] == "conv"]
+    for kind in ("cycles", "utilization"):
+        ticks = [t.get_text() for a in plot.make(kind, comparison.layers, workload="net",
+                                                 layers="conv").axes for t in a.get_xticklabels()]
+        assert sorted(t for t in ticks if t) == sorted(set(conv[conv["workload"] == "net"]
+                                                           ["layer"]))
+
+
+def test_the_fc_share_is_shown_when_it_dominates(comparison):
+    """A network whose fc layers take most of some architecture's time says so under its
+    name; others do not."""
+    shares = comparison.networks.set_index(["workload", "arch"])["fc_share"]
+    heavy = comparison.layers.copy()
+    fc = (heavy["workload"] == "net") & (heavy["kind"] == "fc")
+    heavy.loc[fc, "time_us"] *= 1000   # now the fc layer takes almost all the time
+    light = comparison.layers.copy()
+    light.loc[light["kind"] == "fc", "time_us"] /= 1000
+    for table, dominated in ((heavy, {"net"}), (light, set())):
+        ticks = [t.get_text() for t in plot.speedup(table).axes[0].get_xticklabels()]
+        marked = {t.split("\n")[0] for t in ticks if "\nfc: " in t}
+        assert marked == dominated
+    ticks = [t.get_text() for t in plot.speedup(comparison.layers).axes[0].get_xticklabels()]
+    marked = {t.split("\n")[0] for t in ticks if "\nfc: " in t}
+    assert marked == {w for (w, _), share in shares.items() if share > 0.5}
+
+
+def _many_archs(comparison, count: int) -> pd.DataFrame:
+    """A comparison table of ``count`` architectures: the three simulated ones under more
+    names, each slower by a factor (what a 12-architecture compare prints)."""
+    frames = []
+    for i in range(count):
+        arch = ("diannao", "dadiannao", "cnvlutin")[i % 3]
+        rows = comparison.layers[comparison.layers["arch"] == arch].copy()
+        factor = 1 + i // 3
+        rows[["cycles", "compute_cycles", "stall_cycles", "time_us"]] *= factor
+        rows["arch"] = arch if i < 3 else f"{arch}_x{factor}"
+        frames.append(rows)
+    return pd.concat(frames, ignore_index=True)
+
+
+@pytest.mark.parametrize("kind", ["speedup", "cycles", "energy", "utilization"])
+def test_twelve_architectures_stay_legible(comparison, kind):
+    table = _many_archs(comparison, 12)
+    figure = plot.make(kind, table, workload="lenet5", baseline="dadiannao")
+    width, height = figure.get_size_inches() * 150
+    assert width <= 1800 and height <= 2400, (width, height)
+    _assert_readable(figure)
+    for ax in figure.axes:   # no bar cut off by its panel's limits
+        if ax.get_yscale() == "linear" and _bars(ax):
+            assert max(b.get_y() + b.get_height() for b in _bars(ax)
+                       if np.isfinite(b.get_height())) <= ax.get_ylim()[1]
+    colors = {tuple(np.round(b.get_facecolor()[:3], 3)) for ax in figure.axes
+              for b in _bars(ax)} if kind != "energy" else set()
+    if kind in ("cycles", "utilization"):
+        assert len(colors) == 12   # one colour per architecture
+        ticks = [t.get_text() for ax in figure.axes for t in ax.get_xticklabels() if t.get_text()]
+        layers = table[table["workload"] == "lenet5"]["layer"].unique().tolist()
+        assert sorted(ticks) == sorted(layers)   # every layer once, wrapped or not
+
+
+def test_cli_plot_layers_and_zoom(comparison, swept, tmp_path, capsys):
+    comparison.save(tmp_path / "cmp.parquet")
+    swept.save(tmp_path / "sweep.parquet")
+    assert main(["plot", "speedup", str(tmp_path / "cmp.parquet"), "--layers", "conv",
+                 "-o", str(tmp_path / "conv.png")]) == 0, capsys.readouterr().err
+    assert main(["plot", "sweep", str(tmp_path / "sweep.parquet"), "--x",
+                 "buffers.sb.size_kib", "--zoom", "-o", str(tmp_path / "z.png")]) == 0
+    assert (tmp_path / "conv.png").exists() and (tmp_path / "z.png").exists()
+    assert main(["plot", "pareto", str(tmp_path / "sweep.parquet"), "--layers", "fc"]) == 2
+    assert "--layers fc" in capsys.readouterr().err

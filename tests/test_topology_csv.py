@@ -111,7 +111,8 @@ def test_gemm_rows_are_scalesims_conv_mapping(tmp_path):
     assert (first.kernel_h, first.kernel_w, first.macs, first.relu) == (1, 11, 7 * 5 * 11, False)
     assert second.kind == "fc" and second.macs == 3 * 4          # M = 1: the filter covers it
     assert load_topology(path, kind="gemm")[0].layers[0] == first
-    with pytest.raises(WorkloadError, match=r"line 1: expected the conv header"):
+    with pytest.raises(WorkloadError, match=r"line 1: topology kind conv was asked for, but "
+                                            r"this is a GEMM header \(Layer, M, N, K\)"):
         load_topology(path, kind="conv")
 
 
@@ -154,7 +155,13 @@ def test_chaining_connects_rows_and_inserts_pooling(tmp_path):
     (HEADER + "c1, 8, 8, 3, 3, -3, 4, 1,\n", "line 2, column 6 (Channels)"),
     (HEADER + "c1, 8, 8, 3, 3, 3, 4,\n", "expected 8 columns"),
     (HEADER + "c1, 8, 8, 3, 3, 3, 4, 1,\nc2, 4, 4, 9, 9, 3, 4, 1,\n",
-     "line 3 (c2): Filter Height 9 is larger than IFMAP Height 4"),
+     "line 3 (c2), column 4 (Filter Height): 9 is larger than IFMAP Height 4"),
+    (HEADER + "c1, 8, 8, 3, 3, 3, 4, 1,\n, 4, 4, 1, 1, 3, 4, 1,\n",
+     "line 3, column 1 (Layer Name): the layer name is empty"),
+    (HEADER + "c1, 8, 8, 3, 3, 3, 0, 1,\n", "line 2, column 7 (Num Filter): expected a positive"),
+    (HEADER + "c1, 8, 8, 3, 3, 3, 4, 1.5,\n", "line 2, column 8 (Strides): expected a positive"),
+    (HEADER.rstrip(",\n") + ", Sparsity,\nc1, 8, 8, 3, 3, 3, 4, 1, 2:4,\nc2, 8, 8, 3, 3, 3, 4, "
+     "1, 4:2,\n", "line 3, column 9 (Sparsity): expected N:M with 1 <= N <= M"),
     ("Layer, M, N,\nl1, 4, 4,\n", "expected the conv header"),
     (HEADER, "no layer rows"),
     ("", "empty"),
@@ -255,3 +262,26 @@ def test_sparsity_rows_run_pruned_and_are_refused_where_they_would_run_dense(tmp
     path.write_text(SPARSE.rsplit("d,", 1)[0])
     with pytest.raises(WorkloadError, match="row 'c': Sparsity 2:4 is applied by"):
         load_topology_csv(path)
+
+
+def test_topology_kind_option_overrides_and_checks_the_header(tmp_path, capsys):
+    """``--topology-kind`` is SCALE-Sim's ``-i``: it must agree with the header; a wrong or
+    unknown kind, or a workload that is no topology, is a one-line error (exit 2)."""
+    path = tmp_path / "gemm.csv"
+    path.write_text("Layer, M, N, K,\nq, 7, 5, 11,\n")
+    cfg = Path(__file__).parent / "data" / "scalesim_reports" / "os_calc" / "scale.cfg"
+    assert main(["run", "--arch", "systolic", "--workload", str(path), "--topology-kind",
+                 "gemm", "-q"]) == 0
+    assert main(["run", "--scalesim-config", str(cfg), "--workload", str(path),
+                 "--topology-kind", "gemm", "-q"]) == 0
+    capsys.readouterr()
+    for args in (["--topology-kind", "conv"], ["--scalesim-config", str(cfg),
+                                                "--topology-kind", "conv"]):
+        assert main(["run", "--arch", "systolic", "--workload", str(path), "-q", *args]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and f"{path}: line 1: topology kind conv was asked for" in err
+    assert main(["run", "--workload", "lenet5", "--topology-kind", "gemm", "-q"]) == 2
+    assert "lenet5 is not a SCALE-Sim topology CSV" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "--workload", str(path), "--topology-kind", "mnk"])
+    assert exit_info.value.code == 2 and "invalid choice: 'mnk'" in capsys.readouterr().err

@@ -273,8 +273,10 @@ def test_profiles_ship_the_published_numbers():
     assert len(load_profile("vgg16_han2015").layers) == 16
 
 
-def test_seeded_tensors_still_default_for_yaml_networks():
+def test_calibrated_tensors_default_for_yaml_networks():
     network = load_network("lenet5")
     tensors = load_tensors(network, seed=4)
-    assert tensors.provenance["weights"] == "he-normal(seed=4)"
+    assert tensors.provenance["weights"] == "laplace-he(seed=4)"
     assert np.array_equal(tensors.input, make_tensors(network, seed=4).input)
+    synthetic = load_tensors(network, seed=4, values="synthetic")
+    assert synthetic.provenance["weights"] == "he-normal(seed=4)"

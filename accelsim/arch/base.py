@@ -62,8 +62,7 @@ def conv_output(layer: Layer, acc, x, weights, bias):
     fused ReLU and the requantization to 16 bits (fp32: bias, ReLU, float32)."""
     acc = acc.reshape(layer.out_shape)
     if isinstance(x, fixedpoint.Fixed):
-        acc_frac = x.frac + weights.frac
-        acc = acc + fixedpoint.quantize_at(bias, acc_frac)[:, None, None]
+        acc, acc_frac = fixedpoint.with_bias(acc, bias, x.frac + weights.frac)
         return fixedpoint.requantize(acc, acc_frac, layer.relu)
     out = acc + bias.astype(np.float64)[:, None, None]
     return (np.maximum(out, 0) if layer.relu else out).astype(np.float32)
@@ -162,10 +161,15 @@ class Core(Unit):
         Default: for ``fixed16``, the precision alone (integer sums are exact, so tiling,
         loop order and buffer sizes cannot change a value; ``tests/test_cores.py`` holds
         every core to the reference bit for bit); for ``fp32``, the whole config (float
-        sums depend on their order). A core with knobs that change values adds them.
+        sums depend on their order). A core with knobs that change values adds them; an
+        activation unit that interpolates (:mod:`accelsim.arch.activation_unit`) adds its
+        table.
         """
+        unit = getattr(self.arch, "activation_unit", None)
+        table = ((("activation_unit", unit.functions, unit.segments, unit.input_range),)
+                 if unit is not None and unit.functions and unit.segments else ())
         if self.arch.precision == "fixed16":
-            return ("fixed16",)
+            return ("fixed16", *table)
         return ("fp32", self.arch.digest)
 
     def count_layer(self, layer: Layer, inputs: list, weights, bias, output) -> LayerRun:

@@ -181,10 +181,9 @@ class Core(base.Core):
     def _conv_output(self, layer, acc, x, weights, bias):
         """Exact accumulator sums -> the layer's output (bias, requantization, ReLU: NFU-3)."""
         if self.arch.precision == "fixed16":
-            acc_frac = x.frac + weights.frac
             acc = acc.astype(np.int64)   # exact: float64 held integer sums of int16 products
-            result = fixedpoint.requantize(acc + fixedpoint.quantize_at(bias, acc_frac),
-                                           acc_frac, layer.relu)
+            acc, acc_frac = fixedpoint.with_bias(acc, bias, x.frac + weights.frac, np.s_[:])
+            result = fixedpoint.requantize(acc, acc_frac, layer.relu)
             return _chw_fixed(result)
         out = acc + bias.astype(np.float64)
         return _chw_float(np.maximum(out, 0) if layer.relu else out)
@@ -269,7 +268,7 @@ def _padded_hwc(x_chw: np.ndarray, pad: tuple[int, int, int, int]) -> np.ndarray
 
 
 def _chw_fixed(value: fixedpoint.Fixed) -> fixedpoint.Fixed:
-    return fixedpoint.Fixed(np.ascontiguousarray(value.q.transpose(2, 0, 1)), value.frac)
+    return value.with_codes(np.ascontiguousarray(value.q.transpose(2, 0, 1)))
 
 
 def _chw_float(acc: np.ndarray) -> np.ndarray:

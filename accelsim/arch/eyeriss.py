@@ -216,8 +216,8 @@ class Core(base.Core):
             groups=layer.groups, zero_gating=self.params.zero_gating)
         acc = acc.transpose(0, 3, 1, 2)     # N x M x E x F
         if fixed:
-            acc_frac = x.frac + weights.frac
-            acc = acc.astype(np.int64) + fixedpoint.quantize_at(bias, acc_frac)[:, None, None]
+            acc, acc_frac = fixedpoint.with_bias(acc.astype(np.int64), bias,
+                                                 x.frac + weights.frac)
             output = fixedpoint.requantize(acc, acc_frac, layer.relu)
         else:
             out = acc + bias.astype(np.float64)[:, None, None]
@@ -327,13 +327,13 @@ def _batched(tensor):
     if fixedpoint.raw(tensor).ndim == 4:
         return tensor
     if isinstance(tensor, fixedpoint.Fixed):
-        return fixedpoint.Fixed(tensor.q[None], tensor.frac)
+        return tensor.with_codes(tensor.q[None])
     return tensor[None]
 
 
 def _unbatched(tensor):
     if isinstance(tensor, fixedpoint.Fixed):
-        return fixedpoint.Fixed(np.ascontiguousarray(tensor.q[0]), tensor.frac)
+        return tensor.with_codes(np.ascontiguousarray(tensor.q[0]))
     return np.ascontiguousarray(tensor[0])
 
 

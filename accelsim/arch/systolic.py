@@ -46,8 +46,14 @@ physically faithful choice used when it is false:
 7. A drain frees ``bandwidth`` words per line even for a part-empty line left by a forced
    flush (only the last line's ``-1`` are subtracted); faithful: the words written.
 
-Not modelled (as in SCALE-Sim 3.0.0 unless said): batching, sparsity, custom layouts and SRAM
-banks (the config reader refuses them), Ramulator DRAM traces, layer-to-layer overlap. Pooling
+N:M sparsity (``sparsity_support``, SCALE-Sim's ``[sparsity]`` section; a layer's N:M is
+``sparsity_n`` / ``sparsity_m``, set per topology row) compresses the filter as SCALE-Sim
+does, N:M or ws's optimized mapping (:mod:`accelsim.arch._systolic_sparse`); the weights
+themselves are pruned at the same positions before the run
+(:func:`accelsim.scalesim.config.topology_row`).
+
+Not modelled (as in SCALE-Sim 3.0.0 unless said): batching, custom layouts and SRAM banks
+(the config reader refuses them), Ramulator DRAM traces, layer-to-layer overlap. Pooling
 and residual adds are not SCALE-Sim layers; here they run on a ``cols``-lane vector unit at the
 array's edge (TPU v1's pooling unit), one window element per lane per cycle, reading the ifmap
 SRAM and writing the ofmap SRAM, with their DRAM traffic but no stalls.
@@ -55,12 +61,13 @@ SRAM and writing the ofmap SRAM, with their DRAM traffic but no stalls.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 
 from accelsim import fixedpoint
+from accelsim.arch import _systolic_sparse as sparse
 from accelsim.arch import base
 from accelsim.arch._vector_ops import vector_output
 from accelsim.cost.counts import Counts
@@ -81,6 +88,10 @@ class Params:
     ``IfmapSRAMBankBandwidth`` / ``FilterSRAMBankBandwidth`` and ``ofmap_words_per_cycle``
     its ``Bandwidth``: USER mode only (CALC drains the ofmap SRAM at ``cols`` words a cycle).
     ``scalesim_compat``: keep SCALE-Sim's quirks (see the module docstring).
+    ``sparsity_support``, ``sparse_rep``, ``sparsity_optimized_mapping``,
+    ``sparsity_block_size``, ``sparsity_seed``: SCALE-Sim's ``[sparsity]`` ``SparsitySupport``,
+    ``SparseRep``, ``OptimizedMapping`` (ws only), ``BlockSize``, ``RandomNumberGeneratorSeed``;
+    ``sparsity_n`` / ``sparsity_m``: the layer's N:M (1:1: dense).
     """
 
     rows: int = 32
@@ -91,6 +102,13 @@ class Params:
     filter_words_per_cycle: int = 10
     ofmap_words_per_cycle: int = 10
     scalesim_compat: bool = True
+    sparsity_support: bool = False
+    sparse_rep: Literal["csr", "csc", "ellpack_block"] = "ellpack_block"
+    sparsity_n: int = 1
+    sparsity_m: int = 1
+    sparsity_optimized_mapping: bool = False
+    sparsity_block_size: int = 4
+    sparsity_seed: int = field(default=40, metadata={"ge": 0, "le": 2 ** 32 - 1})
 
     def __post_init__(self) -> None:
         for name in ("rows", "cols", "ifmap_words_per_cycle", "filter_words_per_cycle",
@@ -104,9 +122,21 @@ class Params:
             raise ValueError(f"dataflow must be one of os, ws, is, got {self.dataflow!r}")
         if self.bandwidth_mode not in ("calc", "user"):
             raise ValueError(f"bandwidth_mode must be calc or user, got {self.bandwidth_mode!r}")
-        if not isinstance(self.scalesim_compat, bool):
-            raise ValueError(f"scalesim_compat must be true or false, "
-                             f"got {self.scalesim_compat!r}")
+        for name in ("scalesim_compat", "sparsity_support", "sparsity_optimized_mapping"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        if self.sparse_rep not in sparse.SPARSE_REPS:
+            raise ValueError(f"sparse_rep must be one of {', '.join(sparse.SPARSE_REPS)}, "
+                             f"got {self.sparse_rep!r}")
+        if not (isinstance(self.sparsity_n, int) and isinstance(self.sparsity_m, int)
+                and 1 <= self.sparsity_n <= self.sparsity_m):
+            raise ValueError(f"sparsity_n:sparsity_m must be N:M with 1 <= N <= M, got "
+                             f"{self.sparsity_n!r}:{self.sparsity_m!r}")
+        if self.sparsity_optimized_mapping:
+            problem = sparse.optimized_mapping_problem(self.dataflow, self.rows,
+                                                       self.sparsity_block_size)
+            if problem:
+                raise ValueError(f"sparsity_optimized_mapping: {problem}")
 
 
 @dataclass(frozen=True)
@@ -115,6 +145,9 @@ class GemmMapping:
 
     geometry: np.ndarray
     groups: int
+    window: int                       # the dense reduction (window elements)
+    kept: np.ndarray | None = None    # the window elements N:M sparsity keeps
+    fmat: np.ndarray | None = None    # the compressed filter of the optimized sparse mapping
 
     def describe(self) -> str:
         g = self.geometry
@@ -122,6 +155,9 @@ class GemmMapping:
         folds = int(g[sk.G_COL_FOLDS] * g[sk.G_ROW_FOLDS])
         text = (f"{dataflow} {g[sk.G_R]}x{g[sk.G_C]}: Sr {g[sk.G_SR]} x Sc {g[sk.G_SC]}, "
                 f"T {g[sk.G_T]}, {folds} folds")
+        text += f", {g[sk.G_WIN]} of {self.window} window elements" if self.kept is not None \
+            else ""
+        text += f", {g[sk.G_SR]} compressed filter rows" if self.fmat is not None else ""
         return text + (f", {self.groups} groups" if self.groups > 1 else "")
 
 
@@ -170,9 +206,21 @@ class Core(base.Core):
             out_hw = tuple(-(-(size - k + u) // u)
                            for size, k, u in zip(padded, kernel, stride, strict=True))
         p = self.params
+        window = kernel[0] * kernel[1] * layer.in_channels_per_group
+        filters = layer.out_channels_per_group
+        if p.sparsity_support and p.sparsity_optimized_mapping:
+            fmat = sparse.compressed_filter(window, filters, p.sparsity_block_size,
+                                            p.sparsity_seed)
+            g = sk.geometry(p.dataflow, p.rows, p.cols, padded, layer.in_channels_per_group,
+                            kernel, stride, filters, out_hw, self.faithful,
+                            compressed=len(fmat), block=p.sparsity_block_size)
+            return GemmMapping(g, layer.groups, window, fmat=fmat)
+        kept = sparse.kept_window(window, p.sparsity_n, p.sparsity_m) \
+            if p.sparsity_support else None
         g = sk.geometry(p.dataflow, p.rows, p.cols, padded, layer.in_channels_per_group,
-                        kernel, stride, layer.out_channels_per_group, out_hw, self.faithful)
-        return GemmMapping(g, layer.groups)
+                        kernel, stride, filters, out_hw, self.faithful,
+                        None if kept is None else len(kept))
+        return GemmMapping(g, layer.groups, window, kept)
 
     def compute(self, layer: Layer, inputs: list, weights, bias, mapping) -> base.LayerRun:
         if not layer.has_weights:
@@ -195,9 +243,11 @@ class Core(base.Core):
             mapping.geometry, calc=p.bandwidth_mode == "calc",
             sram_words=tuple(self.sram_words(name) for name in BUFFERS),
             words_per_cycle=(p.ifmap_words_per_cycle, p.filter_words_per_cycle,
-                             p.ofmap_words_per_cycle))
+                             p.ofmap_words_per_cycle), kept=mapping.kept, fmat=mapping.fmat)
         work, cycles = self._gemm_work(result, mapping.groups)
         counts, stats = _gemm_counts(layer, mapping, result, cycles)
+        if p.sparsity_support:
+            stats.update(_sparse_stats(mapping, p, cycles))
         stats["zero_operand_macs"] = sk.zero_operand_macs(x_hwc, w, layer.stride, layer.groups)
         return base.LayerRun(output=output, work=work, counts=counts,
                              mapping=mapping.describe(), tiles=len(work), stats=stats)
@@ -229,10 +279,10 @@ class Core(base.Core):
         """Accumulator sums (``P x Q x M``) -> the layer's ``M x P x Q`` output: bias,
         requantization (fixed16) and ReLU at the array's output."""
         if self.arch.precision == "fixed16":
-            acc_frac = x.frac + weights.frac
-            acc = acc.astype(np.int64) + fixedpoint.quantize_at(bias, acc_frac)
+            acc, acc_frac = fixedpoint.with_bias(acc.astype(np.int64), bias,
+                                                 x.frac + weights.frac, np.s_[:])
             out = fixedpoint.requantize(acc, acc_frac, layer.relu)
-            return fixedpoint.Fixed(np.ascontiguousarray(out.q.transpose(2, 0, 1)), out.frac)
+            return out.with_codes(np.ascontiguousarray(out.q.transpose(2, 0, 1)))
         out = acc + bias.astype(np.float64)
         out = np.maximum(out, 0) if layer.relu else out
         return np.ascontiguousarray(out.transpose(2, 0, 1)).astype(np.float32)
@@ -273,7 +323,8 @@ def _gemm_counts(layer: Layer, mapping: GemmMapping, result: dict,
         [("array", "mac"), ("ifmap_sram", "read"), ("filter_sram", "read"),
          ("ofmap_sram", "write"), ("ifmap_sram", "fill"), ("filter_sram", "fill"),
          ("ofmap_sram", "read")],
-        [layer.macs, *(groups * n for n in reads), *(groups * d[0] for d in dram)])
+        [_array_macs(layer, mapping), *(groups * n for n in reads),
+         *(groups * d[0] for d in dram)])
     stalls = groups * int(summary[sk.S_STALL])
     stats = {   # the engine saw the stalls as compute (unlimited DRAM): set both right
         "compute_cycles": cycles - stalls, "stall_cycles": stalls,
@@ -281,7 +332,7 @@ def _gemm_counts(layer: Layer, mapping: GemmMapping, result: dict,
         "mapping_efficiency": float(result["mapping_efficiency"]),
         "compute_utilization": float(result["compute_utilization"]),
         "folds": groups * len(result["folds"]),
-        "scalesim_macs": groups * int(g[sk.G_PX] * g[sk.G_M] * g[sk.G_WIN]),
+        "scalesim_macs": groups * int(g[sk.G_PX] * g[sk.G_M]) * mapping.window,
     }
     for name, (words, start, stop) in zip(("ifmap", "filter", "ofmap"), dram, strict=True):
         stats.update({f"{name}_dram_words": groups * words,
@@ -291,6 +342,38 @@ def _gemm_counts(layer: Layer, mapping: GemmMapping, result: dict,
         stats[f"{name}_sram_start_cycle"] = int(summary[start])
         stats[f"{name}_sram_stop_cycle"] = int(summary[start + 1])
     return counts, stats
+
+
+def _array_macs(layer: Layer, mapping: GemmMapping) -> int:
+    """The layer's MACs the array performs: all of them, or with N:M sparsity only those of
+    the kept window elements (the pruned weights are compressed away)."""
+    if mapping.fmat is not None:
+        filters = int(mapping.geometry[sk.G_M])
+        return layer.macs * int((mapping.fmat >= 0).sum()) // (mapping.window * filters)
+    if mapping.kept is None:
+        return layer.macs
+    return layer.macs * len(mapping.kept) // mapping.window
+
+
+def _sparse_stats(mapping: GemmMapping, p: Params, cycles: int) -> dict:
+    """SCALE-Sim's sparse report figures: filter storage before / after compression, its
+    metadata and the metadata's SRAM bandwidth; ws's ifmap reads (times M / N)."""
+    g, groups = mapping.geometry, mapping.groups
+    if mapping.fmat is not None:   # nonzeros: the kept weights; stored rows: the compressed
+        nonzero, stored = int((mapping.fmat >= 0).sum()), len(mapping.fmat)
+    else:
+        stored = len(mapping.kept)
+        nonzero = stored * int(g[sk.G_M])
+    original, new, metadata = sparse.storage(p.sparse_rep, mapping.window, int(g[sk.G_M]),
+                                             nonzero, stored, p.sparsity_m)
+    stats = {"sparse_filter_words": groups * original, "sparse_stored_words": groups * new,
+             "sparse_metadata_words": groups * metadata,
+             "sparse_metadata_bw": groups * metadata / cycles}
+    if g[sk.G_DF] == sk.WS and mapping.fmat is None:
+        stats["scalesim_ifmap_sram_reads"] = groups * sparse.ws_ifmap_reads(
+            stored, int(g[sk.G_PX]), p.rows, int(g[sk.G_COL_FOLDS]), p.sparsity_n,
+            p.sparsity_m)
+    return stats
 
 
 def _sram_requests(g: np.ndarray) -> tuple[int, int, int]:
@@ -304,6 +387,10 @@ def _sram_requests(g: np.ndarray) -> tuple[int, int, int]:
         if not g[sk.G_FAITHFUL]:
             writes += col_folds * row_folds * int(g[sk.G_R] + g[sk.G_C])
         return col_folds * px * win, row_folds * win * m, writes
+    if df == sk.WS and g[sk.G_BLOCK]:   # optimized sparse mapping: R blocks of B a lane row
+        r_arr = int(g[sk.G_R])
+        return (col_folds * row_folds * (px + r_arr - 1) * r_arr * int(g[sk.G_BLOCK]),
+                int(g[sk.G_SR]) * m, sk.output_writes(g))
     if df == sk.WS:
         return col_folds * px * win, win * m, sk.output_writes(g)
     return win * px, col_folds * m * win, sk.output_writes(g)

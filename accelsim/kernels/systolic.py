@@ -33,8 +33,8 @@ DATAFLOWS = {"os": OS, "ws": WS, "is": IS}
 
 # Geometry vector (int64), built by :func:`geometry`.
 G_R, G_C, G_HP, G_WP, G_CH, G_KH, G_KW, G_SH, G_SW, G_E, G_F, G_M, G_PX, G_WIN, G_SR, \
-    G_SC, G_T, G_COL_FOLDS, G_ROW_FOLDS, G_FOLD_ROWS, G_DF, G_FAITHFUL = range(22)
-N_GEOMETRY = 22
+    G_SC, G_T, G_COL_FOLDS, G_ROW_FOLDS, G_FOLD_ROWS, G_DF, G_FAITHFUL, G_BLOCK = range(23)
+N_GEOMETRY = 23
 
 # Per-fold columns of the ``folds`` table.
 F_ROWS, F_STALL, F_IFMAP_WORDS, F_FILTER_WORDS, F_OFMAP_WORDS = range(5)
@@ -48,31 +48,41 @@ N_SUMMARY = 11
 
 
 def geometry(dataflow: str, rows: int, cols: int, padded_hw, channels: int, kernel, stride,
-             filters: int, out_hw, faithful: bool) -> np.ndarray:
+             filters: int, out_hw, faithful: bool, window: int | None = None,
+             compressed: int = 0, block: int = 0) -> np.ndarray:
     """The geometry vector of one GEMM (one group of a layer).
 
     ``padded_hw``: the input with its padding (SCALE-Sim's IFMAP); ``out_hw``: the output
-    size the array computes.
+    size the array computes; ``window``: the window elements the GEMM keeps (N:M sparsity
+    compresses the reduction, see :func:`address_tables`), all of them by default.
+    ``compressed``, ``block``: ws with SCALE-Sim's optimized sparse mapping, the compressed
+    filter's rows and ``BlockSize`` (see :func:`_demand_row_optimized`).
     """
     df = DATAFLOWS[dataflow]
     px = out_hw[0] * out_hw[1]
-    win = kernel[0] * kernel[1] * channels
-    sr, sc, t = {OS: (px, filters, win), WS: (win, filters, px), IS: (win, px, filters)}[df]
+    win = kernel[0] * kernel[1] * channels if window is None else window
+    sr, sc, t = {OS: (px, filters, win), WS: (compressed or win, filters, px),
+                 IS: (win, px, filters)}[df]
     fold_rows = t + rows + cols - 2 if df == OS else 2 * rows + t + cols - 2
     values = (rows, cols, padded_hw[0], padded_hw[1], channels, kernel[0], kernel[1],
               stride[0], stride[1], out_hw[0], out_hw[1], filters, px, win, sr, sc, t,
-              -(-sc // cols), -(-sr // rows), fold_rows, df, int(faithful))
+              -(-sc // cols), -(-sr // rows), fold_rows, df, int(faithful), block)
     return np.array(values, dtype=np.int64)
 
 
-def address_tables(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def address_tables(g: np.ndarray, kept: np.ndarray | None = None) -> tuple[np.ndarray,
+                                                                           np.ndarray]:
     """``pixels`` (px x 3: the window corner's address, row, column in the padded HWC input)
     and ``window`` (win x 3: each element's address offset, row, column): an ifmap address is
-    ``pixels[p, 0] + window[t, 0]``, or -1 where row or column runs past the input."""
+    ``pixels[p, 0] + window[t, 0]``, or -1 where row or column runs past the input.
+    ``kept``: the window elements (``(ky, kx, c)`` order) of a compressed reduction, in order:
+    SCALE-Sim's sparse filter operand keeps only those rows and its ifmap operand only those
+    columns, so the GEMM runs dense on them (a filter address is then ``m * win + t``)."""
     p = np.arange(int(g[G_PX]), dtype=np.int64)
     oy, ox = np.divmod(p, g[G_F])
     iy, ix = oy * g[G_SH], ox * g[G_SW]
-    t = np.arange(int(g[G_WIN]), dtype=np.int64)
+    t = np.arange(int(g[G_WIN]), dtype=np.int64) if kept is None else \
+        np.asarray(kept, dtype=np.int64)
     ky, rest = np.divmod(t, g[G_KW] * g[G_CH])
     kx, c = np.divmod(rest, g[G_CH])
     pixels = np.stack([(iy * g[G_WP] + ix) * g[G_CH], iy, ix], axis=1)
@@ -136,6 +146,38 @@ def _demand_row(g, pixels, window, buf, k, fc, fr):
 
 
 @njit(cache=True)
+def _demand_row_optimized(g, pixels, window, fmat, buf, k, fc, fr):
+    """Row ``k`` of fold (``fc``, ``fr``) of SCALE-Sim's ws optimized sparse mapping
+    (``skew_matrix_row_sparsity``): the stationary rows are the compressed filter ``fmat``
+    (``Sr x M`` addresses, -1 where a block's kept weights run out); the ifmap side streams
+    ``2R`` window elements a fold in blocks of ``B``, each block repeated on ``B / 2``
+    consecutive lanes, lane ``j`` one pixel behind lane ``j - 1``."""
+    r_arr, c_arr, t_len, win, block = g[G_R], g[G_C], g[G_T], g[G_WIN], g[G_BLOCK]
+    hp, wp = g[G_HP], g[G_WP]
+    cols_used = min(c_arr, g[G_SC] - fc * c_arr)
+    n_if = n_fi = 0
+    stationary = fr * r_arr + r_arr - 1 - k
+    if k < r_arr and stationary < g[G_SR]:
+        for lane in range(cols_used):
+            address = fmat[stationary, fc * c_arr + lane]
+            if address >= 0:
+                buf[1, n_fi] = address
+                n_fi += 1
+    i = k - r_arr
+    start = fr * 2 * r_arr
+    end = min(start + 2 * r_arr, win)
+    for lane in range(max(0, i - t_len + 1), min(r_arr, i + 1)):
+        p = i - lane
+        first = start + (lane // (block // 2)) * block
+        for t in range(first, min(first + block, end)):
+            if pixels[p, 1] + window[t, 1] < hp and pixels[p, 2] + window[t, 2] < wp:
+                buf[0, n_if] = pixels[p, 0] + window[t, 0]
+                n_if += 1
+    outputs = min(cols_used, k - 2 * r_arr + 2) - max(0, k - 2 * r_arr - t_len + 2)
+    return n_if, n_fi, max(0, outputs)
+
+
+@njit(cache=True)
 def _fold_utilization(g, fc, fr):
     """SCALE-Sim's mapping efficiency and compute utilization of one fold."""
     r_arr, c_arr = g[G_R], g[G_C]
@@ -156,7 +198,7 @@ def _track(summary, start, stop, serviced, present):
 
 
 @njit(cache=True)
-def _walk(g, pixels, window, calc, ifmap_sram, filter_sram, wr, lines, folds, summary,
+def _walk(g, pixels, window, fmat, calc, ifmap_sram, filter_sram, wr, lines, folds, summary,
           utilization):
     """Every demand row of every fold through the three buffers (see the module docstring).
 
@@ -166,7 +208,8 @@ def _walk(g, pixels, window, calc, ifmap_sram, filter_sram, wr, lines, folds, su
     faithful = g[G_FAITHFUL] == 1
     if_est, if_last, if_usr, if_ptr, if_ids = ifmap_sram
     fi_est, fi_last, fi_usr, fi_ptr, fi_ids = filter_sram
-    buf = np.empty((2, max(g[G_R], g[G_C])), dtype=np.int64)
+    optimized = g[G_BLOCK] > 0
+    buf = np.empty((2, max(g[G_R] * max(1, g[G_BLOCK]), g[G_C])), dtype=np.int64)
     ifmap, filt = buf[0], buf[1]
     if_words = folds[:, F_IFMAP_WORDS]
     fi_words = folds[:, F_FILTER_WORDS]
@@ -178,12 +221,19 @@ def _walk(g, pixels, window, calc, ifmap_sram, filter_sram, wr, lines, folds, su
         fc = fold // g[G_ROW_FOLDS]
         fr = fold - fc * g[G_ROW_FOLDS]
         mapping, compute = _fold_utilization(g, fc, fr)
+        if optimized:   # the cells holding a kept weight, not -1
+            block = fmat[fr * g[G_R]:fr * g[G_R] + g[G_R], fc * g[G_C]:fc * g[G_C] + g[G_C]]
+            mapping = (block >= 0).sum() / (g[G_R] * g[G_C])
         utilization[0] += mapping
         utilization[1] += compute
         folds[fold, F_ROWS] = n_rows
         for k in range(n_rows):
             cycle = fold * n_rows + k + stall
-            n_if, n_fi, n_of = _demand_row(g, pixels, window, buf, k, fc, fr)
+            if optimized:
+                n_if, n_fi, n_of = _demand_row_optimized(g, pixels, window, fmat, buf, k, fc,
+                                                         fr)
+            else:
+                n_if, n_fi, n_of = _demand_row(g, pixels, window, buf, k, fc, fr)
             if calc:
                 mem.estimate_read(if_est, if_last, ifmap, n_if, cycle, fold, if_words)
                 mem.estimate_read(fi_est, fi_last, filt, n_fi, cycle, fold, fi_words)
@@ -217,7 +267,7 @@ IFMAP, FILTER = 0, 1
 
 
 @njit(cache=True)
-def _prefetch_entry(g, pixels, window, operand, row, col):
+def _prefetch_entry(g, pixels, window, fmat, operand, row, col):
     """Entry (row, col) of SCALE-Sim's prefetch matrix of ``operand`` (-1: padding); see
     :func:`prefetch_shape` for the layouts."""
     df, r_arr, c_arr, t_len, win = g[G_DF], g[G_R], g[G_C], g[G_T], g[G_WIN]
@@ -230,15 +280,17 @@ def _prefetch_entry(g, pixels, window, operand, row, col):
         lane = fold * r_arr + col
         if df == OS:
             return _ifmap_addr(g, pixels, window, lane, s) if lane < g[G_SR] else -1
-        return _ifmap_addr(g, pixels, window, s, lane) if lane < win else -1
+        return _ifmap_addr(g, pixels, window, s, lane) if lane < win else -1   # ws
     if df == IS:                                  # fr * M + m, lane -> window element
         fold, m = row // g[G_M], row % g[G_M]
         t = fold * r_arr + col
         return m * win + t if t < win else -1
-    period = t_len if df == OS else win           # fc * T + t (os) or fc * win + t (ws)
+    period = t_len if df == OS else g[G_SR]       # fc * T + t (os) or fc * Sr + t (ws)
     fold, t = row // period, row % period
     m = fold * c_arr + col
-    return m * win + t if m < g[G_M] else -1
+    if m >= g[G_M]:
+        return -1
+    return fmat[t, m] if g[G_BLOCK] > 0 else m * win + t
 
 
 def prefetch_shape(g: np.ndarray, operand: int) -> tuple[int, int, bool]:
@@ -250,29 +302,31 @@ def prefetch_shape(g: np.ndarray, operand: int) -> tuple[int, int, bool]:
     if operand == IFMAP:
         if df == IS:
             return col_folds * int(g[G_WIN]), c_arr, False
+        if df == WS:   # the dense ifmap operand, also under the optimized sparse mapping
+            return -(-int(g[G_WIN]) // r_arr) * t_len, r_arr, True
         return row_folds * t_len, r_arr, True
     if df == IS:
         return row_folds * int(g[G_M]), r_arr, True
     if df == WS:
-        return col_folds * int(g[G_WIN]), c_arr, False
+        return col_folds * int(g[G_SR]), c_arr, False
     return col_folds * t_len, c_arr, True
 
 
 @njit(cache=True)
-def _prefetch_sequence(g, pixels, window, operand, n_rows, n_cols, rolled):
+def _prefetch_sequence(g, pixels, window, fmat, operand, n_rows, n_cols, rolled):
     out = np.empty(n_rows * n_cols, dtype=np.int64)
     n = 0
     if rolled:   # anti-diagonals, each from its lowest row up ("Fixing ISSUE #15, #16")
         for diag in range(n_rows + n_cols - 1):
             for row in range(min(diag, n_rows - 1), max(0, diag - n_cols + 1) - 1, -1):
-                addr = _prefetch_entry(g, pixels, window, operand, row, diag - row)
+                addr = _prefetch_entry(g, pixels, window, fmat, operand, row, diag - row)
                 if addr >= 0:
                     out[n] = addr
                     n += 1
     else:
         for row in range(n_rows):
             for col in range(n_cols):
-                addr = _prefetch_entry(g, pixels, window, operand, row, col)
+                addr = _prefetch_entry(g, pixels, window, fmat, operand, row, col)
                 if addr >= 0:
                     out[n] = addr
                     n += 1
@@ -280,9 +334,9 @@ def _prefetch_sequence(g, pixels, window, operand, n_rows, n_cols, rolled):
 
 
 # ---- the public wrapper ----------------------------------------------------------------------
-def _user_buffer(g, operand, words, bandwidth, n_addresses):
+def _user_buffer(g, tables, fmat, operand, words, bandwidth, n_addresses):
     n_rows, n_cols, rolled = prefetch_shape(g, operand)
-    sequence = _prefetch_sequence(g, *address_tables(g), operand, n_rows, n_cols, rolled)
+    sequence = _prefetch_sequence(g, *tables, fmat, operand, n_rows, n_cols, rolled)
     set_words = -(-words // 100)
     ptr, ids = mem.build_sets(sequence, n_addresses, set_words)
     state = mem.user_state(words, bandwidth, len(sequence), n_rows * n_cols, set_words)
@@ -296,16 +350,21 @@ def output_writes(g: np.ndarray) -> int:
 
 
 def simulate_layer(g: np.ndarray, *, calc: bool, sram_words: tuple[int, int, int],
-                   words_per_cycle: tuple[int, int, int]) -> dict:
+                   words_per_cycle: tuple[int, int, int], kept: np.ndarray | None = None,
+                   fmat: np.ndarray | None = None) -> dict:
     """Run one GEMM's demand rows through SCALE-Sim's memory system.
 
     ``sram_words``: ifmap, filter, ofmap SRAM capacities in words; ``words_per_cycle``:
     their DRAM interface widths (USER mode; in CALC mode SCALE-Sim drains the ofmap SRAM at
     ``C`` words a cycle). Returns the per-fold table (``folds``), the summary vector, the
     mean mapping efficiency and compute utilization, and each buffer's DRAM words and
-    first / last DRAM cycle.
+    first / last DRAM cycle. ``kept``: see :func:`address_tables`; ``fmat``: the compressed
+    filter of the optimized sparse mapping (:func:`_demand_row_optimized`).
     """
     g = np.ascontiguousarray(g, dtype=np.int64)
+    tables = address_tables(g, kept)
+    fmat = np.full((1, 1), -1, np.int64) if fmat is None else np.ascontiguousarray(fmat,
+                                                                                   np.int64)
     n_folds = int(g[G_COL_FOLDS] * g[G_ROW_FOLDS])
     ifmap_space = int(g[G_HP] * g[G_WP] * g[G_CH])
     filter_space = int(g[G_WIN] * g[G_M])
@@ -317,9 +376,9 @@ def simulate_layer(g: np.ndarray, *, calc: bool, sram_words: tuple[int, int, int
                        dummy, dummy, dummy)
         write_bw = int(g[G_C])
     else:
-        ifmap_sram = (dummy, dummy, *_user_buffer(g, IFMAP, sram_words[0], words_per_cycle[0],
-                                                  ifmap_space))
-        filter_sram = (dummy, dummy, *_user_buffer(g, FILTER, sram_words[1],
+        ifmap_sram = (dummy, dummy, *_user_buffer(g, tables, fmat, IFMAP, sram_words[0],
+                                                  words_per_cycle[0], ifmap_space))
+        filter_sram = (dummy, dummy, *_user_buffer(g, tables, fmat, FILTER, sram_words[1],
                                                    words_per_cycle[1], filter_space))
         write_bw = words_per_cycle[2]
     wr = mem.write_state(sram_words[2], write_bw)
@@ -328,7 +387,7 @@ def simulate_layer(g: np.ndarray, *, calc: bool, sram_words: tuple[int, int, int
     summary = np.zeros(N_SUMMARY, dtype=np.int64)
     summary[[S_IFMAP_SRAM_START, S_FILTER_SRAM_START, S_OFMAP_SRAM_START]] = -(2 ** 62)
     utilization = np.zeros(2, dtype=np.float64)
-    _walk(g, *address_tables(g), calc, ifmap_sram, filter_sram, wr, lines, folds, summary,
+    _walk(g, *tables, fmat, calc, ifmap_sram, filter_sram, wr, lines, folds, summary,
           utilization)
     dram = [_read_dram(buffer, calc) for buffer in (ifmap_sram, filter_sram)]
     dram.append((wr[mem.WR_ACCESS], wr[mem.WR_TRACE_START], wr[mem.WR_TRACE_STOP]))

@@ -3,8 +3,9 @@
 ``style`` (colours, sizes, saving), ``data`` (reading and shaping the tables), one module
 per family of figures (``bars``: speedup, cycles, energy, utilization; ``sweep``: sweep
 lines and Pareto fronts; ``mesh``: a mesh core's heat map) and ``figure.make``, the
-``accelsim plot`` entry point. May import: the sweep report (Pareto front), errors; never
-the simulator itself: figures are drawn from tables alone.
+``accelsim plot`` entry point. Axis labels come from :mod:`accelsim.columns`. May import:
+the sweep report (Pareto front), columns, files, errors; never the simulator itself:
+figures are drawn from tables alone.
 """
 
 from accelsim.plot.bars import cycles, energy, speedup, utilization

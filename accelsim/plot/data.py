@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from accelsim.columns import LAYER_GROUPS, in_group
 from accelsim.errors import AccelsimError
 from accelsim.files import parse_yaml_value
 
@@ -82,14 +83,59 @@ def only_archs(table: pd.DataFrame, archs: list[str]) -> pd.DataFrame:
     return kept.iloc[np.argsort(kept["arch"].map(rank).to_numpy(), kind="stable")]
 
 
+def select_layers(table: pd.DataFrame, layers: str) -> pd.DataFrame:
+    """The rows of layer group ``layers`` (``conv``, ``fc`` or ``all``), by ``kind``."""
+    if layers not in LAYER_GROUPS:
+        raise PlotError(f"--layers {layers}: expected one of {', '.join(LAYER_GROUPS)}")
+    if layers == "all":
+        return table
+    if "kind" not in table.columns:
+        raise PlotError(f"--layers {layers} needs a per-layer table (a comparison's or a "
+                        "run's), not a per-network one")
+    kept = table[in_group(table["kind"], layers)]
+    if kept.empty:
+        raise PlotError(f"--layers {layers}: the table has no {layers} layers")
+    return kept
+
+
+def clock_mhz(table: pd.DataFrame) -> pd.Series:
+    """Each architecture's clock (MHz), read back from its cycles over its time."""
+    time = table["time_us"] if "time_us" in table.columns else 1000 * table["time_ms"]
+    ok = time > 0
+    return (table["cycles"][ok] / time[ok]).groupby(table["arch"][ok], sort=False).median()
+
+
+def clocks_differ(table: pd.DataFrame) -> bool:
+    """True when the table's rows (architectures, or a sweep's runs) ran at different
+    clocks, so their cycles do not compare."""
+    if "cycles" not in table.columns or not {"time_us", "time_ms"} & set(table.columns):
+        return False
+    time = table["time_us"] if "time_us" in table.columns else 1000 * table["time_ms"]
+    clocks = (table["cycles"] / time.where(time > 0)).dropna()
+    return len(clocks) > 1 and not np.allclose(clocks, clocks.iloc[0], rtol=1e-6)
+
+
+def group_shares(table: pd.DataFrame, layers: str = "fc") -> pd.DataFrame | None:
+    """Workload x arch share of the time spent in layer group ``layers`` (per-layer
+    tables only, else None)."""
+    if not {"kind", "time_us", "workload", "arch"} <= set(table.columns):
+        return None
+    keys = ["workload", "arch"]
+    total = table.groupby(keys, sort=False)["time_us"].sum()
+    part = table[in_group(table["kind"], layers)].groupby(keys, sort=False)["time_us"].sum()
+    return (part.reindex(total.index).fillna(0) / total.where(total > 0)).unstack("arch")
+
+
 def network_speedups(table: pd.DataFrame, baseline: str | None,
-                     metric: str) -> tuple[pd.DataFrame, str]:
+                     metric: str, layers: str = "all") -> tuple[pd.DataFrame, str]:
     """Workload x arch ratios of the baseline's total time (``speedup``) or energy
-    (``energy_ratio``) to each arch's, plus a ``geomean`` row for several workloads."""
+    (``energy_ratio``) to each arch's over layer group ``layers``, plus a ``geomean`` row
+    for several workloads."""
     column = {"speedup": "time_us", "energy_ratio": "energy_pj"}.get(metric)
     if column is None:
         raise PlotError(f"metric {metric!r}: the speedup figure shows speedup or energy_ratio")
     require(table, ("workload", "arch", column), "speedup")
+    table = select_layers(table, layers)
     totals = table.groupby(["workload", "arch"], sort=False)[column].sum().unstack("arch")
     archs = list(dict.fromkeys(table["arch"]))
     baseline = baseline or _baseline_of(table, archs)

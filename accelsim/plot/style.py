@@ -35,6 +35,30 @@ def arch_color(name: str) -> str:
     return ARCH_COLORS.get(name, PALETTE[zlib.crc32(name.encode()) % len(PALETTE)])
 
 
+def arch_colors(archs: list[str]) -> dict[str, str]:
+    """Distinct colours for one figure's architectures: each keeps :func:`arch_color`
+    unless an earlier one took it, then the next free colour (legible up to 26 designs)."""
+    pool = list(dict.fromkeys(PALETTE + EXTRA_COLORS))
+    taken, colors = set(), {}
+    for arch in archs:
+        color = arch_color(arch)
+        if color in taken:
+            start = pool.index(color) if color in pool else 0
+            color = next((c for c in pool[start:] + pool[:start] if c not in taken), color)
+        colors[arch] = color
+        taken.add(color)
+    return colors
+
+
+MAX_WIDTH_IN = 12.0
+"""The widest figure (inches; 1800 px at the saved 150 dpi): wider ones wrap or rotate."""
+
+
+def legend_columns(entries: int) -> int:
+    """Columns of a legend below a figure: one row up to 6 entries, else wrapped."""
+    return entries if entries <= 6 else -(-entries // -(-entries // 6))
+
+
 def component_colors(names: list[str]) -> dict[str, str]:
     """Colours for a figure's components: fixed ones for the common parts (DRAM is always
     dark grey), distinct others in order of appearance."""

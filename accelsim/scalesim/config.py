@@ -13,16 +13,22 @@ where that goes in a systolic arch config (:mod:`accelsim.arch.systolic`)::
     [layout]               IfmapSRAMBankBandwidth, FilterSRAMBankBandwidth (USER)
                                                    -> core_params.{ifmap,filter}_words_per_cycle
     [run_presets]          InterfaceBandwidth (CALC|USER) -> core_params.bandwidth_mode
+    [sparsity]             SparsitySupport, SparseRep, OptimizedMapping, BlockSize,
+                           RandomNumberGeneratorSeed -> core_params.sparsity_support,
+                                .sparse_rep, .sparsity_optimized_mapping, .sparsity_block_size,
+                                .sparsity_seed (a row's N:M: topology_row)
 
 In USER mode SCALE-Sim 3.0.0 prefetches the ifmap and filter SRAMs at the ``[layout]`` bank
 bandwidths (``single_layer_sim.py``: ``ifmap_backing_bw = config.ifmap_sram_bank_bandwidth``),
 not at ``Bandwidth``, which only drains the ofmap SRAM; we read them the same way. Address
-offsets, request-buffer sizes, ``MemoryBanks``, bank counts and ports, the sparsity block and
+offsets, request-buffer sizes, ``MemoryBanks``, bank counts and ports, and
 ``[network_presets]`` are accepted and do not change the timing (SCALE-Sim 3.0.0 does not use
 them either, or only for traces). Missing ``[layout]`` / ``[sparsity]`` sections (SCALE-Sim's
 repo ``scale.cfg``; 3.0.0 itself then crashes) mean SCALE-Sim's defaults: 10 words a cycle,
-no sparsity. Refused, each with one line naming the file and key: sparsity, custom layouts,
-Ramulator traces, unknown sections and keys, missing or malformed values.
+no sparsity. Refused, each with one line naming the file, section and key: what SCALE-Sim
+itself fails on (``OptimizedMapping`` outside ws, a ``BlockSize`` it cannot split),
+``FilterOffset: 0`` with sparsity (SCALE-Sim takes filter address 0 for a pruned weight),
+custom layouts, Ramulator traces, unknown sections and keys, missing or malformed values.
 
 Topology CSVs load through :func:`accelsim.workload.formats.topology_csv.load_topology` with
 ``padding="valid"``: one network per row (per channel of a ``DP`` row), each the unpadded
@@ -32,15 +38,19 @@ IFMAP SCALE-Sim times.
 from __future__ import annotations
 
 import configparser
+import dataclasses
 import difflib
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from accelsim.config import MAX_CORE_PARAM, MAX_SIZE, ArchConfig, load_arch, with_overrides
-from accelsim.errors import ConfigError, did_you_mean
+from accelsim.errors import ConfigError, WorkloadError, did_you_mean
 from accelsim.workload import Network, load_network
 
 BASE_ARCH = "systolic"
+SPARSE_REPS = ("csr", "csc", "ellpack_block")   # what SCALE-Sim's compression knows
 
 # section -> {key as SCALE-Sim spells it -> how it is read}: "int", "pos_int" (up to
 # MAX_CORE_PARAM, as the systolic core's parameters), "kib" (an SRAM size, up to MAX_SIZE),
@@ -67,8 +77,7 @@ _SCHEMA: dict[str, dict[str, object]] = {
 _REQUIRED = [("architecture_presets", key) for key in
              ("ArrayHeight", "ArrayWidth", "IfmapSramSzkB", "FilterSramSzkB", "OfmapSramSzkB",
               "Dataflow")] + [("run_presets", "InterfaceBandwidth")]
-_UNSUPPORTED = {("sparsity", "SparsitySupport"): "sparsity",
-                ("layout", "IfmapCustomLayout"): "custom ifmap layouts",
+_UNSUPPORTED = {("layout", "IfmapCustomLayout"): "custom ifmap layouts",
                 ("layout", "FilterCustomLayout"): "custom filter layouts",
                 ("run_presets", "UseRamulatorTrace"): "Ramulator DRAM traces"}
 SCALESIM_DEFAULT_BANK_BANDWIDTH = 10   # scale_config.py: ifmap/filter_sram_bank_bandwidth
@@ -89,13 +98,24 @@ class ScaleSimConfig:
     bandwidth_mode: str                     # "calc" | "user"
     words_per_cycle: tuple[int, int, int]   # ifmap, filter prefetch; ofmap drain (USER)
     origin: str
+    sparsity: bool = False
+    sparse_rep: str = "ellpack_block"
+    optimized_mapping: bool = False
+    block_size: int = 4
+    seed: int = 40
 
     def arch_overrides(self) -> dict[str, object]:
         """Dotted keys for :func:`accelsim.config.with_overrides` of a systolic arch."""
         overrides: dict[str, object] = {
             "name": self.run_name, "core_params.rows": self.rows,
             "core_params.cols": self.cols, "core_params.dataflow": self.dataflow,
-            "core_params.bandwidth_mode": self.bandwidth_mode}
+            "core_params.bandwidth_mode": self.bandwidth_mode,
+            "core_params.sparsity_support": self.sparsity}
+        if self.sparsity:
+            overrides.update({"core_params.sparse_rep": self.sparse_rep,
+                              "core_params.sparsity_optimized_mapping": self.optimized_mapping,
+                              "core_params.sparsity_block_size": self.block_size,
+                              "core_params.sparsity_seed": self.seed})
         for buffer, size in zip(("ifmap_sram", "filter_sram", "ofmap_sram"), self.sram_kib,
                                 strict=True):
             overrides[f"buffers.{buffer}.size_kib"] = size
@@ -134,13 +154,18 @@ def read_scalesim_config(path: str | Path) -> ScaleSimConfig:
         words_per_cycle=(values.get(("layout", "IfmapSRAMBankBandwidth"), bank),
                          values.get(("layout", "FilterSRAMBankBandwidth"), bank),
                          arch.get("Bandwidth", [bank])[0]),
-        origin=str(path))
+        origin=str(path), sparsity=values.get(("sparsity", "SparsitySupport"), False),
+        sparse_rep=values.get(("sparsity", "SparseRep"), "ellpack_block"),
+        optimized_mapping=values.get(("sparsity", "OptimizedMapping"), False),
+        block_size=values.get(("sparsity", "BlockSize"), 4),
+        seed=values.get(("sparsity", "RandomNumberGeneratorSeed"), 40))
 
 
 def _checked_values(parser: configparser.ConfigParser,
                     origin: str) -> tuple[dict[tuple[str, str], object], list[str]]:
     values: dict[tuple[str, str], object] = {}
     problems: list[str] = []
+    given: set[tuple[str, str]] = set()
     for section in parser.sections():
         schema = _SCHEMA.get(section)
         if schema is None:
@@ -156,6 +181,11 @@ def _checked_values(parser: configparser.ConfigParser,
                     f" (known: {', '.join(schema)})"
                 problems.append(f"{origin}: [{section}] {written}: unknown key{hint}")
                 continue
+            if (section, key) in given:   # configparser keeps both spellings apart
+                problems.append(f"{origin}: [{section}] {written}: {key} is given twice "
+                                "(keys ignore case)")
+                continue
+            given.add((section, key))
             value = _parse(schema[key], text.strip())
             limit = _LIMITS.get("pos_int" if schema[key] == "int_list" else schema[key])
             if value is None:
@@ -174,11 +204,41 @@ def _checked_values(parser: configparser.ConfigParser,
         if values.get((section, key)) is True:
             problems.append(f"{origin}: [{section}] {key}: not supported ({what}); set it "
                             "to False")
+    if values.get(("sparsity", "SparsitySupport")) is True:
+        problems += _sparsity_problems(values, origin)
     if values.get(("run_presets", "InterfaceBandwidth")) == "user" and \
             ("architecture_presets", "Bandwidth") not in values:
         problems.append(f"{origin}: [architecture_presets] Bandwidth: required when "
                         "InterfaceBandwidth is USER")
     return values, sorted(set(problems), key=problems.index)
+
+
+def _sparsity_problems(values: dict, origin: str) -> list[str]:
+    """What SCALE-Sim's sparsity needs that we cannot model or it would not accept."""
+    problems = []
+    rep = values.get(("sparsity", "SparseRep"))
+    if rep not in SPARSE_REPS:   # SCALE-Sim compares case-sensitively: anything else is 0
+        problems.append(f"{origin}: [sparsity] SparseRep: expected {' or '.join(SPARSE_REPS)}"
+                        f" with SparsitySupport, got {rep!r}")
+    dataflow = values.get(("architecture_presets", "Dataflow"))
+    if values.get(("sparsity", "OptimizedMapping")) is True and dataflow not in ("ws", None):
+        problems.append(f"{origin}: [sparsity] OptimizedMapping: SCALE-Sim 3.0.0 runs it in "
+                        f"Dataflow ws only (it fails in {dataflow}); set it to False")
+    block, rows = values.get(("sparsity", "BlockSize"), 4), values.get(
+        ("architecture_presets", "ArrayHeight"), 1)
+    if values.get(("sparsity", "OptimizedMapping")) is True and (
+            block < 2 or block % 2 or block > rows or (2 * rows) % block):
+        problems.append(f"{origin}: [sparsity] BlockSize: {block} must be even, at most "
+                        f"ArrayHeight {rows} and divide 2 x ArrayHeight for OptimizedMapping "
+                        "(SCALE-Sim fails otherwise)")
+    if not 0 <= values.get(("sparsity", "RandomNumberGeneratorSeed"), 0) < 2 ** 32:
+        problems.append(f"{origin}: [sparsity] RandomNumberGeneratorSeed: expected 0 to "
+                        f"2**32 - 1 (numpy's seed)")
+    if values.get(("architecture_presets", "FilterOffset")) == 0:
+        problems.append(f"{origin}: [architecture_presets] FilterOffset: 0 is not supported "
+                        "with SparsitySupport (SCALE-Sim takes filter address 0 for a pruned "
+                        "weight); use SCALE-Sim's 10000000")
+    return problems
 
 
 def _parse(kind: object, text: str) -> object:
@@ -230,4 +290,43 @@ def load_scalesim_workload(name_or_path: str | Path,
         from accelsim.workload.formats.topology_csv import load_topology
 
         return load_topology(name_or_path, padding="valid", kind=kind, expand_dp=True)
+    if kind is not None:
+        raise WorkloadError(f"{name_or_path}: topology kind {kind}: not a SCALE-Sim topology "
+                            "CSV file")
     return (load_network(name_or_path),)
+
+
+def topology_row(arch: ArchConfig, network: Network, tensors):
+    """The arch and tensors of one topology row: with a ``Sparsity`` N:M the weights pruned to
+    it; on a systolic arch with ``sparsity_support`` the row's N:M set for the timing and the
+    weights pruned where SCALE-Sim's timing assumes (the first N of every M; with the optimized
+    mapping, every layer at its drawn per-filter pattern), so values and timing agree. Dense
+    rows and other cores: the arch and tensors unchanged."""
+    from accelsim.workload.formats import topology_csv as topo
+
+    n, m = getattr(network, "sparsity", (1, 1))
+    params = arch.core_params if arch.core == "systolic" else None
+    scalesim = bool(params and params.sparsity_support)
+    if scalesim and (params.sparsity_n, params.sparsity_m) != (n, m):
+        arch = with_overrides(arch, {"core_params.sparsity_n": n, "core_params.sparsity_m": m})
+    if scalesim and params.sparsity_optimized_mapping:
+        block, seed = params.sparsity_block_size, params.sparsity_seed
+        weights = {}
+        for layer in (lyr for lyr in network.layers if lyr.name in tensors.weights):
+            w = tensors.weights[layer.name]
+            counts = np.tile(topo.optimized_counts(layer.out_channels_per_group, block, seed),
+                             layer.groups)
+            keep = np.arange(w[0].size)[None, :] % block < counts[:, None]
+            weights[layer.name] = topo.prune_to(w, keep)
+        how = f"per filter, as SCALE-Sim's optimized mapping draws (BlockSize {block})"
+    elif n == m:
+        return arch, tensors
+    else:
+        weights = {name: topo.prune_n_m(w, n, m, first=scalesim)
+                   for name, w in tensors.weights.items()}
+        how = f"{n}:{m}, " + ("first N of every M, as SCALE-Sim times them" if scalesim
+                              else "largest magnitudes")
+    return arch, dataclasses.replace(tensors, weights={**tensors.weights, **weights},
+                                     provenance={**tensors.provenance, "weights":
+                                                 f"{tensors.provenance['weights']}, pruned "
+                                                 f"{how}"})

@@ -8,7 +8,9 @@ layer, ``LayerID`` counting from 0 in network order: pooling and residual-add la
 SCALE-Sim layers and are left out (their figures are in ``Result.layers``). A topology row
 is one report row (a ``DP`` row loads as SCALE-Sim's per-channel layers, one row each); a
 grouped layer of another workload is one row, cycles and counts summed over its groups.
-Utilizations are percentages; bandwidths are words per cycle.
+Utilizations are percentages; bandwidths are words per cycle. With SCALE-Sim's sparsity
+on (``core_params.sparsity_support``) BANDWIDTH_REPORT has its metadata column and
+SPARSE_REPORT is written too (:mod:`accelsim.arch._systolic_sparse`).
 """
 
 from __future__ import annotations
@@ -30,8 +32,13 @@ DETAILED_COLUMNS = ("LayerID",
                     "DRAM IFMAP Start Cycle", "DRAM IFMAP Stop Cycle", "DRAM IFMAP Reads",
                     "DRAM Filter Start Cycle", "DRAM Filter Stop Cycle", "DRAM Filter Reads",
                     "DRAM OFMAP Start Cycle", "DRAM OFMAP Stop Cycle", "DRAM OFMAP Writes")
+SPARSE_COLUMNS = ("LayerID", "Sparsity Representation", "Original Filter Storage",
+                  "New Storage (Filter+Metadata)", "Filter Metadata Storage",
+                  "Avg FILTER Metadata SRAM BW")
+METADATA_BW = "Avg FILTER Metadata SRAM BW"
 REPORTS = {"COMPUTE_REPORT": COMPUTE_COLUMNS, "BANDWIDTH_REPORT": BANDWIDTH_COLUMNS,
            "DETAILED_ACCESS_REPORT": DETAILED_COLUMNS}
+_HEADER_TAIL = {"SPARSE_REPORT": ", \n"}   # SCALE-Sim ends this header with a blank cell
 _SRAM_COUNTS = {"ifmap": "ifmap_sram_read", "filter": "filter_sram_read",
                 "ofmap": "ofmap_sram_write"}
 
@@ -44,10 +51,11 @@ def check_arch(arch) -> int:
 
 
 def report_tables(layers: pd.DataFrame, arch) -> dict[str, pd.DataFrame]:
-    """The three reports as DataFrames (SCALE-Sim's column names), from ``Result.layers``."""
+    """The reports as DataFrames (SCALE-Sim's column names), from ``Result.layers``."""
     cells = check_arch(arch)
+    sparse = arch.core_params.sparsity_support
     gemm = layers[layers["kind"].isin(["conv", "fc"])]
-    compute, bandwidth, detailed = [], [], []
+    compute, bandwidth, detailed, sparse_rows = [], [], [], []
     for layer_id, (_, r) in enumerate(gemm.iterrows()):
         cycles = int(r["cycles"])
         compute.append((layer_id, int(r["cycles_incl_prefetch"]), cycles,
@@ -56,11 +64,20 @@ def report_tables(layers: pd.DataFrame, arch) -> dict[str, pd.DataFrame]:
                         float(r["mapping_efficiency"]) * 100,
                         float(r["compute_utilization"]) * 100))
         sram = {name: int(r[column]) for name, column in _SRAM_COUNTS.items()}
+        if pd.notna(r.get("scalesim_ifmap_sram_reads")):   # ws, sparse: times M / N
+            sram["ifmap"] = float(r["scalesim_ifmap_sram_reads"])
         dram = {name: (float(r[f"{name}_dram_start_cycle"]), float(r[f"{name}_dram_stop_cycle"]),
                        int(r[f"{name}_dram_words"])) for name in _SRAM_COUNTS}
-        bandwidth.append((layer_id, *(sram[name] / cycles for name in _SRAM_COUNTS),
-                          *(words / (stop - start + 1)
-                            for start, stop, words in dram.values())))
+        sram_bw = [sram[name] / cycles for name in _SRAM_COUNTS]
+        if sparse:   # words: ints, but ellpack_block's metadata is fractional
+            rep = arch.core_params.sparse_rep
+            kind = float if rep == "ellpack_block" else int
+            sram_bw.insert(2, float(r["sparse_metadata_bw"]))
+            sparse_rows.append((layer_id, rep, int(r["sparse_filter_words"]),
+                                kind(r["sparse_stored_words"]), kind(r["sparse_metadata_words"]),
+                                float(r["sparse_metadata_bw"])))
+        bandwidth.append((layer_id, *sram_bw, *(words / (stop - start + 1)
+                                               for start, stop, words in dram.values())))
         detail = [layer_id]
         for name in _SRAM_COUNTS:
             detail += [float(r[f"{name}_sram_start_cycle"]), float(r[f"{name}_sram_stop_cycle"]),
@@ -68,13 +85,19 @@ def report_tables(layers: pd.DataFrame, arch) -> dict[str, pd.DataFrame]:
         for start, stop, words in dram.values():
             detail += [start, stop, words]
         detailed.append(tuple(detail))
-    return {name: pd.DataFrame(rows, columns=list(REPORTS[name]))
-            for name, rows in (("COMPUTE_REPORT", compute), ("BANDWIDTH_REPORT", bandwidth),
-                               ("DETAILED_ACCESS_REPORT", detailed))}
+    bandwidth_columns = list(BANDWIDTH_COLUMNS)
+    if sparse:
+        bandwidth_columns.insert(3, METADATA_BW)
+    tables = {"COMPUTE_REPORT": pd.DataFrame(compute, columns=list(COMPUTE_COLUMNS)),
+              "BANDWIDTH_REPORT": pd.DataFrame(bandwidth, columns=bandwidth_columns),
+              "DETAILED_ACCESS_REPORT": pd.DataFrame(detailed, columns=list(DETAILED_COLUMNS))}
+    if sparse:
+        tables["SPARSE_REPORT"] = pd.DataFrame(sparse_rows, columns=list(SPARSE_COLUMNS))
+    return tables
 
 
 def write_reports(layers: pd.DataFrame, arch, directory: str | Path) -> list[Path]:
-    """Write the three reports into ``directory`` (created); returns their paths."""
+    """Write the reports into ``directory`` (created); returns their paths."""
     directory = Path(directory)
     try:
         directory.mkdir(parents=True, exist_ok=True)
@@ -83,7 +106,7 @@ def write_reports(layers: pd.DataFrame, arch, directory: str | Path) -> list[Pat
     paths = []
     for name, table in report_tables(layers, arch).items():
         path = directory / f"{name}.csv"
-        lines = [", ".join(table.columns) + ",\n"]
+        lines = [", ".join(table.columns) + _HEADER_TAIL.get(name, ",\n")]
         lines += [", ".join(str(v) for v in values) + ",\n"
                   for values in table.itertuples(index=False)]
         path.write_text("".join(lines))

@@ -149,8 +149,8 @@ def check_layer(arch, row: Mapping, counts: Mapping, output, word_bytes: int) ->
     check_row(row, [f"{component}_{action}" for component, action in counts], where)
     at = _at(where, row)
     _check_output(at, output)
-    resident = row["ran_on"] == arch.core and getattr(arch.core_params, "neurons_resident",
-                                                      False)
+    on_core = row["ran_on"] in (arch.core, f"{arch.core}.activation")   # its own units
+    resident = on_core and getattr(arch.core_params, "neurons_resident", False)
     if row["ran_on"] != layout.RAN_ON and not resident:
         _check_output_written(at, row, output, word_bytes)
 

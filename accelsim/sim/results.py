@@ -63,6 +63,7 @@ def layer_row(layer, run, stats, energy: pd.DataFrame, unit, arch,
         "dram_read_bytes": stats.dram_read_bytes, "dram_write_bytes": stats.dram_write_bytes,
         "dram_bytes": stats.dram_read_bytes + stats.dram_write_bytes,
         "input_zero_fraction": input_zero_fraction,
+        "saturated_values": int(getattr(run.output, "saturated", 0)),
     }
     for (component, action), count in sorted(run.counts.items()):
         row[f"{component}_{action}"] = int(count)
@@ -180,6 +181,8 @@ class Result:
             "time_ms": float(df["time_us"].sum()) / 1000.0,
             "utilization_vs_ideal": ideal / cycles if cycles else 0.0,
             "dram_bytes": int(df["dram_bytes"].sum()), "energy_uj": total_pj / 1e6,
+            "saturated_values": int(df["saturated_values"].sum())
+            if "saturated_values" in df else 0,
         }
         for component, pj in energy.items():
             summary[f"energy_{component}_uj"] = pj / 1e6

@@ -6,6 +6,7 @@ before it (in the arch's precision), so every zero a core sees is a real zero of
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -14,12 +15,14 @@ import numpy as np
 
 from accelsim import fixedpoint
 from accelsim.arch import core_module
+from accelsim.arch.activation_unit import ActivationUnit
 from accelsim.config import ArchConfig, load_arch
 from accelsim.cost.energy import energy_table, price
 from accelsim.engine import run as run_engine
 from accelsim.errors import AccelsimError, MappingError
 from accelsim.sim import invariants, layout
 from accelsim.sim.host import HostUnit
+from accelsim.sim.matmul import run_matmul
 from accelsim.sim.results import Result, layer_row
 from accelsim.sim.values import NetworkValues, value_key
 from accelsim.sim.volume import run_volume
@@ -39,7 +42,8 @@ def _on_grid(tensor, quant):
     """The output rounded to an int8 model's grid (:func:`fake_quantized`), kept in the
     arch's precision (fixed16: requantized with the frac its range allows)."""
     if isinstance(tensor, fixedpoint.Fixed):
-        return fixedpoint.quantize(fake_quantized(tensor.to_float(), quant))
+        grid = fixedpoint.quantize(fake_quantized(tensor.to_float(), quant))
+        return dataclasses.replace(grid, saturated=grid.saturated + tensor.saturated)
     return fake_quantized(tensor, quant).astype(np.float32)
 
 
@@ -55,7 +59,7 @@ def _clamp(tensor, bound: float):
     """
     if isinstance(tensor, fixedpoint.Fixed):
         limit = min(math.floor(bound * 2.0 ** tensor.frac), fixedpoint.Q_MAX)
-        return fixedpoint.Fixed(np.minimum(tensor.q, limit).astype(np.int16), tensor.frac)
+        return tensor.with_codes(np.minimum(tensor.q, limit).astype(np.int16))
     return np.minimum(tensor, np.float32(bound))
 
 
@@ -103,10 +107,11 @@ def simulate(arch: ArchConfig | str | Path, network: Network | str | Path, *, se
     tensors = reuse.tensors if reuse is not None else tensors
     tensors = tensors if tensors is not None else load_tensors(network, seed)
     core = core_module(arch.core).Core(arch)
-    host = HostUnit(arch)
+    host, act_unit = HostUnit(arch), ActivationUnit(arch)
     memory = core.memory_spec()
-    table = energy_table(core.components() + host.components(), arch.precision,
-                         arch.energy_pj, arch.origin)
+    table = energy_table(core.components() + host.components() + act_unit.components(),
+                         arch.precision, {**act_unit.default_prices(), **arch.energy_pj},
+                         arch.origin)
     _check_batch(batch, core, arch)
     if batch > 1 and any(layer.kind in VOLUME_KINDS for layer in network.layers):
         raise AccelsimError(f"network {network.name!r}: 3-D layers run one clip at a time; "
@@ -135,6 +140,12 @@ def simulate(arch: ArchConfig | str | Path, network: Network | str | Path, *, se
                 run, unit = run_volume(core, layer, inputs, weights, bias)
                 if reuse is not None:
                     run.output = reuse.outputs[layer.name]
+            elif layer.kind == "matmul":   # two activations: a grouped 1x1 conv on the core
+                run, unit = run_matmul(core, layer, inputs)
+                run.output = reuse.outputs[layer.name] if reuse is not None else run.output
+            elif act_unit.runs(layer):   # the core's own activation unit (NFU-3)
+                run, unit, ran_on = act_unit.run_layer(layer, inputs, batch), act_unit, \
+                    act_unit.ran_on
             elif layer.kind not in core.NATIVE_KINDS:   # the core has no unit for it
                 run, unit, ran_on = host.run_layer(layer, inputs, batch), host, "host"
             elif reuse is not None:   # the output is known: the core only counts
@@ -168,6 +179,8 @@ def simulate(arch: ArchConfig | str | Path, network: Network | str | Path, *, se
         "batch": batch,
         "tensors": dict(tensors.provenance),
     }
+    if act_unit.config.functions:   # what its act layers' values went through
+        meta["activation_unit"] = dataclasses.asdict(act_unit.config)
     return Result.build(rows, counts_by_layer, table, meta, outputs)
 
 

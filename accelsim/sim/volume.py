@@ -12,6 +12,8 @@ The mapping column says how the layer was run.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from accelsim import fixedpoint
@@ -51,7 +53,10 @@ def run_volume(core: Core, layer: Layer, inputs: list, weights, bias) -> tuple[L
     runs = [run for _, run, _ in steps]
     frames = [run.output for _, run, last in steps if last]
     shaped = [_reshaped(f, (layer.out_channels, layer.out_h, layer.out_w)) for f in frames]
-    run = LayerRun(output=concat(shaped, axis=-2), work=_joined_work(runs),
+    output = concat(shaped, axis=-2)
+    if isinstance(output, fixedpoint.Fixed):   # the frames' own saturations, once
+        output = replace(output, saturated=sum(f.saturated for f in frames))
+    run = LayerRun(output=output, work=_joined_work(runs),
                    counts=_summed_counts(runs),
                    mapping=f"{how}; {runs[0].mapping}", tiles=sum(r.tiles for r in runs),
                    stats=_stats(runs))
@@ -94,7 +99,7 @@ def _like(template, array: np.ndarray):
 
 def _reshaped(tensor, shape: tuple[int, ...]):
     if isinstance(tensor, fixedpoint.Fixed):
-        return fixedpoint.Fixed(tensor.q.reshape(shape), tensor.frac)
+        return tensor.with_codes(tensor.q.reshape(shape))
     return tensor.reshape(shape)
 
 

@@ -45,6 +45,7 @@ class RunTask:
     network: Network
     network_digest: str
     seed: int
+    values: str = "calibrated"
 
 
 @dataclass
@@ -89,14 +90,15 @@ def execute(task: RunTask) -> RunOutcome:
 
 def _simulate(task: RunTask):
     """A count-only run on this process's known values, or a full run recording them."""
-    workload = (task.network_digest, task.seed)
+    workload = (task.network_digest, task.seed, task.values)
     values_key = (*workload, value_key(task.arch))
     known = _VALUES.get(values_key)
     if known is not None:
         _VALUES.move_to_end(values_key)
         return simulate(task.arch, task.network, seed=task.seed, reuse=known), True
     if workload not in _TENSORS:
-        _remember(_TENSORS, workload, load_tensors(task.network, task.seed))
+        _remember(_TENSORS, workload, load_tensors(task.network, task.seed,
+                                                   values=task.values))
     tensors = _TENSORS[workload]
     result, known = record_values(task.arch, task.network, seed=task.seed, tensors=tensors)
     _remember(_VALUES, values_key, known)

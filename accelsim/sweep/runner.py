@@ -31,7 +31,7 @@ import pandas as pd
 
 from accelsim._version import __version__
 from accelsim.config import ArchConfig, with_overrides
-from accelsim.errors import ConfigError
+from accelsim.errors import AccelsimError, ConfigError
 from accelsim.sim.values import value_key
 from accelsim.sweep.executor import RunTask, execute_runs
 from accelsim.sweep.report import SweepStats, progress_bar
@@ -94,9 +94,13 @@ def points(sweep: Sweep) -> list[Point]:
         base, values = combos[index]
         settings = dict(zip(sweep.grid, values, strict=True))
         try:
-            found.append(Point(index, base.name, settings, with_overrides(base, settings)))
+            config = with_overrides(base, settings)
+            value_key(config)   # builds the core, which may refuse what loads
+            found.append(Point(index, base.name, settings, config))
         except ConfigError as err:
             found.append(Point(index, base.name, settings, None, reason(err, base)))
+        except AccelsimError as err:   # any other refusal of the point by its core
+            found.append(Point(index, base.name, settings, None, str(err)))
     return found
 
 
@@ -125,9 +129,9 @@ def plan(sweep: Sweep) -> list[Run]:
             digest = network_digest(network)
             config = point.arch.digest if point.arch else json.dumps(
                 [point.base, point.settings], sort_keys=True, default=str)
-            key = hashlib.sha256(json.dumps([code_digest(), config, digest, sweep.seed])
-                                 .encode()).hexdigest()[:24]
-            task = (RunTask(key, point.arch, network, digest, sweep.seed)
+            key = hashlib.sha256(json.dumps([code_digest(), config, digest, sweep.seed,
+                                             sweep.values]).encode()).hexdigest()[:24]
+            task = (RunTask(key, point.arch, network, digest, sweep.seed, sweep.values)
                     if point.arch else None)
             runs.append(Run(point, network.name, key, task))
     return runs

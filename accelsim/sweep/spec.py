@@ -7,6 +7,7 @@ A sweep file (``arch_configs/sweeps/diannao.yaml`` is the shipped example)::
     arch: diannao                  # or archs: [dadiannao, cnvlutin]; names or paths
     workloads: [alexnet, mobilenet_v1]
     seed: 0
+    values: calibrated             # or synthetic (see accelsim.workload.load_tensors)
     grid:                          # any config key by its dotted path, as --set takes it
       buffers.sb.size_kib: [8, 32, 128]
       dram.bytes_per_cycle: [4, 16, 64]
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,10 +31,12 @@ from typing import Any
 from accelsim import files
 from accelsim.config import ArchConfig, load_arch, with_overrides
 from accelsim.errors import AccelsimError, ConfigError, did_you_mean
-from accelsim.workload import Network, load_network
+from accelsim.workload import VALUES, Network, load_network
 
-SPEC_KEYS = ("version", "name", "description", "arch", "archs", "workloads", "seed", "grid",
-             "sample")
+MAX_POINTS = 1 << 22
+"""The most points a grid may have (4,194,304): the points are listed before sampling."""
+SPEC_KEYS = ("version", "name", "description", "arch", "archs", "workloads", "seed", "values",
+             "grid", "sample")
 
 
 class SweepError(AccelsimError):
@@ -55,6 +59,8 @@ class Sweep:
     sample: int | None = None
     sample_seed: int = 0
     origin: str = ""
+    values: str = "calibrated"
+    """Values of networks without their own weights: ``calibrated`` or ``synthetic``."""
 
     @property
     def keys(self) -> list[str]:
@@ -87,26 +93,33 @@ def sweep_from_dict(data: Any, origin: str = "<sweep>", base_dir: Path | None = 
     workloads = _load_each(data.get("workloads", []), "workloads", load_network, base_dir,
                            where, problems)
     grid = _grid(data.get("grid", {}), where, problems)
+    _unique_names(archs, "archs", where, problems)
+    _unique_names(workloads, "workloads", where, problems)
+    _grid_size(archs, grid, where, problems)
     seed = _integer(data.get("seed", 0), "seed", where, problems)
     count, sample_seed = _sample(data.get("sample"), where, problems)
+    values = data.get("values", VALUES[0])
+    if values not in VALUES:
+        problems.append(f"{where}: values: expected one of {', '.join(VALUES)}, got {values!r}")
     if not problems:
         problems += _unusable_keys(archs, grid, where)
     if problems:
         raise SweepError("\n".join(problems))
     name = str(data.get("name") or Path(where).stem)
-    return Sweep(name, tuple(archs), tuple(workloads), grid, seed, count, sample_seed, where)
+    return Sweep(name, tuple(archs), tuple(workloads), grid, seed, count, sample_seed, where,
+                 values)
 
 
 def make_sweep(archs: Sequence[ArchConfig | str | Path] | ArchConfig | str,
                workloads: Sequence[Network | str | Path] | Network | str,
                grid: Mapping[str, Sequence], *, seed: int = 0, sample: int | None = None,
-               sample_seed: int = 0, name: str = "sweep") -> Sweep:
+               sample_seed: int = 0, name: str = "sweep", values: str = "calibrated") -> Sweep:
     """The Python form of a sweep file: names, paths or loaded objects."""
     archs = [archs] if isinstance(archs, ArchConfig | str | Path) else list(archs)
     workloads = [workloads] if isinstance(workloads, Network | str | Path) else list(workloads)
     data = {"name": name, "archs": archs, "workloads": workloads,
             "grid": {key: list(values) if isinstance(values, tuple | range) else values
-                     for key, values in grid.items()}, "seed": seed}
+                     for key, values in grid.items()}, "seed": seed, "values": values}
     if sample is not None:
         data["sample"] = {"count": sample, "seed": sample_seed}
     return sweep_from_dict(data, name)
@@ -140,11 +153,42 @@ def _grid(value, where, problems) -> dict[str, tuple]:
         if not isinstance(values, list) or not values:
             problems.append(f"{where}: grid.{key}: expected a non-empty list of values, "
                             f"got {values!r}")
-        elif len({json.dumps(v, sort_keys=True) for v in values}) != len(values):
+        elif len({_identity(v) for v in values}) != len(values):
             problems.append(f"{where}: grid.{key}: values repeat: {values!r}")
+        elif len({_kind(v) for v in values if v is not None}) > 1:
+            problems.append(f"{where}: grid.{key}: values of different kinds (numbers, text, "
+                            f"true/false, lists): {values!r}")
         else:
             grid[str(key)] = tuple(values)
     return grid
+
+
+def _identity(value) -> str:
+    """Equal values give equal identities (16 and 16.0 repeat; true and 1 do not)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return json.dumps(float(value))
+    return json.dumps(value, sort_keys=True)
+
+
+def _kind(value) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    return "number" if isinstance(value, int | float) else type(value).__name__
+
+
+def _unique_names(items: list, key: str, where: str, problems: list) -> None:
+    """Two archs (or workloads) of one name would share their rows in every table."""
+    names = [item.name for item in items]
+    for name in dict.fromkeys(n for n in names if names.count(n) > 1):
+        problems.append(f"{where}: {key}: {names.count(name)} entries named {name!r}; each "
+                        "needs its own name (its rows in the tables are keyed by it)")
+
+
+def _grid_size(archs: list, grid: dict, where: str, problems: list) -> None:
+    size = len(archs) * math.prod(len(values) for values in grid.values())
+    if size > MAX_POINTS:
+        problems.append(f"{where}: grid: {size:,} points (archs x values), more than "
+                        f"{MAX_POINTS:,}; split the sweep or give fewer values")
 
 
 def _integer(value, key, where, problems, minimum: int = 0) -> int:
@@ -185,6 +229,8 @@ def _unusable_keys(archs: list[ArchConfig], grid: dict[str, tuple], where: str) 
 
 
 def reason(err: ConfigError, arch: ArchConfig) -> str:
-    """The config problem without the '<file> (overrides): ' prefix every line carries."""
-    prefix = f"{arch.origin or '<arch config>'} (overrides): "
-    return "; ".join(p.removeprefix(prefix) for p in err.problems)
+    """The config problem without the '<file> (overrides): ' (or '<file>: ', from the core)
+    prefix every line carries."""
+    origin = arch.origin or '<arch config>'
+    return "; ".join(p.removeprefix(f"{origin} (overrides): ").removeprefix(f"{origin}: ")
+                     for p in err.problems)

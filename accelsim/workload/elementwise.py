@@ -1,11 +1,12 @@
-"""What the element-wise layer kinds compute (``act``, ``eltwise``, ``softmax``), in float64.
+"""What the host kinds compute (``act``, ``eltwise``, ``softmax``, ``layernorm``, ``resize``),
+in float64.
 
 One definition shared by the float forward pass (:mod:`accelsim.workload.forward`) and the
 host unit that runs these kinds in a simulation (:mod:`accelsim.sim.host`), so both mean the
 same function. The formulas and defaults are ONNX's (``HardSigmoid`` alpha 0.2, beta 0.5;
 ``HardSwish`` = x * HardSigmoid(x) with alpha 1/6; ``LeakyRelu`` alpha 0.01; ``Elu`` alpha 1;
 ``Swish`` = x * Sigmoid(x); ``Clip`` between alpha and beta). Arrays are ``C x H x W`` or
-batched ``N x C x H x W``; softmax runs over the channel axis.
+batched ``N x C x H x W``; softmax runs over the channel axis (each of its ``groups``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Callable
 import numpy as np
 
 from accelsim.workload.layer import Layer
+from accelsim.workload.rearrange import resized
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -70,9 +72,12 @@ def elementwise(layer: Layer, inputs: list[np.ndarray]) -> np.ndarray:
     if layer.kind == "eltwise":
         with np.errstate(divide="ignore", invalid="ignore"):
             return _ELTWISE[layer.function](x, np.asarray(inputs[1], dtype=np.float64))
-    if layer.kind == "softmax":
-        shifted = np.exp(x - x.max(axis=-3, keepdims=True))
-        return shifted / shifted.sum(axis=-3, keepdims=True)
+    if layer.kind == "softmax":   # per group of channels (attention's heads)
+        grouped = x.reshape(*x.shape[:-3], layer.groups, -1, *x.shape[-2:])
+        shifted = np.exp(grouped - grouped.max(axis=-3, keepdims=True))
+        return (shifted / shifted.sum(axis=-3, keepdims=True)).reshape(x.shape)
+    if layer.kind == "resize":
+        return resized(layer, x)
     if layer.kind == "layernorm":
         centred = x - x.mean(axis=-3, keepdims=True)
         return centred / np.sqrt((centred ** 2).mean(axis=-3, keepdims=True) + layer.alpha)

@@ -4,9 +4,9 @@ Imposing an activation-sparsity profile (:func:`accelsim.workload.transforms.act
 impose_input_zeros`) calibrates each layer on the values that reach it, so it needs every
 layer's pre-activation output. Running the simulator for that would be slow and tied to one
 arch's precision; this is the arithmetic of each layer kind and nothing else: convolution
-as one matrix product per group (BLAS), fc as a matrix-vector product, pooling over
-in-bounds elements only (as the cores pool), add, concat and the element-wise kinds
-(:mod:`accelsim.workload.elementwise`).
+as one matrix product per group (BLAS), fc as a matrix-vector product, matmul as a grouped
+1x1 convolution (:mod:`accelsim.workload.matmul`), pooling over in-bounds elements only (as
+the cores pool), add, concat and the element-wise kinds (:mod:`accelsim.workload.elementwise`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from accelsim.workload import volume
+from accelsim.workload import matmul, volume
 from accelsim.workload.elementwise import elementwise, fake_quantized
 from accelsim.workload.layer import HOST_KINDS, VOLUME_KINDS, Layer
 from accelsim.workload.network import INPUT, Network
@@ -31,6 +31,9 @@ def pre_activation(layer: Layer, inputs: list[np.ndarray], weights: np.ndarray |
         return _volume(layer, inputs[0].astype(np.float32), weights, bias)
     if layer.has_weights:
         return _conv(layer, inputs[0], weights) + bias.astype(np.float32)[:, None, None]
+    if layer.kind == "matmul":   # the second input as a grouped 1x1 conv's weights
+        return _conv(matmul.conv_step(layer), inputs[0], matmul.operand_weights(
+            layer, inputs[1].astype(np.float32)))
     if layer.kind == "pool":
         return _pool(layer, inputs[0])
     if layer.kind == "add":

@@ -33,10 +33,13 @@ Layer kinds:
 * ``eltwise``: element-wise ``function`` (one of :data:`ELTWISE_FUNCTIONS`) of two
   producers; the second may be ``C x 1 x 1``, broadcast over H x W (a squeeze-and-excite
   scale); M == C.
-* ``softmax``: softmax over the channels at every position (a classifier's ``C x 1 x 1``
-  output is the usual case); M == C.
+* ``softmax``: softmax over the channels at every position, or over each of ``groups`` runs
+  of them (attention's heads); M == C.
 * ``layernorm``: each position's channels normalized to mean 0 and variance 1 (``alpha``:
   the epsilon; a LayerNormalization's scale and shift are a separate per-channel step).
+* ``matmul``: a product of two activations (attention), as a grouped 1x1 convolution of the
+  first input whose weights are the second input's values (:mod:`accelsim.workload.matmul`;
+  ``function`` says how they are read); MACs as that convolution's.
 
 * ``conv3d``, ``pool3d``: a 3-D convolution / pooling over ``depth[0]`` frames of
   ``in_h x in_w`` (C3D's video layers): ``depth = (frames, kernel, stride, pad_front,
@@ -50,12 +53,13 @@ Layer kinds:
 * ``upsample``: each value repeated ``scale`` times along H and W (``function: nearest``), or
   placed ``scale`` apart with zeros between (``function: zeros``, ``(H - 1) * s + 1`` rows: the
   input of a transposed convolution run as a convolution).
+* ``resize``: bilinear resize by the integers ``scale``, ``function`` naming ONNX's coordinate
+  transform (:data:`RESIZE_MODES`); computed, so a host kind (:mod:`accelsim.workload.rearrange`).
 
 ``concat``, ``slice``, ``shuffle`` and ``upsample`` only move data: no core runs them
 (:mod:`accelsim.sim.layout`); their consumers' loads read the rearranged tensor.
-``act``, ``eltwise`` and ``softmax`` are the kinds most cores have no unit for: unless a core
-lists them in ``Core.NATIVE_KINDS`` they run on the arch's host unit
-(:mod:`accelsim.sim.host`).
+The :data:`HOST_KINDS` (act, eltwise, softmax, layernorm, resize) run on the arch's host
+unit (:mod:`accelsim.sim.host`) unless a core lists them in ``Core.NATIVE_KINDS``.
 
 ``relu`` fuses a ReLU into the layer's output (DianNao's NFU-3 stage), so a Network never
 holds a separate activation layer; ``relu_max`` bounds it from above (ReLU6). Tensors are
@@ -71,10 +75,11 @@ from typing import Literal
 from accelsim.errors import WorkloadError
 
 LayerKind = Literal["conv", "fc", "pool", "add", "concat", "act", "eltwise", "softmax",
-                    "layernorm", "slice", "shuffle", "upsample", "conv3d", "pool3d"]
+                    "layernorm", "slice", "shuffle", "upsample", "conv3d", "pool3d", "matmul",
+                    "resize"]
 LAYER_KINDS: tuple[str, ...] = ("conv", "fc", "pool", "add", "concat", "act", "eltwise",
                                 "softmax", "layernorm", "slice", "shuffle", "upsample",
-                                "conv3d", "pool3d")
+                                "conv3d", "pool3d", "matmul", "resize")
 VOLUME_KINDS: tuple[str, ...] = ("conv3d", "pool3d")
 """Kinds over a stack of frames (``Layer.depth``), run per output frame as 2-D layers."""
 POOL_OPS: tuple[str, ...] = ("max", "avg")
@@ -90,11 +95,16 @@ SOFTMAX_OPS = 4
 LAYERNORM_OPS = 5
 """Operations per output of a layernorm: add to the sum and the sum of squares, subtract
 the mean, multiply by the reciprocal deviation (one per position), and the rounding."""
-HOST_KINDS: tuple[str, ...] = ("act", "eltwise", "softmax", "layernorm")
+HOST_KINDS: tuple[str, ...] = ("act", "eltwise", "softmax", "layernorm", "resize")
 """Kinds no core runs unless it declares them (``Core.NATIVE_KINDS``)."""
 LAYOUT_KINDS: tuple[str, ...] = ("concat", "slice", "shuffle", "upsample")
 """Kinds that only move data (0 MACs, 0 ops)."""
 UPSAMPLE_MODES: tuple[str, ...] = ("nearest", "zeros")
+RESIZE_MODES: tuple[str, ...] = ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric")
+RESIZE_OPS = 6
+"""Operations per output of a bilinear resize: three interpolations of 2 ops each."""
+MATMUL_OPERANDS: tuple[str, ...] = ("transposed", "values")
+"""How a matmul reads its second input as weights (:mod:`accelsim.workload.matmul`)."""
 
 
 @dataclass(frozen=True)
@@ -127,7 +137,7 @@ class Layer:
     offset: int = 0
     """``slice``: the first input channel taken."""
     scale: tuple[int, int] = (1, 1)
-    """``upsample``: the (vertical, horizontal) factor."""
+    """``upsample``, ``resize``: the (vertical, horizontal) factor."""
     depth: tuple[int, int, int, int, int] | None = None
     """``conv3d`` / ``pool3d``: (frames, kernel, stride, pad_front, pad_back) in time."""
     quant: tuple[float, int, int, int] | None = None
@@ -173,18 +183,25 @@ class Layer:
         if self.kind in ("pool", "add", "concat", "pool3d", *HOST_KINDS) and (
                 self.out_channels != self.in_channels):
             return f"a {self.kind} layer keeps its channels ({self.in_channels})"
-        if self.kind in ("add", "eltwise") and len(self.inputs) != 2:
+        if self.kind in ("add", "eltwise", "matmul") and len(self.inputs) != 2:
             return f"an {self.kind} layer needs exactly 2 inputs, got {list(self.inputs)}"
-        if self.kind not in ("slice", "shuffle", "upsample") and (
-                self.offset != 0 or tuple(self.scale) != (1, 1)):
+        if any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in self.scale):
+            return f"scale must be integers >= 1, got {self.scale}"
+        if (self.kind not in ("slice", "shuffle", "upsample") and self.offset != 0) or (
+                self.kind not in ("upsample", "resize") and tuple(self.scale) != (1, 1)):
             return f"a {self.kind} layer takes no offset or scale"
         if self.kind == "concat":
             return self._concat_problem()
+        if self.kind == "matmul" and (self.function not in MATMUL_OPERANDS or any(self.pad) or (
+                self.kernel_h, self.kernel_w, *self.stride) != (1, 1, 1, 1)):
+            return (f"a matmul takes no kernel, stride or pad, and a function of "
+                    f"{', '.join(MATMUL_OPERANDS)}; got {self.function!r}")
         if self.kind in HOST_KINDS:
             return self._elementwise_problem()
         if self.kind in ("slice", "shuffle", "upsample"):
             return self._rearrange_problem()
-        if self.function is not None or self.alpha is not None or self.beta is not None:
+        if (self.function is not None and self.kind != "matmul") or self.alpha is not None or (
+                self.beta is not None):
             return f"a {self.kind} layer takes no function, alpha or beta"
         if self.kind not in ("pool", "pool3d") and self.pool_op is not None:
             return f"a {self.kind} layer takes no op (pooling's max / avg)"
@@ -213,13 +230,15 @@ class Layer:
         return None
 
     def _elementwise_problem(self) -> str | None:
-        if ((self.kernel_h, self.kernel_w), self.stride, self.pad, self.groups) != (
-                (1, 1), (1, 1), (0, 0, 0, 0), 1):
-            return f"an {self.kind} layer takes no kernel, stride, pad or groups"
+        if ((self.kernel_h, self.kernel_w), self.stride, self.pad) != ((1, 1), (1, 1),
+                                                                     (0, 0, 0, 0)) or (
+                self.in_channels % self.groups or self.kind != "softmax" and self.groups > 1):
+            return (f"an {self.kind} layer takes no kernel, stride or pad, and groups only "
+                    "for a softmax (dividing its channels)")
         if self.pool_op is not None:
             return f"an {self.kind} layer has no pool op"
         known = {"act": tuple(ACT_FUNCTIONS), "eltwise": ELTWISE_FUNCTIONS,
-                 "softmax": (None,), "layernorm": (None,)}[self.kind]
+                 "softmax": (None,), "layernorm": (None,), "resize": RESIZE_MODES}[self.kind]
         if self.function not in known:
             return (f"function must be one of {', '.join(map(str, known))}, "
                     f"got {self.function!r}")
@@ -258,20 +277,18 @@ class Layer:
         if self.kind == "upsample" and self.function not in UPSAMPLE_MODES:
             return (f"function must be one of {', '.join(UPSAMPLE_MODES)}, "
                     f"got {self.function!r}")
-        if any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in self.scale):
-            return f"scale must be integers >= 1, got {self.scale}"
         return None
 
     # ---- derived shape -------------------------------------------------------------------
     @property
     def out_h(self) -> int:
-        if self.kind == "upsample":
+        if self.kind in ("upsample", "resize"):
             return _upsampled(self.in_h, self.scale[0], self.function)
         return (self.in_h + self.pad[0] + self.pad[2] - self.kernel_h) // self.stride[0] + 1
 
     @property
     def out_w(self) -> int:
-        if self.kind == "upsample":
+        if self.kind in ("upsample", "resize"):
             return _upsampled(self.in_w, self.scale[1], self.function)
         return (self.in_w + self.pad[1] + self.pad[3] - self.kernel_w) // self.stride[1] + 1
 
@@ -326,6 +343,8 @@ class Layer:
     @property
     def macs(self) -> int:
         """Multiply-accumulates of a dense execution (0 for pool, add and concat)."""
+        if self.kind == "matmul":
+            return self.in_h * self.in_w * self.out_channels * self.in_channels_per_group
         if not self.has_weights:
             return 0
         positions = self.out_frames * self.out_h * self.out_w
@@ -346,15 +365,14 @@ class Layer:
             return outputs
         if self.kind == "act":
             return outputs * ACT_FUNCTIONS[self.function]
-        if self.kind == "softmax":
-            return outputs * SOFTMAX_OPS
-        if self.kind == "layernorm":
-            return outputs * LAYERNORM_OPS
+        if self.kind in ("softmax", "layernorm", "resize"):
+            return outputs * {"softmax": SOFTMAX_OPS, "layernorm": LAYERNORM_OPS,
+                              "resize": RESIZE_OPS}[self.kind]
         return 2 * self.macs
 
 
 def _upsampled(size: int, factor: int, mode: str | None) -> int:
-    return size * factor if mode == "nearest" else (size - 1) * factor + 1
+    return (size - 1) * factor + 1 if mode == "zeros" else size * factor
 
 
 def _valid_quant(quant) -> bool:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from accelsim.errors import WorkloadError
 from accelsim.workload.layer import Layer
+from accelsim.workload.matmul import operand_problem
 
 INPUT = "input"
 MAX_TENSOR_ELEMENTS = 2 ** 31
@@ -46,9 +47,15 @@ def machine_ram() -> int | None:
 def input_shape_problem(layer: Layer, shapes: list[tuple[int, int, int]]) -> str | None:
     """Why the producers' output ``shapes`` (in ``layer.inputs`` order) cannot feed
     ``layer``, or None. A concat needs equal H x W and channels summing to ``in_channels``;
-    an eltwise's second operand may be ``C x 1 x 1`` (broadcast over H x W); every other
+    an eltwise's second operand may be ``C x 1 x 1`` (broadcast over H x W), a matmul's is
+    its weights (:func:`~accelsim.workload.matmul.operand_problem`); every other
     input must be exactly ``layer.in_shape``."""
     names = layer.inputs
+    if layer.kind == "matmul":   # the second input is the weights (workload.matmul)
+        problem = operand_problem(layer, shapes[1])
+        if problem:
+            return f"{problem} from {names[1]!r}"
+        names, shapes = names[:1], shapes[:1]
     if layer.kind != "concat":
         for index, (name, shape) in enumerate(zip(names, shapes, strict=True)):
             broadcast = layer.kind == "eltwise" and index == 1 and tuple(shape) == (

@@ -4,16 +4,17 @@ and weights.
 Each supported node either makes a layer (Conv, Gemm, MatMul, pools, Add of two tensors,
 Concat, a BatchNormalization with nothing to fold into), changes the layer it reads (a fused
 Relu / Clip, a folded BatchNormalization or bias Add), or only renames a tensor (Flatten,
-Reshape, Identity, Dropout). A node may change its producer only when nothing else reads the
-producer's output (``Shape`` / ``Size`` read no values), so every layer's output stays one
-ONNX tensor. :mod:`.onnx_preflight` checks the input and lists every node nothing handles;
-each node is then offered to :mod:`.onnx_fold` first (shape arithmetic on constants).
+Reshape, Identity, Dropout; tokens and attention heads as views, :mod:`.onnx_views`). A
+node may change its producer only when nothing else reads the producer's output (``Shape`` /
+``Size`` read no values), so every layer's output stays one ONNX tensor.
+:mod:`.onnx_preflight` checks the input and lists every node nothing handles; each node is
+then offered to :mod:`.onnx_fold` first (shape arithmetic on constants).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import onnx
@@ -30,6 +31,7 @@ from accelsim.workload.formats.onnx_preflight import (
     value_readers,
 )
 from accelsim.workload.formats.onnx_rearrange import RearrangeHandlers
+from accelsim.workload.formats.onnx_views import ViewHandlers
 from accelsim.workload.formats.onnx_volume import VolumeHandlers
 from accelsim.workload.layer import LAYER_KINDS, Layer
 from accelsim.workload.network import INPUT
@@ -44,7 +46,8 @@ HANDLERS = {  # ONNX operator -> GraphImporter method (element-wise ones: onnx_o
     "Split": "_split", "Slice": "_slice", "Transpose": "_transpose", "Resize": "_resize",
     "Upsample": "_resize", "ConvTranspose": "_conv_transpose",
     "QuantizeLinear": "_quantize_linear", "DequantizeLinear": "_dequantize_linear",
-    "LayerNormalization": "_layer_normalization", "Pad": "_pad",
+    "LayerNormalization": "_layer_normalization", "Pad": "_pad", "Gather": "_gather",
+    "Squeeze": "_squeeze", "Unsqueeze": "_unsqueeze",
     **{op: "_act_node" for op in ACTIVATIONS}, **{op: "_eltwise_node" for op in ELTWISE},
 }
 
@@ -67,18 +70,27 @@ class _Value:
     """Zeros a Pad node put around it (top, left, bottom, right), taken by the Conv that
     reads it (a 'valid' conv after an explicit padding, as TensorFlow exports write it)."""
     channels_last: bool = False
-    """The ``[1, H, W, C]`` view of the feature map (a Transpose [0, 2, 3, 1]): the same
-    values, read by LayerNormalization, MatMul and element-wise operators on its last axis."""
+    """The ``[1, H, W, C]`` view of the feature map (a Transpose [0, 2, 3, 1]), or its
+    ``[1, N, C]`` tokens: the same values, read by LayerNormalization, MatMul and
+    element-wise operators on its last axis."""
+    view: np.ndarray | None = field(default=None, compare=False)
+    """Another ONNX shape of the map (tokens, attention heads): where each of its elements
+    lives in the map (:mod:`.onnx_views`); None: ``[1, C, H, W]``, flat or ``[1, H, W, C]``."""
 
 
-CHANNELS_LAST_READERS = frozenset({
-    "Transpose", "LayerNormalization", "MatMul", "Add", "Sub", "Mul", "Div", "Max", "Min",
-    "Relu", "Clip", "Erf", "Gelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "LeakyRelu",
-    "Elu", "PRelu", "Identity", "Dropout"})
+VIEW_READERS = frozenset({
+    "Transpose", "Reshape", "Flatten", "MatMul", "Softmax", "ReduceMean", "Add", "Sub", "Mul",
+    "Div", "Max", "Min", "Relu", "Clip", "Erf", "Gelu", "Sigmoid", "HardSigmoid", "HardSwish",
+    "Tanh", "LeakyRelu", "Elu", "Identity", "Dropout", "Gather", "Squeeze", "Unsqueeze",
+    "Split", "Slice"})
+"""Operators that read a view (tokens, heads: :mod:`.onnx_views`) of a feature map."""
+LAST_AXIS_READERS = frozenset({"LayerNormalization", "PRelu", "Gemm"})
+CHANNELS_LAST_READERS = VIEW_READERS | LAST_AXIS_READERS
 """Operators that read a channels-last view the way the feature map itself is laid out."""
 
 
-class GraphImporter(ElementwiseHandlers, PoolHandlers, RearrangeHandlers, VolumeHandlers):
+class GraphImporter(ElementwiseHandlers, PoolHandlers, RearrangeHandlers, VolumeHandlers,
+                    ViewHandlers):
     """Walks the graph once, in its (topological) node order."""
 
     def __init__(self, graph: onnx.GraphProto, origin: str, input_shape=None,
@@ -93,6 +105,7 @@ class GraphImporter(ElementwiseHandlers, PoolHandlers, RearrangeHandlers, Volume
         self.biases: dict[str, np.ndarray] = {}
         self.tensor_names: dict[str, str] = {}
         self.channels_last_tensors: set[str] = set()
+        self.tensor_views: dict[str, np.ndarray] = {}
         self.uses = value_readers(self.graph)
         self.node, self.index = None, 0
 
@@ -107,6 +120,11 @@ class GraphImporter(ElementwiseHandlers, PoolHandlers, RearrangeHandlers, Volume
                 getattr(self, HANDLERS[node.op_type])(node)
         if not self.layers:
             raise WorkloadError(f"{self.origin}: the model has no Conv, Gemm or pool node")
+        for out in self.graph.output:   # a rearranged output would be our layer's, unsaid
+            v = self.values.get(out.name)
+            if v is not None and v.view is not None and not v.channels_last:
+                raise WorkloadError(f"{self.origin}: graph output {out.name!r} is a "
+                                    f"{list(v.view.shape)} view of a feature map; not supported")
         return input_name, shape
 
     # ---- helpers -------------------------------------------------------------------------
@@ -134,6 +152,8 @@ class GraphImporter(ElementwiseHandlers, PoolHandlers, RearrangeHandlers, Volume
         v = self.values.get(name)
         if v is None or v.flat:
             return None if v is None else [1, math.prod(v.shape)]
+        if v.view is not None or v.channels_last:
+            return list(self._index(v).shape)
         frames = self.frames_of(v)
         if frames:
             return [1, v.shape[0], frames, v.shape[1] // frames, v.shape[2]]
@@ -154,11 +174,14 @@ class GraphImporter(ElementwiseHandlers, PoolHandlers, RearrangeHandlers, Volume
                        "it (the padding joins the conv's own)")
         if value.quant is not None and node.op_type != "DequantizeLinear":
             self._fail(f"input {name!r} is an int8 tensor (a QuantizeLinear's output); only a "
-                       "DequantizeLinear may read it (the QDQ format; QLinearConv and the "
-                       "other QOperator forms are not supported)")
+                       "DequantizeLinear or a QOperator node (QLinearConv, ...) may read it")
         if value.channels_last and node.op_type not in CHANNELS_LAST_READERS:
             self._fail(f"input {name!r} is a channels-last ([1, H, W, C]) view of a feature "
                        f"map; {node.op_type} of it is not supported")
+        if value.view is not None and node.op_type not in CHANNELS_LAST_READERS - (
+                set() if value.channels_last else LAST_AXIS_READERS):
+            self._fail(f"input {name!r} is a {list(value.view.shape)} view of a feature map "
+                       f"(tokens or attention heads); {node.op_type} of it is not supported")
         if value.groups and node.op_type not in ("Transpose", "Reshape"):
             self._fail(f"input {name!r} is a 5-D view of a feature map, supported only as "
                        "a channel shuffle (Reshape, Transpose [0, 2, 1, 3, 4], Reshape)")
@@ -182,9 +205,11 @@ class GraphImporter(ElementwiseHandlers, PoolHandlers, RearrangeHandlers, Volume
         return name
 
     def _add_layer(self, node, layer_kwargs: dict, weights=None, bias=None,
-                   flat: bool = False, output: int | None = 0) -> _Value:
+                   flat: bool = False, output: int | None = 0, layout: dict | None = None
+                   ) -> _Value:
         """A layer made by ``node``, producing its ``output``-th tensor (None: an internal
-        layer with no ONNX tensor of its own, such as a transposed conv's zero insertion)."""
+        layer with no ONNX tensor of its own, such as a transposed conv's zero insertion);
+        ``layout``: its output's flat / channels_last / view (default: as its input's)."""
         name = self._layer_name(node, "" if output is not None else "_internal")
         try:
             layer = Layer(name=name, **layer_kwargs)
@@ -196,10 +221,11 @@ class GraphImporter(ElementwiseHandlers, PoolHandlers, RearrangeHandlers, Volume
         if weights is not None:
             self.weights[name] = np.ascontiguousarray(weights, dtype=np.float32)
             self.biases[name] = np.ascontiguousarray(bias, dtype=np.float32)
-        last = any(self.values[n].channels_last for n in node.input if n in self.values)
+        layout = {"flat": flat, **(self._output_layout(node, layer.out_shape)
+                                   if layout is None else layout)}
         if output is None:
-            return _Value(name, layer.out_shape, flat, (), channels_last=last)
-        value = _Value(name, layer.out_shape, flat, (node.output[output],), channels_last=last)
+            return _Value(name, layer.out_shape, path=(), **layout)
+        value = _Value(name, layer.out_shape, path=(node.output[output],), **layout)
         self._produce(node.output[output], value)
         return value
 
@@ -209,6 +235,8 @@ class GraphImporter(ElementwiseHandlers, PoolHandlers, RearrangeHandlers, Volume
             self.tensor_names[value.layer] = tensor
             if value.channels_last:
                 self.channels_last_tensors.add(tensor)
+            if value.view is not None:
+                self.tensor_views[tensor] = value.view
 
     def _sole_reader(self, value: _Value) -> bool:
         """True when nothing but the current node reads the layer's output (or its aliases)."""
@@ -269,18 +297,17 @@ class GraphImporter(ElementwiseHandlers, PoolHandlers, RearrangeHandlers, Volume
         matrix = b if a.get("transB", 0) else b.T
         bias = self._const(node, 2, "bias", required=False)
         bias = 0.0 if bias is None else a.get("beta", 1.0) * bias
+        if self._value(node).channels_last:   # [N, C] tokens: a 1x1 conv (onnx_views)
+            return self._pointwise(node, a.get("alpha", 1.0) * matrix, bias)
         self._fc(node, a.get("alpha", 1.0) * matrix, bias)
 
     def _mat_mul(self, node):
+        if node.input[1] not in self.consts:   # two activations: attention (onnx_views)
+            return self._mat_mul_activations(node)
         x, w = self._value(node), self._const(node, 1, "weights (second input)")
         if not x.channels_last:
             return self._fc(node, w.T, 0.0)
-        c, h, width = x.shape   # over the last axis of [1, H, W, C]: a 1x1 convolution
-        if w.ndim != 2 or w.shape[0] != c:
-            self._fail(f"weights {list(w.shape)} do not multiply {c} channels")
-        self._add_layer(node, dict(kind="conv", in_channels=c, in_h=h, in_w=width,
-                                   out_channels=w.shape[1], inputs=(x.layer,)),
-                        w.T.reshape(w.shape[1], c, 1, 1), np.zeros(w.shape[1]))
+        self._pointwise(node, w.T, 0.0)   # over the last axis of [1, H, W, C]: a 1x1 conv
 
     def _fc(self, node, matrix: np.ndarray, bias) -> None:
         x = self._value(node)
@@ -311,9 +338,12 @@ class GraphImporter(ElementwiseHandlers, PoolHandlers, RearrangeHandlers, Volume
                                    out_channels=c, inputs=tuple(v.layer for v in values)))
 
     def _flatten(self, node):
-        if self._attrs(node).get("axis", 1) not in (0, 1):
-            self._fail("only Flatten with axis 1 (keep the batch) is supported")
-        self._alias(node, flat=True)
+        x, axis = self._value(node), self._attrs(node).get("axis", 1)
+        if self.frames_of(x) or (self._plain(x) and axis in (0, 1)):
+            if axis not in (0, 1):
+                self._fail("only Flatten with axis 1 (keep the batch) is supported")
+            return self._alias(node, flat=True)
+        self._flatten_view(node, x, axis)   # onnx_views
 
     def _reshape(self, node):
         x, target = self._value(node), self._const(node, 1, "shape").astype(np.int64)
@@ -321,18 +351,7 @@ class GraphImporter(ElementwiseHandlers, PoolHandlers, RearrangeHandlers, Volume
             return
         if x.groups:
             self._fail(f"reshape of a channel-shuffle view to {target.tolist()}")
-        current = (1, int(np.prod(x.shape))) if x.flat else (1, *x.shape)
-        if len(target) == 2 and target[0] in (0, 1) and target[1] in (-1, np.prod(x.shape)):
-            return self._alias(node, flat=True)
-        resolved = tuple(current[i] if v == 0 else v for i, v in enumerate(target))
-        if -1 in resolved and len(resolved) == len(current):
-            known = int(np.prod([v for v in resolved if v != -1]))
-            resolved = tuple(int(np.prod(current)) // known if v == -1 else v
-                             for v in resolved)
-        if tuple(resolved) != current:
-            self._fail(f"reshape to {target.tolist()} is not supported (only flattening to "
-                       "[1, -1] or keeping the shape)")
-        self._alias(node, flat=x.flat)
+        self._reshape_view(node, x, target.tolist())   # onnx_views
 
     def _identity(self, node):
         self._alias(node, flat=self._value(node).flat)

@@ -26,7 +26,7 @@ how to normalise an image for the model.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -36,6 +36,7 @@ import onnx
 from accelsim.errors import WorkloadError
 from accelsim.workload.formats.onnx_graph import HANDLERS, GraphImporter
 from accelsim.workload.formats.onnx_preflight import check_operators, graph_input
+from accelsim.workload.formats.onnx_qoperator import expand_qoperators
 from accelsim.workload.network import Network
 from accelsim.workload.tensors import Normalization
 
@@ -58,6 +59,9 @@ class OnnxModel:
     normalization: Normalization | None
     channels_last: frozenset[str] = frozenset()
     """ONNX tensors of ``tensor_names`` laid out ``[1, H, W, C]`` (ours are ``C x H x W``)."""
+    views: dict[str, np.ndarray] = field(default_factory=dict, compare=False)
+    """ONNX tensors of ``tensor_names`` in another shape (tokens, attention heads): each
+    element's index in the layer's flattened ``C x H x W`` output."""
 
 
 def import_onnx(path: str | Path, input_shape: tuple[int, ...] | None = None) -> OnnxModel:
@@ -83,6 +87,7 @@ def _read(path: str, _mtime_ns: int, _size: int) -> onnx.ModelProto:
         model = onnx.load(path)
     except Exception as err:  # protobuf raises its own DecodeError; onnx wraps others
         raise WorkloadError(f"{path}: not a readable ONNX model ({err})") from None
+    model = expand_qoperators(model, path)   # QLinearConv & co. as their QDQ equivalents
     _check_model(model, path)
     return model
 
@@ -157,7 +162,8 @@ def _import_cached(path: str, mtime_ns: int, size: int,
                       origin=path)
     return OnnxModel(network, graph.weights, graph.biases, graph.tensor_names, input_name,
                      meta.get("accelsim.provenance", f"imported: {path}"),
-                     _normalization(meta, path), frozenset(graph.channels_last_tensors))
+                     _normalization(meta, path), frozenset(graph.channels_last_tensors),
+                     graph.tensor_views)
 
 
 def _check_finite(graph: GraphImporter, model: onnx.ModelProto, path: str) -> None:

@@ -123,10 +123,26 @@ class ElementwiseHandlers:
         self._act_layer(node, function, alpha, beta if function == "hard_sigmoid" else None)
 
     def _p_relu(self, node):
+        """One slope: an act layer. Per channel: ``max(x, slope * x)`` (slopes <= 1; ``min``
+        for slopes >= 1), the product a depthwise 1x1 conv on the core, the max on the host."""
         slope = np.asarray(self._const(node, 1, "slope"), dtype=np.float64)
-        if slope.size != 1:
-            self._fail("PRelu with a per-channel slope is not supported (one slope only)")
-        self._act_layer(node, "leaky_relu", float(slope.ravel()[0]), None)
+        if slope.size == 1:
+            return self._act_layer(node, "leaky_relu", float(slope.ravel()[0]), None)
+        x = self._value(node)
+        slope = self._per_channel(x, slope, node.input[0])
+        if not (np.all(slope <= 1) or np.all(slope >= 1)):
+            self._fail("per-channel slopes on both sides of 1 are not supported")
+        c, h, w = x.shape
+        if x.flat and h * w > 1:
+            self._fail("a per-channel slope on a flattened feature map is not supported")
+        scaled = self._add_layer(node, dict(kind="conv", in_channels=c, in_h=h, in_w=w,
+                                            out_channels=c, groups=c, inputs=(x.layer,)),
+                                 slope.reshape(c, 1, 1, 1), np.zeros(c), flat=x.flat,
+                                 output=None)
+        self._add_layer(node, dict(kind="eltwise", in_channels=c, in_h=h, in_w=w,
+                                   out_channels=c, inputs=(x.layer, scaled.layer),
+                                   function="max" if np.all(slope <= 1) else "min"),
+                        flat=x.flat)
 
     def _act_layer(self, node, function: str, alpha, beta) -> None:
         assert function in ACT_FUNCTIONS
@@ -139,17 +155,19 @@ class ElementwiseHandlers:
                                    inputs=(x.layer,)), flat=x.flat)
 
     def _softmax(self, node):
+        """Over the channels, or each head's channels of a view (onnx_views)."""
         x = self._value(node)
-        rank = 2 if x.flat else 4
-        axis = self._attrs(node).get("axis", 1 if self.opset < 13 else -1)
-        axis = axis + rank if axis < 0 else axis
-        c, h, w = x.shape
+        index, axis = self._axis(node, x, self._attrs(node).get(
+            "axis", 1 if self.opset < 13 else -1))
         # before opset 13 a softmax spans every axis from ``axis`` on (flattened)
-        if axis != 1 or (self.opset < 13 and not x.flat and h * w > 1):
-            self._fail(f"softmax over axis {axis} (opset {self.opset}) is not supported "
-                       "(only over the channels)")
+        if self.opset < 13 and math.prod(index.shape[axis + 1:]) > 1:
+            self._fail(f"softmax over axes {axis}.. of shape {list(index.shape)} (opset "
+                       f"{self.opset}) is not supported (only over the channels)")
+        groups = self._channel_groups(node, x, axis, "softmax")
+        c, h, w = x.shape
         self._add_layer(node, dict(kind="softmax", in_channels=c, in_h=h, in_w=w,
-                                   out_channels=c, inputs=(x.layer,)), flat=x.flat)
+                                   out_channels=c, groups=groups, inputs=(x.layer,)),
+                        flat=x.flat)
 
     # ---- two operands --------------------------------------------------------------------
     def _add(self, node):
@@ -160,6 +178,7 @@ class ElementwiseHandlers:
         if a.shape != b.shape or a.flat != b.flat:
             self._fail(f"operands of shapes {list(a.shape)} and {list(b.shape)}: "
                        "broadcasting is not supported")
+        self._same_layout(a, b)
         c, h, w = a.shape
         self._add_layer(node, dict(kind="add", in_channels=c, in_h=h, in_w=w,
                                    out_channels=c, inputs=(a.layer, b.layer)), flat=a.flat)
@@ -168,7 +187,8 @@ class ElementwiseHandlers:
         """Over the channels only: the last axis of a channels-last view (as ConvNeXt
         writes it). A layernorm layer on the host, then its scale and shift."""
         x, a = self._value(node), self._attrs(node)
-        if not x.channels_last or a.get("axis", -1) not in (-1, 3):
+        rank = self._index(x).ndim
+        if not x.channels_last or a.get("axis", -1) not in (-1, rank - 1):
             self._fail(f"layer normalization over axis {a.get('axis', -1)} is supported only "
                        "over the channels (the last axis of a [1, H, W, C] view)")
         c, h, w = x.shape
@@ -201,6 +221,11 @@ class ElementwiseHandlers:
         a, b = self._value(node, 0), self._value(node, 1)
         if op in COMMUTATIVE and a.shape[1:] == (1, 1) and b.shape[1:] != (1, 1):
             a, b = b, a   # the full feature map first, the gate second
+        if a.shape == b.shape:
+            self._same_layout(a, b)
+        elif not (self._plain(a) and self._plain(b)):
+            self._fail(f"operands {list(self._index(a).shape)} and "
+                       f"{list(self._index(b).shape)}: broadcasting a view is not supported")
         if a.flat != b.flat and a.shape != b.shape:
             self._fail(f"operands {list(a.shape)} and {list(b.shape)} do not broadcast")
         c, h, w = a.shape
@@ -211,14 +236,8 @@ class ElementwiseHandlers:
     def _with_constant(self, node, op: str, index: int) -> None:
         """A feature map and a scalar or per-channel constant: one affine step."""
         x = self._value(node, 1 - index)
-        value = np.asarray(self.consts[node.input[index]], dtype=np.float64)
+        value = self._per_channel(x, self.consts[node.input[index]], node.input[1 - index])
         m = x.shape[0]
-        per_channel = ((m,), (1, m)) if x.flat else (
-            ((m,), (1, 1, m), (1, 1, 1, m)) if x.channels_last else ((m, 1, 1), (1, m, 1, 1)))
-        if value.size != 1 and value.shape not in per_channel:
-            self._fail(f"a constant of shape {list(value.shape)} is supported only as a "
-                       f"scalar or per-channel ({m}) operand")
-        value = np.broadcast_to(value.ravel(), (m,))
         ones, zeros = np.ones(m), np.zeros(m)
         if op == "mul":
             gain, offset = value, zeros
@@ -233,6 +252,19 @@ class ElementwiseHandlers:
         else:
             self._fail(f"{node.op_type} with a constant operand is not supported")
         self._affine(node, x, gain, offset)
+
+    def _per_channel(self, x, constant, tensor: str) -> np.ndarray:
+        """A scalar or per-channel ``constant`` applied to feature map ``x`` (ONNX tensor
+        ``tensor``), one value per channel."""
+        value, m = np.asarray(constant, dtype=np.float64), x.shape[0]
+        per_channel = ((m,), (1, m)) if x.flat else (
+            ((m,), (1, 1, m), (1, 1, 1, m)) if x.channels_last else ((m, 1, 1), (1, m, 1, 1)))
+        if value.size != 1 and (value.shape not in per_channel or (
+                x.view is not None and not x.channels_last)):
+            self._fail(f"a constant of shape {list(value.shape)} is supported only as a "
+                       f"scalar or per-channel ({m}) operand of a {self._shape_of(tensor)} "
+                       "tensor")
+        return np.broadcast_to(value.ravel(), (m,))
 
     def _affine(self, node, x, gain: np.ndarray, offset: np.ndarray) -> None:
         """``x * gain + offset`` per channel: folded into x's conv / fc, or a 1x1 depthwise

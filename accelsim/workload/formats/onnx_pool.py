@@ -69,18 +69,21 @@ class PoolHandlers:
         axes = a.get("axes")
         if axes is None and len(node.input) > 1:   # opset 18: axes are an input
             axes = self._const(node, 1, "axes").tolist()
+        if not self._plain(x) and axes:   # tokens: the mean over them (onnx_views)
+            return self._reduce_view(node, x, axes, bool(a.get("keepdims", 1)))
         if x.flat or sorted(v % 4 for v in (axes or [])) != [2, 3]:
             self._fail(f"only a mean over H and W (axes [2, 3]) is supported, got {axes}")
         self._pool_layer(node, x, "avg", x.shape[1:], (1, 1), (0, 0, 0, 0),
                          flat=not a.get("keepdims", 1))
 
-    def _pool_layer(self, node, x, op, kernel, stride, pad, flat=False) -> None:
+    def _pool_layer(self, node, x, op, kernel, stride, pad, flat=False, layout=None) -> None:
         if x.flat:
             self._fail("pooling a flattened tensor is not supported")
         c, h, w = x.shape
         self._add_layer(node, dict(kind="pool", in_channels=c, in_h=h, in_w=w, out_channels=c,
                                    kernel_h=kernel[0], kernel_w=kernel[1], stride=stride,
-                                   pad=pad, pool_op=op, inputs=(x.layer,)), flat=flat)
+                                   pad=pad, pool_op=op, inputs=(x.layer,)), flat=flat,
+                        layout=layout)
 
 
 def _ceil_mode_extra(size: int, kernel: int, stride: int, begin: int, end: int) -> int:

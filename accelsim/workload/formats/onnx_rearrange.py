@@ -1,15 +1,16 @@
 """ONNX handlers for operators that move data or change resolution: channel ``Split`` and
 ``Slice``, ShuffleNet's channel shuffle (``Reshape`` to ``[1, g, C/g, H, W]``, ``Transpose
-[0, 2, 1, 3, 4]``, ``Reshape`` back), nearest ``Resize`` / ``Upsample`` by integer factors,
-and ``ConvTranspose``.
+[0, 2, 1, 3, 4]``, ``Reshape`` back), nearest and linear ``Resize`` / ``Upsample`` by
+integer factors, and ``ConvTranspose``.
 
 A mixin of :class:`~accelsim.workload.formats.onnx_graph.GraphImporter`. Splits, slices and
-shuffles become ``slice`` / ``shuffle`` layers and a resize an ``upsample`` layer (layout
-steps: :mod:`accelsim.sim.layout`). A transposed convolution becomes what a core without a
-transposed mode runs: the input with ``stride - 1`` zeros between values (an ``upsample``
-layer, ``zeros``) and a convolution with the kernel flipped and its in / out channels
-swapped, padded ``k - 1 - pad`` (plus ``output_padding`` at the end). Its MACs on the
-inserted zeros are counted, and a zero-skipping core skips them.
+shuffles become ``slice`` / ``shuffle`` layers and a nearest resize an ``upsample`` layer
+(layout steps: :mod:`accelsim.sim.layout`); a linear one computes new values, a ``resize``
+layer on the host unit (:func:`accelsim.workload.rearrange.resized`). A transposed
+convolution becomes what a core without a transposed mode runs: the input with ``stride - 1``
+zeros between values (an ``upsample`` layer, ``zeros``) and a convolution with the kernel
+flipped and its in / out channels swapped, padded ``k - 1 - pad`` (plus ``output_padding`` at
+the end). Its MACs on the inserted zeros are counted, and a zero-skipping core skips them.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from dataclasses import replace
 
 import numpy as np
 
+from accelsim.workload.layer import RESIZE_MODES
+
 
 class RearrangeHandlers:
     """Handlers named in ``onnx_graph.HANDLERS``; see the module docstring."""
@@ -27,11 +30,15 @@ class RearrangeHandlers:
     def _split(self, node):
         x = self._value(node)
         a = self._attrs(node)
-        self._channel_axis(x, a.get("axis", 0), "split")
         sizes = a.get("split")
         if sizes is None and len(node.input) > 1 and node.input[1]:
             sizes = self._const(node, 1, "split").tolist()
         count = len(node.output)
+        if not self._plain(x):   # tokens, heads (onnx_views)
+            index, axis = self._axis(node, x, a.get("axis", 0))
+            return self._split_view(node, x, axis,
+                                    sizes or [index.shape[axis] // count] * count)
+        self._channel_axis(x, a.get("axis", 0), "split")
         if sizes is None:
             if x.shape[0] % count:
                 self._fail(f"{x.shape[0]} channels do not split into {count} equal parts")
@@ -52,6 +59,8 @@ class RearrangeHandlers:
             a = self._attrs(node)
             starts, ends, axes, steps = a.get("starts"), a.get("ends"), a.get("axes"), None
         axes = axes if axes is not None else list(range(len(starts)))
+        if not self._plain(x):   # tokens, heads (onnx_views)
+            return self._slice_view(node, x, starts, ends, axes, steps)
         if len(axes) != 1 or any(s != 1 for s in steps or [1]):
             self._fail(f"slicing axes {axes} with steps {steps} is not supported (only one "
                        "range of channels, step 1)")
@@ -99,11 +108,8 @@ class RearrangeHandlers:
     def _transpose(self, node):
         x = self._value(node)
         perm = list(self._attrs(node).get("perm", []))
-        if not x.flat and not x.groups and perm in ([0, 2, 3, 1], [0, 3, 1, 2]) and (
-                x.channels_last == (perm == [0, 3, 1, 2])):   # NCHW <-> NHWC: same values
-            self.values[node.output[0]] = replace(   # an alias, not the layer's own tensor
-                x, path=(*x.path, node.output[0]), channels_last=perm == [0, 2, 3, 1])
-            return None
+        if not x.groups and not self.frames_of(x):   # NCHW <-> NHWC, tokens, heads: a view
+            return self._transpose_view(node, x, perm)
         if x.groups <= 0 or perm != [0, 2, 1, 3, 4]:
             self._fail(f"transposing a feature map (perm {perm}) is supported only inside a "
                        "channel shuffle (Reshape to [1, g, C/g, H, W], Transpose "
@@ -138,8 +144,11 @@ class RearrangeHandlers:
         mode = _text(a.get("mode", "nearest"))
         c, h, w = x.shape
         scales = self._resize_scales(node, x)
+        if mode == "linear" and not x.flat and scales[:2] == (1.0, 1.0):
+            return self._linear_resize(node, x, scales[2:], a)
         if mode != "nearest" or x.flat or scales[:2] != (1.0, 1.0):
-            self._fail(f"only nearest resizing of H and W is supported, got mode {mode!r}, "
+            self._fail(f"only nearest or linear resizing of H and W is supported, got mode "
+                       f"{mode!r}, "
                        f"scales {list(scales)}")
         factors = []
         for size, scale in zip((h, w), scales[2:], strict=True):
@@ -152,6 +161,20 @@ class RearrangeHandlers:
             factors.append(factor)
         self._add_layer(node, dict(kind="upsample", in_channels=c, in_h=h, in_w=w,
                                    out_channels=c, function="nearest", scale=tuple(factors),
+                                   inputs=(x.layer,)))
+
+    def _linear_resize(self, node, x, scales, a) -> None:
+        """Bilinear, by integer factors: a ``resize`` layer (host: computed values)."""
+        transform = _text(a.get("coordinate_transformation_mode", "half_pixel"))
+        factors = tuple(round(s) for s in scales)
+        if transform not in RESIZE_MODES or min(factors) < 1 or any(
+                abs(s - f) > 1e-6 for s, f in zip(scales, factors, strict=True)):
+            self._fail(f"linear resizing by {list(scales)} with coordinate_transformation_mode "
+                       f"{transform!r} is not supported (integer factors; "
+                       f"{', '.join(RESIZE_MODES)})")
+        c, h, w = x.shape
+        self._add_layer(node, dict(kind="resize", in_channels=c, in_h=h, in_w=w,
+                                   out_channels=c, function=transform, scale=factors,
                                    inputs=(x.layer,)))
 
     def _resize_scales(self, node, x) -> tuple[float, ...]:

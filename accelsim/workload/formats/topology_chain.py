@@ -29,6 +29,17 @@ def row_layer(where: str, name: str, is_fc: bool, depthwise: bool, channels: int
         raise WorkloadError(f"{where}: {str(err).split(': ', 1)[-1]}") from None
 
 
+def check_filter(where: str, values) -> None:
+    """A row's filter must fit its IFMAP (SCALE-Sim slides it inside: no output otherwise)."""
+    height, width, kernel_h, kernel_w = values[:4]
+    for column, side, kernel, size in ((4, "Height", kernel_h, height),
+                                       (5, "Width", kernel_w, width)):
+        if kernel > size:
+            raise WorkloadError(f"{where}, column {column} (Filter {side}): {kernel} is larger "
+                                f"than IFMAP {side} {size} (a SCALE-Sim row convolves its "
+                                "IFMAP unpadded)")
+
+
 class Builder:
     """Chains rows into layers, inserting pooling where the file skips it."""
 
@@ -41,11 +52,7 @@ class Builder:
     def add(self, line: int, name: str, values: list[int], mark: str, relu: bool) -> None:
         height, width, kernel_h, kernel_w, channels, filters, stride = values
         where = f"{self.origin}: line {line} ({name})"
-        for side, kernel, size in (("Height", kernel_h, height), ("Width", kernel_w, width)):
-            if kernel > size:   # SCALE-Sim slides the filter inside the IFMAP: no output
-                raise WorkloadError(f"{where}: Filter {side} {kernel} is larger than IFMAP "
-                                    f"{side} {size} (a SCALE-Sim row convolves its IFMAP "
-                                    "unpadded)")
+        check_filter(where, values)
         depthwise = mark == "dp" or (mark == "dw" and filters == 1)
         multiplier = filters if mark == "dp" else 1
         if mark == "dw" and depthwise and channels == 1:

@@ -70,7 +70,7 @@ from pathlib import Path
 import numpy as np
 
 from accelsim.errors import WorkloadError
-from accelsim.workload.formats.topology_chain import row_layer, same_pad
+from accelsim.workload.formats.topology_chain import check_filter, row_layer, same_pad
 from accelsim.workload.layer import Layer
 from accelsim.workload.network import INPUT, Network
 
@@ -104,11 +104,12 @@ class RowNetwork(Network):
     sparsity: tuple[int, int] = (1, 1)
 
 
-def prune_n_m(weights: np.ndarray, n: int, m: int) -> np.ndarray:
+def prune_n_m(weights: np.ndarray, n: int, m: int, first: bool = False) -> np.ndarray:
     """``weights`` (M, C/G, R, S) with only the ``n`` largest-magnitude of every ``m``
     consecutive elements of each filter kept, in SCALE-Sim's window order (filter row,
     column, channel; channel fastest): the N:M structured pruning a ``Sparsity`` cell asks
-    for (ties keep the first). A last, shorter block keeps at most ``n``."""
+    for (ties keep the first). A last, shorter block keeps at most ``n``. ``first``: keep the
+    first ``n`` of every ``m`` instead, the positions SCALE-Sim's sparse timing assumes."""
     if n == m:
         return weights
     window = weights.transpose(0, 2, 3, 1).reshape(weights.shape[0], -1)
@@ -116,9 +117,26 @@ def prune_n_m(weights: np.ndarray, n: int, m: int) -> np.ndarray:
     for start in range(0, window.shape[1], m):
         block = np.abs(window[:, start:start + m])
         order = np.argsort(-block, axis=1, kind="stable")[:, :n]
+        if first:
+            order = np.broadcast_to(np.arange(min(n, block.shape[1])), order.shape)
         np.put_along_axis(kept[:, start:start + m], order, True, axis=1)
-    pruned = np.where(kept, window, 0).astype(weights.dtype)
+    return prune_to(weights, kept)
+
+
+def optimized_counts(filters: int, block: int, seed: int) -> np.ndarray:
+    """SCALE-Sim's optimized sparse mapping: each filter's N of every ``block`` weights, drawn
+    as it draws them (``np.random.seed(seed)``, then ``randint(1, block // 2 + 1)`` per filter;
+    the first N of every block are kept)."""
+    rng = np.random.RandomState(seed)
+    return np.array([rng.randint(1, block // 2 + 1) for _ in range(filters)], dtype=np.int64)
+
+
+def prune_to(weights: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """``weights`` (M, C/G, R, S) with only the ``keep`` (M x window, window order (ky, kx,
+    c)) elements left."""
     out, channels, rows, cols = weights.shape
+    window = weights.transpose(0, 2, 3, 1).reshape(out, -1)
+    pruned = np.where(keep, window, 0).astype(weights.dtype)
     return pruned.reshape(out, rows, cols, channels).transpose(0, 3, 1, 2).copy()
 
 
@@ -232,22 +250,13 @@ def _row_layer(origin: str, row: Row, name: str, channels: int, depthwise: bool,
     the padded input) or same padding; a filter covering the IFMAP is an fc layer."""
     height, width, kernel_h, kernel_w, _, filters, stride = row.values
     where = f"{origin}: line {row.line} ({row.name})"
-    _check_filter(where, row.values)
+    check_filter(where, row.values)
     is_fc = not depthwise and (kernel_h, kernel_w) == (height, width)
     pad = (0, 0, 0, 0) if padding == "valid" or is_fc else same_pad(
         height, width, kernel_h, kernel_w, stride)
     return row_layer(where, name, is_fc, depthwise, channels, (height, width),
                      channels * filters if depthwise else filters, (kernel_h, kernel_w),
                      stride, pad, relu, INPUT)
-
-
-def _check_filter(where: str, values: tuple[int, ...]) -> None:
-    height, width, kernel_h, kernel_w = values[:4]
-    for side, kernel, size in (("Height", kernel_h, height), ("Width", kernel_w, width)):
-        if kernel > size:   # SCALE-Sim slides the filter inside the IFMAP: no output
-            raise WorkloadError(f"{where}: Filter {side} {kernel} is larger than IFMAP "
-                                f"{side} {size} (a SCALE-Sim row convolves its IFMAP "
-                                "unpadded)")
 
 
 def _rows(text: str, origin: str, kind: str | None) -> tuple[str, list[Row]]:
@@ -260,6 +269,11 @@ def _rows(text: str, origin: str, kind: str | None) -> tuple[str, list[Row]]:
     found = ("gemm" if header[:4] == list(GEMM_COLUMNS) else
              "conv" if header[:8] == list(COLUMNS) else None)
     columns = {"conv": COLUMNS, "gemm": GEMM_COLUMNS}[found or kind or "conv"]
+    if kind is not None and found is not None and kind != found:
+        raise WorkloadError(f"{origin}: line {lines[0][0]}: topology kind {kind} was asked for, "
+                            f"but this is a {found.upper() if found == 'gemm' else found} "
+                            f"header ({', '.join(c.title() for c in columns)}); drop the kind "
+                            "or give the other one")
     if found is None or header[len(columns):] not in ([], [SPARSITY]) or (
             kind is not None and kind != found):
         expected = ", ".join(c.title() for c in columns)
@@ -279,6 +293,8 @@ def _row(origin: str, number: int, line: str, columns: tuple[str, ...], kind: st
         raise WorkloadError(f"{where}: expected {len(columns)} columns (and an optional "
                             f"Sparsity N:M), got {len(cells)}")
     name, values = cells[0], []
+    if not name:
+        raise WorkloadError(f"{where}, column 1 ({columns[0].title()}): the layer name is empty")
     for index, (column, cell) in enumerate(zip(columns[1:], cells[1:len(columns)],
                                                                strict=True), start=2):
         if not cell.isdigit() or int(cell) < 1:

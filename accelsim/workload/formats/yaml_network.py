@@ -27,13 +27,15 @@ group per input channel (``out_channels`` then defaults to the input channels). 
 takes ``op`` (the function: sigmoid, hard_sigmoid, hard_swish, swish, tanh, leaky_relu, elu,
 relu, clip) and, where the function has them, ``alpha`` / ``beta`` (ONNX's meaning);
 ``eltwise`` takes ``op`` (mul, sub, div, max, min) and two ``inputs``, the second of which may
-be ``C x 1 x 1``; ``softmax`` (over channels) takes neither; ``layernorm`` takes its epsilon
-as ``alpha``. A clip (``input: [C, D, H, W]``) feeds ``conv3d`` / ``pool3d`` layers, whose
-``kernel`` and ``stride`` take an int or ``[t, h, w]`` and ``pad`` an int, ``[t, h, w]`` or
-``[front, top, left, back, bottom, right]``. Each kind takes only its
-own keys (:data:`KIND_KEYS`: an fc layer has no ``kernel``, ``stride``, ``pad`` or
-``groups``) and reads one input, except ``add`` and ``eltwise`` (two) and ``concat`` (two
-or more). Unknown keys, keys of another kind, wrong input counts, wrong types and shapes
+be ``C x 1 x 1``; ``softmax`` (over channels, or each of ``groups``) takes neither;
+``layernorm`` takes its epsilon as ``alpha``; ``matmul`` (attention:
+:mod:`accelsim.workload.matmul`) takes two ``inputs``, ``op`` (transposed or values) and
+``groups`` (heads). A clip (``input: [C, D, H, W]``) feeds ``conv3d`` / ``pool3d`` layers,
+whose ``kernel`` and ``stride`` take an int or ``[t, h, w]`` and ``pad`` an int, ``[t, h, w]``
+or ``[front, top, left, back, bottom, right]``. Each kind takes only its own keys
+(:data:`KIND_KEYS`: an fc layer has no ``kernel``, ``stride``, ``pad`` or ``groups``) and
+reads one input, except ``add``, ``eltwise`` and ``matmul`` (two) and ``concat`` (two or
+more). Unknown keys, keys of another kind, wrong input counts, wrong types and shapes
 that do not chain are errors naming the file and the key.
 """
 
@@ -58,14 +60,15 @@ KIND_KEYS = {
     "concat": ("out_channels", "relu"),
     "act": ("out_channels", "op", "alpha", "beta", "relu"),
     "eltwise": ("out_channels", "op", "relu"),
-    "softmax": ("out_channels", "relu"),
+    "softmax": ("out_channels", "groups", "relu"),
     "layernorm": ("out_channels", "alpha", "relu"),
     "conv3d": ("out_channels", "kernel", "stride", "pad", "groups", "relu"),
     "pool3d": ("out_channels", "op", "kernel", "stride", "pad", "relu"),
+    "matmul": ("op", "groups", "relu"),
 }
 """The keys (besides name, kind and inputs) each kind takes: any other is an error, never
 ignored or reinterpreted (an fc's kernel is its whole input)."""
-INPUT_COUNTS = {"add": (2, 2), "eltwise": (2, 2), "concat": (2, None)}
+INPUT_COUNTS = {"add": (2, 2), "eltwise": (2, 2), "concat": (2, None), "matmul": (2, 2)}
 """Kind -> (fewest, most) inputs (None: no most); every other kind reads exactly one."""
 FORMAT_VERSION = 1
 
@@ -164,6 +167,10 @@ def _layer(spec: Any, where: str, shapes: dict[str, tuple[int, int, int]],
     groups = c if groups_value == "depthwise" else _int(groups_value, f"{where}.groups")
     keeps_channels = kind in ("pool", "pool3d", "add", "concat", *HOST_KINDS)
     default_out = c if keeps_channels or groups_value == "depthwise" else None
+    if kind == "matmul":   # as many outputs as the second input's matrix has columns
+        other = shapes[inputs[1]]
+        default_out = groups * other[1] * other[2] if spec.get("op") == "transposed" else (
+            other[0])
     out_channels = spec.get("out_channels", default_out)
     if out_channels is None:
         raise WorkloadError(f"{where}.out_channels: required for a {kind} layer")
@@ -179,8 +186,9 @@ def _layer(spec: Any, where: str, shapes: dict[str, tuple[int, int, int]],
         return Layer(name=name, kind=kind, in_channels=c, in_h=h, in_w=w,
                      out_channels=out_channels,
                      kernel_h=kernel[0], kernel_w=kernel[1], stride=stride, pad=pad,
-                     groups=groups, relu=relu, pool_op=None if kind in HOST_KINDS else op,
-                     function=op if kind in HOST_KINDS else None,
+                     groups=groups, relu=relu,
+                     pool_op=None if kind in (*HOST_KINDS, "matmul") else op,
+                     function=op if kind in (*HOST_KINDS, "matmul") else None,
                      alpha=alpha, beta=beta, depth=depth, inputs=tuple(inputs))
     except WorkloadError as err:
         raise WorkloadError(f"{where}: {str(err).split(': ', 1)[-1]}") from None

@@ -5,12 +5,15 @@ measured (Chen et al., JSSC 2017: 38.7 / 72.5 / 79.3 / 77.6 % zeros into conv2-5
 target, the conv or fc layer with a fused ReLU that feeds it (directly or through pooling
 layers) gets its biases shifted until the target's input has that zero fraction: output
 channel ``m`` moves by ``t * sigma_m`` (``sigma_m``: the channel's pre-activation deviation
-on this input), with ``t`` found by bisection. Zeros therefore appear where the layer's own
-pre-activations are lowest, so they are spatially clustered the way feature maps are (not
-i.i.d.), pass through the real pooling in between, and every later layer computes on exactly
-these activations. Layers are calibrated in network order on a float32 forward pass
-(:mod:`accelsim.workload.forward`) of the tensors' own input; the simulated hardware then
-reproduces the fractions (fixed16 rounding moves them by a small fraction of a point).
+on this input), with ``t`` a quantile of the normalized pre-activations (max pooling
+commutes with the shift; average pooling is solved by bisection; values tied at the
+threshold, as all-zero windows make, are split by whole channels). Zeros therefore appear
+where the layer's own pre-activations are lowest, so they are spatially clustered the way
+feature maps are (not i.i.d.), pass through the real pooling in between, and every later
+layer computes on exactly these activations. Layers are calibrated in network order on a
+float32 forward pass (:mod:`accelsim.workload.forward`) of the tensors' own input; the
+simulated hardware then reproduces the fractions (fixed16 rounding moves them by a small
+fraction of a point).
 
 Only biases change; the function is pure and deterministic.
 """
@@ -52,8 +55,8 @@ def impose_input_zeros(network: Network, tensors: NetworkTensors,
                              biases.get(layer.name))
         if layer.name in plan:
             target_name, chain = plan[layer.name]
-            shift, achieved[target_name] = _calibrate(layer, pre, chain, targets[target_name])
-            pre = pre + shift[:, None, None]
+            shift, achieved[target_name] = zero_shift(layer, pre, chain, targets[target_name])
+            pre = pre + _column(shift, pre)
             biases[layer.name] = (biases[layer.name] + shift).astype(np.float32)
         values[layer.name] = activate(layer, pre)
         for name in layer.inputs:
@@ -89,19 +92,67 @@ def _plan(network: Network, targets: dict[str, float],
     return plan
 
 
-def _calibrate(layer: Layer, pre: np.ndarray, chain: list[Layer],
+def zero_shift(layer: Layer, pre: np.ndarray, chain: list[Layer],
                target: float) -> tuple[np.ndarray, float]:
-    """Per-channel bias shift giving ``target`` zeros after ReLU and ``chain``; the zero
-    fraction reached (zero fractions move in steps, so it is the closest bisection point)."""
+    """Per-channel bias shift ``t * sigma`` giving ``target`` zeros after ``layer``'s ReLU and
+    the pooling ``chain``; and the zero fraction reached (they move in steps: the closest).
+
+    ``sigma`` is each channel's pre-activation deviation. With max pooling only, ``t`` is a
+    quantile of the normalized (pooled) pre-activations: a max pool commutes with the shift
+    and the ReLU. Average pooling is solved by bisection.
+    """
     sigma = pre.reshape(pre.shape[0], -1).std(axis=1)
     fallback = float(pre.std()) or 1.0
     sigma = np.where(sigma > 0, sigma, fallback).astype(np.float32)
+    if layer.relu_max is None and layer.quant is None and all(
+            p.pool_op == "max" and not p.relu and p.quant is None for p in chain):
+        t = _quantile_shift(layer, pre, sigma, chain, target)
+    else:
+        t = np.full(sigma.shape, _bisection_shift(layer, pre, sigma, chain, target))
+    shift = (t.astype(np.float32) * sigma).astype(np.float32)
+    return shift, _zeros_after(layer, pre + _column(shift, pre), chain)
 
+
+def _column(values: np.ndarray, like: np.ndarray) -> np.ndarray:
+    return values.reshape((-1,) + (1,) * (like.ndim - 1))
+
+
+def _zeros_after(layer: Layer, pre: np.ndarray, chain: list[Layer]) -> float:
+    x = activate(layer, pre)
+    for pool in chain:
+        x = activate(pool, pre_activation(pool, [x], None, None))
+    return float(np.count_nonzero(x == 0) / x.size) if x.size else 0.0
+
+
+def _quantile_shift(layer: Layer, pre: np.ndarray, sigma: np.ndarray, chain: list[Layer],
+                    target: float) -> np.ndarray:
+    """Per-channel ``t`` between the k-th and (k+1)-th smallest normalized value, k = target
+    * size. Tied values (all-zero windows give many) are split by channel: whole channels'
+    ties are zeroed, in channel order, until the count is closest to k."""
+    z = pre / _column(sigma, pre)
+    for pool in chain:
+        z = pre_activation(pool, [z], None, None)
+    flat, channels = z.ravel(), z.shape[0]
+    k = int(round(target * flat.size))
+    if flat.size == 0:
+        return np.zeros(channels)
+    if k <= 0 or k >= flat.size:
+        return np.full(channels, float(-flat.min()) + 1.0 if k <= 0 else float(-flat.max()))
+    below, above = np.partition(flat, (k - 1, k))[[k - 1, k]]
+    if below < above:
+        return np.full(channels, float(-(below + (above - below) / 2)))
+    lower, higher = flat[flat < below], flat[flat > below]
+    none = float(lower.max() + (below - lower.max()) / 2) if lower.size else float(below) - 1
+    every = float(below + (higher.min() - below) / 2) if higher.size else float(below) + 1
+    ties = np.count_nonzero(z.reshape(channels, -1) == below, axis=1)
+    zeroed = np.cumsum(ties) - ties / 2 < k - lower.size
+    return np.where(zeroed, -every, -none)
+
+
+def _bisection_shift(layer: Layer, pre: np.ndarray, sigma: np.ndarray, chain: list[Layer],
+                     target: float) -> float:
     def zeros_at(t: float) -> float:
-        x = activate(layer, pre + np.float32(t) * sigma[:, None, None])
-        for pool in chain:
-            x = activate(pool, pre_activation(pool, [x], None, None))
-        return float(np.count_nonzero(x == 0) / x.size)
+        return _zeros_after(layer, pre + np.float32(t) * _column(sigma, pre), chain)
 
     low, high = -1.0, 1.0
     while zeros_at(low) < target and low > -1e6:
@@ -118,4 +169,4 @@ def _calibrate(layer: Layer, pre: np.ndarray, chain: list[Layer],
             low = middle
         else:
             high = middle
-    return (np.float32(best) * sigma).astype(np.float32), best_zeros
+    return best

@@ -46,6 +46,9 @@ def shipped_profiles() -> dict[str, Path]:
 
 def load_profile(name_or_path: str | Path) -> Profile:
     """A shipped profile by name (``alexnet_han2015``) or a profile YAML file."""
+    if not isinstance(name_or_path, str | Path):
+        raise WorkloadError(f"profile: expected a profile name or file path, got "
+                            f"{name_or_path!r}")
     path = Path(name_or_path)
     known = shipped_profiles()
     if not path.suffix and str(name_or_path) in known:

@@ -136,8 +136,11 @@ def _targets(network: Network, density, layers, kinds: tuple[str, ...],
     else:
         chosen = list(layers) if layers is not None else [
             layer.name for layer in network.layers if layer.kind in default_kinds]
+        if layers is not None and not chosen:
+            raise WorkloadError("layers: expected at least one layer name, got []")
         targets = dict.fromkeys(chosen, float(density))
-    check_layer_names(targets, network, "density", kinds)
+    check_layer_names(targets, network, "layers" if layers is not None and not isinstance(
+        density, Mapping) else "density", kinds)
     return targets
 
 

@@ -112,8 +112,9 @@ def _apply(network: Network, tensors: NetworkTensors, kind: str, options: dict,
                                 filters_per_group=options.get("filters_per_group"),
                                 layers=_names(options, where))
         return prune_filters(network, tensors, density, layers=_names(options, where))
-    except WorkloadError as err:
-        raise WorkloadError(f"{where} ({kind}): {err}") from None
+    except WorkloadError as err:   # named once, whether the problem named it or not
+        raise WorkloadError(f"{where} ({kind}): {str(err).removeprefix(where + ': ')}") \
+            from None
 
 
 def parse_transform(text: str) -> dict[str, Any]:
