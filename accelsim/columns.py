@@ -183,6 +183,16 @@ COLUMNS: tuple[Column, ...] = (
     _c("mapping_efficiency", "Mapping efficiency", "fraction", "systolic: share of the "
        "array the layer maps onto (SCALE-Sim)"),
     _c("scalesim_macs", "SCALE-Sim MACs", "MACs", "systolic: the MACs SCALE-Sim counts"),
+    _c("sparse_filter_words", "Dense filter words", "words", "systolic with SCALE-Sim "
+       "sparsity: the filter operand's words before compression"),
+    _c("sparse_stored_words", "Stored filter words", "words", "systolic with SCALE-Sim "
+       "sparsity: the filter words kept (SPARSE_REPORT)"),
+    _c("sparse_metadata_words", "Filter metadata words", "words", "systolic with SCALE-Sim "
+       "sparsity: index words of the sparse representation (SPARSE_REPORT)"),
+    _c("sparse_metadata_bw", "Filter metadata bandwidth", "words/cycle", "systolic with "
+       "SCALE-Sim sparsity: metadata words over the layer's cycles (BANDWIDTH_REPORT)"),
+    _c("scalesim_ifmap_sram_reads", "SCALE-Sim ifmap SRAM reads", "reads", "systolic with "
+       "SCALE-Sim sparsity (ws): the ifmap SRAM reads SCALE-Sim reports (x M/N per fold)"),
     _c("zero_operand_macs", "Zero-operand MACs", "MACs", "systolic: MACs with a zero "
        "operand (the array does them anyway)"),
 )

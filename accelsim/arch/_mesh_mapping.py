@@ -71,9 +71,12 @@ def _chunked(matrix: np.ndarray, chunk: int) -> np.ndarray:
 
 
 def _codes(chunks: np.ndarray) -> np.ndarray:
-    """One integer per chunk: bit ``b`` set when element ``b`` is non-zero."""
-    weights = np.left_shift(np.int64(1), np.arange(chunks.shape[-1], dtype=np.int64))
-    return (chunks != 0).astype(np.int64) @ weights
+    """One integer per chunk: bit ``b`` set when element ``b`` is non-zero (bit by bit, so
+    no int64 copy of the whole tensor is made: an fc layer's weights are large)."""
+    codes = np.zeros(chunks.shape[:-1], dtype=np.int64)
+    for b in range(chunks.shape[-1]):
+        codes |= (chunks[..., b] != 0).astype(np.int64) << b
+    return codes
 
 
 def layer_operands(layer: Layer, x: np.ndarray, w: np.ndarray, chunk: int) -> Operands:

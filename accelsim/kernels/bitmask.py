@@ -85,7 +85,8 @@ def _dispatch(ring, head, count, pending, threads, lookahead):
 @njit(cache=True)
 def _item_sum(wvals, avals, m, g, k, p, both):
     """The item's effectual products, summed (bits of ``both`` select the elements).
-    ``wvals`` is int64 or float64, so every product is exact (int) or double (float)."""
+    ``wvals`` is an integer (numba multiplies as int64) or float64, so every product is
+    exact (int) or double (float)."""
     total = wvals[m, k, 0] - wvals[m, k, 0]
     j = 0
     while both:
@@ -195,7 +196,8 @@ def run_cores(filters: np.ndarray, filter_ptr: np.ndarray, ranges: np.ndarray,
     integer = np.issubdtype(wvals.dtype, np.integer)
     acc = np.zeros((n_parts, wcodes.shape[0], acodes.shape[2]),
                    dtype=np.int64 if integer else np.float64)
-    wvals = wvals.astype(np.int64 if integer else np.float64)    # small: M x NCH x chunk
+    if not integer:                  # float products in double; numba multiplies ints as int64
+        wvals = wvals.astype(np.float64)
     avals = np.ascontiguousarray(avals)
     entry_cycles = np.zeros(len(filters), dtype=np.int64)
     stats = np.zeros((len(ranges), N_STATS), dtype=np.int64)

@@ -2,9 +2,10 @@
 into accumulator banks, real outputs and per-(PE, output-channel group) cycles in one pass.
 
 Compressed format (weights and activations): a sequence of entries ``(value, run)`` where
-``run`` (``index_bits`` wide, at most ``max_run = 2**index_bits - 1``) is the number of zeros
-since the previous entry; a run longer than ``max_run`` stores a placeholder entry (a zero
-value with run ``max_run``), which the PE multiplies like any other entry (a wasted product).
+``run`` (``index_bits`` wide, at most ``max_run = 2**index_bits - 1``; stored as uint16) is
+the number of zeros since the previous entry; a run longer than ``max_run`` stores a
+placeholder entry (a zero value with run ``max_run``), which the PE multiplies like any other
+entry (a wasted product).
 Trailing zeros need no entry. :func:`encode_tiles` encodes each PE's input tile per channel
 (raster order over the tile), :func:`encode_weights` each (output-channel group, input
 channel) slice of the filters in ``(k, r, s)`` order. The kernel decodes the positions from
@@ -31,6 +32,8 @@ HASH_XOR, HASH_LINEAR, HASH_SINGLE = 0, 1, 2
 # Per-PE statistics columns.
 (PRODUCTS, EFFECTUAL, LANDED, STALLS, VECTOR_CYCLES, PAIRS_SLOTS) = range(6)
 N_STATS = 6
+WEIGHT_BLOCK = 64
+"""Input channels :func:`encode_weights` encodes together (a speed knob only)."""
 
 
 @njit(cache=True)
@@ -62,11 +65,11 @@ def encode_tiles(x, tiles, max_run):
     ptr = np.zeros(n_pe * n_c + 1, np.int64)
     seq = np.zeros(x.shape[1] * x.shape[2], x.dtype)
     vals = np.zeros(1, x.dtype)
-    runs = np.zeros(1, np.int64)
+    runs = np.zeros(1, np.uint16)
     for write in (False, True):
         if write:
             vals = np.zeros(ptr[-1], x.dtype)
-            runs = np.zeros(ptr[-1], np.int64)
+            runs = np.zeros(ptr[-1], np.uint16)
         for pe in range(n_pe):
             y0, y1, x0, x1 = tiles[pe, 0], tiles[pe, 1], tiles[pe, 2], tiles[pe, 3]
             for c in range(n_c):
@@ -87,36 +90,39 @@ def encode_tiles(x, tiles, max_run):
 def encode_weights(w, kgroups, max_run):
     """Per (group, input channel of the group): entries of ``w[k0:k1, c]`` in (k, r, s) order
     (``w`` is M x C/G x R x S). Returns (ptr, vals, runs); row ``g * C/G + c``. One encoder
-    state per row, fed while ``w`` is read in memory order."""
+    state per row, fed while ``w`` is read in memory order, ``WEIGHT_BLOCK`` channels at a
+    time (each row's order is unchanged; the block keeps the rows being written few, so
+    wide fc layers do not write across thousands of rows per filter)."""
     n_g, cg = kgroups.shape[0], w.shape[1]
     n = n_g * cg
     ptr = np.zeros(n + 1, np.int64)
     vals = np.zeros(1, w.dtype)
-    runs = np.zeros(1, np.int64)
+    runs = np.zeros(1, np.uint16)
     for write in (False, True):
         run = np.zeros(n, np.int64)
         count = np.zeros(n, np.int64)
         kept = np.zeros(n, np.int64)
         if write:
             vals = np.zeros(ptr[-1], w.dtype)
-            runs = np.zeros(ptr[-1], np.int64)
+            runs = np.zeros(ptr[-1], np.uint16)
         for g in range(n_g):
-            for k in range(kgroups[g, 0], kgroups[g, 1]):
-                for c in range(cg):
-                    i = g * cg + c
-                    for r in range(w.shape[2]):
-                        for s in range(w.shape[3]):
-                            v = w[k, c, r, s]
-                            if v != 0 or run[i] == max_run:
-                                if write and count[i] < ptr[i + 1] - ptr[i]:
-                                    vals[ptr[i] + count[i]] = v
-                                    runs[ptr[i] + count[i]] = run[i]
-                                count[i] += 1
-                                run[i] = 0
-                                if v != 0:
-                                    kept[i] = count[i]
-                            else:
-                                run[i] += 1
+            for cb in range(0, cg, WEIGHT_BLOCK):
+                for k in range(kgroups[g, 0], kgroups[g, 1]):
+                    for c in range(cb, min(cb + WEIGHT_BLOCK, cg)):
+                        i = g * cg + c
+                        for r in range(w.shape[2]):
+                            for s in range(w.shape[3]):
+                                v = w[k, c, r, s]
+                                if v != 0 or run[i] == max_run:
+                                    if write and count[i] < ptr[i + 1] - ptr[i]:
+                                        vals[ptr[i] + count[i]] = v
+                                        runs[ptr[i] + count[i]] = run[i]
+                                    count[i] += 1
+                                    run[i] = 0
+                                    if v != 0:
+                                        kept[i] = count[i]
+                                else:
+                                    run[i] += 1
         if not write:
             for i in range(n):
                 ptr[i + 1] = ptr[i] + kept[i]
@@ -124,14 +130,17 @@ def encode_weights(w, kgroups, max_run):
 
 
 @njit(cache=True)
-def _bank(kind, k, oy, ox, banks):
+def _bank(kind, k, oy, ox, banks, mask):
+    """The bank of output (k, oy, ox); ``mask`` = banks - 1 when banks is a power of two
+    (the same non-negative remainder without a division), else -1."""
     if kind == HASH_SINGLE:
         return 0
     if kind == HASH_LINEAR:
-        return (k + ox + 3 * oy) % banks
-    # DNNsim's XOR hash of the low bits of k, x, y.
-    return ((((k & 4) << 2) ^ ((ox & 2) << 3) ^ ((oy & 2) << 3)) + ((ox & 1) << 3)
-            + ((oy & 1) << 2) + (k & 3)) % banks
+        h = k + ox + 3 * oy
+    else:                            # DNNsim's XOR hash of the low bits of k, x, y.
+        h = ((((k & 4) << 2) ^ ((ox & 2) << 3) ^ ((oy & 2) << 3)) + ((ox & 1) << 3)
+             + ((oy & 1) << 2) + (k & 3))
+    return h & mask if mask >= 0 else h % banks
 
 
 @njit(cache=True)
@@ -148,17 +157,20 @@ def _decode(ptr, vals, runs, row, out_v, out_p):
 
 
 @njit(cache=True)
-def _vector_cycle(a_y, a_x, av, w_k, w_r, w_s, wv, geom, hash_kind, banks, count, used,
-                  compute, acc, oy_lo, ox_lo):
-    """One F x I Cartesian product: scatter the landing products to their banks (adding the
-    values into ``acc``). Returns (products in the busiest bank, landed, effectual)."""
+def _vector_cycle(a_y, a_x, av, i0, ni, w_k, w_r, w_s, wv, j0, nf, geom, hash_kind, banks,
+                  mask, count, used, compute, acc, oy_lo, ox_lo):
+    """One F x I Cartesian product of ``wv[j0:j0+nf]`` and ``av[i0:i0+ni]``: scatter the
+    landing products to their banks (adding the values into ``acc``). Returns (products in
+    the busiest bank, landed, effectual)."""
     sh, sw, h1, w1 = geom[4], geom[5], geom[10], geom[11]
     strided = sh > 1 or sw > 1
     worst = n_used = effectual = 0
-    for j in range(wv.shape[0]):
-        for i in range(av.shape[0]):
-            oy1 = a_y[i] - w_r[j]
-            ox1 = a_x[i] - w_s[j]
+    for j in range(nf):
+        wj = wv[j0 + j]
+        kj, rj, sj = w_k[j], w_r[j], w_s[j]
+        for i in range(ni):
+            oy1 = a_y[i] - rj
+            ox1 = a_x[i] - sj
             if oy1 < 0 or ox1 < 0 or oy1 >= h1 or ox1 >= w1:
                 continue
             if strided:
@@ -167,15 +179,16 @@ def _vector_cycle(a_y, a_x, av, w_k, w_r, w_s, wv, geom, hash_kind, banks, count
                 oy, ox = oy1 // sh, ox1 // sw
             else:
                 oy, ox = oy1, ox1
-            b = _bank(hash_kind, w_k[j], oy, ox, banks)
+            b = _bank(hash_kind, kj, oy, ox, banks, mask)
             used[n_used] = b
             n_used += 1
             count[b] += 1
             worst = max(worst, count[b])
-            if av[i] != 0 and wv[j] != 0:
+            ai = av[i0 + i]
+            if ai != 0 and wj != 0:
                 effectual += 1
                 if compute:
-                    acc[w_k[j], oy - oy_lo, ox - ox_lo] += av[i] * wv[j]
+                    acc[kj, oy - oy_lo, ox - ox_lo] += ai * wj
     for u in range(n_used):
         count[used[u]] = 0
     return worst, n_used, effectual
@@ -198,14 +211,18 @@ def _run_pe(pe, geom, tiles, origin, kgroups, a_ptr, a_val, a_run, w_ptr, w_val,
     w_k, w_r, w_s = np.zeros(f_vec, np.int64), np.zeros(f_vec, np.int64), np.zeros(f_vec, np.int64)
     count = np.zeros(banks, np.int64)
     used = np.zeros(f_vec * i_vec, np.int64)
+    mask = banks - 1 if banks & (banks - 1) == 0 else -1
+    acc_pe = acc[pe]
     products = effectual = landed = stalls = vec_cycles = 0
     for g in range(kgroups.shape[0]):
         k0, c0 = kgroups[g, 0], kgroups[g, 2]
         cycles = 0
         for ci in range(kgroups[g, 3]):
             na = _decode(a_ptr, a_val, a_run, pe * n_c + c0 + ci, av, ap)
+            if na == 0:                  # nothing to multiply: the weights stay encoded
+                continue
             nw = _decode(w_ptr, w_val, w_run, g * cg + ci, wv, wp)
-            if na == 0 or nw == 0:
+            if nw == 0:
                 continue
             for i0 in range(0, na, i_vec):
                 ni = min(i_vec, na - i0)
@@ -220,8 +237,8 @@ def _run_pe(pe, geom, tiles, origin, kgroups, a_ptr, a_val, a_run, w_ptr, w_val,
                         w_r[j] = (p // ss) % rr
                         w_s[j] = p % ss
                     worst, got, eff = _vector_cycle(
-                        a_y, a_x, av[i0:i0 + ni], w_k, w_r, w_s, wv[j0:j0 + nf], geom,
-                        hash_kind, banks, count, used, compute, acc[pe], oy_lo, ox_lo)
+                        a_y, a_x, av, i0, ni, w_k, w_r, w_s, wv, j0, nf, geom, hash_kind,
+                        banks, mask, count, used, compute, acc_pe, oy_lo, ox_lo)
                     landed += got
                     effectual += eff
                     products += nf * ni
@@ -261,8 +278,11 @@ def run_pes(geom, tiles, origin, extent, kgroups, acts, weights, *, f_vec, i_vec
     """
     integer = np.issubdtype(acts[1].dtype, np.integer)
     dtype = np.int64 if integer else np.float64
-    a_ptr, a_val, a_run = acts[0], acts[1].astype(dtype), acts[2]
-    w_ptr, w_val, w_run = weights[0], weights[1].astype(dtype), weights[2]
+    # Integer values stay in their dtype (numba multiplies small ints as int64); floats
+    # become float64, as the accumulators.
+    a_ptr, a_val, a_run = acts[0], acts[1] if integer else acts[1].astype(dtype), acts[2]
+    w_ptr, w_val, w_run = weights[0], weights[1] if integer else weights[1].astype(dtype), \
+        weights[2]
     rows, cols = (int(max(extent[:, 0].max(), 1)), int(max(extent[:, 1].max(), 1))) \
         if compute else (1, 1)
     acc = np.zeros((len(tiles), n_out if compute else 1, rows, cols), dtype)
