@@ -22,6 +22,8 @@ from accelsim.workload.formats.onnx_model import import_onnx
 ort = pytest.importorskip("onnxruntime")
 
 OPSET = 13
+CORES = ("diannao", "cnvlutin", "eyeriss", "systolic")
+"""The cores issue 17 asks every imported family to match ONNX Runtime on."""
 IR_VERSION = 8   # ONNX Runtime reads IR versions up to its own; 8 is what opset 13-17 export
 
 

@@ -20,6 +20,7 @@ from accelsim.workload.formats.yaml_network import network_from_dict
 from accelsim.workload.forward import forward
 from tests import reference
 from tests.onnx_helpers import (
+    CORES,
     GraphBuilder,
     assert_fp32_close,
     check_against_onnxruntime,
@@ -28,7 +29,6 @@ from tests.onnx_helpers import (
     onnxruntime_outputs,
 )
 
-CORES = ("diannao", "cnvlutin", "eyeriss", "systolic")
 ATTENTION_OPS = ("MatMul", "Softmax", "LayerNormalization", "Gather", "Squeeze", "Unsqueeze",
                  "Split", "Transpose", "Reshape", "Gemm", "Erf", "ReduceMean")
 """The operators these models exercise (tests/test_onnx.py checks every one is somewhere)."""

@@ -9,6 +9,7 @@ import pytest
 from accelsim.errors import WorkloadError
 from accelsim.workload.formats.onnx_model import import_onnx
 from tests.onnx_helpers import (
+    CORES,
     GraphBuilder,
     assert_fp32_close,
     check_against_onnxruntime,
@@ -16,7 +17,6 @@ from tests.onnx_helpers import (
     final_outputs,
 )
 
-CORES = ("diannao", "cnvlutin", "eyeriss", "systolic")
 ELEMENTWISE_OPS = ("Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "LeakyRelu", "Elu", "PRelu",
                    "Softmax", "Mul", "Sub", "Div", "Max", "Min", "ReduceMean", "Erf", "Gelu",
                    "LayerNormalization")

@@ -11,11 +11,9 @@ import numpy as np
 import pytest
 
 from accelsim.workload.formats.onnx_model import import_onnx
-from tests.onnx_helpers import GraphBuilder, assert_fp32_close, cosine, final_outputs
+from tests.onnx_helpers import CORES, GraphBuilder, assert_fp32_close, cosine, final_outputs
 from tests.test_onnx import mobilenet_style_model, vgg_style_model
 from tests.test_volume import c3d_block
-
-CORES = ("diannao", "cnvlutin", "eyeriss", "systolic")
 
 
 def resnet50_blocks(path):

@@ -9,14 +9,13 @@ import pytest
 
 from accelsim.workload.formats.onnx_model import import_onnx
 from tests.onnx_helpers import (
+    CORES,
     GraphBuilder,
     assert_fp32_close,
     check_against_onnxruntime,
     cosine,
     final_outputs,
 )
-
-CORES = ("diannao", "cnvlutin", "eyeriss", "systolic")
 
 
 def prelu_net(path):

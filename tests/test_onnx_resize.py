@@ -13,6 +13,7 @@ from accelsim.workload import load_tensors
 from accelsim.workload.formats.onnx_model import import_onnx
 from tests import reference
 from tests.onnx_helpers import (
+    CORES,
     GraphBuilder,
     assert_fp32_close,
     check_against_onnxruntime,
@@ -20,7 +21,6 @@ from tests.onnx_helpers import (
     final_outputs,
 )
 
-CORES = ("diannao", "cnvlutin", "eyeriss", "systolic")
 TRANSFORMS = ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric")
 
 
