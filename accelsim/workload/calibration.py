@@ -29,11 +29,10 @@ import numpy as np
 from accelsim.errors import WorkloadError, did_you_mean
 from accelsim.files import data_dir, read_yaml, resolve
 from accelsim.workload.formats.yaml_network import load_yaml_network
-from accelsim.workload.forward import activate, pre_activation
 from accelsim.workload.layer import Layer
 from accelsim.workload.network import INPUT, Network
 from accelsim.workload.tensors import NetworkTensors, layer_rng, seeded_input
-from accelsim.workload.transforms.activations import zero_shift
+from accelsim.workload.transforms.activations import BiasShift, shift_biases
 from accelsim.workload.transforms.profiles import load_profile
 
 _KEYS = ("version", "name", "description", "networks", "depth_profile")
@@ -225,24 +224,12 @@ def _calibrate(network: Network, seed: int, recipe: Recipe) -> NetworkTensors:
     biases = {name: np.zeros(network.layer(name).out_channels, dtype=np.float32)
               for name in weights}
     goals, source = targets(network, recipe)
-    by_layer = {unit.layer: unit for unit in units(network)}
-    values, last_use, achieved = {INPUT: image}, network.last_use(), {}
-    for index, layer in enumerate(network.layers):
-        pre = pre_activation(layer, [values[name] for name in layer.inputs],
-                             weights.get(layer.name), biases.get(layer.name))
-        unit = by_layer.get(layer.name)
-        if unit is not None:
-            chain = [network.layer(name) for name in unit.chain]
-            shift, got = zero_shift(layer, pre, chain, goals[layer.name])
-            achieved[unit.label] = (goals[layer.name], got)
-            pre = pre + shift.reshape((-1,) + (1,) * (pre.ndim - 1))
-            biases[unit.control] = (biases[unit.control] + shift).astype(np.float32)
-        values[layer.name] = activate(layer, pre)
-        for name in layer.inputs:
-            if last_use.get(name) == index:
-                values.pop(name, None)
-    table = ", ".join(f"{name} {100 * goal:.1f}/{100 * got:.1f}"
-                      for name, (goal, got) in achieved.items())
+    plan = {unit.layer: BiasShift(unit.label, unit.control,
+                                  tuple(network.layer(name) for name in unit.chain),
+                                  goals[unit.layer]) for unit in units(network)}
+    biases, achieved = shift_biases(network, image, weights, biases, plan)
+    table = ", ".join(f"{step.label} {100 * step.target:.1f}/{100 * achieved[step.label]:.1f}"
+                      for step in plan.values())
     provenance = {
         "weights": f"laplace-he(seed={seed})",
         "biases": "calibrated (see calibration)" if achieved else "zeros",

@@ -21,6 +21,7 @@ Only biases change; the function is pure and deterministic.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -43,29 +44,52 @@ def impose_input_zeros(network: Network, tensors: NetworkTensors,
                             f"{zero_fraction!r}")
     targets = fractions(zero_fraction, label)
     check_layer_names(targets, network, "zeros", kinds=LAYER_KINDS)
-    plan = _plan(network, targets, label)
-    biases = dict(tensors.biases)
-    values = {INPUT: tensors.input.astype(np.float32)}
-    achieved, last_use = {}, network.last_use()
-    for index, layer in enumerate(network.layers):
-        if len(achieved) == len(plan):
-            break
-        inputs = [values[name] for name in layer.inputs]
-        pre = pre_activation(layer, inputs, tensors.weights.get(layer.name),
-                             biases.get(layer.name))
-        if layer.name in plan:
-            target_name, chain = plan[layer.name]
-            shift, achieved[target_name] = zero_shift(layer, pre, chain, targets[target_name])
-            pre = pre + _column(shift, pre)
-            biases[layer.name] = (biases[layer.name] + shift).astype(np.float32)
-        values[layer.name] = activate(layer, pre)
-        for name in layer.inputs:
-            if last_use.get(name) == index:
-                values.pop(name, None)
+    plan = {layer: BiasShift(target_name, layer, tuple(chain), targets[target_name])
+            for layer, (target_name, chain) in _plan(network, targets, label).items()}
+    biases, achieved = shift_biases(network, tensors.input, tensors.weights, tensors.biases,
+                                    plan)
     note = ", ".join(f"{name} {targets[name]:.1%} (float: {achieved[name]:.1%})"
                      for name in targets)
     return with_transform_note(tensors, f"{label}(input zeros {note}; biases shifted)",
                                biases=biases)
+
+
+@dataclass(frozen=True)
+class BiasShift:
+    """At one layer's pre-activations: shift the biases of ``control`` (the layer itself, or
+    the conv feeding a residual add) so the activations read through ``chain`` (pools) have
+    ``target`` zeros; ``label`` names the result."""
+
+    label: str
+    control: str
+    chain: tuple[Layer, ...]
+    target: float
+
+
+def shift_biases(network: Network, image: np.ndarray, weights: Mapping, biases: Mapping,
+                 plan: Mapping[str, BiasShift]) -> tuple[dict, dict[str, float]]:
+    """One float32 forward pass of ``image`` that applies ``plan`` (layer -> shift) in network
+    order, so each layer sees the activations the earlier shifts made; returns the new
+    biases and, per label, the zero fraction reached. Shared by the activation-profile
+    transform and the calibrated default values."""
+    biases = dict(biases)
+    values = {INPUT: image.astype(np.float32)}
+    achieved, last_use = {}, network.last_use()
+    for index, layer in enumerate(network.layers):
+        if len(achieved) == len(plan):
+            break
+        pre = pre_activation(layer, [values[name] for name in layer.inputs],
+                             weights.get(layer.name), biases.get(layer.name))
+        step = plan.get(layer.name)
+        if step is not None:
+            shift, achieved[step.label] = zero_shift(layer, pre, list(step.chain), step.target)
+            pre = pre + _column(shift, pre)
+            biases[step.control] = (biases[step.control] + shift).astype(np.float32)
+        values[layer.name] = activate(layer, pre)
+        for name in layer.inputs:
+            if last_use.get(name) == index:
+                values.pop(name, None)
+    return biases, achieved
 
 
 def _plan(network: Network, targets: dict[str, float],
