@@ -15,9 +15,7 @@ import os
 import sys
 from pathlib import Path
 
-import pandas as pd
-
-from accelsim import __version__
+from accelsim import __version__, cli_search
 from accelsim.cli_config import (
     COMMANDS,
     add_parsers,
@@ -25,11 +23,12 @@ from accelsim.cli_config import (
     add_values_arguments,
     parse_overrides,
 )
+from accelsim.cli_report import format_layers, format_provenance, format_summary
 from accelsim.config import load_arch, with_overrides
 from accelsim.errors import AccelsimError, InvariantError
 from accelsim.progress import Progress, choose_mode
-from accelsim.scalesim.config import topology_row
-from accelsim.sim.results import refuse_overwriting, result_paths
+from accelsim.sim.results import excess_traffic, refuse_overwriting, result_paths
+from accelsim.sim.rows import topology_row
 from accelsim.sim.simulate import simulate
 from accelsim.workload import load_network, load_tensors
 from accelsim.workload.transforms import apply_transforms, load_recipe, parse_transform
@@ -86,6 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_compare_parser(commands)
     _add_sweep_parser(commands)
     _add_plot_parser(commands)
+    cli_search.add_parser(commands)
     return parser
 
 
@@ -191,6 +191,7 @@ def _add_plot_parser(commands) -> None:
     plot.add_argument("--x", help="sweep: the swept key on the x axis")
     plot.add_argument("--line", help="sweep: one line per value of this key")
     plot.add_argument("--color", help="pareto: colour the runs by this key")
+    plot.add_argument("--y", help="search pareto: objective on y (--x: on x)")
     plot.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
                       help="sweep: hold another swept key at this value")
     _add_layers_argument(plot, "speedup, cycles, energy, utilization: the layers shown")
@@ -207,28 +208,19 @@ def _plot(args) -> int:
         if not sep or not key.strip():
             raise AccelsimError(f"--where {pair}: expected KEY=VALUE")
         where[key.strip()] = value.strip()
-    table = plot.read_tables(args.tables, args.kind)
-    archs = [a.strip() for a in (args.archs or "").split(",") if a.strip()]
-    figure = plot.make(args.kind, table, workload=args.workload, archs=archs,
-                       baseline=args.baseline, metric=args.metric, x=args.x, line=args.line,
-                       color=args.color, where=where, layers=args.layers, zoom=args.zoom)
+    trials = plot.read_trials(args.tables) if args.kind in plot.SEARCH_KINDS else None
+    if trials is not None:   # a search's output
+        figure = plot.make_search(args.kind, trials, x=args.x, y=args.y, metric=args.metric,
+                                  zoom=args.zoom)
+    else:
+        archs = [a.strip() for a in (args.archs or "").split(",") if a.strip()]
+        figure = plot.make(args.kind, plot.read_tables(args.tables, args.kind),
+                           workload=args.workload, archs=archs, baseline=args.baseline,
+                           metric=args.metric, x=args.x, line=args.line, color=args.color,
+                           where=where, layers=args.layers, zoom=args.zoom)
     for path in plot.save(figure, *(args.output or [Path(f"{args.kind}.png")])):
         print(f"wrote {path}")
     return 0
-
-
-def format_layers(layers: pd.DataFrame) -> str:
-    """The human-readable per-layer table."""
-    table = pd.DataFrame({
-        "layer": layers["layer"], "kind": layers["kind"], "ran_on": layers["ran_on"],
-        "MACs(M)": layers["macs"] / 1e6, "cycles": layers["cycles"],
-        "stall%": 100 * layers["stall_cycles"] / layers["cycles"].clip(lower=1),
-        "util%": 100 * layers["utilization"],
-        "DRAM(MB)": layers["dram_bytes"] / 1e6, "energy(uJ)": layers["energy_pj"] / 1e6,
-        "zeros_in%": 100 * layers["input_zero_fraction"],
-    })
-    return table.to_string(index=False, float_format=lambda v: f"{v:,.2f}",
-                           formatters={"cycles": "{:,}".format})
 
 
 def _input_shape(text: str) -> tuple[int, ...]:
@@ -241,33 +233,6 @@ def _input_shape(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(
             f"expected C,H,W (or K) positive integers, got {text!r}")
     return shape
-
-
-def _si(count: float) -> str:
-    """1.234 G / 416.5 k style."""
-    for scale, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if count >= scale:
-            return f"{count / scale:,.3f} {unit}"
-    return f"{count:,.0f}"
-
-
-def format_summary(summary: pd.Series, meta: dict) -> str:
-    lines = [
-        f"network {summary['network']} on {summary['arch']} ({meta['precision']}, "
-        f"{meta['clock_mhz']:g} MHz, seed {meta['seed']})",
-        f"  MACs        {_si(summary['macs'])}",
-        f"  cycles      {summary['cycles']:,}  (stalls {summary['stall_cycles']:,}, "
-        f"ideal {summary['ideal_cycles']:,})",
-        f"  time        {summary['time_ms']:,.3f} ms",
-        f"  DRAM        {summary['dram_bytes'] / 1e6:,.1f} MB",
-        f"  energy      {summary['energy_uj']:,.1f} uJ",
-    ]
-    parts = [k for k in summary.index
-             if k.startswith("energy_") and k.endswith("_uj") and k != "energy_uj"]
-    lines.append("  by part     " + ", ".join(
-        f"{k[7:-3]} {summary[k]:,.1f} uJ ({summary['fj_per_mac_' + k[7:-3]]:,.0f} fJ/MAC)"
-        for k in parts))
-    return "\n".join(lines)
 
 
 def _networks(args, arch) -> tuple:
@@ -320,7 +285,7 @@ def _run(args) -> int:
     if args.overrides:
         arch = with_overrides(arch, parse_overrides(args.overrides))
     if args.scalesim_reports:
-        from accelsim.scalesim.reports import check_arch, write_reports
+        from accelsim.scalesim.reports import check_arch, report_totals, write_reports
 
         check_arch(arch)
     networks = _networks(args, arch)
@@ -349,9 +314,11 @@ def _run(args) -> int:
     if not args.quiet:
         print(format_layers(result.layers))
         print()
-    print(format_summary(result.summary, result.meta))
-    for key, value in result.meta["tensors"].items():
-        print(f"  {key:11s} {value}")
+    flags = (excess_traffic(result.layers, [lyr for n in networks for lyr in n.layers],
+                            arch.precision, args.batch),
+             report_totals(result.layers) if args.scalesim_reports else None)
+    print("\n".join([format_summary(result.summary, result.meta), *filter(None, flags)]))
+    print(format_provenance(result.meta))
     if args.output:
         for path in result.save(args.output, protect=tuple(p for p in inputs if p)):
             print(f"wrote {path}")
@@ -368,6 +335,8 @@ def main(argv: list[str] | None = None) -> int:
             return COMMANDS[args.command](args)
         if args.command == "sweep":
             return _sweep(args)
+        if args.command == "search":
+            return cli_search.search(args)
         if args.command == "plot":
             return _plot(args)
         if args.command == "compare":

@@ -57,8 +57,17 @@ COLUMNS: tuple[Column, ...] = (
        "summary, compare, networks, points"),
     _c("point", "Sweep point", "", "the sweep point's number", "points"),
     _c("status", "Status", "", "`ok`, `failed` (the config or a layer's mapping refused, "
-       "with `error`) or `error` (a bug)", "points"),
+       "with `error`), `infeasible` (a search's constraint broken: never run) or `error` "
+       "(a bug)", "points, trials"),
     _c("error", "Error", "", "why a run is not ok", "points"),
+    _c("trial", "Trial", "", "the search trial's number (a search's points table calls it "
+       "`point`)", "trials"),
+    _c("sampler", "Sampler", "", "the search's sampler: tpe, gp, cmaes, random, nsga2, "
+       "annealing", "trials"),
+    _c("pareto", "Pareto-optimal", "", "no ok trial is at least as good in every objective "
+       "and better in one", "trials"),
+    _c("edp", "Energy-delay product", "µJ·ms", "energy_uj x time_ms of a run, summed or "
+       "averaged over the search's workloads", "trials"),
     _c("layer", "Layer", "", "the layer's name"),
     _c("kind", "Layer kind", "", "conv, fc, pool, add, concat, act, eltwise, softmax, matmul, "
        "..."),
@@ -77,7 +86,11 @@ COLUMNS: tuple[Column, ...] = (
     _c("ideal_cycles", "Ideal cycles", "cycles", "effectual work at full datapath "
        "utilization (a lower bound)", "layers, summary, points"),
     _c("cycles_incl_prefetch", "Cycles incl. prefetch", "cycles", "systolic: SCALE-Sim's "
-       "`Total Cycles (incl. prefetch)`: the first fill counted"),
+       "`Total Cycles (incl. prefetch)`: the first fill counted", "layers, summary"),
+    _c("prefetch_cycles", "Prefetch cycles", "cycles", "systolic: cycles_incl_prefetch - "
+       "cycles: the SRAMs' first fill from DRAM before the layer's first cycle and the ofmap "
+       "drain after its last (not in cycles, as in SCALE-Sim's `Total Cycles`)",
+       "layers, summary"),
     _c("utilization", "Utilization", "fraction", "effectual work / (cycles x peak work per "
        "cycle), <= 1"),
     _c("utilization_vs_ideal", "Utilization", "fraction", "ideal_cycles / cycles",
@@ -104,6 +117,11 @@ COLUMNS: tuple[Column, ...] = (
        "summary, points"),
     _c("fj_per_mac_<component>", "{component} energy per MAC", "fJ/MAC", "energy of one "
        "component over the network's MACs", "summary, points"),
+    # area (accelsim/sim/area.py, table accelsim/cost/area_table.yaml)
+    _c("area_mm2", "Area", "mm²", "the design's silicon area at 45 nm: its buffers, "
+       "multipliers and adders (no control, wires or pads)", "summary, points, trials"),
+    _c("area_<part>_mm2", "{part} area", "mm²", "area of one part (all its copies, e.g. "
+       "every PE's scratchpad) at 45 nm", "summary, points"),
     # comparisons
     _c("speedup", "Speedup", "×", "baseline time / this architecture's time (time, so "
        "different clocks compare fairly)", "compare, networks"),
@@ -195,6 +213,29 @@ COLUMNS: tuple[Column, ...] = (
        "SCALE-Sim sparsity (ws): the ifmap SRAM reads SCALE-Sim reports (x M/N per fold)"),
     _c("zero_operand_macs", "Zero-operand MACs", "MACs", "systolic: MACs with a zero "
        "operand (the array does them anyway)"),
+    _c("nonzero_weights", "Non-zero weights", "weights", "eie: weights left after pruning"),
+    _c("csc_entries", "CSC entries", "entries", "eie: stored entries of the compressed "
+       "matrix, padding included"),
+    _c("padding_entries", "Padding entries", "entries", "eie: zero entries stored because a "
+       "gap between non-zeros exceeded the relative index's range"),
+    _c("codebook_values", "Codebook values", "values", "eie: distinct values the entries "
+       "decode to (zero included; 16 after the share transform)"),
+    _c("weights_shared", "Weights shared", "", "eie: 1 if the layer's weights were shared "
+       "(entries are codebook indices), 0 if raw weights are stored"),
+    _c("entry_bits", "Entry bits", "bits", "eie: bits of one entry (weight index + relative "
+       "row index)"),
+    _c("pointer_bits", "Pointer bits", "bits", "eie: bits of all PEs' column pointer arrays"),
+    _c("bits_per_weight", "Bits per weight", "bits", "eie: storage (entries, pointers, "
+       "codebook) per non-zero weight"),
+    _c("broadcast_activations", "Broadcast activations", "activations", "eie: non-zero "
+       "input activations the leading-non-zero detector broadcast"),
+    _c("busiest_pe_entries", "Busiest PE entries", "entries", "eie: entries the most loaded "
+       "PE processed (a lower bound on the layer's cycles)"),
+    _c("mean_pe_entries", "Mean PE entries", "entries", "eie: entries per PE, averaged"),
+    _c("padding_entries_run", "Padding entries processed", "entries", "eie: padding entries "
+       "the PEs stepped through for the broadcast activations"),
+    _c("load_balance_efficiency", "Load-balance efficiency", "", "eie: mean PE entries over "
+       "the cycles the last PE finishes (1 = perfectly balanced)"),
 )
 
 UNIT_SUFFIXES = {"kib": "KiB", "mib": "MiB", "bytes": "B", "cycles": "cycles", "mhz": "MHz",

@@ -20,8 +20,9 @@ from accelsim.columns import DOMINANT_SHARE, LAYER_GROUPS, in_group
 from accelsim.config import ArchConfig, load_arch
 from accelsim.errors import AccelsimError
 from accelsim.sim.results import Result, write_tables
+from accelsim.sim.rows import load_workloads, topology_row
 from accelsim.sim.simulate import simulate
-from accelsim.workload import Network, load_network, load_tensors
+from accelsim.workload import Network, load_tensors
 from accelsim.workload.tensors import NetworkTensors
 
 LAYER_COLUMNS = ("workload", "layer", "kind", "arch", "ran_on", "macs", "cycles",
@@ -74,8 +75,9 @@ def compare(archs: Sequence[ArchConfig | str | Path], workloads: Sequence[Networ
         for config in configs:
             if progress:
                 progress(network.name, config.name)
-            results[(network.name, config.name)] = simulate(config, network, seed=seed,
-                                                            tensors=shared)
+            row_config, row_tensors = topology_row(config, network, shared)   # a row's N:M
+            results[(network.name, config.name)] = simulate(row_config, network, seed=seed,
+                                                            tensors=row_tensors)
     layers = _layer_table(results, baseline)
     return Comparison(baseline, layers, _network_table(layers, baseline), results)
 
@@ -84,8 +86,9 @@ def _networks(workloads: Sequence[Network | str | Path]) -> list[Network]:
     """The workloads loaded, all before any run; two with the same name are an error naming
     both sources, since results are keyed by name (one would silently replace the other)."""
     networks, sources = [], {}
-    for number, workload in enumerate(workloads, 1):
-        network = workload if isinstance(workload, Network) else load_network(workload)
+    loaded = [(number, workload, network) for number, workload in enumerate(workloads, 1)
+              for network in load_workloads(workload)]   # a SCALE-Sim topology: its rows
+    for number, workload, network in loaded:
         source = network.origin or (f"#{number}" if isinstance(workload, Network)
                                     else str(workload))
         if sources.get(network.name) == source:

@@ -14,6 +14,10 @@ track (issue 22: every core <= 10x ONNX Runtime on VGG-16, DianNao <= 5x). Refer
   spawned child process (a warm-up on a small network, then the timed runs): ``RSS MB`` is
   that process's peak (making the tensors included), ``sim RSS MB`` the peak while it
   simulates (tensors resident; Linux's VmHWM, reset after the tensors are made).
+* ``--reuse`` (with ``--vs onnxruntime``): the timed runs are a sweep's count-only points
+  (``simulate(..., reuse=...)`` on values recorded once by ``record_values``, as
+  ``accelsim sweep`` does for every point after the first with the same value key); issue
+  22's target for them is <= 1x ONNX Runtime.
 
 Run from the repository root:
 
@@ -35,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import accelsim  # noqa: E402
 from accelsim.files import shipped  # noqa: E402
+from accelsim.sim.simulate import record_values  # noqa: E402
 from accelsim.workload import load_network, load_tensors  # noqa: E402
 from accelsim.workload.formats.yaml_network import network_from_dict  # noqa: E402
 from accelsim.workload.tensors import make_tensors  # noqa: E402
@@ -79,28 +84,36 @@ def _reset_peak() -> None:
         pass
 
 
-def _child(arch: str, workload: str, values: str, repeats: int, queue) -> None:
+def _child(arch: str, workload: str, values: str, repeats: int, reuse: bool, queue) -> None:
     """One arch on one network in a fresh process: best seconds, the process's peak RSS
-    (tensor making included) and the peak RSS during the simulations alone."""
+    (tensor making included) and the peak RSS during the simulations alone. With ``reuse``
+    the timed runs only count, on values one full run recorded first (a sweep's later
+    points)."""
     network = load_network(workload)
     tensors = load_tensors(network, 0, values=values)
     warm = network_from_dict(WARMUP, "warmup")
     accelsim.simulate(arch, warm, tensors=make_tensors(warm, 0))
+    run = {"tensors": tensors}
+    if reuse:
+        _, known = record_values(arch, network, tensors=tensors)
+        run = {"reuse": known}
     process_peak = _peak_rss_mb()
     _reset_peak()
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
-        accelsim.simulate(arch, network, tensors=tensors)
+        accelsim.simulate(arch, network, **run)
         best = min(best, time.perf_counter() - start)
     simulate_peak = _peak_rss_mb()
     queue.put((best, max(process_peak, simulate_peak), simulate_peak))
 
 
-def simulate_in_child(arch: str, workload: str, values: str, repeats: int):
+def simulate_in_child(arch: str, workload: str, values: str, repeats: int,
+                      reuse: bool = False):
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    process = context.Process(target=_child, args=(arch, workload, values, repeats, queue))
+    process = context.Process(target=_child,
+                              args=(arch, workload, values, repeats, reuse, queue))
     process.start()
     result = queue.get()
     process.join()
@@ -113,7 +126,8 @@ def vs_onnxruntime(args) -> int:
     archs = sorted(shipped("arch_configs")) if args.archs == "all" else args.archs.split(",")
     print(f"ONNX Runtime {args.threads} intra-op threads, NUMBA_NUM_THREADS={args.threads}, "
           f"values {args.values}, best of {args.repeats} (sim after a small-network warm-up, "
-          "ORT after one run)")
+          "ORT after one run)" + ("; simulate = a count-only run on recorded values"
+                                 if args.reuse else ""))
     print(f"{'arch':20s} {'workload':10s} {'GMACs':>6s} {'simulate s':>11s} {'ORT s':>8s} "
           f"{'ratio':>8s} {'RSS MB':>7s} {'sim RSS MB':>10s}")
     for workload in args.workloads.split(","):
@@ -125,7 +139,7 @@ def vs_onnxruntime(args) -> int:
             raise SystemExit(f"{workload}: ORT output differs from numpy by {error:.2e}")
         for arch in archs:
             seconds, rss_mb, sim_rss_mb = simulate_in_child(arch, workload, args.values,
-                                                            args.repeats)
+                                                            args.repeats, args.reuse)
             ort_s = onnx_inference.time_inference(network, tensors, args.repeats,
                                                   args.threads, model)
             print(f"{arch:20s} {workload:10s} {network.macs / 1e9:6.2f} {seconds:11.2f} "
@@ -142,7 +156,11 @@ def main(argv=None) -> int:
     parser.add_argument("--vs", choices=("numpy", "onnxruntime"), default="numpy")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--values", choices=("calibrated", "synthetic"), default="calibrated")
+    parser.add_argument("--reuse", action="store_true",
+                        help="time count-only runs on recorded values (--vs onnxruntime)")
     args = parser.parse_args(argv)
+    if args.reuse and args.vs != "onnxruntime":
+        parser.error("--reuse needs --vs onnxruntime")
     if args.vs == "onnxruntime":
         os.environ["NUMBA_NUM_THREADS"] = str(args.threads)     # inherited by the children
         return vs_onnxruntime(args)

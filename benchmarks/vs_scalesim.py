@@ -20,7 +20,8 @@ differ (every cell of every report SCALE-Sim writes, SPARSE_REPORT included when
 
 ``--topologies alexnet,resnet18 --arrays 32,128 --dataflows os,ws,is`` instead runs that grid
 (SCALE-Sim's topology files in ``tests/data/scalesim/``). ``--write-reference DIR`` stores
-SCALE-Sim's reports of the small cases of ``tests/test_systolic.py``.
+SCALE-Sim's reports of the small cases of ``tests/test_systolic.py`` and of the overflowing fc
+of ``tests/test_systolic_traffic.py`` (``--only CASE``: one of them; the fc takes ~5 min).
 
 This script installs nothing. SCALE-Sim 3.0.0 needs numpy < 2.4, so it usually lives in its
 own virtual environment; point ``--scalesim-python`` (or ``ACCELSIM_SCALESIM_PYTHON``, which
@@ -58,7 +59,7 @@ ArrayHeight:    {rows}
 ArrayWidth:     {cols}
 IfmapSramSzkB:   {sram}
 FilterSramSzkB:  {sram}
-OfmapSramSzkB:   {sram}
+OfmapSramSzkB:   {ofmap_sram}
 IfmapOffset:    0
 FilterOffset:   10000000
 OfmapOffset:    20000000
@@ -108,15 +109,18 @@ BERT = (("QKV", 512, 3 * 768, 768),
 
 
 def write_cfg(path: Path, *, name: str, rows: int, cols: int, dataflow: str, mode: str = "CALC",
-              sram_kb: int = 64, bandwidth: int = 10, sparsity: dict | None = None) -> Path:
-    """A SCALE-Sim ``.cfg``; ``sparsity``: ``rep``, ``optimized``, ``block``, ``seed`` (on)."""
+              sram_kb: int = 64, bandwidth: int = 10, sparsity: dict | None = None,
+              ofmap_kb: int | None = None) -> Path:
+    """A SCALE-Sim ``.cfg``; ``sparsity``: ``rep``, ``optimized``, ``block``, ``seed`` (on);
+    ``ofmap_kb``: the ofmap SRAM, if not ``sram_kb`` as the ifmap and filter SRAMs."""
     sparse = {"sparse": "false", "rep": "ellpack_block", "optimized": "false", "block": 8,
               "seed": 40}
     if sparsity is not None:
         sparse.update(sparse="true", **{k: str(v).lower() if isinstance(v, bool) else v
                                         for k, v in sparsity.items()})
     path.write_text(CFG.format(name=name, rows=rows, cols=cols, dataflow=dataflow, mode=mode,
-                               sram=sram_kb, bandwidth=bandwidth, **sparse))
+                               sram=sram_kb, ofmap_sram=ofmap_kb or sram_kb,
+                               bandwidth=bandwidth, **sparse))
     return path
 
 
@@ -210,8 +214,9 @@ def accelsim_reports(cfg, topology, directory=None, seed: int = 0) -> dict[str, 
     import pandas as pd
 
     import accelsim
-    from accelsim.scalesim.config import load_scalesim_workload, scalesim_arch, topology_row
+    from accelsim.scalesim.config import load_scalesim_workload, scalesim_arch
     from accelsim.scalesim.reports import write_reports
+    from accelsim.sim.rows import topology_row
     from accelsim.workload import load_tensors
 
     arch = scalesim_arch(cfg)
@@ -305,16 +310,25 @@ REFERENCE_CASES = [(f"{df}_{mode}", "tiny.csv", df, mode, None) for df in ("os",
     ("sparse_is_calc", "sparse.csv", "is", "calc", {"rep": "csr"}),
     ("sparse_ws_optimized_calc", "sparse.csv", "ws", "calc",
      {"rep": "ellpack_block", "optimized": True, "block": 4, "seed": 40})]
+# A batch-1 fc layer whose weights (7168 x 1024: 7.34 M words) just overflow the filter SRAM
+# of systolic_tpu's sizes (SCALE-Sim's google.cfg: 256 x 256 ws, 6144 / 6144 / 2048 KB,
+# USER, 10 words a cycle): SCALE-Sim then fetches each weight about 4 times (issue 27).
+FC_OVERFLOW_CASE = ("fc_overflow_ws_user", "fc_overflow.csv", "ws", "user", None)
+ARRAYS = {FC_OVERFLOW_CASE[0]: {"rows": 256, "cols": 256, "sram_kb": 6144, "ofmap_kb": 2048,
+                                "bandwidth": 10}}
+SMALL_ARRAY = {"rows": 16, "cols": 12, "sram_kb": 4, "bandwidth": 7}
 
 
-def write_reference(python: str, directory: Path) -> None:
-    """SCALE-Sim's reports of :data:`REFERENCE_CASES`, each beside its ``scale.cfg``."""
-    for case, topology, dataflow, mode, sparsity in REFERENCE_CASES:
+def write_reference(python: str, directory: Path, only: str | None = None) -> None:
+    """SCALE-Sim's reports of :data:`REFERENCE_CASES` and :data:`FC_OVERFLOW_CASE` (or of the
+    case named ``only``), each beside its ``scale.cfg``."""
+    for case, topology, dataflow, mode, sparsity in [*REFERENCE_CASES, FC_OVERFLOW_CASE]:
+        if only and case != only:
+            continue
         target = directory / case
         target.mkdir(parents=True, exist_ok=True)
-        cfg = write_cfg(target / "scale.cfg", name=case, rows=16, cols=12, dataflow=dataflow,
-                        mode=mode.upper(), sram_kb=4, bandwidth=7,
-                        sparsity=sparsity)
+        cfg = write_cfg(target / "scale.cfg", name=case, dataflow=dataflow, mode=mode.upper(),
+                        sparsity=sparsity, **ARRAYS.get(case, SMALL_ARRAY))
         with tempfile.TemporaryDirectory() as work:
             reports = run_scalesim(python, cfg, directory / topology, Path(work))["reports"]
         for name, text in reports.items():
@@ -345,6 +359,9 @@ def main(argv=None) -> int:
                         help="seconds SCALE-Sim may take per case (default 4 h)")
     parser.add_argument("--write-reference", type=Path, metavar="DIR",
                         help=f"store SCALE-Sim's reports of the test cases (in {REFERENCE})")
+    parser.add_argument("--only", metavar="CASE",
+                        help="with --write-reference: that case alone (e.g. "
+                             f"{FC_OVERFLOW_CASE[0]})")
     parser.add_argument("--keep-reports", type=Path, metavar="DIR",
                         help="also store both simulators' reports, DIR/RUN/{accelsim,scalesim}/")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -359,7 +376,7 @@ def main(argv=None) -> int:
               "ACCELSIM_SCALESIM_PYTHON. Nothing was run.")
         return 0
     if args.write_reference:
-        write_reference(python, args.write_reference)
+        write_reference(python, args.write_reference, args.only)
         return 0
     return compare_all(python, args)
 

@@ -446,6 +446,8 @@ PROFILE_FILES = {   # file stem -> content (written once per module)
     "list": [1, 2],
 }
 OPTION_VALUES = {   # option -> (fitting values, bad values)
+    "values": (st.integers(2, 64), st.sampled_from([0, 1, -3, 8.5, "16", True, None, 2 ** 40])),
+    "iterations": (st.integers(1, 30), st.sampled_from([0, -1, 2.5, "20", True, None, 2 ** 40])),
     "density": (st.sampled_from([0.0, 0.3, 0.5, 1.0, 1, {"c": 0.5}, {"f": 0.1, "c": 1.0}]),
                 st.sampled_from([-0.1, 1.5, math.nan, math.inf, "half", {"nope": 0.5},
                                  {"p": 0.5}, {"c": 2}, [0.5], None, True, {}])),
@@ -482,9 +484,9 @@ def transform_spec(draw, flawed: bool = False) -> dict:
     kind, a bad value, an option of another kind or none, the required one missing)."""
     kind = draw(st.sampled_from(sorted(TRANSFORM_KEYS)))
     keys = TRANSFORM_KEYS[kind]
-    required = draw(st.sampled_from([k for k in ("density", "profile", "zeros", "bits")
+    required = draw(st.sampled_from([k for k in ("density", "profile", "zeros", "bits", "values")
                                      if k in keys]))
-    others = [k for k in keys if k not in ("density", "profile", "zeros", "bits")]
+    others = [k for k in keys if k not in ("density", "profile", "zeros", "bits", "values")]
     chosen = draw(st.lists(st.sampled_from(others), max_size=2, unique=True)) if others else []
     spec = {"kind": kind} | {key: draw(KIND_VALUES.get((kind, key), OPTION_VALUES[key][0]))
                              for key in dict.fromkeys([required, *chosen])}

@@ -32,11 +32,14 @@ MAY_IMPORT: dict[str, set[str]] = {
     "columns": set(),
     "compare": {"sim", "config", "workload", "files", "progress", "columns"} | FOUNDATION,
     "sweep": {"sim", "config", "workload", "files", "progress"} | FOUNDATION,
+    "search": {"sweep", "sim", "config", "workload", "files", "progress"} | FOUNDATION,
     "plot": {"sweep", "files", "columns"} | FOUNDATION,
     "api": {"sim", "config", "workload"} | FOUNDATION,
     "cli_config": {"config", "workload", "files", "columns"} | FOUNDATION,
-    "cli": {"api", "compare", "sweep", "plot", "scalesim", "sim", "config", "workload",
-            "files", "progress", "cli_config", "columns"} | FOUNDATION,
+    "cli_search": {"search", "sweep", "files"} | FOUNDATION,
+    "cli_report": FOUNDATION,
+    "cli": {"api", "compare", "sweep", "search", "cli_search", "cli_report", "plot", "scalesim",
+            "sim", "config", "workload", "files", "progress", "cli_config", "columns"} | FOUNDATION,
 }
 """Room -> the rooms its modules may import (its own room is always allowed)."""
 

@@ -45,12 +45,17 @@ physically faithful choice used when it is false:
    (``offset += potential_stall_cycles`` then again if > 0); faithful: wait once, never less.
 7. A drain frees ``bandwidth`` words per line even for a part-empty line left by a forced
    flush (only the last line's ``-1`` are subtracted); faithful: the words written.
+8. USER mode, an operand overflowing its SRAM (a batch-1 fc's weights): SCALE-Sim prefetches
+   a ws / is fold's stationary rows in reverse load order and its window wraps around the
+   whole operand to find them (VGG-16's fc6: each weight read ~100x, 1.03 G cycles);
+   faithful (TPU-like): streamed in load order through a double buffer, each weight once,
+   bandwidth-bound (10.2 M cycles). ``systolic_tpu`` ships faithful, the others compat.
 
 N:M sparsity (``sparsity_support``, SCALE-Sim's ``[sparsity]`` section; a layer's N:M is
 ``sparsity_n`` / ``sparsity_m``, set per topology row) compresses the filter as SCALE-Sim
 does, N:M or ws's optimized mapping (:mod:`accelsim.arch._systolic_sparse`); the weights
 themselves are pruned at the same positions before the run
-(:func:`accelsim.scalesim.config.topology_row`).
+(:func:`accelsim.sim.rows.topology_row`).
 
 Not modelled (as in SCALE-Sim 3.0.0 unless said): batching, custom layouts and SRAM banks
 (the config reader refuses them), Ramulator DRAM traces, layer-to-layer overlap. Pooling
@@ -326,14 +331,13 @@ def _gemm_counts(layer: Layer, mapping: GemmMapping, result: dict,
         [_array_macs(layer, mapping), *(groups * n for n in reads),
          *(groups * d[0] for d in dram)])
     stalls = groups * int(summary[sk.S_STALL])
-    stats = {   # the engine saw the stalls as compute (unlimited DRAM): set both right
-        "compute_cycles": cycles - stalls, "stall_cycles": stalls,
-        "cycles_incl_prefetch": groups * int(dram[2][2] - min(dram[0][1], dram[1][1])),
-        "mapping_efficiency": float(result["mapping_efficiency"]),
-        "compute_utilization": float(result["compute_utilization"]),
-        "folds": groups * len(result["folds"]),
-        "scalesim_macs": groups * int(g[sk.G_PX] * g[sk.G_M]) * mapping.window,
-    }
+    incl_prefetch = groups * int(dram[2][2] - min(dram[0][1], dram[1][1]))
+    stats = {"compute_cycles": cycles - stalls, "stall_cycles": stalls,   # engine: no stalls
+             "cycles_incl_prefetch": incl_prefetch, "prefetch_cycles": incl_prefetch - cycles,
+             "mapping_efficiency": float(result["mapping_efficiency"]),
+             "compute_utilization": float(result["compute_utilization"]),
+             "folds": groups * len(result["folds"]),
+             "scalesim_macs": groups * int(g[sk.G_PX] * g[sk.G_M]) * mapping.window}
     for name, (words, start, stop) in zip(("ifmap", "filter", "ofmap"), dram, strict=True):
         stats.update({f"{name}_dram_words": groups * words,
                       f"{name}_dram_start_cycle": start, f"{name}_dram_stop_cycle": stop})

@@ -21,9 +21,16 @@ but keep only what its reports need (no address traces):
 
 Quirks of SCALE-Sim kept unless ``faithful`` (``scalesim_compat: false`` in the arch config):
 a USER-mode miss adds a positive wait twice and a negative one (prefetch already done) is
-subtracted, where waiting ``max(0, arrival - now)`` once is faithful; a drain frees
-``bandwidth`` words for every line but the last, even a line a forced flush left part-empty,
-where freeing the words really written is faithful.
+subtracted, and each prefetch completes ``lines + 1`` cycles after the previous one however
+long ago that was (DRAM idle time is banked for later); a drain frees ``bandwidth`` words for
+every line but the last, even a line a forced flush left part-empty. Faithful instead: a
+double buffer. While the array reads one half (the active window), the DRAM interface fills
+the other with the next window, starting when that half was released (the miss that entered
+the current window) and taking ``lines`` cycles; a miss waits ``max(0, ready - now)`` once for
+the window it enters, then starts the next window's fetch. A drain frees the words really
+written. (Faithful mode also streams a stationary operand in the order the array loads it,
+:mod:`accelsim.kernels.systolic`, so a layer whose weights overflow the SRAM fetches each
+weight once.)
 
 State lives in small int64 arrays indexed by the module constants, so the simulation loop in
 :mod:`accelsim.kernels.systolic` can hold three buffers without jitclasses.
@@ -44,8 +51,9 @@ ESTIMATE_DEFAULT_BW = 10      # "The number 10 elems per cycle is arbitrary" (si
 
 # ---- USER-mode read buffer (read_buffer.py) -----------------------------------------------
 USR_SETS, USR_ACTIVE, USR_PREFETCH, USR_START, USR_END, USR_LAST_PREFETCH, \
-    USR_PREFETCH_LINES, USR_BW, USR_INIT_LINES, USR_ACCESS, USR_TRACE_START, USR_READY = range(12)
-USR_STATE = 12
+    USR_PREFETCH_LINES, USR_BW, USR_INIT_LINES, USR_ACCESS, USR_TRACE_START, USR_READY, \
+    USR_NEXT_READY = range(13)
+USR_STATE = 13
 
 # ---- write buffer (write_buffer.py) --------------------------------------------------------
 WR_ACTIVE, WR_DRAIN_SIZE, WR_BW, WR_FREE, WR_LINE_IDX, WR_LINES, WR_DRAIN_LINE, \
@@ -189,6 +197,23 @@ def build_sets(sequence, n_addresses, set_words):
 
 
 @njit(cache=True)
+def permutation_sets(sequence, n_addresses, set_words):
+    """:func:`build_sets` when ``sequence`` holds every address exactly once (a filter
+    operand: each weight once in its prefetch matrix) in one pass: each address's single set
+    id, in address order (the CSR pointers are then ``0, 1, ..., n``). Returns the ids and
+    True, or False (and the ids unfinished) as soon as an address repeats or one is missing."""
+    ids = np.full(n_addresses, -1, dtype=np.int64)
+    if len(sequence) != n_addresses:
+        return ids, False
+    for j in range(len(sequence)):
+        addr = sequence[j]
+        if ids[addr] >= 0:
+            return ids, False
+        ids[addr] = j // set_words
+    return ids, True
+
+
+@njit(cache=True)
 def user_read(st, ptr, ids, addrs, n_addrs, cycle, fold, fold_words, faithful):
     """Serve one demand row in USER mode; returns its stall (serviced - cycle - 1)."""
     if st[USR_READY] == 0:       # prefetch_active_buffer on the first call
@@ -198,6 +223,7 @@ def user_read(st, ptr, ids, addrs, n_addrs, cycle, fold, fold_words, faithful):
         st[USR_ACCESS] += words
         fold_words[fold] += words
         st[USR_READY] = 1
+        st[USR_NEXT_READY] = cycle - 1 + st[USR_PREFETCH_LINES]   # faithful: the other half
     offset = 1
     for j in range(n_addrs):
         addr = addrs[j]
@@ -217,14 +243,16 @@ def user_read(st, ptr, ids, addrs, n_addrs, cycle, fold, fold_words, faithful):
             n_sets = st[USR_SETS]        # miss: new_prefetch slides the window P sets on
             st[USR_START] = (start + st[USR_PREFETCH]) % n_sets
             st[USR_END] = (st[USR_START] + st[USR_ACTIVE]) % n_sets
-            st[USR_LAST_PREFETCH] += st[USR_PREFETCH_LINES] + 1
             words = st[USR_PREFETCH_LINES] * st[USR_BW]
             st[USR_ACCESS] += words
             fold_words[fold] += words
-            wait = st[USR_LAST_PREFETCH] - (cycle + offset)
-            if faithful:
-                offset += max(wait, 0)
+            if faithful:   # enter the half fetched meanwhile; the freed half starts the next
+                st[USR_LAST_PREFETCH] = st[USR_NEXT_READY]
+                offset += max(st[USR_NEXT_READY] - (cycle + offset), 0)
+                st[USR_NEXT_READY] = cycle + offset - 1 + st[USR_PREFETCH_LINES]
             else:
+                st[USR_LAST_PREFETCH] += st[USR_PREFETCH_LINES] + 1
+                wait = st[USR_LAST_PREFETCH] - (cycle + offset)
                 offset += wait + max(wait, 0)
     return offset - 1
 

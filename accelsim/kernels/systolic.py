@@ -267,13 +267,27 @@ IFMAP, FILTER = 0, 1
 
 
 @njit(cache=True)
+def _load_order(g, t, size):
+    """Faithful: the stationary operand's element streamed ``t``-th within its row fold. The
+    array loads a fold's ``R`` rows from the last (``stationary = fr R + R - 1 - k``) while
+    SCALE-Sim prefetches them from the first, so when the operand overflows the SRAM its
+    window slides past a fold's first rows and wraps around the whole operand to find them."""
+    if g[G_FAITHFUL] == 0:
+        return t
+    r_arr = g[G_R]
+    base = t - t % r_arr
+    return base + min(r_arr, size - base) - 1 - (t - base)
+
+
+@njit(cache=True)
 def _prefetch_entry(g, pixels, window, fmat, operand, row, col):
     """Entry (row, col) of SCALE-Sim's prefetch matrix of ``operand`` (-1: padding); see
-    :func:`prefetch_shape` for the layouts."""
+    :func:`prefetch_shape` for the layouts (the stationary operand in load order when
+    faithful: :func:`_load_order`)."""
     df, r_arr, c_arr, t_len, win = g[G_DF], g[G_R], g[G_C], g[G_T], g[G_WIN]
     if operand == IFMAP:
         if df == IS:                              # fc * win + t, lane -> pixel
-            fold, t = row // win, row % win
+            fold, t = row // win, _load_order(g, row % win, win)
             p = fold * c_arr + col
             return _ifmap_addr(g, pixels, window, p, t) if p < g[G_PX] else -1
         fold, s = row // t_len, row % t_len      # os: t; ws: pixel
@@ -287,6 +301,8 @@ def _prefetch_entry(g, pixels, window, fmat, operand, row, col):
         return m * win + t if t < win else -1
     period = t_len if df == OS else g[G_SR]       # fc * T + t (os) or fc * Sr + t (ws)
     fold, t = row // period, row % period
+    if df == WS:
+        t = _load_order(g, t, period)
     m = fold * c_arr + col
     if m >= g[G_M]:
         return -1
@@ -338,7 +354,11 @@ def _user_buffer(g, tables, fmat, operand, words, bandwidth, n_addresses):
     n_rows, n_cols, rolled = prefetch_shape(g, operand)
     sequence = _prefetch_sequence(g, *tables, fmat, operand, n_rows, n_cols, rolled)
     set_words = -(-words // 100)
-    ptr, ids = mem.build_sets(sequence, n_addresses, set_words)
+    ids, single = mem.permutation_sets(sequence, n_addresses, set_words)
+    if single:   # a filter: no per-address lists needed (1.6 GB less on VGG-16's fc6)
+        ptr = np.arange(n_addresses + 1, dtype=np.int64)
+    else:
+        ptr, ids = mem.build_sets(sequence, n_addresses, set_words)
     state = mem.user_state(words, bandwidth, len(sequence), n_rows * n_cols, set_words)
     return state, ptr, ids
 

@@ -16,7 +16,7 @@ PALETTE = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#D
 ARCH_COLORS = {"diannao": PALETTE[0], "dadiannao": PALETTE[1], "cnvlutin": PALETTE[2],
                "eyeriss": PALETTE[3], "systolic": PALETTE[4], "phantom2d": PALETTE[5],
                "phantom2d_dense": PALETTE[7], "scnn": PALETTE[6], "sparten": PALETTE[8],
-               "eyeriss_v2": PALETTE[9]}
+               "eyeriss_v2": PALETTE[9], "eie": "#17BECF"}
 COMPONENT_COLORS = {"dram": "#4D4D4D", "nfu": "#C44E52", "pe": "#C44E52", "array": "#C44E52",
                     "sb": "#4C72B0", "nbin": "#55A868", "nbout": "#CCB974", "glb": "#8172B3",
                     "dispatcher": "#DA8BC3", "encoder": "#937860", "other": "#C8C8C8"}

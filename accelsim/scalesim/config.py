@@ -16,7 +16,7 @@ where that goes in a systolic arch config (:mod:`accelsim.arch.systolic`)::
     [sparsity]             SparsitySupport, SparseRep, OptimizedMapping, BlockSize,
                            RandomNumberGeneratorSeed -> core_params.sparsity_support,
                                 .sparse_rep, .sparsity_optimized_mapping, .sparsity_block_size,
-                                .sparsity_seed (a row's N:M: topology_row)
+                                .sparsity_seed (a row's N:M: accelsim.sim.rows.topology_row)
 
 In USER mode SCALE-Sim 3.0.0 prefetches the ifmap and filter SRAMs at the ``[layout]`` bank
 bandwidths (``single_layer_sim.py``: ``ifmap_backing_bw = config.ifmap_sram_bank_bandwidth``),
@@ -38,12 +38,9 @@ IFMAP SCALE-Sim times.
 from __future__ import annotations
 
 import configparser
-import dataclasses
 import difflib
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
 
 from accelsim.config import MAX_CORE_PARAM, MAX_SIZE, ArchConfig, load_arch, with_overrides
 from accelsim.errors import ConfigError, WorkloadError, did_you_mean
@@ -105,9 +102,12 @@ class ScaleSimConfig:
     seed: int = 40
 
     def arch_overrides(self) -> dict[str, object]:
-        """Dotted keys for :func:`accelsim.config.with_overrides` of a systolic arch."""
+        """Dotted keys for :func:`accelsim.config.with_overrides` of a systolic arch (in
+        SCALE-Sim compat mode, whatever the base config's: a ``.cfg`` asks for SCALE-Sim's
+        figures; ``--set core_params.scalesim_compat=false`` after it for accelsim's own)."""
         overrides: dict[str, object] = {
-            "name": self.run_name, "core_params.rows": self.rows,
+            "name": self.run_name, "core_params.scalesim_compat": True,
+            "core_params.rows": self.rows,
             "core_params.cols": self.cols, "core_params.dataflow": self.dataflow,
             "core_params.bandwidth_mode": self.bandwidth_mode,
             "core_params.sparsity_support": self.sparsity}
@@ -294,39 +294,3 @@ def load_scalesim_workload(name_or_path: str | Path,
         raise WorkloadError(f"{name_or_path}: topology kind {kind}: not a SCALE-Sim topology "
                             "CSV file")
     return (load_network(name_or_path),)
-
-
-def topology_row(arch: ArchConfig, network: Network, tensors):
-    """The arch and tensors of one topology row: with a ``Sparsity`` N:M the weights pruned to
-    it; on a systolic arch with ``sparsity_support`` the row's N:M set for the timing and the
-    weights pruned where SCALE-Sim's timing assumes (the first N of every M; with the optimized
-    mapping, every layer at its drawn per-filter pattern), so values and timing agree. Dense
-    rows and other cores: the arch and tensors unchanged."""
-    from accelsim.workload.formats import topology_csv as topo
-
-    n, m = getattr(network, "sparsity", (1, 1))
-    params = arch.core_params if arch.core == "systolic" else None
-    scalesim = bool(params and params.sparsity_support)
-    if scalesim and (params.sparsity_n, params.sparsity_m) != (n, m):
-        arch = with_overrides(arch, {"core_params.sparsity_n": n, "core_params.sparsity_m": m})
-    if scalesim and params.sparsity_optimized_mapping:
-        block, seed = params.sparsity_block_size, params.sparsity_seed
-        weights = {}
-        for layer in (lyr for lyr in network.layers if lyr.name in tensors.weights):
-            w = tensors.weights[layer.name]
-            counts = np.tile(topo.optimized_counts(layer.out_channels_per_group, block, seed),
-                             layer.groups)
-            keep = np.arange(w[0].size)[None, :] % block < counts[:, None]
-            weights[layer.name] = topo.prune_to(w, keep)
-        how = f"per filter, as SCALE-Sim's optimized mapping draws (BlockSize {block})"
-    elif n == m:
-        return arch, tensors
-    else:
-        weights = {name: topo.prune_n_m(w, n, m, first=scalesim)
-                   for name, w in tensors.weights.items()}
-        how = f"{n}:{m}, " + ("first N of every M, as SCALE-Sim times them" if scalesim
-                              else "largest magnitudes")
-    return arch, dataclasses.replace(tensors, weights={**tensors.weights, **weights},
-                                     provenance={**tensors.provenance, "weights":
-                                                 f"{tensors.provenance['weights']}, pruned "
-                                                 f"{how}"})

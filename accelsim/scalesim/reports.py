@@ -96,6 +96,23 @@ def report_tables(layers: pd.DataFrame, arch) -> dict[str, pd.DataFrame]:
     return tables
 
 
+def report_totals(layers: pd.DataFrame) -> str:
+    """The summary line of what the reports cover: their conv / fc rows' cycles (COMPUTE_REPORT
+    sums), prefetch and DRAM words, and what the network's other layers (pooling, adds: not
+    SCALE-Sim layers, in ``Result.layers`` only) add to the printed totals."""
+    gemm = layers["kind"].isin(["conv", "fc"])
+    rows, rest = layers[gemm], layers[~gemm]
+    words = sum(int(rows[f"{name}_dram_words"].sum()) for name in _SRAM_COUNTS)
+    line = (f"  reports     {len(rows)} conv/fc rows: cycles {int(rows['cycles'].sum()):,} "
+            f"(incl. prefetch {int(rows['cycles_incl_prefetch'].sum()):,}), stalls "
+            f"{int(rows['stall_cycles'].sum()):,}, DRAM {words:,} words")
+    if len(rest):
+        line += (f"; not in them: {len(rest)} other layers ({', '.join(rest['kind'].unique())}),"
+                 f" cycles {int(rest['cycles'].sum()):,}, DRAM "
+                 f"{int(rest['dram_bytes'].sum()) / 1e6:,.1f} MB")
+    return line
+
+
 def write_reports(layers: pd.DataFrame, arch, directory: str | Path) -> list[Path]:
     """Write the reports into ``directory`` (created); returns their paths."""
     directory = Path(directory)

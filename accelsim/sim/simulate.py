@@ -21,6 +21,7 @@ from accelsim.cost.energy import energy_table, price
 from accelsim.engine import run as run_engine
 from accelsim.errors import AccelsimError, MappingError
 from accelsim.sim import invariants, layout
+from accelsim.sim.area import design_area
 from accelsim.sim.host import HostUnit
 from accelsim.sim.matmul import run_matmul
 from accelsim.sim.results import Result, layer_row
@@ -178,6 +179,7 @@ def simulate(arch: ArchConfig | str | Path, network: Network | str | Path, *, se
         "network": network.name, "network_source": network.source, "seed": seed,
         "batch": batch,
         "tensors": dict(tensors.provenance),
+        "area": design_area(arch),   # area_mm2 and its parts, in the summary like energy
     }
     if act_unit.config.functions:   # what its act layers' values went through
         meta["activation_unit"] = dataclasses.asdict(act_unit.config)

@@ -28,6 +28,7 @@ import pandas as pd
 
 from accelsim.config import ArchConfig
 from accelsim.errors import AccelsimError
+from accelsim.sim.rows import topology_row
 from accelsim.sim.simulate import record_values, simulate
 from accelsim.sim.values import value_key
 from accelsim.workload import Network, load_tensors
@@ -89,18 +90,19 @@ def execute(task: RunTask) -> RunOutcome:
 
 
 def _simulate(task: RunTask):
-    """A count-only run on this process's known values, or a full run recording them."""
+    """A count-only run on this process's known values, or a full run recording them (a
+    SCALE-Sim topology row's N:M applied first, as ``accelsim run`` applies it)."""
     workload = (task.network_digest, task.seed, task.values)
-    values_key = (*workload, value_key(task.arch))
-    known = _VALUES.get(values_key)
-    if known is not None:
-        _VALUES.move_to_end(values_key)
-        return simulate(task.arch, task.network, seed=task.seed, reuse=known), True
     if workload not in _TENSORS:
         _remember(_TENSORS, workload, load_tensors(task.network, task.seed,
                                                    values=task.values))
-    tensors = _TENSORS[workload]
-    result, known = record_values(task.arch, task.network, seed=task.seed, tensors=tensors)
+    arch, tensors = topology_row(task.arch, task.network, _TENSORS[workload])
+    values_key = (*workload, value_key(arch), tensors.provenance["weights"])
+    known = _VALUES.get(values_key)
+    if known is not None:
+        _VALUES.move_to_end(values_key)
+        return simulate(arch, task.network, seed=task.seed, reuse=known), True
+    result, known = record_values(arch, task.network, seed=task.seed, tensors=tensors)
     _remember(_VALUES, values_key, known)
     return result, False
 
@@ -135,35 +137,48 @@ Done = Callable[[RunOutcome], None]
 
 
 def execute_runs(tasks: Sequence[RunTask], done: Done, *, jobs: int | None = None,
-                 scheduler=None) -> str:
+                 scheduler=None, pool: ProcessPoolExecutor | None = None) -> str:
     """Run every task, calling ``done`` with each outcome as it finishes (in this process,
-    in completion order); returns a description of the workers used."""
+    in completion order); returns a description of the workers used. ``pool``: processes
+    of :func:`local_pool` to run on (a search's batches keep their workers' values)."""
     if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
         raise AccelsimError(f"jobs must be an integer >= 1, got {jobs!r}")
     if not tasks:
         return ""
     if scheduler is not None:
         return _on_dask(tasks, done, scheduler)
+    if pool is not None:
+        _on_pool(pool, tasks, done)
+        return "local processes"
     jobs = jobs or available_cpus()
     jobs = min(jobs, max(len(tasks), 1))
     if jobs == 1:
         for task in tasks:
             done(execute(task))
         return "this process"
+    with local_pool(jobs) as pool:
+        _on_pool(pool, tasks, done)
+    return f"{jobs} local processes"
+
+
+def local_pool(jobs: int) -> ProcessPoolExecutor:
+    """``jobs`` worker processes sharing the CPUs, leaving when this process is gone."""
     context = multiprocessing.get_context(
         "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn")
     threads = max(1, available_cpus() // jobs)
-    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker,
-                             initargs=(threads, os.getpid())) as pool:
-        futures = [pool.submit(execute, task) for task in tasks]
-        try:
-            for future in as_completed(futures):
-                done(future.result())
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
-    return f"{jobs} local processes"
+    return ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker,
+                               initargs=(threads, os.getpid()))
+
+
+def _on_pool(pool: ProcessPoolExecutor, tasks: Sequence[RunTask], done: Done) -> None:
+    futures = [pool.submit(execute, task) for task in tasks]
+    try:
+        for future in as_completed(futures):
+            done(future.result())
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        raise
 
 
 def available_cpus() -> int:

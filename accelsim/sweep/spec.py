@@ -31,7 +31,8 @@ from typing import Any
 from accelsim import files
 from accelsim.config import ArchConfig, load_arch, with_overrides
 from accelsim.errors import AccelsimError, ConfigError, did_you_mean
-from accelsim.workload import VALUES, Network, load_network
+from accelsim.sim.rows import load_workloads
+from accelsim.workload import VALUES, Network
 
 MAX_POINTS = 1 << 22
 """The most points a grid may have (4,194,304): the points are listed before sampling."""
@@ -90,8 +91,8 @@ def sweep_from_dict(data: Any, origin: str = "<sweep>", base_dir: Path | None = 
         problems.append(f"{where}: version: expected 1, got {data.get('version')!r}")
     archs = _load_each(data.get("archs", data.get("arch", [])), "archs", load_arch, base_dir,
                        where, problems)
-    workloads = _load_each(data.get("workloads", []), "workloads", load_network, base_dir,
-                           where, problems)
+    workloads = _load_each(data.get("workloads", []), "workloads", load_workloads, base_dir,
+                           where, problems)   # a SCALE-Sim topology: one workload per row
     grid = _grid(data.get("grid", {}), where, problems)
     _unique_names(archs, "archs", where, problems)
     _unique_names(workloads, "workloads", where, problems)
@@ -138,7 +139,8 @@ def _load_each(value, key, loader, base_dir, where, problems) -> list:
             continue
         relative = base_dir / item if base_dir is not None else Path(item)
         try:
-            loaded.append(loader(relative if relative.suffix and relative.exists() else item))
+            found = loader(relative if relative.suffix and relative.exists() else item)
+            loaded.extend(found if isinstance(found, tuple) else [found])
         except AccelsimError as err:
             problems.append(f"{where}: {key}: {item}: {err}".replace("\n", "; "))
     return loaded

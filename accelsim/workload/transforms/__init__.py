@@ -1,10 +1,11 @@
 """Transforms: change a network's tensor values, never its shapes (pruning, imposed
-activation zeros, quantization), composable from Python, the command line and YAML.
+activation zeros, quantization, weight sharing), composable from Python, the command line
+and YAML.
 
 ``recipe`` parses and applies a list of transforms (the format is documented there);
-``pruning``, ``quantization`` and ``activations`` implement them; ``profiles`` reads the
-shipped per-layer density profiles they take. May import the rest of ``accelsim.workload``,
-errors, files and fixed point; nothing that simulates.
+``pruning``, ``quantization``, ``activations`` and ``sharing`` implement them; ``profiles``
+reads the shipped per-layer density profiles they take. May import the rest of
+``accelsim.workload``, errors, files and fixed point; nothing that simulates.
 """
 
 from accelsim.workload.transforms.recipe import (

@@ -20,6 +20,8 @@ prune_filters          ``density`` or ``profile``; ``layers`` (default: every co
 activation_profile     ``profile`` (an ``input_zero_fraction`` profile) or ``zeros``
                        (``{layer: fraction}``)
 quantize               ``bits`` (2-16); ``per_channel`` (default false); ``layers``
+share                  ``values`` (codebook size a layer, default 16: 4-bit indices);
+                       ``iterations`` (k-means steps, default 20); ``layers``
 =====================  ==================================================================
 
 On the command line: ``--transform prune:profile=alexnet_han2015`` (``KIND:KEY=VALUE,...``,
@@ -34,7 +36,8 @@ FILE``)::
 
 Implementations (in this package): :mod:`~accelsim.workload.transforms.pruning`,
 :mod:`~accelsim.workload.transforms.quantization`,
-:mod:`~accelsim.workload.transforms.activations`; profiles:
+:mod:`~accelsim.workload.transforms.activations`,
+:mod:`~accelsim.workload.transforms.sharing`; profiles:
 :mod:`~accelsim.workload.transforms.profiles`.
 """
 
@@ -53,6 +56,7 @@ from accelsim.workload.transforms.activations import impose_input_zeros
 from accelsim.workload.transforms.profiles import load_profile, shipped_profiles
 from accelsim.workload.transforms.pruning import prune_filters, prune_groups, prune_magnitude
 from accelsim.workload.transforms.quantization import quantize_weights
+from accelsim.workload.transforms.sharing import ITERATIONS, share_weights
 
 TRANSFORM_KEYS = {
     "prune": ("density", "profile", "scope", "layers"),
@@ -60,6 +64,7 @@ TRANSFORM_KEYS = {
     "prune_filters": ("density", "profile", "layers"),
     "activation_profile": ("profile", "zeros"),
     "quantize": ("bits", "per_channel", "layers"),
+    "share": ("values", "iterations", "layers"),
 }
 """Transform kind -> the options it takes (besides ``kind``)."""
 
@@ -99,6 +104,10 @@ def _apply(network: Network, tensors: NetworkTensors, kind: str, options: dict,
             return quantize_weights(network, tensors, options.get("bits"),
                                     per_channel=_flag(options, "per_channel", where),
                                     layers=_names(options, where))
+        if kind == "share":
+            return share_weights(network, tensors, options.get("values", 16),
+                                 iterations=options.get("iterations", ITERATIONS),
+                                 layers=_names(options, where))
         if kind == "activation_profile":
             zeros = _fractions(options, "zeros", "input_zero_fraction", where)
             return impose_input_zeros(network, tensors, zeros, label=kind)

@@ -1,0 +1,198 @@
+"""EIE: outputs against numpy on the decoded matrices, the PE timing against a literal
+cycle-by-cycle machine, the cycle bound, and the CLI."""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+import pytest
+
+from accelsim import simulate
+from accelsim.arch import eie as eie_core
+from accelsim.cli import main
+from accelsim.config import load_arch, with_overrides
+from accelsim.errors import ConfigError, MappingError
+from accelsim.fixedpoint import quantize
+from accelsim.kernels import eie
+from accelsim.workload.formats.yaml_network import network_from_dict
+from accelsim.workload.tensors import make_tensors
+from accelsim.workload.transforms import apply_transforms
+from tests.test_diannao import assert_bit_exact
+
+NET = network_from_dict({
+    "name": "fcs", "input": [16, 3, 3],
+    "layers": [
+        {"name": "c1", "kind": "conv", "out_channels": 12, "kernel": 3, "pad": 1, "groups": 2,
+         "relu": True},
+        {"name": "p1", "kind": "pool", "op": "max", "kernel": 3},
+        {"name": "fc1", "kind": "fc", "out_channels": 700, "relu": True},
+        {"name": "fc2", "kind": "fc", "out_channels": 90},
+    ]}, "fcs")
+COMPRESS = [{"kind": "prune", "density": 0.08, "scope": "layer"}, {"kind": "share"}]
+
+
+def eie_arch(**params):
+    return with_overrides(load_arch("eie"), {f"core_params.{k}": v for k, v in params.items()})
+
+
+@pytest.fixture(scope="module")
+def compressed():
+    return apply_transforms(NET, make_tensors(NET, 0), COMPRESS)
+
+
+@pytest.fixture(scope="module")
+def run(compressed):
+    return simulate(eie_arch(n_pes=16), NET, tensors=compressed, keep_outputs=True)
+
+
+# ---- values ---------------------------------------------------------------------------------
+def test_outputs_equal_the_integer_reference(run, compressed):
+    assert_bit_exact(NET, compressed, run)
+
+
+def test_each_layer_equals_numpy_on_the_decoded_matrix(run, compressed):
+    """The exact sums: numpy's product of the decoded (pruned, shared, quantized) matrix and
+    the layer's input codes, then the same bias / ReLU / rounding the reference applies."""
+    layer = NET.layer("fc1")
+    x = run.outputs["p1"]
+    codes = quantize(compressed.weights["fc1"]).q
+    stored = eie_core.storage(layer, codes, eie_core.Params(n_pes=16))
+    decoded = eie.decode(stored.csc)[0].astype(np.int64)
+    exact = decoded @ x.q.reshape(-1).astype(np.int64)
+    acc_frac = x.frac + quantize(compressed.weights["fc1"]).frac
+    expected = np.maximum(np.floor(exact * 2.0 ** -acc_frac * 2.0 ** run.outputs["fc1"].frac
+                                   + 0.5), 0)
+    np.testing.assert_array_equal(run.outputs["fc1"].q.reshape(-1),
+                                  np.clip(expected, -32768, 32767))
+
+
+def test_kernel_sums_are_the_matrix_vector_products():
+    rng = np.random.default_rng(1)
+    w = (rng.integers(-8, 8, (2, 150, 60)) * (rng.random((2, 150, 60)) < 0.1)).astype(np.int16)
+    x = (rng.integers(-50, 50, (5, 2, 60)) * (rng.random((5, 2, 60)) < 0.4)).astype(np.int16)
+    csc = eie.encode(w, 8)
+    col, pos, val, scan = eie.tokens(x, 60)
+    acc, _, _, _ = eie.run_pes(csc, col, pos, val, scan, 5, queue_depth=4,
+                               entries_per_read=8, scan_width=8)
+    expected = np.einsum("grc,pgc->pgr", w.astype(np.int64), x.astype(np.int64))
+    np.testing.assert_array_equal(acc, expected.reshape(5, -1))
+
+
+# ---- timing ---------------------------------------------------------------------------------
+def cycle_by_cycle(entries, token_col, token_scan, depth, scan_width):
+    """A literal clocked machine: each cycle every idle PE pops its queue's head (if it
+    arrived last cycle or before) and every busy PE does one entry, then the LNZD pushes the
+    next non-zero to all queues if it has been scanned and no queue is full."""
+    n_pes = entries.shape[0]
+    queues = [deque() for _ in range(n_pes)]
+    left = [0] * n_pes
+    busy = [0] * n_pes
+    finish = [0] * n_pes
+    k, t, stalls = 0, 0, 0
+    while k < len(token_col) or any(queues) or any(left):
+        for p in range(n_pes):
+            if not left[p] and queues[p] and queues[p][0][1] <= t:
+                column, _ = queues[p].popleft()
+                left[p] = max(int(entries[p, column]), 1)
+            if left[p]:
+                left[p] -= 1
+                busy[p] += 1
+                if not left[p]:
+                    finish[p] = t + 1
+        if k < len(token_col) and token_scan[k] // scan_width <= t:
+            if all(len(q) < depth for q in queues):
+                for q in queues:
+                    q.append((token_col[k], t + 1))
+                k += 1
+            else:
+                stalls += 1
+        t += 1
+    return max(finish), stalls, busy
+
+
+@pytest.mark.parametrize(("depth", "seed"), [(1, 0), (2, 1), (8, 2), (8, 3)])
+def test_pe_timing_equals_a_cycle_by_cycle_machine(depth, seed):
+    rng = np.random.default_rng(seed)
+    w = (rng.integers(1, 4, (1, 96, 50)) * (rng.random((1, 96, 50)) < rng.random(50))
+         ).astype(np.int16)                                   # columns of uneven density
+    x = (rng.random((3, 1, 50)) < 0.6).astype(np.int16)
+    csc = eie.encode(w, 6)
+    col, pos, val, scan = eie.tokens(x, 50)
+    _, end, stalls, stats = eie.run_pes(csc, col, pos, val, scan, 3, queue_depth=depth,
+                                        entries_per_read=8, scan_width=6)
+    end_ref, stalls_ref, busy_ref = cycle_by_cycle(csc.column_entries(), col, scan, depth, 6)
+    assert (end, stalls) == (end_ref, stalls_ref)
+    assert list(stats[:, eie.BUSY]) == busy_ref
+
+
+def test_deeper_queues_absorb_imbalance():
+    """PE 0 is slow on columns 0-7, PE 1 on 8-15, and so on (4 entries against none): a
+    queue of 1 makes the fast PE wait for the slow one, a queue of 8 lets it run ahead."""
+    w = np.zeros((1, 8, 40), np.int16)
+    heavy_on_0 = (np.arange(40) // 8) % 2 == 0
+    w[0, 0::2, heavy_on_0] = w[0, 1::2, ~heavy_on_0] = 1
+    csc = eie.encode(w, 2)
+    col, pos, val, scan = eie.tokens(np.ones((1, 1, 40), np.int16), 40)
+    shallow = eie.run_pes(csc, col, pos, val, scan, 1, queue_depth=1, entries_per_read=8,
+                          scan_width=2)
+    deep = eie.run_pes(csc, col, pos, val, scan, 1, queue_depth=8, entries_per_read=8,
+                       scan_width=2)
+    assert shallow[1] > deep[1] and shallow[2] > deep[2]
+    busiest = deep[3][:, eie.BUSY].max()         # 24 columns x 4 entries + 16 x 1 cycle
+    assert busiest == 24 * 4 + 16
+    assert deep[1] == busiest + 1                # no PE ever waits, after the first broadcast
+
+
+def test_cycles_cover_the_busiest_pe(run, compressed):
+    """cycles >= the busiest PE's entries, counted here from the matrix and the input."""
+    layers = run.layers.set_index("layer")
+    for name in ("c1", "fc1", "fc2"):
+        layer = NET.layer(name)
+        inputs = run.outputs[layer.inputs[0]] if layer.inputs[0] in run.outputs else None
+        x = (inputs.q if inputs is not None else quantize(compressed.input).q)
+        stored = eie_core.storage(layer, quantize(compressed.weights[name]).q,
+                                  eie_core.Params(n_pes=16))
+        columns = eie_core.activation_columns(layer, x.reshape(layer.in_shape))
+        used = (columns != 0).reshape(columns.shape[0], -1)          # positions x columns
+        per_pe = stored.csc.column_entries() @ used.sum(axis=0)
+        assert layers.loc[name, "busiest_pe_entries"] == per_pe.max()
+        assert layers.loc[name, "cycles"] >= per_pe.max()
+        assert 0 < layers.loc[name, "load_balance_efficiency"] <= 1
+        assert layers.loc[name, "weights_shared"] == 1
+
+
+def test_unshared_weights_run_with_raw_entries_and_say_so():
+    tensors = make_tensors(NET, 0)
+    result = simulate(eie_arch(n_pes=16), NET, tensors=tensors, keep_outputs=True)
+    assert_bit_exact(NET, tensors, result)
+    fc1 = result.layers.set_index("layer").loc["fc1"]
+    assert fc1["weights_shared"] == 0 and fc1["entry_bits"] == 20
+    assert "NOT shared" in fc1["mapping"]
+
+
+def test_bad_queue_depth_is_one_line_naming_the_key():
+    with pytest.raises(ConfigError, match="queue_depth"):
+        eie_arch(queue_depth=0)
+
+
+def test_cli_runs_eie_with_compression(tmp_path, capsys):
+    net = tmp_path / "fcs.yaml"
+    net.write_text("version: 1\nname: fcs\ninput: [64, 1, 1]\nsource: a test network of two "
+                   "fc layers for the command line\nlayers:\n"
+                   "  - {name: fc1, kind: fc, out_channels: 200, relu: true}\n"
+                   "  - {name: fc2, kind: fc, out_channels: 10}\n")
+    assert main(["run", "--arch", "eie", "--workload", str(net), "--transform",
+                 "prune:density=0.1,scope=layer", "--transform", "share:values=16"]) == 0
+    out = capsys.readouterr().out
+    assert "on eie" in out and "share(k-means, 16 values" in out
+
+
+def test_entries_wider_than_the_sram_word_are_one_line_naming_the_layer():
+    net = network_from_dict({"name": "one", "input": [40, 1, 1], "layers": [
+        {"name": "wide", "kind": "fc", "out_channels": 30}]}, "one")
+    with pytest.raises(MappingError, match="eie.yaml: layer 'wide': its 20-bit CSC entries "
+                                           ".*sram_width_bits 16"):
+        simulate(eie_arch(sram_width_bits=16), net, tensors=make_tensors(net, 0))
+    with pytest.raises(ConfigError, match="row_index_bits"):
+        eie_arch(row_index_bits=8)
