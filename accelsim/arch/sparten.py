@@ -94,43 +94,14 @@ class Params:
         return self.clusters * self.cus_per_cluster * self.multipliers_per_cu
 
 
-def sparse_map(chunks: np.ndarray):
-    """``... x chunk`` values -> (masks ``... x words`` uint64, offsets ``...`` into the
-    packed values, packed non-zero values in element order)."""
-    nonzero = chunks != 0
-    width = -(-chunks.shape[-1] // 64) * 64
-    bits = np.zeros((*chunks.shape[:-1], width), dtype=bool)
-    bits[..., :chunks.shape[-1]] = nonzero
-    masks = np.packbits(bits, axis=-1, bitorder="little").view("<u8")
-    counts = nonzero.sum(axis=-1).ravel()
-    offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).reshape(chunks.shape[:-1])
-    return masks, offsets.astype(np.int64), chunks[nonzero]
-
-
 def _channel_chunks(matrix: np.ndarray, chunk: int) -> np.ndarray:
     """``... x C`` -> ``... x n_sub x chunk`` (zero-padded channels)."""
     n_sub = -(-matrix.shape[-1] // chunk)
+    if n_sub * chunk == matrix.shape[-1]:                         # no padding: one copy
+        return np.ascontiguousarray(matrix).reshape(*matrix.shape[:-1], n_sub, chunk)
     padded = np.zeros((*matrix.shape[:-1], n_sub * chunk), dtype=matrix.dtype)
     padded[..., :matrix.shape[-1]] = matrix
     return padded.reshape(*matrix.shape[:-1], n_sub, chunk)
-
-
-def _greedy(loads: np.ndarray, bins: int, capacity: int) -> np.ndarray:
-    """Greedy balancing, vectorized over rows: ``loads`` ``rows x n`` -> the bin of each
-    item, items taken heaviest first, each to the least-loaded bin with a free slot."""
-    rows, n = loads.shape
-    order = np.argsort(-loads, axis=1, kind="stable")
-    totals = np.zeros((rows, bins))
-    filled = np.zeros((rows, bins), dtype=np.int64)
-    target_of = np.empty((rows, n), dtype=np.int64)
-    every = np.arange(rows)
-    for t in range(n):
-        item = order[:, t]
-        target = np.argmin(np.where(filled < capacity, totals, np.inf), axis=1)
-        target_of[every, item] = target
-        totals[every, target] += loads[every, item]
-        filled[every, target] += 1
-    return target_of
 
 
 def assign_slots(w_nnz: np.ndarray, balancing: str, cus: int, per_cu: int) -> np.ndarray:
@@ -143,19 +114,15 @@ def assign_slots(w_nnz: np.ndarray, balancing: str, cus: int, per_cu: int) -> np
     if balancing == "none":
         bin_of = np.arange(m) // per_cu
     else:
-        bin_of = _greedy(w_nnz.sum(axis=1)[None, :].astype(np.float64), n_bins, per_cu)[0]
+        bin_of = inner_join.greedy(w_nnz.sum(axis=1)[None, :], n_bins, per_cu)[0]
     for j in range(passes):
         members = np.flatnonzero(bin_of // cus == j)
         if balancing == "gb_h":
-            local = _greedy(w_nnz[members].T.astype(np.float64),
-                            len(np.unique(bin_of[members])), per_cu)     # chunks x members
+            local = inner_join.greedy(np.ascontiguousarray(w_nnz[members].T),
+                                      len(np.unique(bin_of[members])), per_cu)
         else:
             local = np.broadcast_to(bin_of[members] - j * cus, (n_chunks, len(members)))
-        for k in range(n_chunks):
-            order = np.argsort(local[k], kind="stable")
-            cu = local[k][order]
-            slot = np.arange(len(order)) - np.searchsorted(cu, cu)
-            slots[j, k, cu, slot] = members[order]
+        inner_join.fill_slots(slots, j, members, np.ascontiguousarray(local))  # chunks x members
     return slots
 
 
@@ -215,9 +182,9 @@ class Core(base.Core):
         acc, item_cycles, stats = inner_join.run_clusters(
             item_ptr, items // positions, items % positions, slots,
             np.arange(layer.out_channels) // layer.out_channels_per_group,
-            ops["wmask"], ops["woff"], ops["wvals"], ops["amask"], ops["aoff"], ops["avals"],
+            ops["wmask"], ops["w_chunks"], ops["amask"], ops["a_chunks"],
             kernel_w=layer.kernel_w, stride=layer.stride, out_w=layer.out_w,
-            n_sub=ops["n_sub"], multipliers=p.multipliers_per_cu,
+            multipliers=p.multipliers_per_cu,
             overhead=p.chunk_overhead_cycles, n_positions=positions, compute=known is None)
         output = base.conv_output(layer, acc, inputs[0], weights, bias) if known is None \
             else known
@@ -228,22 +195,23 @@ class Core(base.Core):
 
     def _operands(self, layer: Layer, x: np.ndarray, w: np.ndarray) -> dict:
         """The SparseMaps of the filters (taps x channel chunks) and of the padded input
-        (pixels x channel chunks, per group)."""
+        (pixels x channel chunks, per group): the chunks' values and masks."""
         cg, groups = layer.in_channels_per_group, layer.groups
         chunk = min(self.params.chunk, cg)
-        top, left, bottom, right = layer.pad
-        padded = np.pad(x, ((0, 0), (top, bottom), (left, right)))
-        hp, wp = padded.shape[1:]
-        a = padded.reshape(groups, cg, hp, wp).transpose(0, 2, 3, 1)
-        a_chunks = _channel_chunks(a, chunk)                    # G x Hp x Wp x n_sub x chunk
+        n_sub = -(-cg // chunk)
+        top, left = layer.pad[0], layer.pad[1]
+        hp, wp = layer.in_h + top + layer.pad[2], layer.in_w + left + layer.pad[3]
+        a_chunks = np.zeros((groups, hp, wp, n_sub * chunk), x.dtype)    # padded, channels last
+        a_chunks[:, top:top + layer.in_h, left:left + layer.in_w, :cg] = \
+            x.reshape(groups, cg, layer.in_h, layer.in_w).transpose(0, 2, 3, 1)
         wt = w.reshape(layer.out_channels, cg, layer.kernel_h, layer.kernel_w)
         w_chunks = _channel_chunks(wt.transpose(0, 2, 3, 1), chunk)
-        n_sub = w_chunks.shape[3]
         w_chunks = w_chunks.reshape(layer.out_channels, -1, chunk)    # M x (taps * n_sub)
-        wmask, woff, wvals = sparse_map(w_chunks)
-        amask, aoff, avals = sparse_map(a_chunks)
-        return {"wmask": wmask, "woff": woff, "wvals": wvals, "amask": amask, "aoff": aoff,
-                "avals": avals, "n_sub": n_sub, "w_nnz": (w_chunks != 0).sum(axis=2)}
+        wmask, w_nnz = inner_join.chunk_masks(w_chunks.reshape(-1, chunk))
+        amask, _ = inner_join.chunk_masks(a_chunks.reshape(-1, chunk))
+        return {"wmask": wmask, "w_chunks": w_chunks, "amask": amask,
+                "a_chunks": a_chunks.reshape(groups, hp, wp, n_sub, chunk),
+                "w_nnz": w_nnz.reshape(w_chunks.shape[:2])}
 
     # ---- data movement ---------------------------------------------------------------------
     def _stored_bytes(self, nonzeros, elements):

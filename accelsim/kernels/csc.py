@@ -26,7 +26,9 @@ column's address, then for each non-zero iact ``weight_addr_cycles`` to read its
 column's address plus one cycle per stored SIMD word of that column; each word drives the
 ``simd`` MACs at once, a zero value in it leaves its MAC idle. Every non-zero weight times
 the iact is added to ``acc[p, m]`` (int64 for fixed point, exact; float64 for fp32), so the
-sums equal a dense execution's.
+sums equal a dense execution's; the MACs are the column's non-zeros, counted once per
+column. (A fixed-point column holding all its lane's words adds them as one vector, its
+zero values included: the same exact sums, faster; fp32 keeps the order of the walk.)
 
 Layout helpers (numpy, no numba): :func:`segments` (positions per task),
 :class:`TaskLayout` (where each task runs and where its psums go) and the per-round piece
@@ -51,55 +53,60 @@ def lanes_of(out_channels: int, groups: int, m_block: int) -> tuple[int, int, in
     return mg, n_mb, groups * n_mb
 
 
-@njit(cache=True)
-def _words(w, groups, m_block, simd, ptr, slots, vals, fill):
-    """Count (``fill`` false: into ``ptr[col + 1]``) or fill the SIMD words of every
-    ``(lane, k)`` column; rows of ``w`` (``M x K``) are read contiguously, and a column's
-    words land in increasing channel order through the cursor ``ptr[col]``."""
+@njit(cache=True, parallel=True)
+def _words(w, groups, m_block, simd, ptr, nonzeros, slots, vals, fill):
+    """Count (``fill`` false: the words into ``ptr[col + 1]``, the non-zero weights into
+    ``nonzeros[col]``) or fill the SIMD words of every ``(lane, k)`` column; rows of ``w``
+    (``M x K``) are read contiguously, and a column's words land in increasing channel order
+    through the cursor ``ptr[col]``. Lanes own disjoint columns (``prange``)."""
     m_total, k_len = w.shape
     mg = m_total // groups
     n_mb = (mg + m_block - 1) // m_block
     cursor = ptr.copy()
-    for lane in range(groups * n_mb):
+    for lane in prange(groups * n_mb):
         m0 = (lane // n_mb) * mg + (lane % n_mb) * m_block
         mc = min(m_block, mg - (lane % n_mb) * m_block)
         for j0 in range(0, mc, simd):
-            j1 = min(j0 + simd, mc)
-            for k in range(k_len):
-                hit = False
-                for i in range(j0, j1):
-                    if w[m0 + i, k] != 0:
-                        hit = True
-                if not hit:
+            # the word's rows; unsigned indices: no negative-index wrap in the inner loops
+            first, n_rows = np.uint64(m0 + j0), np.uint64(min(j0 + simd, mc) - j0)
+            for k in range(np.uint64(k_len)):
+                hits = 0
+                for i in range(n_rows):
+                    if w[first + i, k] != 0:
+                        hits += 1
+                if hits == 0:
                     continue
                 col = lane * k_len + k
                 if fill:
                     q = cursor[col]
                     slots[q] = j0
-                    for i in range(j0, j1):
-                        vals[q, i - j0] = w[m0 + i, k]
+                    for i in range(n_rows):
+                        vals[q, i] = w[first + i, k]
                     cursor[col] = q + 1
                 else:
                     ptr[col + 1] += 1
+                    nonzeros[col] += hits
 
 
 def weight_csc(w: np.ndarray, groups: int, m_block: int, simd: int):
-    """CSC of ``w`` (``M x K``) by lane and column: ``(ptr, slots, vals)``; ``ptr`` has
-    ``lanes * K + 1`` entries, ``vals`` is ``words x simd`` (int64, or float64 for fp32)."""
+    """CSC of ``w`` (``M x K``) by lane and column: ``(ptr, slots, vals, nonzeros)``;
+    ``ptr`` has ``lanes * K + 1`` entries, ``vals`` is ``words x simd`` in ``w``'s dtype
+    (int16 codes or float32: no wider copy), ``nonzeros`` the non-zero weights of each
+    ``(lane, k)`` column."""
     m_total, k_len = w.shape
     mg, _, lanes = lanes_of(m_total, groups, m_block)
     m_block = min(m_block, mg)
     w = np.ascontiguousarray(w)
-    integer = np.issubdtype(w.dtype, np.integer)
     ptr = np.zeros(lanes * k_len + 1, np.int64)
+    nonzeros = np.zeros(lanes * k_len, np.int64)
     slots = np.zeros(0, np.int64)
-    vals = np.zeros((0, simd), np.int64 if integer else np.float64)
-    _words(w, groups, m_block, simd, ptr, slots, vals, False)
+    vals = np.zeros((0, simd), w.dtype)
+    _words(w, groups, m_block, simd, ptr, nonzeros, slots, vals, False)
     ptr = np.cumsum(ptr)
     slots = np.zeros(int(ptr[-1]), np.int64)
-    vals = np.zeros((int(ptr[-1]), simd), np.int64 if integer else np.float64)
-    _words(w, groups, m_block, simd, ptr, slots, vals, True)
-    return ptr, slots, vals
+    vals = np.zeros((int(ptr[-1]), simd), w.dtype)
+    _words(w, groups, m_block, simd, ptr, nonzeros, slots, vals, True)
+    return ptr, slots, vals, nonzeros
 
 
 @njit(cache=True)
@@ -129,24 +136,34 @@ def k_cuts(words, lanes, k_len, max_columns, max_words):
 
 @njit(cache=True, parallel=True)
 def _iact_pass(xpad, cuts, geometry, ptr, rows, vals, fill):
-    """Count (``fill`` false: into ``ptr[col + 1]``) or fill one column per (g, r, p)."""
+    """Count (``fill`` false: into ``ptr[col + 1]``) or fill one column per (g, r, p); the
+    window element ``(c, ky, kx)`` of ``k`` steps along the k-range (no division)."""
     cg, kh, kw, sh, sw, out_w, positions = geometry
     n_r = len(cuts) - 1
     groups = xpad.shape[0] // cg
     for gr in prange(groups * n_r):
         g, r = gr // n_r, gr % n_r
+        k0 = cuts[r]
+        c0, ky0, kx0 = g * cg + k0 // (kh * kw), (k0 // kw) % kh, k0 % kw
         for p in range(positions):
             y0, x0 = (p // out_w) * sh, (p % out_w) * sw
             col = gr * positions + p
             q = ptr[col] if fill else 0
-            for k in range(cuts[r], cuts[r + 1]):
-                c = g * cg + k // (kh * kw)
-                v = xpad[c, y0 + (k // kw) % kh, x0 + k % kw]
+            c, ky, kx = c0, ky0, kx0
+            for k in range(k0, cuts[r + 1]):
+                v = xpad[c, y0 + ky, x0 + kx]
                 if v != 0:
                     if fill:
-                        rows[q] = k - cuts[r]
+                        rows[q] = k - k0
                         vals[q] = v
                     q += 1
+                kx += 1
+                if kx == kw:
+                    kx = 0
+                    ky += 1
+                    if ky == kh:
+                        ky = 0
+                        c += 1
             if not fill:
                 ptr[col + 1] = q
 
@@ -170,8 +187,8 @@ def iact_csc(xpad: np.ndarray, cuts: np.ndarray, geometry: tuple):
 
 
 @njit(cache=True, parallel=True)
-def _run_lanes(wptr, wslots, wvals, iptr, irows, ivals, cuts, seg_cuts, shape, timing,
-               compute, acc, stats):
+def _run_lanes(wptr, wslots, wvals, wflat, wnonzeros, iptr, irows, ivals, cuts, seg_cuts,
+               shape, timing, compute, zero, exact, full_columns, acc, stats):
     groups, n_mb, mg, m_block, k_len, positions = shape
     iact_addr_cycles, weight_addr_cycles = timing
     simd = wvals.shape[1]
@@ -179,6 +196,9 @@ def _run_lanes(wptr, wslots, wvals, iptr, irows, ivals, cuts, seg_cuts, shape, t
     for lane in prange(groups * n_mb):
         g, mb = lane // n_mb, lane % n_mb
         m0 = g * mg + mb * m_block
+        mc = min(m_block, mg - mb * m_block)
+        full = (mc + simd - 1) // simd                   # the words of a full column
+        whole_words = exact and mc % simd == 0           # no padding value past the lane
         for r in range(n_r):
             column0 = lane * k_len + cuts[r]
             for s in range(n_s):
@@ -193,14 +213,29 @@ def _run_lanes(wptr, wslots, wvals, iptr, irows, ivals, cuts, seg_cuts, shape, t
                         cycles += weight_addr_cycles + e1 - e0
                         iacts += 1
                         words += e1 - e0
+                        macs += wnonzeros[wc]
+                        if not compute:
+                            continue
+                        # unsigned indices below: no negative-index wrap (vectorizes)
+                        row = np.uint64(p)
+                        if exact and full_columns and e1 - e0 == full:
+                            # the column's values are the lane's channels in order
+                            at, first = np.uint64(m0), np.uint64(e0 * simd)
+                            for i in range(np.uint64(mc)):
+                                acc[row, at + i] += (zero + wflat[first + i]) * a
+                            continue
+                        if whole_words:      # a zero value adds an exact 0 in its lane
+                            for q in range(np.uint64(e0), np.uint64(e1)):
+                                at = np.uint64(m0 + wslots[q])
+                                for i in range(np.uint64(simd)):
+                                    acc[row, at + i] += (zero + wvals[q, i]) * a
+                            continue
                         for q in range(e0, e1):
                             base = m0 + wslots[q]
                             for i in range(simd):
                                 wv = wvals[q, i]
                                 if wv != 0:
-                                    macs += 1
-                                    if compute:
-                                        acc[p, base + i] += wv * a
+                                    acc[p, base + i] += (zero + wv) * a
                 t = ((g * n_r + r) * n_mb + mb) * n_s + s
                 stats[t, CYCLES] = cycles
                 stats[t, MACS] = macs
@@ -211,23 +246,29 @@ def _run_lanes(wptr, wslots, wvals, iptr, irows, ivals, cuts, seg_cuts, shape, t
 
 def run_tasks(weights: tuple, iacts: tuple, cuts: np.ndarray, seg_cuts: np.ndarray, *,
               groups: int, out_channels: int, m_block: int, k_len: int,
-              iact_addr_cycles: int, weight_addr_cycles: int, compute: bool = True):
+              iact_addr_cycles: int, weight_addr_cycles: int, compute: bool = True,
+              full_columns: bool = True):
     """Walk every task (module docstring). ``weights`` and ``iacts`` are the
-    :func:`weight_csc` and :func:`iact_csc` triples. Returns ``(acc positions x M, stats
-    tasks x N_STATS)`` with tasks in ``(g, r, mb, s)`` order."""
-    wptr, wslots, wvals = weights
+    :func:`weight_csc` and :func:`iact_csc` tuples. With ``full_columns`` (the tests turn
+    it off to compare), a fixed-point column that stores every word of its lane adds its
+    values as one contiguous vector; other fixed-point columns add every value of their
+    words when the lane's channels fill whole words (zeros included: exact, and cheaper
+    than testing each value). Returns ``(acc positions x M, stats tasks x N_STATS)`` with tasks in
+    ``(g, r, mb, s)`` order."""
+    wptr, wslots, wvals, wnonzeros = weights
     iptr, irows, ivals = iacts
     mg, n_mb, lanes = lanes_of(out_channels, groups, m_block)
     positions = (len(iptr) - 1) // (groups * (len(cuts) - 1))
     integer = np.issubdtype(wvals.dtype, np.integer)
-    acc = np.zeros((positions if compute else 0, out_channels),
-                   np.int64 if integer else np.float64)
+    kind = np.int64 if integer else np.float64
+    acc = np.zeros((positions if compute else 0, out_channels), kind)
     n_tasks = lanes * (len(cuts) - 1) * (len(seg_cuts) - 1)
     stats = np.zeros((n_tasks, N_STATS), np.int64)
     shape = (groups, n_mb, mg, min(m_block, mg), k_len, positions)
-    _run_lanes(wptr, wslots, wvals, iptr, irows, ivals, np.ascontiguousarray(cuts, np.int64),
-               np.ascontiguousarray(seg_cuts, np.int64), shape,
-               (int(iact_addr_cycles), int(weight_addr_cycles)), compute, acc, stats)
+    _run_lanes(wptr, wslots, wvals, wvals.reshape(-1), wnonzeros, iptr, irows, ivals,
+               np.ascontiguousarray(cuts, np.int64), np.ascontiguousarray(seg_cuts, np.int64),
+               shape, (int(iact_addr_cycles), int(weight_addr_cycles)), compute, kind(0),
+               integer, full_columns, acc, stats)
     return acc, stats
 
 
