@@ -69,6 +69,74 @@ def test_empty_items_pass_the_window_lookahead_per_cycle():
     assert stats[bitmask.CYCLES] == 3
 
 
+def _cycle_by_cycle(pairs, threads, lookahead):
+    """The dynamic window one cycle at a time (module docstring of the kernel): refill to
+    ``lookahead`` items, hand out up to ``threads`` pairs oldest first, retire the items
+    whose pairs are all out. Returns (cycles, idle thread-cycles)."""
+    window, waiting, cycles, idle = [], list(pairs), 0, 0
+    while window or waiting:
+        while waiting and len(window) < lookahead:
+            window.append(waiting.pop(0))
+        left = threads
+        for i, remaining in enumerate(window):
+            window[i] -= min(remaining, left)
+            left -= min(remaining, left)
+        idle += left
+        cycles += 1
+        while window and window[0] == 0:
+            window.pop(0)
+    return cycles, idle
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_dynamic_schedule_matches_a_cycle_by_cycle_window(seed):
+    rng = np.random.default_rng(seed)
+    for _ in range(10):
+        pairs = rng.integers(0, 10, int(rng.integers(1, 60))) * (rng.random() < 0.8)
+        pairs[rng.random(len(pairs)) < rng.random()] = 0
+        threads, lookahead = int(rng.integers(1, 12)), int(rng.integers(1, 20))
+        stats = schedule(list(pairs), threads=threads, lookahead=lookahead,
+                         mode=bitmask.DYNAMIC)
+        assert (stats[bitmask.CYCLES], stats[bitmask.IDLE_THREAD_CYCLES]) == \
+            _cycle_by_cycle(list(pairs), threads, lookahead)
+
+
+@pytest.mark.parametrize("spec", [
+    {"kind": "conv", "out_channels": 4, "kernel": 3, "pad": 1},
+    {"kind": "conv", "out_channels": 6, "kernel": 3, "stride": 2},
+    {"kind": "conv", "out_channels": 8, "kernel": [1, 3], "stride": [2, 1], "pad": [0, 1],
+     "groups": 4},
+    {"kind": "fc", "out_channels": 3}])
+@pytest.mark.parametrize("dtype", [np.int16, np.float32])
+def test_operands_match_numpy_windows(spec, dtype):
+    """The one-pass window chunks against numpy's sliding windows, chunked and masked."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    from accelsim.arch import _mesh_mapping as mesh
+    net = network_from_dict({"name": "t", "input": [8, 7, 9],
+                             "layers": [{"name": "l", "relu": True, **spec}]}, "t")
+    layer = net.layers[-1]
+    rng = np.random.default_rng(0)
+    x = (rng.integers(-3, 4, layer.in_shape) * (rng.random(layer.in_shape) < 0.5)).astype(dtype)
+    w = rng.integers(-3, 4, (layer.out_channels, layer.in_channels_per_group, layer.kernel_h,
+                             layer.kernel_w)).astype(dtype)
+    top, left, bottom, right = layer.pad
+    windows = sliding_window_view(np.pad(x, ((0, 0), (top, bottom), (left, right))),
+                                  (layer.kernel_h, layer.kernel_w), axis=(1, 2))
+    windows = windows[:, ::layer.stride[0], ::layer.stride[1]][:, :layer.out_h, :layer.out_w]
+    matrix = windows.reshape(layer.groups, layer.in_channels_per_group, -1, layer.kernel_h,
+                             layer.kernel_w).transpose(0, 2, 1, 3, 4).reshape(
+        layer.groups, layer.out_h * layer.out_w, -1)
+    for chunk in (9, 4, 16):
+        ops = mesh.layer_operands(layer, x, w, chunk)
+        padded = np.zeros((*matrix.shape[:2], ops.n_chunks * chunk), dtype)
+        padded[..., :matrix.shape[2]] = matrix
+        want = padded.reshape(*matrix.shape[:2], -1, chunk).transpose(0, 2, 1, 3)
+        assert ops.avals.dtype == dtype
+        np.testing.assert_array_equal(ops.avals, want)
+        np.testing.assert_array_equal(ops.acodes, ((want != 0) << np.arange(chunk)).sum(-1))
+
+
 # ---- layer-level behaviour ------------------------------------------------------------------
 def run_one(network, tensors, arch):
     return simulate(arch, network, tensors=tensors, keep_outputs=True)

@@ -177,3 +177,85 @@ def test_pruned_network_bit_exact(workload):
     assert (conv["multipliers_mac"] < conv["macs"]).all()
     assert (conv["multiplier_utilization"] <= 1).all()
     assert conv["bank_stall_cycles"].sum() > 0
+
+
+# ---- the kernel against a plain loop over the vector cycles --------------------------------
+def _entries(seq, max_run):
+    """(value, position) of SCNN's compressed entries of ``seq`` (placeholders included)."""
+    entries, run, kept = [], 0, 0
+    for pos, v in enumerate(seq):
+        if v != 0 or run == max_run:
+            entries.append((v, pos))
+            run = 0
+            kept = len(entries) if v != 0 else kept
+        else:
+            run += 1
+    return entries[:kept]
+
+
+def _reference_pes(x, w, t, f_vec, i_vec, banks, bank):
+    """Per PE: group cycles and (products, effectual, landed, stalls, vector cycles), and the
+    summed outputs, from the module docstring's rules, one vector cycle at a time."""
+    c_all, cg, rr, ss, sh, sw, pt, pl, out_h, out_w, h1, w1 = t.geom
+    cycles = np.zeros((len(t.tiles), len(t.kgroups)), np.int64)
+    stats = np.zeros((len(t.tiles), 5), np.int64)
+    out = np.zeros((w.shape[0], out_h, out_w), np.int64)
+    for pe, (y0, y1, x0, x1) in enumerate(t.tiles):
+        for g, (k0, k1, c0, n_c) in enumerate(t.kgroups):
+            for ci in range(n_c):
+                acts = [(v, y0 + p // (x1 - x0) + pt, x0 + p % (x1 - x0) + pl) for v, p in
+                        _entries(x[c0 + ci, y0:y1, x0:x1].ravel(), 15)]
+                wts = [(v, k0 + p // (rr * ss), p // ss % rr, p % ss) for v, p in
+                       _entries(w[k0:k1, ci].ravel(), 15)]
+                for i0 in range(0, len(acts) if wts else 0, i_vec):
+                    for j0 in range(0, len(wts), f_vec):
+                        load = Counter()
+                        for wv, k, r, s in wts[j0:j0 + f_vec]:
+                            for av, ay, ax in acts[i0:i0 + i_vec]:
+                                stats[pe, 0] += 1
+                                oy, ox = ay - r, ax - s
+                                if not (0 <= oy < h1 and 0 <= ox < w1) or oy % sh or ox % sw:
+                                    continue
+                                load[bank(k, ox // sw, oy // sh) % banks] += 1
+                                stats[pe, 2] += 1
+                                if av and wv:
+                                    stats[pe, 1] += 1
+                                    out[k, oy // sh, ox // sw] += int(av) * int(wv)
+                        worst = max(load.values(), default=0)
+                        cycles[pe, g] += max(worst, 1)
+                        stats[pe, 3] += max(worst - 1, 0)
+                        stats[pe, 4] += 1
+    return cycles, stats, out
+
+
+@pytest.mark.parametrize("stride,banks,bank_hash", [(1, 32, "xor"), (2, 32, "xor"),
+                                                    (1, 7, "linear"), (2, 5, "single")])
+def test_kernel_matches_a_plain_loop_over_vector_cycles(stride, banks, bank_hash):
+    from accelsim.arch.scnn import Core
+    from accelsim.kernels import cartesian as cp
+    rng = np.random.default_rng(stride * banks)
+    net = one_layer(kernel=3, channels=3, filters=5, size=9, stride=stride, pad=1)
+    layer = net.layers[-1]
+    core = Core(scnn(**{"core_params.pe_rows": 2, "core_params.pe_cols": 2,
+                        "core_params.banks": banks, "core_params.bank_hash": bank_hash,
+                        "core_params.accumulator_entries": 40}))
+    t = core.tile(layer)
+    x = (rng.integers(-9, 10, (3, 9, 9)) * (rng.random((3, 9, 9)) < 0.5)).astype(np.int16)
+    x[0, :, :] = 0                                # a channel without entries
+    x[1, 0, 0], x[1, 8, 8] = 5, 6                 # a zero run longer than 15: a placeholder
+    x[1, 1:8] = 0
+    w = (rng.integers(-9, 10, (5, 3, 3, 3)) * (rng.random((5, 3, 3, 3)) < 0.6)).astype(np.int16)
+    acc, cycles, stats = cp.run_pes(
+        t.geom, t.tiles, t.origin, t.extent, t.kgroups, cp.encode_tiles(x, t.tiles, 15),
+        cp.encode_weights(w, t.kgroups, 15), f_vec=4, i_vec=4, banks=banks,
+        hash_kind=cp.HASH_XOR if bank_hash == "xor" else
+        cp.HASH_LINEAR if bank_hash == "linear" else cp.HASH_SINGLE, compute=True, n_out=5)
+    bank = {"xor": lambda k, ox, oy: xor_bank(k, ox, oy, 1 << 10),
+            "linear": lambda k, ox, oy: k + ox + 3 * oy, "single": lambda k, ox, oy: 0}
+    want_cycles, want_stats, want_out = _reference_pes(x, w, t, 4, 4, banks, bank[bank_hash])
+    assert len(t.kgroups) > 1 and want_stats[:, 3].sum() > 0 and (want_stats[:, 0] >
+                                                                   want_stats[:, 2]).any()
+    np.testing.assert_array_equal(cycles, want_cycles)
+    np.testing.assert_array_equal(stats[:, [cp.PRODUCTS, cp.EFFECTUAL, cp.LANDED, cp.STALLS,
+                                            cp.VECTOR_CYCLES]], want_stats)
+    np.testing.assert_array_equal(core._merge(layer, acc, t), want_out)

@@ -37,8 +37,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
+from accelsim.kernels import bitmask
 from accelsim.workload.layer import Layer
 
 
@@ -84,19 +84,14 @@ def layer_operands(layer: Layer, x: np.ndarray, w: np.ndarray, chunk: int) -> Op
     flat fc input) and weights ``w`` (M x C/G x R x S)."""
     x = x.reshape(layer.in_shape)
     top, left, bottom, right = layer.pad
-    padded = np.pad(x, ((0, 0), (top, bottom), (left, right)))
-    windows = sliding_window_view(padded, (layer.kernel_h, layer.kernel_w), axis=(1, 2))
-    windows = windows[:, ::layer.stride[0], ::layer.stride[1]][:, :layer.out_h, :layer.out_w]
-    groups, cg = layer.groups, layer.in_channels_per_group
-    positions = layer.out_h * layer.out_w
-    # C x P x Q x R x S -> groups x positions x (c, r, s)
-    per_group = windows.reshape(groups, cg, positions, layer.kernel_h, layer.kernel_w)
-    matrix = per_group.transpose(0, 2, 1, 3, 4).reshape(groups, positions, -1)
-    avals = np.ascontiguousarray(_chunked(matrix, chunk).transpose(0, 2, 1, 3))
+    padded = np.ascontiguousarray(np.pad(x, ((0, 0), (top, bottom), (left, right))))
+    avals, acodes = bitmask.window_chunks(padded, layer.kernel_h, layer.kernel_w,
+                                          layer.stride[0], layer.stride[1], layer.out_h,
+                                          layer.out_w, layer.groups, chunk)
     wvals = np.ascontiguousarray(_chunked(w.reshape(layer.out_channels, -1), chunk))
-    k = cg * layer.kernel_h * layer.kernel_w
+    k = layer.in_channels_per_group * layer.kernel_h * layer.kernel_w
     chunk_len = np.minimum(chunk, k - chunk * np.arange(wvals.shape[1]))
-    return Operands(wvals, avals, _codes(wvals), _codes(avals), chunk_len.astype(np.int64))
+    return Operands(wvals, avals, _codes(wvals), acodes, chunk_len.astype(np.int64))
 
 
 @dataclass(frozen=True)

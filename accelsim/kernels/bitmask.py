@@ -62,36 +62,66 @@ def popcount_table(bits: int) -> np.ndarray:
 
 
 @njit(cache=True)
-def _dispatch(ring, head, count, pending, threads, lookahead):
-    """One cycle of the dynamic scheduler: hand up to ``threads`` pairs from the window
-    (oldest first), retire finished items. Returns (head, count, pending, dispatched)."""
-    dispatched = min(threads, pending)
-    left = dispatched
-    while count > 0 and left > 0:
-        remaining = ring[head]
-        if remaining <= left:
-            left -= remaining
-            head = head + 1 if head + 1 < lookahead else 0
-            count -= 1
-        else:
-            ring[head] = remaining - left
-            left = 0
-    while count > 0 and ring[head] == 0:
-        head = head + 1 if head + 1 < lookahead else 0
-        count -= 1
-    return head, count, pending - dispatched, dispatched
+def window_chunks(padded, kernel_h, kernel_w, stride_h, stride_w, out_h, out_w, groups, chunk):
+    """The input windows of a conv as work-item chunks, in one pass over the padded input
+    (``C x H x W``): ``avals[g, k, p, b]`` is element ``k * chunk + b`` (in ``(c, r, s)``
+    order within group ``g``) of the window at output position ``p``, zero past the window;
+    ``acodes[g, k, p]`` its mask code (bit ``b`` set when that element is non-zero)."""
+    cg = padded.shape[0] // groups
+    n_chunks = -(-(cg * kernel_h * kernel_w) // chunk)
+    avals = np.zeros((groups, n_chunks, out_h * out_w, chunk), padded.dtype)
+    acodes = np.zeros((groups, n_chunks, out_h * out_w), np.int64)
+    for g in range(groups):
+        for c in range(cg):
+            for r in range(kernel_h):
+                for s in range(kernel_w):
+                    e = (c * kernel_h + r) * kernel_w + s
+                    k, b = e // chunk, e % chunk
+                    for oy in range(out_h):
+                        row = padded[g * cg + c, oy * stride_h + r]
+                        for ox in range(out_w):
+                            v = row[ox * stride_w + s]
+                            avals[g, k, oy * out_w + ox, b] = v
+                            if v != 0:
+                                acodes[g, k, oy * out_w + ox] |= 1 << b
+    return avals, acodes
 
 
 @njit(cache=True)
-def _item_sum(wvals, avals, m, g, k, p, both):
-    """The item's effectual products, summed (bits of ``both`` select the elements).
-    ``wvals`` is an integer (numba multiplies as int64) or float64, so every product is
-    exact (int) or double (float)."""
-    total = wvals[m, k, 0] - wvals[m, k, 0]
+def _dispatch(ends, head, count, issued, total, threads, lookahead):
+    """Dynamic scheduler cycles until the window's oldest item is fully dispatched (at least
+    one): each cycle hands ``min(threads, pending)`` pairs out, oldest first. ``ends[slot]``
+    is an item's cumulative pair count (its last pair's number), ``issued`` the pairs
+    handed out so far, ``total`` the pairs that entered the window; an item retires once
+    ``issued`` reaches its end (an item with no pairs at the first cycle that reaches it).
+    Returns (head, count, issued, cycles, idle thread-cycles)."""
+    gap = ends[head] - issued
+    cycles = 1 if gap <= threads else -(-gap // threads)    # no division when one cycle
+    done = min(issued + cycles * threads, total)
+    idle = cycles * threads - (done - issued)
+    while count > 0 and ends[head] <= done:
+        head = head + 1 if head + 1 < lookahead else 0
+        count -= 1
+    return head, count, done, cycles, idle
+
+
+@njit(cache=True)
+def _item_sum(w_chunk, a_chunks, p, both, integer):
+    """The item's effectual products, summed (bits of ``both`` select the elements of the
+    weight chunk ``w_chunk`` and the activation chunk ``a_chunks[p]``). ``w_chunk`` is an
+    integer (numba multiplies as int64) or float64, so every product is exact (int) or
+    double (float). Integers: the whole chunk's dot product without a branch per bit (a
+    pair with a zero factor adds an exact 0); floats only the selected elements (``0 * inf``
+    would not be 0)."""
+    total = w_chunk[0] - w_chunk[0]
+    if integer:
+        for j in range(w_chunk.shape[0]):
+            total += w_chunk[j] * a_chunks[p, j]
+        return total
     j = 0
     while both:
         if both & 1:
-            total += wvals[m, k, j] * avals[g, k, p, j]
+            total += w_chunk[j] * a_chunks[p, j]
         both >>= 1
         j += 1
     return total
@@ -99,14 +129,15 @@ def _item_sum(wvals, avals, m, g, k, p, both):
 
 @njit(cache=True)
 def _run_core(core, filters, filter_ptr, ranges, wcodes, acodes, wvals, avals, chunk_len,
-              filters_per_group, threads, lookahead, mode, skip, compute, popcount,
+              filters_per_group, threads, lookahead, mode, skip, compute, integer, popcount,
               acc, entry_cycles, stats):
     """Walk one core's items in order and time them (see the module docstring)."""
     p0, p1, k0, k1, part = ranges[core]
-    ring = np.zeros(lookahead, dtype=np.int64)
-    head = count = pending = 0
+    ends = np.zeros(lookahead, dtype=np.int64)
+    head = count = issued = total = 0
     cycles = empties = idle = 0
     items = pairs_total = chunks = nonempty = 0
+    static_cycles = (np.arange(popcount.shape[0]) + threads - 1) // threads   # per pair count
     for entry in range(filter_ptr[core], filter_ptr[core + 1]):
         m = filters[entry]
         g = m // filters_per_group
@@ -117,10 +148,11 @@ def _run_core(core, filters, filter_ptr, ranges, wcodes, acodes, wvals, avals, c
                 continue
             chunks += 1
             items += p1 - p0
+            a_codes, a_chunks, w_chunk, out = acodes[g, k], avals[g, k], wvals[m, k], acc[part, m]
             for p in range(p0, p1):
-                both = wc & acodes[g, k, p]
+                both = wc & a_codes[p]
                 if compute and both:
-                    acc[part, m, p] += _item_sum(wvals, avals, m, g, k, p, both)
+                    out[p] += _item_sum(w_chunk, a_chunks, p, both, integer)
                 pairs = popcount[both] if skip else chunk_len[k]
                 pairs_total += pairs
                 if pairs:
@@ -129,24 +161,24 @@ def _run_core(core, filters, filter_ptr, ranges, wcodes, acodes, wvals, avals, c
                     if pairs == 0:
                         empties += 1
                     else:
-                        cycles += empties // lookahead + (pairs + threads - 1) // threads
+                        cycles += empties // lookahead + static_cycles[pairs]
                         empties = 0
                     continue
-                while count == lookahead:
-                    head, count, pending, done = _dispatch(ring, head, count, pending,
-                                                           threads, lookahead)
-                    cycles += 1
-                    idle += threads - done
+                if count == lookahead:
+                    head, count, issued, spent, waste = _dispatch(
+                        ends, head, count, issued, total, threads, lookahead)
+                    cycles += spent
+                    idle += waste
+                total += pairs
                 tail_slot = head + count
-                ring[tail_slot if tail_slot < lookahead else tail_slot - lookahead] = pairs
+                ends[tail_slot if tail_slot < lookahead else tail_slot - lookahead] = total
                 count += 1
-                pending += pairs
         entry_cycles[entry] = cycles - start
     tail = -(-empties // lookahead) if mode == STATIC else 0
-    while count > 0:
-        head, count, pending, done = _dispatch(ring, head, count, pending, threads, lookahead)
-        tail += 1
-        idle += threads - done
+    if count > 0:                    # drain: cycles until the newest item is dispatched
+        spent = max(1, -(-(total - issued) // threads))
+        tail += spent
+        idle += spent * threads - (total - issued)
     last = filter_ptr[core + 1] - 1
     if last >= filter_ptr[core]:
         entry_cycles[last] += tail
@@ -163,12 +195,12 @@ def _run_core(core, filters, filter_ptr, ranges, wcodes, acodes, wvals, avals, c
 
 @njit(cache=True, parallel=True)
 def _run_cores(filters, filter_ptr, ranges, wcodes, acodes, wvals, avals, chunk_len,
-               filters_per_group, threads, lookahead, mode, skip, compute, popcount,
+               filters_per_group, threads, lookahead, mode, skip, compute, integer, popcount,
                acc, entry_cycles, stats):
     for core in prange(len(ranges)):
         _run_core(core, filters, filter_ptr, ranges, wcodes, acodes, wvals, avals, chunk_len,
-                  filters_per_group, threads, lookahead, mode, skip, compute, popcount,
-                  acc, entry_cycles, stats)
+                  filters_per_group, threads, lookahead, mode, skip, compute, integer,
+                  popcount, acc, entry_cycles, stats)
 
 
 def run_cores(filters: np.ndarray, filter_ptr: np.ndarray, ranges: np.ndarray,
@@ -182,7 +214,8 @@ def run_cores(filters: np.ndarray, filter_ptr: np.ndarray, ranges: np.ndarray,
     * ``ranges``: per core ``(p0, p1, k0, k1, part)``: its output positions, its chunks and
       the accumulator slice it adds into (cores that split one output's reduction use
       different parts, summed by the caller);
-    * ``wcodes`` ``M x NCH`` and ``acodes`` ``groups x NCH x positions``: the masks as codes;
+    * ``wcodes`` ``M x NCH`` and ``acodes`` ``groups x NCH x positions``: the masks as codes
+      (of exactly the non-zero values: fixed-point items sum whole chunks);
       ``wvals`` ``M x NCH x chunk``, ``avals`` ``groups x NCH x positions x chunk``: values;
       ``chunk_len``: elements in each chunk (the last may be short).
 
@@ -193,7 +226,7 @@ def run_cores(filters: np.ndarray, filter_ptr: np.ndarray, ranges: np.ndarray,
     chunk = wvals.shape[2]
     if chunk > MAX_CHUNK or avals.shape[3] != chunk:
         raise ValueError(f"chunk must be <= {MAX_CHUNK} and equal for weights and inputs")
-    integer = np.issubdtype(wvals.dtype, np.integer)
+    integer = np.issubdtype(wvals.dtype, np.integer) and np.issubdtype(avals.dtype, np.integer)
     acc = np.zeros((n_parts, wcodes.shape[0], acodes.shape[2]),
                    dtype=np.int64 if integer else np.float64)
     if not integer:                  # float products in double; numba multiplies ints as int64
@@ -205,6 +238,6 @@ def run_cores(filters: np.ndarray, filter_ptr: np.ndarray, ranges: np.ndarray,
                np.ascontiguousarray(ranges, np.int64), np.ascontiguousarray(wcodes, np.int64),
                np.ascontiguousarray(acodes, np.int64), np.ascontiguousarray(wvals), avals,
                np.ascontiguousarray(chunk_len, np.int64), filters_per_group, threads,
-               lookahead, mode, skip, compute, popcount_table(chunk), acc,
+               lookahead, mode, skip, compute, integer, popcount_table(chunk), acc,
                entry_cycles, stats)
     return acc, entry_cycles, stats

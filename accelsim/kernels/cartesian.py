@@ -157,63 +157,85 @@ def _decode(ptr, vals, runs, row, out_v, out_p):
 
 
 @njit(cache=True)
-def _vector_cycle(a_y, a_x, av, i0, ni, w_k, w_r, w_s, wv, j0, nf, geom, hash_kind, banks,
-                  mask, count, used, compute, acc, oy_lo, ox_lo):
-    """One F x I Cartesian product of ``wv[j0:j0+nf]`` and ``av[i0:i0+ni]``: scatter the
-    landing products to their banks (adding the values into ``acc``). Returns (products in
-    the busiest bank, landed, effectual)."""
+def _channel(ay, ax, av, na, wk, wr, ws, wv, nw, f_vec, i_vec, geom, hash_kind, banks, mask,
+             count, used, compute, acc, oy_lo, ox_lo, totals):
+    """Every F x I vector cycle of one (PE, group, input channel): activations ``av[:na]``
+    at padded input ``(ay, ax)`` times weights ``wv[:nw]`` of filter position
+    ``(wk, wr, ws)``. Landing products go to their banks (values added into ``acc``); each
+    cycle lasts as long as its busiest bank (``count``, reset from ``used`` after the cycle).
+    Adds products, effectual, landed, stalls and vector cycles into ``totals``; returns the
+    cycles."""
     sh, sw, h1, w1 = geom[4], geom[5], geom[10], geom[11]
     strided = sh > 1 or sw > 1
-    worst = n_used = effectual = 0
-    for j in range(nf):
-        wj = wv[j0 + j]
-        kj, rj, sj = w_k[j], w_r[j], w_s[j]
-        for i in range(ni):
-            oy1 = a_y[i] - rj
-            ox1 = a_x[i] - sj
-            if oy1 < 0 or ox1 < 0 or oy1 >= h1 or ox1 >= w1:
-                continue
-            if strided:
-                if oy1 % sh or ox1 % sw:
-                    continue
-                oy, ox = oy1 // sh, ox1 // sw
-            else:
-                oy, ox = oy1, ox1
-            b = _bank(hash_kind, kj, oy, ox, banks, mask)
-            used[n_used] = b
-            n_used += 1
-            count[b] += 1
-            worst = max(worst, count[b])
-            ai = av[i0 + i]
-            if ai != 0 and wj != 0:
-                effectual += 1
-                if compute:
-                    acc[kj, oy - oy_lo, ox - ox_lo] += ai * wj
-    for u in range(n_used):
-        count[used[u]] = 0
-    return worst, n_used, effectual
+    cycles = products = effectual = landed = stalls = vectors = 0
+    for i0 in range(0, na, i_vec):
+        i1 = min(i0 + i_vec, na)
+        for j0 in range(0, nw, f_vec):
+            j1 = min(j0 + f_vec, nw)
+            worst = n_used = 0
+            for j in range(j0, j1):
+                wj, kj, rj, sj = wv[j], wk[j], wr[j], ws[j]
+                for i in range(i0, i1):
+                    oy1 = ay[i] - rj
+                    ox1 = ax[i] - sj
+                    if oy1 < 0 or ox1 < 0 or oy1 >= h1 or ox1 >= w1:
+                        continue
+                    if strided:
+                        if oy1 % sh or ox1 % sw:
+                            continue
+                        oy, ox = oy1 // sh, ox1 // sw
+                    else:
+                        oy, ox = oy1, ox1
+                    b = _bank(hash_kind, kj, oy, ox, banks, mask)
+                    used[n_used] = b
+                    n_used += 1
+                    n_b = count[b] + 1
+                    count[b] = n_b
+                    worst = max(worst, n_b)
+                    ai = av[i]
+                    if ai != 0 and wj != 0:
+                        effectual += 1
+                        if compute:
+                            acc[kj, oy - oy_lo, ox - ox_lo] += ai * wj
+            for u in range(n_used):
+                count[used[u]] = 0
+            landed += n_used
+            products += (j1 - j0) * (i1 - i0)
+            cycles += max(worst, 1)
+            stalls += max(worst - 1, 0)
+            vectors += 1
+    totals[PRODUCTS] += products
+    totals[EFFECTUAL] += effectual
+    totals[LANDED] += landed
+    totals[STALLS] += stalls
+    totals[VECTOR_CYCLES] += vectors
+    return cycles
 
 
 @njit(cache=True)
 def _run_pe(pe, geom, tiles, origin, kgroups, a_ptr, a_val, a_run, w_ptr, w_val, w_run,
             f_vec, i_vec, banks, hash_kind, compute, acc, group_cycles, stats):
+    """One PE's tile through every output-channel group: per input channel, the activation
+    and weight rows decoded once (positions to coordinates once, not per vector cycle), then
+    :func:`_channel`."""
     n_c, cg, rr, ss, sh, sw, pt, pl, out_h, out_w, h1, w1 = geom
     y0, x0, tw = tiles[pe, 0], tiles[pe, 2], tiles[pe, 3] - tiles[pe, 2]
     oy_lo, ox_lo = origin[pe, 0], origin[pe, 1]
-    av = np.zeros(max((tiles[pe, 1] - y0) * tw, 1), a_val.dtype)
-    ap = np.zeros(av.shape[0], np.int64)
+    na_max = max((tiles[pe, 1] - y0) * tw, 1)
+    av = np.zeros(na_max, a_val.dtype)
+    ap = np.zeros(na_max, np.int64)
+    ay, ax = np.zeros(na_max, np.int64), np.zeros(na_max, np.int64)
     wmax = 1
     for g in range(kgroups.shape[0]):
         wmax = max(wmax, (kgroups[g, 1] - kgroups[g, 0]) * rr * ss)
     wv = np.zeros(wmax, w_val.dtype)
     wp = np.zeros(wmax, np.int64)
-    a_y, a_x = np.zeros(i_vec, np.int64), np.zeros(i_vec, np.int64)
-    w_k, w_r, w_s = np.zeros(f_vec, np.int64), np.zeros(f_vec, np.int64), np.zeros(f_vec, np.int64)
+    wk, wr, ws = np.zeros(wmax, np.int64), np.zeros(wmax, np.int64), np.zeros(wmax, np.int64)
     count = np.zeros(banks, np.int64)
     used = np.zeros(f_vec * i_vec, np.int64)
     mask = banks - 1 if banks & (banks - 1) == 0 else -1
     acc_pe = acc[pe]
-    products = effectual = landed = stalls = vec_cycles = 0
+    totals = np.zeros(N_STATS, np.int64)
     for g in range(kgroups.shape[0]):
         k0, c0 = kgroups[g, 0], kgroups[g, 2]
         cycles = 0
@@ -224,34 +246,21 @@ def _run_pe(pe, geom, tiles, origin, kgroups, a_ptr, a_val, a_run, w_ptr, w_val,
             nw = _decode(w_ptr, w_val, w_run, g * cg + ci, wv, wp)
             if nw == 0:
                 continue
-            for i0 in range(0, na, i_vec):
-                ni = min(i_vec, na - i0)
-                for i in range(ni):
-                    a_y[i] = y0 + ap[i0 + i] // tw + pt
-                    a_x[i] = x0 + ap[i0 + i] % tw + pl
-                for j0 in range(0, nw, f_vec):
-                    nf = min(f_vec, nw - j0)
-                    for j in range(nf):
-                        p = wp[j0 + j]
-                        w_k[j] = k0 + p // (rr * ss)
-                        w_r[j] = (p // ss) % rr
-                        w_s[j] = p % ss
-                    worst, got, eff = _vector_cycle(
-                        a_y, a_x, av, i0, ni, w_k, w_r, w_s, wv, j0, nf, geom, hash_kind,
-                        banks, mask, count, used, compute, acc_pe, oy_lo, ox_lo)
-                    landed += got
-                    effectual += eff
-                    products += nf * ni
-                    cycles += max(worst, 1)
-                    stalls += max(worst - 1, 0)
-                    vec_cycles += 1
+            for i in range(na):
+                ay[i] = y0 + ap[i] // tw + pt
+                ax[i] = x0 + ap[i] % tw + pl
+            for j in range(nw):
+                p = wp[j]
+                wk[j] = k0 + p // (rr * ss)
+                wr[j] = (p // ss) % rr
+                ws[j] = p % ss
+            cycles += _channel(ay, ax, av, na, wk, wr, ws, wv, nw, f_vec, i_vec, geom,
+                               hash_kind, banks, mask, count, used, compute, acc_pe, oy_lo,
+                               ox_lo, totals)
         group_cycles[pe, g] = cycles
-    stats[pe, PRODUCTS] = products
-    stats[pe, EFFECTUAL] = effectual
-    stats[pe, LANDED] = landed
-    stats[pe, STALLS] = stalls
-    stats[pe, VECTOR_CYCLES] = vec_cycles
-    stats[pe, PAIRS_SLOTS] = vec_cycles * f_vec * i_vec
+    for col in range(N_STATS):
+        stats[pe, col] = totals[col]
+    stats[pe, PAIRS_SLOTS] = totals[VECTOR_CYCLES] * f_vec * i_vec
 
 
 @njit(cache=True, parallel=True)
