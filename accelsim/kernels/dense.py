@@ -23,6 +23,14 @@ An output block reads the union of the input channels of the groups its channels
 so dense (G = 1), grouped and depthwise layers share one loop: a depthwise block of 16
 channels uses the 16 diagonal multipliers only (off-block synapses are zero in SB).
 
+Outputs and counts. With fp32 operands the walk computes the sums tile by tile
+(:func:`_conv_tile`, the NFU's order: float64 sums of float32 products round, so the order
+matters). With int16 operands (fixed16) every partial sum is an exact integer below 2**53 in
+any order, so :func:`conv_tiles` takes the sums from one BLAS GEMM per row chunk
+(:mod:`accelsim.kernels.dense_gemm`), bit-identical to this loop and faster, while the
+same walk counts; it checks that the walk counted exactly the products the GEMM computed
+(``tests/test_dense_speed_paths.py`` checks GEMM against loop on random layers).
+
 Arrays: ``x`` is the *padded* input, H x W x C (channels innermost, NBin row order);
 ``sb`` holds SB rows (see :func:`_pack_sb_rows`); ``acc`` is P x Q x M float64 (exact
 integers for fixed16).
@@ -35,6 +43,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 from numba import njit, prange
+
+from accelsim.kernels import dense_gemm
 
 # Count columns: one per (role, action); roles are mapped to component names by the core.
 CYCLES, MACS, OPS, IN_READ, W_READ, OUT_READ, OUT_WRITE, IN_FILL, W_FILL, OUT_FILL, \
@@ -205,43 +215,52 @@ def _conv_step(x, sb, acc, compute, geometry, tiling, ob, st, kc, ic, tile, n_st
     tile_counts[TILES] += 1
 
 
-@njit(cache=True, parallel=True)
-def _conv_kernel(x, sb, acc, compute, geometry, tiling, part_bounds, tile_start, n_steps,
-                 n_tiles, tile_cycles, counts, walked):
-    """Walk the tiles in the dataflow order ``tiling[0]``; see the module docstring.
-
-    The outer loop's index range is split into parts run in parallel; parts write disjoint
-    outputs (whole output blocks, or whole spatial tiles) and their own count rows.
-    """
+@njit(cache=True)
+def _walk(x, sb, acc, compute, geometry, tiling, a0, a1, tile_start, n_steps, n_tiles,
+          tile_cycles, counts):
+    """Walk the outer-loop iterations ``[a0, a1)`` in the dataflow order ``tiling[0]`` (see
+    the module docstring), into ``counts`` (n_steps x N); returns the tiles walked."""
     cg, mg, m_total, kh = geometry[1], geometry[2], geometry[3], geometry[4]
     tn = geometry[12]
     order, th, tw, kr, chunk = tiling[0], tiling[1], tiling[2], tiling[3], tiling[4]
     n_st = ((acc.shape[0] + th - 1) // th) * ((acc.shape[1] + tw - 1) // tw)
     n_ob = (m_total + tn - 1) // tn
     n_kc = (kh + kr - 1) // kr
-    for part in prange(len(part_bounds) - 1):
-        part_counts = counts[part]
-        for a in range(part_bounds[part], part_bounds[part + 1]):
-            tile = tile_start[a]
-            if order == 2:       # ob > kc > ic > st: weights stay, partial sums spill
-                n_ic = _block(a, tn, m_total, mg, cg, chunk)[4]
+    walked = 0
+    for a in range(a0, a1):
+        tile = tile_start[a]
+        if order == 2:       # ob > kc > ic > st: weights stay, partial sums spill
+            n_ic = _block(a, tn, m_total, mg, cg, chunk)[4]
+            for kc in range(n_kc):
+                for ic in range(n_ic):
+                    for st in range(n_st):
+                        _conv_step(x, sb, acc, compute, geometry, tiling, a, st, kc, ic,
+                                   tile, n_steps, n_tiles, tile_cycles, counts)
+                        tile += 1
+        else:                # ob > st (order 0) or st > ob (order 1), then kc > ic
+            for b in range(n_st if order == 0 else n_ob):
+                ob = a if order == 0 else b
+                st = b if order == 0 else a
+                n_ic = _block(ob, tn, m_total, mg, cg, chunk)[4]
                 for kc in range(n_kc):
                     for ic in range(n_ic):
-                        for st in range(n_st):
-                            _conv_step(x, sb, acc, compute, geometry, tiling, a, st, kc, ic,
-                                       tile, n_steps, n_tiles, tile_cycles, part_counts)
-                            tile += 1
-            else:                # ob > st (order 0) or st > ob (order 1), then kc > ic
-                for b in range(n_st if order == 0 else n_ob):
-                    ob = a if order == 0 else b
-                    st = b if order == 0 else a
-                    n_ic = _block(ob, tn, m_total, mg, cg, chunk)[4]
-                    for kc in range(n_kc):
-                        for ic in range(n_ic):
-                            _conv_step(x, sb, acc, compute, geometry, tiling, ob, st, kc, ic,
-                                       tile, n_steps, n_tiles, tile_cycles, part_counts)
-                            tile += 1
-            walked[part] += tile - tile_start[a]
+                        _conv_step(x, sb, acc, compute, geometry, tiling, ob, st, kc, ic,
+                                   tile, n_steps, n_tiles, tile_cycles, counts)
+                        tile += 1
+        walked += tile - tile_start[a]
+    return walked
+
+
+@njit(cache=True, parallel=True)
+def _conv_kernel(x, sb, acc, geometry, tiling, part_bounds, tile_start, n_steps, n_tiles,
+                 tile_cycles, counts, walked):
+    """Compute and count: the outer loop's index range is split into parts run in
+    parallel; parts write disjoint outputs (whole output blocks, or whole spatial tiles) and
+    their own count rows."""
+    for part in prange(len(part_bounds) - 1):
+        walked[part] = _walk(x, sb, acc, True, geometry, tiling, part_bounds[part],
+                             part_bounds[part + 1], tile_start, n_steps, n_tiles,
+                             tile_cycles, counts[part])
 
 
 def _outer_tile_starts(geometry, tiling, p_out, q_out) -> tuple[np.ndarray, int]:
@@ -274,8 +293,9 @@ def conv_tiles(x_padded, weights, geometry, tiling, n_steps, n_tiles, *, compute
 
     ``x_padded`` is H x W x C and ``weights`` M x C/G x R x S, both int16 (fixed16) or both
     float32 (fp32); ``geometry`` and ``tiling`` are int tuples built by the
-    core (fields: see :func:`_conv_step`). ``acc`` is P x Q x M float64; for int16
-    operands it holds exact integers while a reduction has < 2**23 terms (checked).
+    core (fields: see :func:`_conv_step`). ``acc`` is P x Q x M float64 (P x Q x 0 with
+    ``compute`` False); for int16 operands it holds exact integers while a reduction has
+    < 2**23 terms (checked), from :func:`dense_gemm.conv_sums` (see the module docstring).
     ``counts`` is ``n_steps x N_COLUMNS`` int64.
     """
     if x_padded.dtype != weights.dtype or x_padded.dtype not in (np.int16, np.float32):
@@ -293,18 +313,31 @@ def conv_tiles(x_padded, weights, geometry, tiling, n_steps, n_tiles, *, compute
     p_out = (x_padded.shape[0] - kh) // sh + 1
     q_out = (x_padded.shape[1] - kw) // sw + 1
     tile_start, union = _outer_tile_starts(geometry, tiling, p_out, q_out)
-    n_parts = max(1, min(numba.get_num_threads(), len(tile_start)))
-    part_bounds = np.linspace(0, len(tile_start), n_parts + 1).astype(np.int64)
-    sb = _pack_sb_rows(np.ascontiguousarray(weights), tn, cg, mg, union) if compute \
-        else np.zeros((1, 1, 1, 1, tn), dtype=weights.dtype)
-    acc = np.zeros((p_out, q_out, m_total), dtype=np.float64)
-    counts = np.zeros((n_parts, n_steps, N_COLUMNS), dtype=np.int64)
-    walked = np.zeros(n_parts, dtype=np.int64)
-    _conv_kernel(np.ascontiguousarray(x_padded), sb, acc, compute, geometry, tiling,
-                 part_bounds, tile_start, n_steps, n_tiles, tile_cycles, counts, walked)
-    if walked.sum() != n_tiles:
-        raise AssertionError(f"tile count mismatch: walked {walked.sum()}, expected {n_tiles}")
-    return acc, counts.sum(axis=0)
+    x = np.ascontiguousarray(x_padded)
+    if compute and x.dtype == np.float32:     # the loop computes; int16 sums: the GEMM below
+        n_parts = max(1, min(numba.get_num_threads(), len(tile_start)))
+        part_bounds = np.linspace(0, len(tile_start), n_parts + 1).astype(np.int64)
+        sb = _pack_sb_rows(np.ascontiguousarray(weights), tn, cg, mg, union)
+        acc = np.zeros((p_out, q_out, m_total), dtype=np.float64)
+        counts = np.zeros((n_parts, n_steps, N_COLUMNS), dtype=np.int64)
+        walked = np.zeros(n_parts, dtype=np.int64)
+        _conv_kernel(x, sb, acc, geometry, tiling, part_bounds, tile_start, n_steps, n_tiles,
+                     tile_cycles, counts, walked)
+        walked, counts = walked.sum(), counts.sum(axis=0)
+    else:                                     # counting only: one serial walk, no outputs
+        acc = np.zeros((p_out, q_out, 0), dtype=np.float64)
+        counts = np.zeros((n_steps, N_COLUMNS), dtype=np.int64)
+        walked = _walk(x, np.zeros((1, 1, 1, 1, tn), dtype=weights.dtype), acc, False,
+                       geometry, tiling, 0, len(tile_start), tile_start, n_steps, n_tiles,
+                       tile_cycles, counts)
+    if walked != n_tiles:
+        raise AssertionError(f"tile count mismatch: walked {walked}, expected {n_tiles}")
+    if compute and x.dtype == np.int16:
+        acc = dense_gemm.conv_sums(x, weights, (sh, sw))
+        if counts[:, MACS].sum() != acc.size * cg * kh * kw:
+            raise AssertionError(f"the tile walk counted {counts[:, MACS].sum()} MACs, the "
+                                 f"GEMM computed {acc.size * cg * kh * kw}")
+    return acc, counts
 
 
 @njit(cache=True)

@@ -33,6 +33,10 @@ the bricks and times the groups, tile by tile::
 
 ``x`` is the padded input H x W x C; ``sb`` the SB rows of :func:`dense._pack_sb_rows` (the
 same synapses DaDianNao reads, so the sums, in the same order, are bit-identical to its).
+That is the fp32 path. With int16 operands the kernel only counts and the sums come from
+:func:`dense_gemm.conv_sums` on the input with its ineffectual neurons zeroed: every partial
+sum is an exact integer, so they equal the loop's (and DaDianNao's) bit for bit; the
+effectual MACs the kernel counted are checked not to exceed the products the GEMM computed.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from accelsim.kernels import dense
+from accelsim.kernels import dense, dense_gemm
 
 # Per-row statistics columns (summed over rows by the wrapper). SB_SLICE_SAVED: the SB slice
 # reads DaDianNao makes and Cnvlutin does not (``ti`` slices per brick per active SB tile,
@@ -95,20 +99,51 @@ def _position(x, sb, acc, compute, oy, ox, ob, m0, m1, u0, ky0, ky1, c0, c1, geo
             acc[oy, ox, m0 + lane] += partial[lane]
 
 
+@njit(cache=True)
+def _same_bricks(brick_nnz, ob, oy, ox, m0, m1, n_ic, kr, kh, kw, chunk, cg, ti, sb_lanes,
+                 stats):
+    """Block ``ob`` of a one-group layer reads the very bricks block 0 read at this position:
+    copy their effectual counts and add the statistics the scan would have added (every
+    effectual neuron feeds all ``m1 - m0`` outputs of the block)."""
+    active_tiles = (m1 - m0 + sb_lanes - 1) // sb_lanes
+    for kc in range(brick_nnz.shape[1]):
+        rows = min(kr, kh - kc * kr)
+        for ic in range(n_ic):
+            channels = min(chunk, cg - ic * chunk)
+            n_bricks = rows * kw * ((channels + ti - 1) // ti)
+            effectual = 0
+            for j in range(n_bricks):
+                nnz = brick_nnz[0, kc, ic, oy, ox, j]
+                brick_nnz[ob, kc, ic, oy, ox, j] = nnz
+                effectual += nnz
+            stats[EFFECTUAL_NEURONS] += effectual
+            stats[SKIPPED_NEURONS] += rows * kw * channels - effectual
+            stats[EFFECTUAL_MACS] += effectual * (m1 - m0)
+            stats[SB_SLICE_READS] += effectual * active_tiles
+            stats[SB_SLICE_SAVED] += (n_bricks * ti - effectual) * active_tiles
+
+
 @njit(cache=True, parallel=True)
 def _zero_skip_kernel(x, sb, acc, compute, geometry, tiling, threshold, brick_nnz, stats):
-    """Outputs, and ``brick_nnz[ob, kc, ic, oy, ox, brick]``; rows of outputs in parallel."""
+    """Outputs, and ``brick_nnz[ob, kc, ic, oy, ox, brick]``; rows of outputs in parallel.
+    Counting only a one-group layer, blocks after the first reuse its scan
+    (:func:`_same_bricks`)."""
     (cg, mg, m_total, kh, kw, sh, sw, tn, ti, sb_lanes) = geometry
     kr, chunk = tiling
     p_out, q_out = acc.shape[0], acc.shape[1]
     n_ob = (m_total + tn - 1) // tn
     n_kc = (kh + kr - 1) // kr
     inner = (cg, mg, kw, sh, sw, ti, sb_lanes)
+    reuse = not compute and mg == m_total
     for oy in prange(p_out):
         partial = np.zeros(sb.shape[4], dtype=np.float64)
         for ox in range(q_out):
             for ob in range(n_ob):
                 m0, m1, u0, u1, n_ic = dense._block(ob, tn, m_total, mg, cg, chunk)
+                if reuse and ob > 0:
+                    _same_bricks(brick_nnz, ob, oy, ox, m0, m1, n_ic, kr, kh, kw, chunk, cg,
+                                 ti, sb_lanes, stats[oy])
+                    continue
                 for kc in range(n_kc):
                     ky0 = kc * kr
                     ky1 = min(ky0 + kr, kh)
@@ -190,8 +225,9 @@ def zero_skip_conv(x_padded, weights, geometry, tiling, lanes, threshold, min_gr
     ``span_windows``: brick groups run on across the windows of a tile (see
     :func:`_group_cycles`).
     Returns ``(acc, tile_cycles, busy, stats)``: ``acc`` P x Q x M float64 (exact
-    integers for int16), ``tile_cycles[ob, st, kc, ic]`` for :func:`dense.conv_tiles`,
-    ``busy[lane]`` effectual neurons each subunit processed, ``stats`` summed columns above.
+    integers for int16; P x Q x 0 with ``compute`` False), ``tile_cycles[ob, st, kc, ic]``
+    for :func:`dense.conv_tiles`, ``busy[lane]`` effectual neurons each subunit processed,
+    ``stats`` summed columns above.
     """
     if x_padded.dtype != weights.dtype or x_padded.dtype not in (np.int16, np.float32):
         raise TypeError(f"inputs must be both int16 or both float32, got {x_padded.dtype}, "
@@ -210,17 +246,31 @@ def zero_skip_conv(x_padded, weights, geometry, tiling, lanes, threshold, min_gr
             for ic in range(-(-int(union) // chunk)):
                 channels = min(chunk, int(union) - ic * chunk)
                 n_bricks[ob, kc, ic] = (min(kr, kh - kc * kr) * kw * -(-channels // ti))
+    in_loop = compute and x_padded.dtype == np.float32   # int16 sums come from the GEMM
     sb = dense._pack_sb_rows(np.ascontiguousarray(weights), tn, cg, mg, int(unions.max())) \
-        if compute else np.zeros((1, 1, 1, 1, tn), dtype=weights.dtype)
-    acc = np.zeros((p_out, q_out, m_total), dtype=np.float64)
+        if in_loop else np.zeros((1, 1, 1, 1, tn), dtype=weights.dtype)
+    acc = np.zeros((p_out, q_out, m_total if in_loop else 0), dtype=np.float64)
     brick_nnz = np.zeros((len(m0), n_kc, n_ic, p_out, q_out, max(int(n_bricks.max()), 1)),
                          dtype=np.uint8)
     row_stats = np.zeros((p_out, N_STATS), dtype=np.int64)
-    _zero_skip_kernel(np.ascontiguousarray(x_padded), sb, acc, compute,
+    _zero_skip_kernel(np.ascontiguousarray(x_padded), sb, acc, in_loop,
                       (cg, mg, m_total, kh, kw, sh, sw, tn, ti, int(sb_lanes)), (kr, chunk),
                       float(threshold), brick_nnz, row_stats)
     stats = row_stats.sum(axis=0)
     busy = np.zeros(lanes, dtype=np.int64)
     tile_cycles = _group_cycles(brick_nnz, n_bricks, th, tw, int(lanes), bool(span_windows),
                                 int(min_group_cycles), busy, stats)
+    if compute and not in_loop:
+        acc = dense_gemm.conv_sums(_effectual(x_padded, threshold), weights, (sh, sw))
+        if stats[EFFECTUAL_MACS] > acc.size * cg * kh * kw:
+            raise AssertionError(f"{stats[EFFECTUAL_MACS]} effectual MACs counted, more than "
+                                 f"the {acc.size * cg * kh * kw} the GEMM computed")
     return acc, tile_cycles, busy, stats
+
+
+def _effectual(x, threshold):
+    """``x`` with its ineffectual neurons (``|x| <= threshold``) set to zero: what the
+    subunits multiply (a skipped zero adds nothing, so threshold 0 keeps ``x``)."""
+    if threshold == 0:
+        return x
+    return np.where((x > threshold) | (x < -threshold), x, 0).astype(x.dtype)
