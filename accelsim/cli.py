@@ -149,7 +149,8 @@ def _add_sweep_parser(commands) -> None:
 
 
 def _sweep(args) -> int:
-    from accelsim.sweep import load_sweep, run_sweep, runs_directory
+    from accelsim.cli_search import run_resumable
+    from accelsim.sweep import load_sweep, run_sweep
     from accelsim.sweep.report import format_summary
 
     sweep = load_sweep(args.sweep)
@@ -158,17 +159,10 @@ def _sweep(args) -> int:
 
         sweep = dataclasses.replace(sweep, values=args.values)
     output = args.output or Path(f"{sweep.name}.parquet")
-    try:
-        result = run_sweep(sweep, output, jobs=args.jobs, scheduler=args.scheduler,
-                           restart=args.restart, progress=False if args.quiet else None)
-    except KeyboardInterrupt:
-        print(f"accelsim: interrupted; finished runs are kept in {runs_directory(output)}/: "
-              "run the same command again to finish the rest", file=sys.stderr)
-        return 130
-    print(format_summary(result))
-    for path in result.paths:
-        print(f"wrote {path}")
-    return 1 if result.stats.errors else 0
+    return run_resumable(lambda: run_sweep(sweep, output, jobs=args.jobs,
+                                           scheduler=args.scheduler, restart=args.restart,
+                                           progress=False if args.quiet else None),
+                         output, format_summary)
 
 
 def _add_plot_parser(commands) -> None:

@@ -33,7 +33,6 @@ def add_parser(commands) -> None:
 
 def search(args) -> int:
     from accelsim.search import load_search, run_search, search_from_dict
-    from accelsim.sweep import runs_directory
 
     spec = load_search(args.spec)
     if args.trials is not None or args.sampler is not None:   # checked as the file is
@@ -45,14 +44,24 @@ def search(args) -> int:
                      if v is not None})
         spec = search_from_dict(data, f"{spec.origin} (with options)", Path(spec.origin).parent)
     output = args.output or Path(f"{spec.name}.parquet")
+    return run_resumable(lambda: run_search(spec, output, jobs=args.jobs,
+                                            scheduler=args.scheduler, restart=args.restart,
+                                            progress=False if args.quiet else None),
+                         output, format_search)
+
+
+def run_resumable(run, output: Path, describe) -> int:
+    """A sweep's or search's run: its summary and files, or, on Ctrl-C, where the finished
+    runs are kept (exit 130); exit 1 if any run ended in an error."""
+    from accelsim.sweep import runs_directory
+
     try:
-        result = run_search(spec, output, jobs=args.jobs, scheduler=args.scheduler,
-                            restart=args.restart, progress=False if args.quiet else None)
+        result = run()
     except KeyboardInterrupt:
         print(f"accelsim: interrupted; finished runs are kept in {runs_directory(output)}/: "
-              "run the same command again to resume", file=sys.stderr)
+              "run the same command again to finish the rest", file=sys.stderr)
         return 130
-    print(format_search(result))
+    print(describe(result))
     for path in result.paths:
         print(f"wrote {path}")
     return 1 if result.stats.errors else 0

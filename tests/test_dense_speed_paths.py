@@ -9,11 +9,6 @@ the sums; and no number may depend on the thread count (numba's or BLAS's).
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -22,8 +17,7 @@ from accelsim.config import load_arch
 from accelsim.kernels import dense, dense_gemm, zero_skip
 from accelsim.workload import Layer
 from tests import reference
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.thread_digests import run_digests
 
 # (name, layer fields): dense, wide (two blocks of DaDianNao's 256 filters), grouped (groups
 # straddling 16-channel blocks), depthwise, strided with asymmetric padding, 1x1, few
@@ -136,34 +130,18 @@ def test_zero_skip_gemm_equals_its_loop(name, threshold):
     np.testing.assert_array_equal(gemm[0], _reference_sums(layer, kept, w))
 
 
-THREAD_SCRIPT = """
-import hashlib, sys
-from accelsim import simulate
+THREAD_SETUP = """
 from accelsim.workload.formats.yaml_network import network_from_dict
 from accelsim.workload.tensors import make_tensors
 from tests.test_diannao import MIXED
 network = network_from_dict(MIXED, "mixed")
 tensors = make_tensors(network, 2)
-for config in ("diannao", "dadiannao", "cnvlutin"):
-    result = simulate(config, network, tensors=tensors, keep_outputs=True)
-    digest = hashlib.sha256(result.layers.to_csv().encode() + result.counts.to_csv().encode())
-    for name in sorted(result.outputs):
-        digest.update(result.outputs[name].q.tobytes())
-    print(config, digest.hexdigest())
 """
-
-
-def _digests(threads: int) -> str:
-    env = {**os.environ, "NUMBA_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads),
-           "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-c", THREAD_SCRIPT], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=600, check=False)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout
+THREAD_CONFIGS = ("diannao", "dadiannao", "cnvlutin")
 
 
 def test_tables_and_outputs_do_not_depend_on_the_thread_count():
-    one, two = _digests(1), _digests(2)
-    assert len(one.splitlines()) == 3
+    one, two = (run_digests(THREAD_CONFIGS, THREAD_SETUP, n) for n in (1, 2))
+    assert len(one) == len(THREAD_CONFIGS)
     assert one == two
 

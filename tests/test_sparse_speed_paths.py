@@ -11,17 +11,11 @@ equal numpy's. No number may depend on the thread count.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from accelsim.kernels import csc, inner_join
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.thread_digests import run_digests
 
 
 # ---- SparTen: one join ----------------------------------------------------------------------
@@ -142,29 +136,14 @@ def test_full_columns_equal_the_word_walk_and_numpy(weight_density, groups):
 
 
 # ---- thread count -----------------------------------------------------------------------------
-THREAD_SCRIPT = """
-import hashlib
-from accelsim import simulate
-from tests.test_speed_golden import NETWORK, golden_tensors
+THREAD_SETUP = """
+from tests.test_speed_golden import NETWORK as network, golden_tensors
 tensors = golden_tensors()
-for config in ("sparten", "eyeriss_v2"):
-    result = simulate(config, NETWORK, tensors=tensors, keep_outputs=True)
-    digest = hashlib.sha256(result.layers.to_csv().encode() + result.counts.to_csv().encode())
-    for name in sorted(result.outputs):
-        digest.update(result.outputs[name].q.tobytes())
-    print(config, digest.hexdigest())
 """
-
-
-def _digests(threads: int) -> str:
-    env = {**os.environ, "NUMBA_NUM_THREADS": str(threads), "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-c", THREAD_SCRIPT], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=600, check=False)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout
+THREAD_CONFIGS = ("sparten", "eyeriss_v2")
 
 
 def test_tables_and_outputs_do_not_depend_on_the_thread_count():
-    one, two = _digests(1), _digests(2)
-    assert len(one.splitlines()) == 2
+    one, two = (run_digests(THREAD_CONFIGS, THREAD_SETUP, n) for n in (1, 2))
+    assert len(one) == len(THREAD_CONFIGS)
     assert one == two

@@ -36,7 +36,7 @@ from accelsim import files
 from accelsim.config import ArchConfig, load_arch, with_overrides
 from accelsim.errors import AccelsimError, ConfigError, did_you_mean
 from accelsim.search.constraints import Constraint, check_names, parse_constraint
-from accelsim.sweep.spec import SweepError, reason
+from accelsim.sweep.spec import SweepError, load_each, reason
 from accelsim.workload import VALUES, Network, load_network
 
 SPEC_KEYS = ("version", "name", "description", "arch", "workloads", "seed", "values",
@@ -128,10 +128,10 @@ def search_from_dict(data: Any, origin: str = "<search>", base_dir: Path | None 
             problems.append(f"{where}: {key}: unknown key{did_you_mean(key, SPEC_KEYS)}")
     if data.get("version", 1) != 1:
         problems.append(f"{where}: version: expected 1, got {data.get('version')!r}")
-    archs = _load_each(data.get("arch", []), "arch", load_arch, base_dir, where, problems)
+    archs = load_each(data.get("arch", []), "arch", load_arch, base_dir, where, problems)
     if len(archs) > 1:
         problems.append(f"{where}: arch: expected one architecture, got {len(archs)}")
-    workloads = _load_each(data.get("workloads", []), "workloads", load_network, base_dir,
+    workloads = load_each(data.get("workloads", []), "workloads", load_network, base_dir,
                            where, problems)
     _unique_names(workloads, "workloads", where, problems)
     space = _space(data.get("space"), where, problems)
@@ -164,27 +164,6 @@ def search_from_dict(data: Any, origin: str = "<search>", base_dir: Path | None 
                   tuple(space), tuple(objectives), tuple(constraints), combine, sampler,
                   sampler_seed, numbers["trials"], numbers["batch"], numbers["seed"],
                   values, where)
-
-
-def _load_each(value, key, loader, base_dir, where, problems) -> list:
-    """Each name or path of ``value`` loaded (a path relative to the file's directory
-    first); a problem per item that does not load."""
-    items = _as_list(value)
-    if not items or any(not isinstance(v, str | Path | ArchConfig | Network) for v in items):
-        problems.append(f"{where}: {key}: expected a name or a list of names/paths, "
-                        f"got {value!r}")
-        return []
-    loaded = []
-    for item in items:
-        if isinstance(item, ArchConfig | Network):
-            loaded.append(item)
-            continue
-        relative = base_dir / item if base_dir is not None else Path(item)
-        try:
-            loaded.append(loader(relative if relative.suffix and relative.exists() else item))
-        except AccelsimError as err:
-            problems.append(f"{where}: {key}: {item}: {err}".replace("\n", "; "))
-    return loaded
 
 
 def _unique_names(items: list, key: str, where: str, problems: list) -> None:

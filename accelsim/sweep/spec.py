@@ -89,9 +89,9 @@ def sweep_from_dict(data: Any, origin: str = "<sweep>", base_dir: Path | None = 
         problems.append(f"{where}: arch, archs: give one of them")
     if data.get("version", 1) != 1:
         problems.append(f"{where}: version: expected 1, got {data.get('version')!r}")
-    archs = _load_each(data.get("archs", data.get("arch", [])), "archs", load_arch, base_dir,
+    archs = load_each(data.get("archs", data.get("arch", [])), "archs", load_arch, base_dir,
                        where, problems)
-    workloads = _load_each(data.get("workloads", []), "workloads", load_workloads, base_dir,
+    workloads = load_each(data.get("workloads", []), "workloads", load_workloads, base_dir,
                            where, problems)   # a SCALE-Sim topology: one workload per row
     grid = _grid(data.get("grid", {}), where, problems)
     _unique_names(archs, "archs", where, problems)
@@ -126,7 +126,10 @@ def make_sweep(archs: Sequence[ArchConfig | str | Path] | ArchConfig | str,
     return sweep_from_dict(data, name)
 
 
-def _load_each(value, key, loader, base_dir, where, problems) -> list:
+def load_each(value, key, loader, base_dir, where, problems) -> list:
+    """Each name or path of ``value`` loaded (a path relative to the file's directory
+    first; a loader's tuple, e.g. a topology's rows, adds each); a problem per item that
+    does not load. Used by sweep and search files."""
     items = value if isinstance(value, list) else [value]
     if not items or any(not isinstance(v, str | Path | ArchConfig | Network) for v in items):
         problems.append(f"{where}: {key}: expected a name or a list of names/paths, "
