@@ -54,15 +54,87 @@ q r <= 128 // width. The Eyeriss papers' text we could reach (abstracts and slid
 does not say which structure imposes it. Without it our mapper reduced 4-12 channels per
 pass and ran VGG-16 in 1,889 ms (0.23-0.50 of the chip on CONV1-3, GLB 3.7-9x low).
 
+The chip's own mapping of AlexNet (JSSC Table III, raw OCR in cucapra/fodlam
+``raw/eyeriss-tableIII.txt``; printed under our mappings): e / p / q / r / t / n / m =
+7/16/1/1/2/1/96, 27/16/2/1/1/1/64, 13/16/4/1/4/4/64, 13/16/3/2/2/4/64 (CONV4 and 5), with
+a GLB allocation of one copy of the ifmap rows (n q r (U(e-1)+R) W words: 15.5 / 3.8 / 7.0 /
+10.5 KB) beside the psums of the block (m n e F: 72 / 91 / 84.5 KB), at most 95 KB of the
+108. Ours is the same on CONV1, 4 and 5; CONV2 takes n = 2, m = 32; CONV3 takes q = 3, r = 2,
+t = 2 (the same 156 PEs) because our q (S + 1) <= 12 forbids q S = 12, and with q r = 4 our
+GLB count for CONV3 would be 69.2 MB, 1.38x the table's 50.2 MB, which q r = 6 matches.
+
 Findings (VGG bands that do not hold, ``--vgg`` exits 1):
 
-* active PEs of CONV1-3: the chip's 156 / 150 are 3 x 13 sets x 4; ours are 72-168. With one
-  channel per pass these layers are bound by the psum buses, so cycles hardly depend on the
-  set shape, and our energy model ranks the chip's shape worse: 3 x 13 x 4 is 11% (CONV2-1)
-  to 24% (CONV1-2) worse in energy x cycles than our picks, since the GLB then holds the psums
-  of only 16 filters x 13 rows x 224 and the ifmap is fetched from DRAM 4 times, which the
-  chip's 54 MB for CONV1-2 does not show either; how the chip fits these layers (a split of
-  the width F?) is not in the material we could read;
+* active PEs of CONV1-1 .. CONV3-3: the chip's 156 (3 x 13 x 4) against our 72-168; CONV4-1 ..
+  5-3 (168) are equal. No single rule we tried gives both tables (active PEs AlexNet CONV1-5 |
+  VGG CONV1-1, 1-2, 2-1, 2-2, 3-x, 4-x, 5-x; matches of 18):
+
+  - shipped (GLB 108 KB, 2 ifmap copies, q r limit, edp): 154 135 156 156 156 | 84 72 84 84
+    168 168 168 (11 of 18);
+  - no q r limit: 154 135 156 156 156 | 144 144 168 168 168 168 168 (11);
+  - one ifmap copy as in Table III, 100 KB, edp, q r limit: 154 135 156 156 156 | 72 72 72
+    72 96 168 168 (11); without the limit as the row above;
+  - one ifmap copy, 96-98 KB, either limit and objective: 154 140 156 156 156 | 24-168 on
+    CONV1-3, 168 on CONV4-5 (10);
+  - objective energy (108 KB, 2 copies, q r limit): 154 140 156 156 156 | 36 36 24 24 84 168
+    168 (10);
+  - the largest p per set shape (the chip's p = 16 on AlexNet): every pick as without it;
+  - the most filters per pass (p t) first, then edp: 132 120 144 108-144 120-168 | 24-144 on
+    CONV1-3, 96 on CONV4-5 (0);
+  - unbalanced strips (e = 13 on E = 56, which balanced strips cannot give): no pick changes.
+
+  What 156 would mean: with r = 1 and the filters per PE the GLB leaves (p = 4 / 8 / 16 on
+  F = 224 / 112 / 56), 3 x 13 x 4 sets hold 16 p x 13 x F = 46,592 psum words (91 KB) per
+  block and 3 x 14 x 4 hold 50,176 (98 KB): with one copy of the ifmap rows, 168 PEs need
+  99.8-105 KB, 156 PEs 92.7-97.6 KB, so a psum + ifmap allocation capped between 97.6 and
+  99.8 KB (AlexNet's largest is 95 KB) would explain both tables. But those blocks hold only
+  16 / 32 / 64 filters, so the ifmap comes from DRAM M / m = 4 times on CONV1-1 .. 3-3, and
+  our energy model ranks them 11% (CONV1-1, 2-x) to 24% (CONV1-2) worse in energy x cycles
+  than our picks (CONV3-x: our balanced strips cannot make 156), mostly in DRAM
+  (CONV1-2: 40% of the energy against 30%), while the chip's CONV1-2 DRAM (54 MB; ours 55 MB
+  with one ifmap fetch) shows no such refetch. A hypothesis that fits all three tables'
+  counts, not modelled (the pass table has no column dimension; the next item tries it in the
+  mapper and finds it does not make these shapes win): the chip splits the output width into
+  tiles of 56 columns (224 / 112 / 56 = 4 / 2 / 1 tiles), so every CONV1-3 block is CONV3's
+  geometry: p = 16, t = 4, m = 64 filters (all of CONV1's 64: one ifmap fetch plus a 2-column
+  halo), 3 x 13 x 4 sets in 92.7-94.4 KB and 3 x 14 x 4 in 99.8 KB, while CONV4-5 (F = 28,
+  14) fit 168 PEs untiled; a psum + ifmap cap in [95.0, 99.8) KB then gives AlexNet's and
+  VGG-16's PE counts together, provided the chip keeps r = 1 there (r = 2, t = 2 would fit
+  168 PEs in 50 KB). The text we could read (Table III-VI OCR, abstracts, slide
+  openings) does not say; with one channel per pass these layers are bound by the psum buses,
+  so the latency hardly depends on the set shape;
+* output-column tiling, tried in the mapper's closed forms only (a scratch copy of
+  ``_row_stationary_mapping``: a tile width ``xf`` per block, each tile's GLB ifmap rows and
+  DRAM fetch widened by its R - 1 halo columns, filters fetched again per tile; the kernel,
+  pass table and RLC accounting were not changed) and not shipped, because no variant gives
+  both tables (active PEs, same layout as above; matches of 18):
+
+  - any balanced tile width: shipped GLB (108 KB, 2 copies, q r limit, edp) 154 135 156 156
+    156 | 168 on every layer (11); one ifmap copy at 96 KB 154 140 ... | 168 96 168 168 96
+    168 168 (10);
+  - the fewest tiles whose block holds a pass's ``p t`` filters (the tile width follows from
+    the GLB size; untiled when it fits): at the shipped GLB, VGG 168 everywhere (11), CONV1-3
+    as 3 x 14 x 4 sets, p = 16, m = 64 on 56-column tiles: the hypothesised geometry, but
+    with e = 14, since 98 KB of psums plus two 1.8 KB ifmap copies fit 108 KB. A cap that
+    excludes it (95-98 KB, one or two copies) turns AlexNet CONV2 into 140 (5 x 14 sets on
+    14-column tiles): CONV2 keeps 135 only at 99-100 KB with one copy or 108 KB with two.
+    VGG CONV1-3 then get 96-168, never 156 (at best 10), also with one image per tiled
+    block; objective energy: VGG 48 48 48 48 96 168 168 (at best 10);
+  - the closed forms count a short last strip as a full one (the chip's e = 13 on E = 224 /
+    112 / 56 overcounts 4.5 / 4.5 / 16 % of the rows). Counting strips and tiles exactly and
+    letting ``e`` take any value (not only balanced widths), with the fit rule and the q r
+    limit, 96 KB: 154 140 156 156 156 | 144 156 156 156 96-144 168 168 (12-13, one or two
+    copies, tile widths any or F / 2^k, with or without one image per tiled block); 96-100
+    KB: at most 13, always with AlexNet CONV2 at 140; 108 KB: 10-11. With one copy at
+    97 KB the mapper picks the hypothesised 3 x 13 x 4, p = 16, m = 64 on 56-column tiles
+    exactly on CONV2-1, and within 0.4-0.7 % of its energy x cycles on
+    CONV1-1 / 1-2 (3 x 10 x 4 on 75-column tiles wins); on CONV3-1 3 x 12 x 4 beats it by 5 %
+    (both 5 strips on E = 56). The shipped untiled rule with exact strips: unchanged (11).
+
+  So a GLB-driven column tiling reproduces the chip's CONV1-2 geometry, but the chip's
+  e = 13 (not 14) there needs a GLB cap below 99.8 KB that breaks AlexNet CONV2 (135 needs
+  >= 99 KB), and its e = 13 on E = 56 stays unexplained; exact short-strip accounting in the
+  mapper is a prerequisite of any such rule;
 * CONV1-1 latency (0.73): the chip's processing latency is 38.0 ms (ours is close), but its
   total is twice that; the 38 ms of loading is about the layer's DRAM traffic at 0.4 GB/s
   not overlapped with processing, where our engine overlaps the ifmap and ofmap transfers
@@ -100,15 +172,24 @@ JSSC = pd.DataFrame({
     "dram_mb": (5.0, 4.0, 3.0, 2.1, 1.3),
 }, index=list(CONVS))
 JSSC_FPS = 35.0
+# JSSC 2017 Table III (raw OCR in cucapra/fodlam raw/eyeriss-tableIII.txt): the chip's
+# AlexNet mapping, printed beside ours (not banded): strip width e, filters p and channels q
+# per PE, channel sets r, filter sets t, images n and filters m per GLB block.
+JSSC_MAPPING = pd.DataFrame({
+    "e": (7, 27, 13, 13, 13), "p": (16, 16, 16, 16, 16), "q": (1, 2, 4, 3, 3),
+    "r": (1, 1, 1, 2, 2), "t": (2, 1, 4, 2, 2), "n": (1, 1, 4, 4, 4), "m": (96, 64, 64, 64, 64),
+}, index=list(CONVS))
 LATENCY_BAND, TOTAL_BAND, DRAM_BAND = 0.20, 0.15, 0.25
 JSSC_VGG_FPS, JSSC_VGG_DRAM_PER_MAC, VGG_BATCH = 0.7, 0.0035, 3
 # JSSC 2017 VGG-16 table (N = 3) as transcribed by cucapra/fodlam (see the docstring):
-# active PEs (CONV5-1's 163 is printed as "(100%)": maybe a misread 168), total latency (ms),
-# GLB accesses (MB), DRAM accesses (MB; CONV1-1's is unreadable), zeros in the ifmap (%).
+# active PEs (the transcript's CONV2-1 "150" and CONV5-1 "163" are OCR misreads: the raw OCR,
+# raw/eyeriss-tableVI.txt, prints them "150 (93%)" and "163 (100%)", i.e. 156 and 168 of
+# 168), total latency (ms), GLB accesses (MB), DRAM accesses (MB; CONV1-1's is unreadable),
+# zeros in the ifmap (%).
 VGG_CONVS = ("conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1", "conv3_2", "conv3_3",
              "conv4_1", "conv4_2", "conv4_3", "conv5_1", "conv5_2", "conv5_3")
 JSSC_VGG = pd.DataFrame({
-    "active_pes": (156, 156, 150, 156, 156, 156, 156, 168, 168, 168, 163, 168, 168),
+    "active_pes": (156, 156, 156, 156, 156, 156, 156, 168, 168, 168, 168, 168, 168),
     "latency_ms": (76.2, 910.3, 470.3, 894.3, 241.1, 460.9, 457.7, 135.3, 254.8, 246.3,
                    54.3, 53.7, 53.7),
     "glb_mb": (112.5, 2402.8, 1201.4, 2402.3, 607.4, 1214.8, 1214.8, 321.3, 643.7, 643.7,
@@ -257,7 +338,8 @@ def main(argv: list[str] | None = None) -> int:
     print("mappings (set R x e, r channel sets, t filter sets, p filters and q channels per "
           "PE, n images, m filters per GLB block):")
     for name, mapping in ours["mapping"].items():
-        print(f"  {name}: {mapping}")
+        chip = " ".join(f"{key}={value}" for key, value in JSSC_MAPPING.loc[name].items())
+        print(f"  {name}: {mapping}\n  {'':{len(name)}}  JSSC Table III: {chip}")
     vgg_ok = True
     if args.vgg:
         text, vgg_ok = run_vgg(args.config, args.values, args.seed)

@@ -21,8 +21,8 @@ Value-dependent counts (zero gating): an ifmap zero (padding included) gates the
 read, the MAC and the psum-spad update of every filter it meets; the ifmap-spad read still
 happens. Everything else a pass moves is set by its shape (:func:`_pass_structure`).
 
-Arrays: ``x`` is the *padded* input ``N x C x Hp x Wp`` (int16 or float32); ``wt`` holds the
-weights as ``C/G x R x S x M`` (same dtype); ``acc`` is ``N x E x F x M`` float64 (exact
+Arrays: ``x`` is the *padded* input ``N x C x Hp x Wp`` (int16 or float32); ``w`` holds the
+weights as ``M x C/G x R x S`` (same dtype); ``acc`` is ``N x E x F x M`` float64 (exact
 integer sums of int16 products). RLC sizes follow the chip's format: 64-bit words of three
 (5-bit run, 16-bit level) pairs plus a termination bit, one stream per channel plane.
 """
@@ -50,17 +50,25 @@ RLC_MAX_RUN = (1 << RLC_RUN_BITS) - 1
 
 
 @njit(cache=True)
-def _pass_values(x, wt, acc, row, cg, mg, sh, sw, gate):
-    """The MACs of one pass; returns (effectual MACs, gated MACs)."""
+def _pass_values(x, w, acc, row, cg, mg, sh, sw, gate):
+    """The MACs of one pass; returns (effectual MACs, gated MACs). The pass's weights are
+    gathered filter-innermost and widened to float64 once (the filter spads' contents), not
+    at every MAC."""
     g0, gn = row[T_G0], row[T_GN]
     m0, m1, c0, c1 = row[T_M0], row[T_M1], row[T_C0], row[T_C1]
     ky0, ky1, kx0, kx1 = row[T_KY0], row[T_KY1], row[T_KX0], row[T_KX1]
     f_out = acc.shape[2]
     mm = m1 - m0
+    spad = np.empty((c1 - c0, ky1 - ky0, kx1 - kx0, mm))
     macs = 0
     gated = 0
     for gi in range(g0, g0 + gn):
         mlo = gi * mg + m0
+        for k in range(mm):
+            for cl in range(c0, c1):
+                for ky in range(ky0, ky1):
+                    for kx in range(kx0, kx1):
+                        spad[cl - c0, ky - ky0, kx - kx0, k] = w[mlo + k, cl, ky, kx]
         for img in range(row[T_I0], row[T_I1]):
             for y in range(row[T_Y0], row[T_Y1]):
                 for cl in range(c0, c1):
@@ -68,7 +76,7 @@ def _pass_values(x, wt, acc, row, cg, mg, sh, sw, gate):
                     for ky in range(ky0, ky1):
                         xrow = x[img, c, y * sh + ky]
                         for ox in range(f_out):
-                            psums = acc[img, y, ox]
+                            psums = acc[img, y, ox, mlo:mlo + mm]
                             for kx in range(kx0, kx1):
                                 value = xrow[ox * sw + kx]
                                 if value == 0:
@@ -77,10 +85,10 @@ def _pass_values(x, wt, acc, row, cg, mg, sh, sw, gate):
                                     else:
                                         macs += mm
                                     continue
-                                weights = wt[cl, ky, kx]
+                                weights = spad[cl - c0, ky - ky0, kx - kx0]
                                 v = np.float64(value)
                                 for k in range(mm):
-                                    psums[mlo + k] += v * np.float64(weights[mlo + k])
+                                    psums[k] += v * weights[k]
                                 macs += mm
     return macs, gated
 
@@ -136,13 +144,13 @@ def _pass_structure(row, geometry, macs, gated, out):
 
 
 @njit(cache=True, parallel=True)
-def _conv_kernel(x, wt, acc, table, block_starts, geometry, cg, mg, gate, counts):
+def _conv_kernel(x, w, acc, table, block_starts, geometry, cg, mg, gate, counts):
     """Blocks in parallel (disjoint outputs); the passes of a block in table order."""
     sh, sw = geometry[0], geometry[1]
     for block in prange(len(block_starts) - 1):
         for index in range(block_starts[block], block_starts[block + 1]):
             row = table[index]
-            macs, gated = _pass_values(x, wt, acc, row, cg, mg, sh, sw, gate)
+            macs, gated = _pass_values(x, w, acc, row, cg, mg, sh, sw, gate)
             _pass_structure(row, geometry, macs, gated, counts[index])
 
 
@@ -173,9 +181,8 @@ def conv_passes(x_padded, weights, table, geometry, *, groups: int, zero_gating:
         blocks = table[:, T_BLOCK]
         starts = np.flatnonzero(np.diff(blocks)) + 1
         block_starts = np.concatenate(([0], starts, [len(table)])).astype(np.int64)
-        wt = np.ascontiguousarray(weights.transpose(1, 2, 3, 0))
-        _conv_kernel(np.ascontiguousarray(x_padded), wt, acc, table, block_starts, geometry,
-                     cg, m_total // groups, bool(zero_gating), counts)
+        _conv_kernel(np.ascontiguousarray(x_padded), np.ascontiguousarray(weights), acc, table,
+                     block_starts, geometry, cg, m_total // groups, bool(zero_gating), counts)
     return acc, counts
 
 
