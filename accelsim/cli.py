@@ -30,6 +30,7 @@ from accelsim.progress import Progress, choose_mode
 from accelsim.sim.results import excess_traffic, refuse_overwriting, result_paths
 from accelsim.sim.rows import topology_row
 from accelsim.sim.simulate import simulate
+from accelsim.sim.trace import Timeline, write_chrome_trace
 from accelsim.workload import load_network, load_tensors
 from accelsim.workload.transforms import apply_transforms, load_recipe, parse_transform
 
@@ -63,6 +64,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="a YAML file listing transforms, applied before any --transform")
     run.add_argument("--output", "-o", type=Path,
                      help="write the per-layer table (.csv or .parquet), counts and meta")
+    run.add_argument("--trace", type=Path, metavar="FILE.json",
+                     help="write the timeline (per layer; per core: fetch, compute, drain) as "
+                          "Chrome Trace Event JSON, for ui.perfetto.dev or chrome://tracing")
     run.add_argument("--seed", type=int, default=0, help="seed of weights and input (default 0)")
     add_values_arguments(run)
     run.add_argument("--batch", type=int, default=1, metavar="N",
@@ -268,8 +272,9 @@ def _joined(results: list, name: str):
 def _run(args) -> int:
     inputs = [args.arch, args.workload, args.input, args.transforms, args.scalesim_config,
               args.weights]
-    if args.output:   # checked before the run, so no one waits for a refusal
-        refuse_overwriting(result_paths(args.output), inputs)
+    if args.output or args.trace:   # checked before the run, so no one waits for a refusal
+        refuse_overwriting([*(result_paths(args.output) if args.output else []),
+                            *([args.trace] if args.trace else [])], inputs)
     arch = load_arch(args.arch)
     if args.scalesim_config:
         from accelsim.scalesim.config import scalesim_arch
@@ -286,7 +291,7 @@ def _run(args) -> int:
     if args.input and len(networks) > 1:
         raise AccelsimError(f"--input {args.input}: {args.workload} has {len(networks)} "
                             "independent rows, each with an input of its own shape")
-    results = []
+    results, timeline = [], Timeline() if args.trace else None
     with Progress(sum(len(n.layers) for n in networks),
                   desc=f"{networks[0].name if len(networks) == 1 else Path(args.workload).stem}"
                        f" on {arch.name}", unit="layer",
@@ -302,7 +307,7 @@ def _run(args) -> int:
             tensors = apply_transforms(network, tensors, [parse_transform(spec) for spec
                                                           in args.transform], "--transform")
             results.append(simulate(row_arch, network, seed=args.seed, tensors=tensors,
-                                    batch=args.batch,
+                                    batch=args.batch, trace=timeline,
                                     progress=lambda index, total, layer: bar.begin(layer.name)))
     result = results[0] if len(results) == 1 else _joined(results, Path(args.workload).stem)
     if not args.quiet:
@@ -319,6 +324,9 @@ def _run(args) -> int:
     if args.scalesim_reports:
         for path in write_reports(result.layers, arch, args.scalesim_reports):
             print(f"wrote {path}")
+    if timeline is not None:
+        path = write_chrome_trace(args.trace, timeline, arch.clock_mhz, result.meta["network"])
+        print(f"wrote {path}")
     return 0
 
 

@@ -25,6 +25,7 @@ from accelsim.sim.area import design_area
 from accelsim.sim.host import HostUnit
 from accelsim.sim.matmul import run_matmul
 from accelsim.sim.results import Result, layer_row
+from accelsim.sim.trace import Timeline
 from accelsim.sim.values import NetworkValues, value_key
 from accelsim.sim.volume import run_volume
 from accelsim.workload import INPUT, Layer, Network, load_network, load_tensors
@@ -91,7 +92,7 @@ def _zero_fraction(tensor) -> float:
 def simulate(arch: ArchConfig | str | Path, network: Network | str | Path, *, seed: int = 0,
              tensors: NetworkTensors | None = None, keep_outputs: bool = False,
              progress: Progress | None = None, batch: int = 1,
-             reuse: NetworkValues | None = None) -> Result:
+             reuse: NetworkValues | None = None, trace: Timeline | None = None) -> Result:
     """Simulate ``network`` on ``arch`` with the given tensors, or its default ones
     (:func:`accelsim.workload.load_tensors`: an ONNX model's own weights, else seeded).
 
@@ -101,7 +102,8 @@ def simulate(arch: ArchConfig | str | Path, network: Network | str | Path, *, se
     tensors: the input, then seeded natural images) on a core with ``BATCHED = True``.
     ``reuse``: this network's values recorded by :func:`accelsim.sim.simulate.record_values` on
     a core with the same value key (``tensors`` is then ignored); the core only counts,
-    and the result is identical to a full run.
+    and the result is identical to a full run. ``trace``: a :class:`~accelsim.sim.trace.
+    Timeline` that receives every layer's engine timeline (for ``accelsim run --trace``).
     """
     arch = arch if isinstance(arch, ArchConfig) else load_arch(arch)
     network = network if isinstance(network, Network) else load_network(network)
@@ -161,7 +163,9 @@ def simulate(arch: ArchConfig | str | Path, network: Network | str | Path, *, se
             run.output = _on_grid(run.output, layer.quant)
             run.mapping += (f"; output on an int{_bits(layer.quant)} grid (scale "
                             f"{layer.quant[0]:.4g}), datapath widened to {arch.precision}")
-        stats = run_engine(run.work, memory, run.counts)
+        stats = run_engine(run.work, memory, run.counts, trace=trace is not None)
+        if trace is not None:
+            trace.add(layer.name, ran_on, stats.cycles, stats.timeline)
         energy = price(run.counts, table)
         rows.append(layer_row(layer, run, stats, energy, unit, arch,
                               _zero_fraction(inputs[0]), batch, ran_on))
