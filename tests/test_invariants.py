@@ -216,7 +216,8 @@ def test_simulate_checks_outputs_are_finite(monkeypatch):
 def _no_dram_writes(monkeypatch):
     real = simulate_module.run_engine
     monkeypatch.setattr(simulate_module, "run_engine",
-                        lambda *args: dataclasses.replace(real(*args), dram_write_bytes=0))
+                        lambda *args, **kwargs: dataclasses.replace(real(*args, **kwargs),
+                                                                    dram_write_bytes=0))
 
 
 def test_simulate_checks_streamed_outputs_reach_dram(clean, monkeypatch):
