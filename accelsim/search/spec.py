@@ -36,7 +36,7 @@ from accelsim import files
 from accelsim.config import ArchConfig, load_arch, with_overrides
 from accelsim.errors import AccelsimError, ConfigError, did_you_mean
 from accelsim.search.constraints import Constraint, check_names, parse_constraint
-from accelsim.sweep.spec import SweepError, load_each, reason
+from accelsim.sweep.spec import SweepError, load_each, reason, spec_path
 from accelsim.workload import VALUES, Network, load_network
 
 SPEC_KEYS = ("version", "name", "description", "arch", "workloads", "seed", "values",
@@ -112,9 +112,7 @@ class Search:
 
 def load_search(name_or_path: str | Path) -> Search:
     """A search YAML file, or the name of a shipped one (``arch_configs/searches/<name>``)."""
-    path = Path(name_or_path)
-    if not path.suffix and not path.exists():
-        path = files.data_dir("arch_configs") / "searches" / f"{name_or_path}.yaml"
+    path = spec_path(name_or_path, "searches")
     return search_from_dict(files.read_yaml(path, SearchError), str(path), path.parent)
 
 

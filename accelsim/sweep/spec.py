@@ -68,11 +68,18 @@ class Sweep:
         return list(self.grid)
 
 
-def load_sweep(name_or_path: str | Path) -> Sweep:
-    """A sweep YAML file, or the name of a shipped one (``arch_configs/sweeps/<name>``)."""
+def spec_path(name_or_path: str | Path, folder: str) -> Path:
+    """A spec file's path, or the shipped ``arch_configs/<folder>/<name>.yaml`` for a bare
+    name (sweeps and searches)."""
     path = Path(name_or_path)
     if not path.suffix and not path.exists():
-        path = files.data_dir("arch_configs") / "sweeps" / f"{name_or_path}.yaml"
+        path = files.data_dir("arch_configs") / folder / f"{name_or_path}.yaml"
+    return path
+
+
+def load_sweep(name_or_path: str | Path) -> Sweep:
+    """A sweep YAML file, or the name of a shipped one (``arch_configs/sweeps/<name>``)."""
+    path = spec_path(name_or_path, "sweeps")
     return sweep_from_dict(files.read_yaml(path, SweepError), str(path), path.parent)
 
 
