@@ -103,6 +103,9 @@ def _add_compare_parser(commands) -> None:
     compare.add_argument("--baseline", help="architecture to compare against (default: first)")
     compare.add_argument("--seed", type=int, default=0, help="seed of weights and input")
     add_values_arguments(compare, weights=False)
+    compare.add_argument("--transform", action="append", default=[], metavar="SPEC",
+                         help="as run's, applied to every workload's shared tensors, e.g. "
+                              "precision:profile=alexnet_judd2016")
     compare.add_argument("--output", "-o", type=Path,
                          help="write the per-layer and per-network tables (.csv or .parquet)")
     compare.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
@@ -123,8 +126,12 @@ def _compare(args) -> int:
         raise AccelsimError("compare: --archs needs at least two architectures")
     with Progress(len(archs) * len(workloads), desc="compare", unit="run", leave=False,
                   mode=choose_mode(False if args.quiet else None)) as bar:
+        specs = [parse_transform(spec) for spec in args.transform]
+        tensors = {net.name: apply_transforms(net, load_tensors(net, args.seed, values=args.values),
+                                              specs, "--transform")
+                   for net in map(load_network, workloads if specs else [])}
         comparison = compare(archs, workloads, baseline=args.baseline, seed=args.seed,
-                             values=args.values,
+                             values=args.values, tensors=tensors,
                              progress=lambda workload, arch: bar.begin(f"{workload} on {arch}"))
     print(format_comparison(comparison, layers=args.layers))
     if args.output:
@@ -176,7 +183,8 @@ def _add_plot_parser(commands) -> None:
     plot.add_argument("kind", choices=KINDS, help="the figure")
     plot.add_argument("tables", nargs="+", type=Path,
                       help="compare / run output (speedup, cycles, energy, utilization) or "
-                           "sweep output (sweep, pareto), .parquet or .csv")
+                           "sweep output (sweep, pareto), .parquet or .csv; trace: the JSON "
+                           "of run --trace")
     plot.add_argument("--output", "-o", action="append", type=Path,
                       help="figure file, .png or .svg; repeat for both (default: KIND.png)")
     plot.add_argument("--workload", help="the workload of a per-layer figure (default: first)")
@@ -192,7 +200,11 @@ def _add_plot_parser(commands) -> None:
     plot.add_argument("--y", help="search pareto: objective on y (--x: on x)")
     plot.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
                       help="sweep: hold another swept key at this value")
-    _add_layers_argument(plot, "speedup, cycles, energy, utilization: the layers shown")
+    plot.add_argument("--layers", default="all",
+                      help="speedup, cycles, energy, utilization: the layers shown, all, conv "
+                           "or fc; trace: comma-separated layer names; default all")
+    plot.add_argument("--window", metavar="FIRST:LAST",
+                      help="trace: only the cycles FIRST to LAST")
     plot.add_argument("--zoom", action="store_true",
                       help="sweep, pareto: fit the value axes to the data (default: from 0)")
 
@@ -207,7 +219,12 @@ def _plot(args) -> int:
             raise AccelsimError(f"--where {pair}: expected KEY=VALUE")
         where[key.strip()] = value.strip()
     trials = plot.read_trials(args.tables) if args.kind in plot.SEARCH_KINDS else None
-    if trials is not None:   # a search's output
+    if args.kind == "trace":
+        if len(args.tables) > 1:
+            raise AccelsimError("plot trace: draws one trace; give one JSON file")
+        figure = plot.timeline(plot.read_trace(args.tables[0]), _trace_layers(args.layers),
+                               _cycle_window(args.window))
+    elif trials is not None:   # a search's output
         figure = plot.make_search(args.kind, trials, x=args.x, y=args.y, metric=args.metric,
                                   zoom=args.zoom)
     else:
@@ -219,6 +236,23 @@ def _plot(args) -> int:
     for path in plot.save(figure, *(args.output or [Path(f"{args.kind}.png")])):
         print(f"wrote {path}")
     return 0
+
+
+def _trace_layers(text: str) -> list[str] | None:
+    """``--layers conv1,pool1`` of ``plot trace``; None (every layer) for ``all``."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    return None if names in ([], ["all"]) else names
+
+
+def _cycle_window(text: str | None) -> tuple[int, int] | None:
+    """``--window 0:200000`` -> (0, 200000)."""
+    if text is None:
+        return None
+    first, _, last = text.partition(":")
+    try:
+        return int(first.replace("_", "")), int(last.replace("_", ""))
+    except ValueError:
+        raise AccelsimError(f"--window {text}: expected FIRST:LAST, two cycle counts") from None
 
 
 def _input_shape(text: str) -> tuple[int, ...]:
@@ -325,7 +359,8 @@ def _run(args) -> int:
         for path in write_reports(result.layers, arch, args.scalesim_reports):
             print(f"wrote {path}")
     if timeline is not None:
-        path = write_chrome_trace(args.trace, timeline, arch.clock_mhz, result.meta["network"])
+        path = write_chrome_trace(args.trace, timeline, arch.clock_mhz,
+                                  f"{arch.name} on {result.meta['network']}")
         print(f"wrote {path}")
     return 0
 

@@ -47,6 +47,20 @@ def add_parsers(commands) -> None:
     stats.add_argument("--input", metavar="FILE",
                        help="network input: a .npy array, an image file or sample:NAME")
     add_values_arguments(stats)
+    search = commands.add_parser(
+        "precision-search", help="find per-layer activation bits that keep a workload's "
+                                 "output within a tolerance of full precision")
+    search.add_argument("--workload", default="lenet5",
+                        help="shipped workload name or file (default: lenet5)")
+    search.add_argument("--tolerance", type=float, default=0.01,
+                        help="largest output deviation, as a fraction of the full-precision "
+                             "output's peak, with the same top-1 (default 0.01)")
+    search.add_argument("--seed", type=int, default=0, help="seed of weights and input")
+    search.add_argument("--input", metavar="FILE",
+                        help="network input: a .npy array, an image file or sample:NAME")
+    search.add_argument("--output", "-o", type=Path, metavar="FILE.yaml",
+                        help="write the profile (use: --transform precision:profile=FILE)")
+    add_values_arguments(search)
     columns = commands.add_parser(
         "columns", help="what each column of accelsim's tables means, with its unit")
     columns.add_argument("tables", nargs="*", type=Path, metavar="TABLE",
@@ -195,6 +209,25 @@ def columns(args) -> int:
     return 0
 
 
+def precision_search(args) -> int:
+    """Print (and with ``--output`` write) the profile
+    :func:`~accelsim.workload.transforms.precision_search.search_precision` finds."""
+    from accelsim.workload.transforms.precision_search import profile_yaml, search_precision
+
+    if args.output and args.output.exists():
+        raise AccelsimError(f"{args.output}: exists; choose another --output")
+    network = load_network(args.workload)
+    tensors = load_tensors(network, args.seed, args.input, values=args.values,
+                           weights_from=args.weights)
+    result = search_precision(network, tensors, args.tolerance)
+    text = profile_yaml(result, network, args.tolerance, tensors.provenance["input"])
+    print(text, end="")
+    if args.output:
+        args.output.write_text(text)
+        print(f"wrote {args.output}")
+    return 0
+
+
 COMMANDS = {"list": lambda args: list_shipped(), "show": show, "init": init,
-            "stats": stats, "columns": columns}
+            "stats": stats, "columns": columns, "precision-search": precision_search}
 """Sub-command name -> the function running it."""

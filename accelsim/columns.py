@@ -179,6 +179,13 @@ COLUMNS: tuple[Column, ...] = (
     _c("tasks", "Tasks", "tasks", "eyeriss_v2: tasks the clusters ran"),
     _c("simd_idle_mac_slots", "Idle SIMD MAC slots", "slots", "eyeriss_v2: MAC slots "
        "left empty by the SIMD pairing"),
+    _c("faulty_weights", "Faulty weights", "weights", "diannao with `sb_voltage_v`: "
+       "weights stored in an SB word with at least one faulty bit (Minerva's SRAM faults)"),
+    _c("activation_bits", "Activation bits", "bits", "diannao with `per_layer_types`: "
+       "bits of the layer's input activations the datapath is priced at; stripes, "
+       "pragmatic (conv): the bits each activation streams (the layer's precision, else 16)"),
+    _c("weight_bits", "Weight bits", "bits", "diannao with `per_layer_types`: bits of the "
+       "layer's weights the datapath is priced at (0: no weights)"),
     _c("pe_rows", "PE rows", "PEs", "scnn: rows of the PE array"),
     _c("pe_cols", "PE columns", "PEs", "scnn: columns of the PE array"),
     _c("kc", "Output channels per group", "channels", "scnn: Kc, output channels per group"),
@@ -218,6 +225,15 @@ COLUMNS: tuple[Column, ...] = (
        "matrix, padding included"),
     _c("padding_entries", "Padding entries", "entries", "eie: zero entries stored because a "
        "gap between non-zeros exceeded the relative index's range"),
+    _c("xnor_ops", "XNOR ops", "ops", "stripes on an XNOR-Net layer (`binarize` transform): "
+       "one-bit products (XNOR), the layer's real taps times its channels per group"),
+    _c("popcount_words", "Popcount words", "words", "stripes on an XNOR-Net layer: 64-bit "
+       "XNOR-and-popcount word operations of the XNOR-popcount kernel"),
+    _c("brick_steps", "Brick steps", "steps", "stripes, pragmatic: conv steps of one "
+       "16-activation brick for every window of a group (weights held for the step's cycles; "
+       "one SB read per tile each)"),
+    _c("terms_per_activation", "Terms per activation", "terms", "pragmatic: mean essential "
+       "bits (oneffsets) of the activations the windows read"),
     _c("codebook_values", "Codebook values", "values", "eie: distinct values the entries "
        "decode to (zero included; 16 after the share transform)"),
     _c("weights_shared", "Weights shared", "", "eie: 1 if the layer's weights were shared "
@@ -236,6 +252,20 @@ COLUMNS: tuple[Column, ...] = (
        "the PEs stepped through for the broadcast activations"),
     _c("load_balance_efficiency", "Load-balance efficiency", "", "eie: mean PE entries over "
        "the cycles the last PE finishes (1 = perfectly balanced)"),
+    _c("conv_algorithm", "Conv algorithm", "", "diannao with `conv_algorithm` "
+       "winograd_f2 / winograd_f4: how a conv / fc layer ran (`winograd_f2`, `winograd_f4`, "
+       "or `direct` where Winograd does not apply; `mapping` says why)"),
+    _c("winograd_tiles", "Winograd tiles", "tiles", "diannao in a Winograd mode: m x m "
+       "output tiles of the layer, partial edge tiles included (0: ran direct)"),
+    _c("winograd_max_abs_error", "Winograd max abs error", "", "diannao in a Winograd mode: "
+       "the largest difference between the Winograd output and direct conv's on the same "
+       "inputs, in the output's real units (the error the rounded transforms add; 0: ran "
+       "direct)"),
+    _c("winograd_rel_error", "Winograd relative error", "fraction", "diannao in a Winograd "
+       "mode: winograd_max_abs_error over the direct output's largest magnitude"),
+    _c("winograd_error_bound", "Winograd error bound", "", "diannao in a Winograd mode: the "
+       "largest error the 16-bit roundings of the transformed filters and inputs (and of "
+       "both outputs) allow, real units; winograd_max_abs_error <= it"),
 )
 
 UNIT_SUFFIXES = {"kib": "KiB", "mib": "MiB", "bytes": "B", "cycles": "cycles", "mhz": "MHz",
@@ -247,6 +277,7 @@ NAMES = {"nbin": "NBin", "nbout": "NBout", "sb": "SB", "nfu": "NFU", "dram": "DR
          "glb": "GLB", "pe": "PE", "noc": "NoC", "cu": "CU", "rlc": "RLC", "sram": "SRAM",
          "iaram": "IARAM", "oaram": "OARAM", "ppu": "PPU", "gin": "GIN", "gon": "GON",
          "iact": "iact", "bytes_per_cycle": "bandwidth", "size": "size", "mac": "MACs",
+         "input_transform": "Input transform", "output_transform": "Output transform",
          "mac_skipped": "MACs skipped", "read_byte": "bytes read",
          "write_byte": "bytes written", "op": "ops", "hop": "hops"}
 """How a name part is written in a label."""

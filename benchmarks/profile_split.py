@@ -1,11 +1,11 @@
-"""Where a simulation's time goes: numba kernels, simpy engine, numpy glue, Python glue.
+"""Where a simulation's time goes: numba kernels, the engine, numpy glue, Python glue.
 
 Runs each architecture once on a network under cProfile (after an unprofiled warm-up run,
 whose wall time is printed too: cProfile inflates the Python parts; ``--no-warmup`` skips it,
 the kernels then load from numba's cache inside the profile). A numba dispatcher's call is an
 entry of its own: its file under ``accelsim/kernels`` makes it ``kernel``; the simpy package
-and ``accelsim/engine`` are ``simpy``; numpy's functions and array methods ``numpy``;
-everything else ``python``.
+and ``accelsim/engine`` (its numba replay of the simpy processes too) are ``engine``;
+numpy's functions and array methods ``numpy``; everything else ``python``.
 Used for the before/after split in ``benchmarks/README.md`` (issue 22). Run from the root:
 
     PYTHONPATH=. python benchmarks/profile_split.py --archs scnn,sparten --workload vgg16
@@ -30,7 +30,7 @@ def category(filename: str, function: str) -> str:
     if "/accelsim/kernels/" in filename:
         return "kernel"
     if "simpy" in filename or "/accelsim/engine/" in filename:
-        return "simpy"
+        return "engine"
     if "numpy" in filename or "numpy" in function or "ndarray" in function:
         return "numpy"
     return "python"
@@ -41,7 +41,7 @@ def split(arch: str, network, tensors) -> dict[str, float]:
     profile.enable()
     accelsim.simulate(arch, network, tensors=tensors)
     profile.disable()
-    totals = dict.fromkeys(("kernel", "simpy", "numpy", "python"), 0.0)
+    totals = dict.fromkeys(("kernel", "engine", "numpy", "python"), 0.0)
     for (filename, _line, function), row in pstats.Stats(profile).stats.items():
         totals[category(filename, function)] += row[2]            # tottime
     return totals
@@ -56,7 +56,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     network = load_network(args.workload)
     tensors = load_tensors(network, 0, values=args.values)
-    print(f"{'arch':20s} {'wall s':>7s} {'profiled s':>10s} {'kernel':>7s} {'simpy':>7s} "
+    print(f"{'arch':20s} {'wall s':>7s} {'profiled s':>10s} {'kernel':>7s} {'engine':>7s} "
           f"{'numpy':>7s} {'python':>7s}")
     for arch in args.archs.split(","):
         start = time.perf_counter()
@@ -66,7 +66,7 @@ def main(argv=None) -> int:
         parts = split(arch, network, tensors)
         total = sum(parts.values())
         print(f"{arch:20s} {wall:7.2f} {total:10.2f} " + " ".join(
-            f"{100 * parts[k] / total:6.1f}%" for k in ("kernel", "simpy", "numpy", "python")),
+            f"{100 * parts[k] / total:6.1f}%" for k in ("kernel", "engine", "numpy", "python")),
             flush=True)
     return 0
 

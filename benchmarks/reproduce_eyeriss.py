@@ -67,21 +67,23 @@ Findings (VGG bands that do not hold, ``--vgg`` exits 1):
 
 * active PEs of CONV1-1 .. CONV3-3: the chip's 156 (3 x 13 x 4) against our 72-168; CONV4-1 ..
   5-3 (168) are equal. No single rule we tried gives both tables (active PEs AlexNet CONV1-5 |
-  VGG CONV1-1, 1-2, 2-1, 2-2, 3-x, 4-x, 5-x; matches of 18):
+  VGG CONV1-1, 1-2, 2-1, 2-2, 3-x, 4-x, 5-x; matches of 18; the first five rows re-scored
+  with the shipped mapper, which counts a short last strip exactly and tries, for each
+  strip count, the balanced and the widest strip width; the rest from before that change):
 
   - shipped (GLB 108 KB, 2 ifmap copies, q r limit, edp): 154 135 156 156 156 | 84 72 84 84
     168 168 168 (11 of 18);
   - no q r limit: 154 135 156 156 156 | 144 144 168 168 168 168 168 (11);
   - one ifmap copy as in Table III, 100 KB, edp, q r limit: 154 135 156 156 156 | 72 72 72
-    72 96 168 168 (11); without the limit as the row above;
-  - one ifmap copy, 96-98 KB, either limit and objective: 154 140 156 156 156 | 24-168 on
-    CONV1-3, 168 on CONV4-5 (10);
+    72 144 168 168 (11); without the limit as the row above;
+  - one ifmap copy, 96-98 KB, q r limit: 154 140 156 156 156 | 72 72 72 72 144 168 168 (10);
   - objective energy (108 KB, 2 copies, q r limit): 154 140 156 156 156 | 36 36 24 24 84 168
     168 (10);
   - the largest p per set shape (the chip's p = 16 on AlexNet): every pick as without it;
   - the most filters per pass (p t) first, then edp: 132 120 144 108-144 120-168 | 24-144 on
     CONV1-3, 96 on CONV4-5 (0);
-  - unbalanced strips (e = 13 on E = 56, which balanced strips cannot give): no pick changes.
+  - unbalanced strips (e = 13 on E = 56, which balanced strips cannot give), now shipped
+    with the exact count: no pick changes (11).
 
   What 156 would mean: with r = 1 and the filters per PE the GLB leaves (p = 4 / 8 / 16 on
   F = 224 / 112 / 56), 3 x 13 x 4 sets hold 16 p x 13 x F = 46,592 psum words (91 KB) per
@@ -133,8 +135,57 @@ Findings (VGG bands that do not hold, ``--vgg`` exits 1):
 
   So a GLB-driven column tiling reproduces the chip's CONV1-2 geometry, but the chip's
   e = 13 (not 14) there needs a GLB cap below 99.8 KB that breaks AlexNet CONV2 (135 needs
-  >= 99 KB), and its e = 13 on E = 56 stays unexplained; exact short-strip accounting in the
-  mapper is a prerequisite of any such rule;
+  >= 99 KB). The exact short-strip count is now the shipped mapper's (``_estimate``; the
+  widest width of each strip count is tried beside the balanced one, which gives the same
+  picks as trying every width, in half the mapping time on ResNet-50), a prerequisite of
+  any such rule; the picks above are unchanged;
+* CONV3-x (E = F = 56, q r <= 2; the chip's 3 x 13 x 4 against our 3 x 14 x 4 at 108 KB and
+  3 x 12 x 4 when the GLB excludes 14): counted exactly, 3 x 13 x 4 (strips 13, 13, 13, 13, 4)
+  and 3 x 12 x 4 (12, 12, 12, 12, 8) both take 5 strips and move the same ifmap rows (66 a
+  channel), psums and filters, so the mapper's energies are equal (1.332e10 in its units);
+  only the time differs. A 13-row pass is psum-bus bound (p t e F = 46,592 psums on the
+  64-bit GON and psum GIN: 11,648 cycles, against F (p q S + p) = 6,272 cycles of array work
+  at q = 2); the 4-row strip is array bound (6,272 cycles for 3,584 cycles of psums), so
+  3 x 12 x 4 (an 8-row last strip, 7,168 cycles) is 5.0 % faster: 41.38 M against 43.44 M
+  cycles at N = 3. The other costs we examined (one GLB port, GIN / GON widths, filters
+  in flight, RLC'd DRAM) are the same per output row for both, so none of them separates
+  them; what makes the chip's pick no slower is a time model in which the array work and the
+  psum traffic of a block's passes overlap (time = max(sum of array, sum of bus), not the sum
+  of per-pass maxima: both take 41.38 M cycles at equal energy, an exact tie that the last
+  bit of floating point broke towards 3 x 13 x 4). Tried in the mapper only (scratch, not
+  shipped): with a psum + ifmap allocation of 100 KB, one ifmap copy, it gives 154 135 156
+  156 156 | 72 72 72 72 156 168 168 (14 of 18: AlexNet and VGG CONV3-5);
+  at 99 KB CONV3-x is 144, at 102-104 KB 168 (10-11), at the shipped 108 KB with two copies
+  11, and with the 25 banks of the next item the tie breaks the other way (144, 11). Not
+  shipped: a tie decided by rounding, a 1 KB window, and we found no hardware for the
+  overlap (a pass's psums have nowhere to wait but the GLB they are going to; the JSSC text
+  we could reach gives no GLB port figure). CONV1-1 .. 2-2
+  (F = 224 / 112) cannot hold 3 x 13 x 4 with p = 16, m = 64 untiled (364 / 182 KB of
+  psums): they need the column tiling above, which the pass table and kernel do not have;
+* the GLB split (JSSC 2017 Section III-A as summarised in a public reading note of the paper
+  found by text search, which names CSDN post qq_40268672/108809413 as its base; not the
+  paper's own text: of the 108 KB, 100 KB hold ifmaps and psums in 25 banks that the layer's
+  configuration gives to one or the other, and 8 KB hold filters, loaded while the array
+  works). Table III's allocations take 22 / 24 / 24 / 25 / 25 such 4 KB banks (psums and
+  ifmap rows each rounded up). Banks separate what a byte cap could not: a 3 x 14 x 4 block
+  on F = 56 (CONV3-x, or a 56-column tile of CONV1-2 as hypothesised above: 98 KB of psums +
+  1.8-3.7 KB of ifmap, 99.8 KB on a tile) needs 25 psum banks plus an ifmap bank, 26 > 25,
+  while 3 x 13 x 4 needs 23 + 1, and AlexNet CONV2's 5 x 27 (n = 1, m = 64: 91.1 + 3.8 KB,
+  Table III) needs 23 + 1, where a byte cap low enough to exclude the tiled 3 x 14 x 4 (under
+  99.8 KB) turned CONV2 into 140 above. Scored in the mapper (scratch: 4 KB banks, psums and
+  one ifmap copy each rounded up to whole banks, exact strips): 25 banks 154 135 156 156 156
+  | 72 72 72 72 144 168 168 (11; CONV3-x takes 3 x 12 x 4, 5 % faster as above); two ifmap
+  copies 154 140 ... (10); 26 banks 154 135 156 156 156 | 84 72 84 84 168 168 168 (11). The
+  whole benchmark with 100 KB and one ifmap copy (``buffers.glb`` 100 KB, 1 slot; scratch
+  config): VGG-16 4,231.8 ms (0.98), per-layer latency 0.94-1.15 beside the chip's except
+  CONV1-1 (0.78), but AlexNet 131.1 ms (1.14) with CONV5 at 1.32 (out): with one GLB slot our
+  engine no longer loads the next channel group's ifmap rows during the passes. Adding the
+  8 KB filter region (a pass waits only for its filters' 64-bit GIN transfer when they fit
+  8 KB): AlexNet 124.3 ms (1.08), CONV5 1.24 (still out), VGG-16 4,083.3 ms (0.95). Not
+  shipped: AlexNet CONV5 leaves its band, and the PE counts do not change (11). What the chip
+  would need, on this evidence: the 25-bank allocation, output-column tiles of 56 for
+  F = 224 / 112, and a short last strip that costs no more time than its rows (CONV3-x), with
+  ifmap refills hidden behind one ifmap copy as the chip's AlexNet latencies show it does;
 * CONV1-1 latency (0.73): the chip's processing latency is 38.0 ms (ours is close), but its
   total is twice that; the 38 ms of loading is about the layer's DRAM traffic at 0.4 GB/s
   not overlapped with processing, where our engine overlaps the ifmap and ofmap transfers

@@ -24,9 +24,11 @@ def one_conv(kernel=3, channels=8, filters=12, size=10, stride=1, pad=None):
                     "stride": stride}]}, "one")
 
 
-@functools.cache
+@functools.lru_cache(maxsize=1)
 def pruned_network(name: str):
     """``(network, tensors)``: zoo network ``name`` with seed-0 tensors pruned as PRUNE says.
-    Shared, so treat the tensors as read-only."""
+    Shared, so treat the tensors as read-only. Only the last one is kept: pruned VGG-16's
+    tensors are 0.55 GB, and a module's tests take the networks one after the other, so a
+    session cache of both would sit under every later test (the suite's peak memory)."""
     network = load_network(name)
     return network, apply_transforms(network, make_tensors(network, 0), PRUNE[name])

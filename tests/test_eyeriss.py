@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from accelsim import simulate
+from accelsim.arch import _row_stationary_mapping as rsmap
 from accelsim.arch import eyeriss
 from accelsim.cli import main
 from accelsim.config import load_arch, with_overrides
@@ -321,3 +322,42 @@ def test_a_block_waits_for_the_previous_blocks_ofmap_to_drain():
     unlimited = eyeriss.Core(with_overrides(load_arch("eyeriss"),
                                             {"dram.bytes_per_cycle": None}))
     assert not unlimited._drain_waits(out_bytes).any()
+
+
+def test_a_short_last_strip_is_counted_with_its_real_rows():
+    """E = 15 output rows in strips of e = 4 (4, 4, 4 and a short 3): the mapper's cycles
+    equal a hand count and the kernel's passes, where counting the last strip as full
+    (the old closed form) gives 6,752. Set 3 x 4, t = 4 sets of p = 1 filter, q r = 1
+    channel, 2 channels, 16 filters: 2 x 4 = 8 passes a strip; 3 x 3 taps, F = 15, 17 padded
+    ifmap columns, unlimited DRAM link (latency 100 cycles)."""
+    arch = with_overrides(load_arch("eyeriss"), {"dram.bytes_per_cycle": None})
+    core = eyeriss.Core(arch)
+    layer = _conv_layer(channels=2, size=15, out_channels=16)
+    shape = rsmap.ConvShape.of(layer, 1)
+    candidate = dict(e=4, strips=1, r=1, t=4, g=1, p=1, q=1, n=1, m=16)
+    fill = 4 * 9 * 16 // 64 + 100            # 36 filter words on the 64-bit filter GIN
+    array = 15 * (1 * 1 * 3 + 1)             # 60: F x (p q S MACs + p psum adds)
+    psum_bus = 4 * 4 * 15 * 16 // 64         # 60: p t e F psums on the 64-bit GON / GIN
+    full = max(array, psum_bus, 1 * 6 * 17)  # 102: 6 ifmap rows x 17 words, 16-bit GIN
+    short = max(array, 4 * 3 * 15 * 16 // 64, 1 * 5 * 17)   # 85: 5 ifmap rows
+    hand = 3 * 8 * (full + fill) + 8 * (short + fill)
+    _, cycles, _ = rsmap._estimate(shape, core.hardware, core.prices, **candidate)
+    assert cycles == hand == 6616
+    mapping = rsmap.RsMapping(shape, rc=3, sc=3, estimated_energy=0.0, estimated_cycles=cycles,
+                              **candidate)
+    table = mapping.pass_table()
+    assert sorted(set((table[:, rs.T_Y1] - table[:, rs.T_Y0]).tolist())) == [3, 4]
+    x = _sparse_input((1, *layer.in_shape), 0.5).q
+    w = np.ones(layer.weight_shape, dtype=np.int16)
+    _, counts = rs.conv_passes(np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1))), w, table,
+                               (1, 1, 15, 1, 1), groups=1, zero_gating=True)
+    assert core._pass_cycles(counts).sum() == hand
+
+
+def test_strip_widths_include_the_widest_of_each_strip_count():
+    """E = 56 (VGG-16 CONV3): the chip's e = 13 (strips 13 x 4 + 4, JSSC Table VI's 156 PEs)
+    is tried beside the balanced 12 (5 strips) and 14 (4 strips); a width between the
+    narrowest and the widest of a strip count (15-17 for 4 strips) is not."""
+    widths = rsmap._widths(56, 56)
+    assert {12, 13, 14, 18, 56} <= set(widths) and not {15, 16, 17} & set(widths)
+    assert rsmap._widths(56, 13)[-1] == 13 and rsmap._widths(1, 14) == [1]

@@ -443,6 +443,7 @@ PROFILE_FILES = {   # file stem -> content (written once per module)
     "badlayer": {"version": 1, "name": "b", "quantity": "weight_density",
                  "layers": {"conv9": 0.5}},
     "badquantity": {"version": 1, "name": "b", "quantity": "weights", "layers": {"c": 0.5}},
+    "precision": {"version": 1, "name": "pr", "quantity": "precision_bits", "layers": {"c": 6}},
     "list": [1, 2],
 }
 OPTION_VALUES = {   # option -> (fitting values, bad values)
@@ -465,6 +466,10 @@ OPTION_VALUES = {   # option -> (fitting values, bad values)
                                {"f": math.nan}, {}, None])),
     "bits": (st.integers(2, 16), st.sampled_from([0, 1, 17, -3, 8.5, "8", True, None, 2 ** 40])),
     "per_channel": (st.booleans(), st.sampled_from(["yes", 1, None])),
+    "activations": (st.sampled_from([1, 8, 16, {"c": 4}]),
+                    st.sampled_from([0, 17, 2.5, "8", True, None, {"nope": 4}, {"c": 0}])),
+    "weights": (st.sampled_from([2, 8, {"f": 4}]), st.sampled_from([0, 1, 17, "8", None])),
+    "mode": (st.sampled_from(["weights", "xnor"]), st.sampled_from(["XNOR", "", 1, None, "both"])),
 }
 KIND_VALUES = {   # (kind, option) -> fitting values where they depend on the kind
     ("prune_groups", "density"): st.sampled_from([0.0, 0.5, 1, {"c": 0.25}]),
@@ -473,7 +478,10 @@ KIND_VALUES = {   # (kind, option) -> fitting values where they depend on the ki
     ("prune", "profile"): st.sampled_from(["@weights", "@convweights"]),
     ("prune_filters", "profile"): st.sampled_from(["@weights", "@convweights"]),
     ("activation_profile", "profile"): st.just("@zeros"),
+    ("precision", "profile"): st.just("@precision"),
 }
+REQUIRED_ONE_OF = ("density", "profile", "zeros", "bits", "values", "activations", "mode")
+"""A spec draws one of these its kind takes (the kind's main option) and 0-2 others."""
 ODD_KINDS = ["Prune", "prune ", "", "quantise", "prune_group", "pruning", "kind", None, 3]
 
 
@@ -484,9 +492,8 @@ def transform_spec(draw, flawed: bool = False) -> dict:
     kind, a bad value, an option of another kind or none, the required one missing)."""
     kind = draw(st.sampled_from(sorted(TRANSFORM_KEYS)))
     keys = TRANSFORM_KEYS[kind]
-    required = draw(st.sampled_from([k for k in ("density", "profile", "zeros", "bits", "values")
-                                     if k in keys]))
-    others = [k for k in keys if k not in ("density", "profile", "zeros", "bits", "values")]
+    required = draw(st.sampled_from([k for k in REQUIRED_ONE_OF if k in keys]))
+    others = [k for k in keys if k not in REQUIRED_ONE_OF]
     chosen = draw(st.lists(st.sampled_from(others), max_size=2, unique=True)) if others else []
     spec = {"kind": kind} | {key: draw(KIND_VALUES.get((kind, key), OPTION_VALUES[key][0]))
                              for key in dict.fromkeys([required, *chosen])}

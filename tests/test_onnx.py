@@ -26,6 +26,7 @@ from tests.onnx_helpers import GraphBuilder, check_against_onnxruntime, onnxrunt
 from tests.test_onnx_attention import ATTENTION_OPS
 from tests.test_onnx_decoder import DECODER_OPS
 from tests.test_onnx_elementwise import ELEMENTWISE_OPS
+from tests.test_onnx_recurrent import RECURRENT_OPS
 
 
 def every_op_model(path, opset: int = 13):
@@ -113,8 +114,9 @@ def test_every_supported_op_matches_onnxruntime(tmp_path):
     # Concat: test_concat_matches_onnxruntime; the element-wise and the rearranging ones:
     # tests/test_onnx_elementwise.py and tests/test_onnx_decoder.py (each checks its models
     # cover them)
-    assert ops | {"Concat"} | set(ELEMENTWISE_OPS) | set(DECODER_OPS) | set(ATTENTION_OPS) | {
-        "QuantizeLinear", "DequantizeLinear"} == set(SUPPORTED_OPS)   # test_onnx_int8.py
+    covered_elsewhere = (set(ELEMENTWISE_OPS) | set(DECODER_OPS) | set(ATTENTION_OPS)
+                         | set(RECURRENT_OPS) | {"QuantizeLinear", "DequantizeLinear"})  # int8
+    assert ops | {"Concat"} | covered_elsewhere == set(SUPPORTED_OPS)
     relu6 = onnxruntime_outputs(path, load_tensors(load_network(path)).input, ["relu6_out"])
     assert np.mean(relu6["relu6_out"] == 6.0) > 0.05   # the clamp is exercised
     network = import_onnx(path).network

@@ -229,8 +229,11 @@ def _reference_pes(x, w, t, f_vec, i_vec, banks, bank):
 
 
 @pytest.mark.parametrize("stride,banks,bank_hash", [(1, 32, "xor"), (2, 32, "xor"),
-                                                    (1, 7, "linear"), (2, 5, "single")])
+                                                    (1, 64, "xor"), (1, 7, "linear"),
+                                                    (2, 5, "single")])
 def test_kernel_matches_a_plain_loop_over_vector_cycles(stride, banks, bank_hash):
+    """With the sums (product by product) and counting only (at stride 1 under the XOR hash
+    with >= 32 banks: bank counters as bytes of a word, ``cartesian._channel_xor``)."""
     from accelsim.arch.scnn import Core
     from accelsim.kernels import cartesian as cp
     rng = np.random.default_rng(stride * banks)
@@ -259,3 +262,10 @@ def test_kernel_matches_a_plain_loop_over_vector_cycles(stride, banks, bank_hash
     np.testing.assert_array_equal(stats[:, [cp.PRODUCTS, cp.EFFECTUAL, cp.LANDED, cp.STALLS,
                                             cp.VECTOR_CYCLES]], want_stats)
     np.testing.assert_array_equal(core._merge(layer, acc, t), want_out)
+    _, count_cycles, count_stats = cp.run_pes(
+        t.geom, t.tiles, t.origin, t.extent, t.kgroups, cp.encode_tiles(x, t.tiles, 15),
+        cp.encode_weights(w, t.kgroups, 15), f_vec=4, i_vec=4, banks=banks,
+        hash_kind=cp.HASH_XOR if bank_hash == "xor" else
+        cp.HASH_LINEAR if bank_hash == "linear" else cp.HASH_SINGLE, compute=False, n_out=5)
+    np.testing.assert_array_equal(count_cycles, want_cycles)
+    np.testing.assert_array_equal(count_stats, stats)

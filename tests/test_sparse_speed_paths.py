@@ -6,7 +6,11 @@ the chunks' dense dot product, any other join walks the AND's set bits; both mus
 numpy's count and sum of the matched pairs. Eyeriss v2 (``kernels/csc.py``): a fixed-point
 weight column that stores every word of its lane adds its values as one vector, the others
 word by word; with and without that path the sums and every statistic must be equal, and
-equal numpy's. No number may depend on the thread count.
+equal numpy's. SCNN (``kernels/cartesian.py``) counting without the sums (bank counters as
+bytes of a word) and Phantom's dense baseline in closed form (``kernels/bitmask.py``) must
+give the product-by-product and item-by-item walks' cycles and counts, and the exact sums
+(``kernels/exact_sums.py``) the walks' sums, on random sparse layers. No number may depend
+on the thread count.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from accelsim.kernels import csc, inner_join
+from accelsim.kernels import bitmask, csc, exact_sums, inner_join
+from accelsim.workload.formats.yaml_network import network_from_dict
 from tests.thread_digests import run_digests
 
 
@@ -135,12 +140,98 @@ def test_full_columns_equal_the_word_walk_and_numpy(weight_density, groups):
          & (w4[f] != 0)).sum() for f in range(m))
 
 
+# ---- SCNN and Phantom: random sparse layers ---------------------------------------------------
+LAYERS = [
+    {"kind": "conv", "out_channels": 9, "kernel": 3, "pad": 1},
+    {"kind": "conv", "out_channels": 6, "kernel": 3, "stride": 2, "pad": 1},
+    {"kind": "conv", "out_channels": 8, "kernel": [1, 3], "stride": [2, 1], "pad": [0, 1],
+     "groups": 2},
+    {"kind": "conv", "out_channels": 5, "kernel": 5, "pad": 2},
+    {"kind": "conv", "out_channels": 8, "kernel": 1},
+    {"kind": "fc", "out_channels": 7}]
+
+
+def _random_layer(spec, seed, density):
+    net = network_from_dict({"name": "t", "input": [8, 11, 13],
+                             "layers": [{"name": "l", **spec}]}, "t")
+    layer = net.layers[-1]
+    rng = np.random.default_rng(seed)
+    x = (rng.integers(-300, 301, layer.in_shape) * (rng.random(layer.in_shape) < density))
+    w = rng.integers(-300, 301, layer.weight_shape) * (rng.random(layer.weight_shape) < density)
+    return layer, x.astype(np.int16), w.astype(np.int16)
+
+
+@pytest.mark.parametrize("spec", LAYERS)
+@pytest.mark.parametrize("bank_hash,banks", [("xor", 32), ("xor", 64), ("linear", 32)])
+def test_scnn_counting_equals_the_product_loop(spec, bank_hash, banks):
+    from accelsim.arch.scnn import HASHES, Core
+    from accelsim.config import load_arch, with_overrides
+    from accelsim.kernels import cartesian as cp
+    core = Core(with_overrides(load_arch("scnn"), {
+        "core_params.pe_rows": 3, "core_params.pe_cols": 2, "core_params.banks": banks,
+        "core_params.bank_hash": bank_hash, "core_params.accumulator_entries": 90}))
+    for seed, density in enumerate((0.15, 0.5, 1.0)):
+        layer, x, w = _random_layer(spec, seed, density)
+        t = core.tile(layer)
+        x = x.reshape(-1, 1, 1) if layer.kind == "fc" else x
+        w = w.reshape(layer.out_channels, *t.geom[1:4])
+        runs = [cp.run_pes(t.geom, t.tiles, t.origin, t.extent, t.kgroups,
+                           cp.encode_tiles(x, t.tiles, 15), cp.encode_weights(w, t.kgroups, 15),
+                           f_vec=4, i_vec=4, banks=banks, hash_kind=HASHES[bank_hash],
+                           compute=compute, n_out=layer.out_channels) for compute in (True, False)]
+        (acc, cycles, stats), (_, count_cycles, count_stats) = runs
+        np.testing.assert_array_equal(count_cycles, cycles)
+        np.testing.assert_array_equal(count_stats, stats)
+        assert stats[:, cp.PRODUCTS].sum() > 0
+        np.testing.assert_array_equal(
+            exact_sums.conv_sums(x.reshape(layer.in_shape), w.reshape(layer.weight_shape),
+                                 layer.stride, layer.pad), core._merge(layer, acc, t))
+
+
+@pytest.mark.parametrize("spec", LAYERS)
+@pytest.mark.parametrize("threads,lookahead", [(9, 16), (3, 16), (4, 2), (40, 3), (1, 1)])
+def test_phantom_dense_schedule_equals_the_item_walk(spec, threads, lookahead):
+    from accelsim.arch import _mesh_mapping as mesh
+    for seed, chunk in ((0, 9), (1, 4), (2, 16)):
+        layer, x, w = _random_layer(spec, seed, 0.5)
+        ops = mesh.layer_operands(layer, x, w, chunk)
+        popcount = bitmask.popcount_table(chunk)
+        split = mesh.assign(layer, ops, popcount, 3, 2, seed == 1, threads, lookahead)
+        runs = [bitmask.run_cores(
+            split.filters, split.filter_ptr, split.ranges, ops.wcodes, ops.acodes, ops.wvals,
+            ops.avals, ops.chunk_len, filters_per_group=layer.out_channels_per_group,
+            threads=threads, lookahead=lookahead, mode=bitmask.DYNAMIC, skip=False,
+            compute=compute, n_parts=split.n_parts) for compute in (True, False)]
+        (acc, entry_cycles, stats), (_, count_cycles, count_stats) = runs
+        np.testing.assert_array_equal(count_cycles, entry_cycles)
+        np.testing.assert_array_equal(count_stats, stats)
+        np.testing.assert_array_equal(
+            exact_sums.conv_sums(x, w, layer.stride, layer.pad).reshape(acc.shape[1:]),
+            acc.sum(axis=0))
+
+
+def test_phantom_dense_closed_form_is_taken_only_where_every_cycle_packs():
+    chunk_len = np.array([9, 9, 2])
+    assert bitmask._packs_every_cycle(chunk_len, 0, 3, 9, 16)       # 15 x 2 >= 8
+    assert not bitmask._packs_every_cycle(chunk_len, 0, 3, 40, 3)   # 2 x 2 < 39
+    assert bitmask._packs_every_cycle(chunk_len, 0, 2, 17, 3)       # 2 x 9 >= 16
+
+
+def test_exact_sums_take_the_full_int16_range():
+    layer, _, _ = _random_layer(LAYERS[0], 0, 1.0)
+    x = np.full(layer.in_shape, -32768, np.int16)
+    w = np.full(layer.weight_shape, -32768, np.int16)
+    sums = exact_sums.conv_sums(x, w, layer.stride, layer.pad)
+    assert sums.dtype == np.int64
+    assert sums[0, 5, 5] == 8 * 9 * 2 ** 30 and sums[0, 0, 0] == 8 * 4 * 2 ** 30
+
+
 # ---- thread count -----------------------------------------------------------------------------
 THREAD_SETUP = """
 from tests.test_speed_golden import NETWORK as network, golden_tensors
 tensors = golden_tensors()
 """
-THREAD_CONFIGS = ("sparten", "eyeriss_v2")
+THREAD_CONFIGS = ("sparten", "eyeriss_v2", "scnn", "phantom2d", "phantom2d_dense")
 
 
 def test_tables_and_outputs_do_not_depend_on_the_thread_count():

@@ -46,8 +46,8 @@ from accelsim.workload.layer import Layer
 class Operands:
     """A layer's values and mask codes in work-item chunks (see the module docstring)."""
 
-    wvals: np.ndarray      # M x NCH x chunk
-    avals: np.ndarray      # groups x NCH x positions x chunk
+    wvals: np.ndarray | None    # M x NCH x chunk (None: codes only)
+    avals: np.ndarray | None    # groups x NCH x positions x chunk (None: codes only)
     wcodes: np.ndarray     # M x NCH (int64)
     acodes: np.ndarray     # groups x NCH x positions (int64)
     chunk_len: np.ndarray  # NCH: elements in each chunk
@@ -79,19 +79,22 @@ def _codes(chunks: np.ndarray) -> np.ndarray:
     return codes
 
 
-def layer_operands(layer: Layer, x: np.ndarray, w: np.ndarray, chunk: int) -> Operands:
+def layer_operands(layer: Layer, x: np.ndarray, w: np.ndarray, chunk: int,
+                   values: bool = True) -> Operands:
     """The chunked values and masks of a conv or fc layer with input ``x`` (C x H x W, or the
-    flat fc input) and weights ``w`` (M x C/G x R x S)."""
+    flat fc input) and weights ``w`` (M x C/G x R x S); without ``values`` the masks only
+    (a run whose sums come from elsewhere)."""
     x = x.reshape(layer.in_shape)
     top, left, bottom, right = layer.pad
     padded = np.ascontiguousarray(np.pad(x, ((0, 0), (top, bottom), (left, right))))
     avals, acodes = bitmask.window_chunks(padded, layer.kernel_h, layer.kernel_w,
                                           layer.stride[0], layer.stride[1], layer.out_h,
-                                          layer.out_w, layer.groups, chunk)
+                                          layer.out_w, layer.groups, chunk, values)
     wvals = np.ascontiguousarray(_chunked(w.reshape(layer.out_channels, -1), chunk))
     k = layer.in_channels_per_group * layer.kernel_h * layer.kernel_w
     chunk_len = np.minimum(chunk, k - chunk * np.arange(wvals.shape[1]))
-    return Operands(wvals, avals, _codes(wvals), acodes, chunk_len.astype(np.int64))
+    return Operands(wvals if values else None, avals if values else None, _codes(wvals),
+                    acodes, chunk_len.astype(np.int64))
 
 
 @dataclass(frozen=True)

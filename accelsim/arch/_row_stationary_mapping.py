@@ -35,15 +35,17 @@ groups (``q * r`` channels x filter-row x tap segments: the ifmap rows are refil
 So filters are read from DRAM once per strip and image batch, the ifmap once per filter
 chunk, psums never leave the chip.
 
-The mapper enumerates the candidates (every set width ``e``, then ``q`` with the largest
-``p`` it allows and its halvings, ``r``, ``g``, the most ``t`` that fit, every ``n`` and the
-largest ``m`` that fits) and scores each from closed forms of its pass table's counts,
-priced with the configured energy table. ``objective: edp`` (default) keeps the least
-energy x cycles: energy is the paper's objective, and the cycles factor keeps a mapping that
-starves the array on the 16-bit ifmap GIN from winning on a few percent of energy (with it
-the mapper picks the chip's own AlexNet PE sets: 11 x 7 x 2, 5 x 27, 3 x 13 x 4, with p = 16
-and q = 1 / 2 / 3). ``objective: energy`` keeps the least energy, multiplied only by the
-slowdown the NoC causes (cycles / cycles with unlimited buses).
+The mapper enumerates the candidates (set widths ``e``: for each strip count the balanced
+one and the widest, whose short last strip is counted with its real rows on PE sets of its
+real height; then ``q`` with the largest ``p`` it allows and its halvings, ``r``, ``g``, the
+most ``t`` that fit, every ``n`` and the largest ``m`` that fits) and scores each from
+closed forms of its pass table's counts, priced with the configured energy table.
+``objective: edp`` (default) keeps the least energy x cycles: energy is the paper's
+objective, and the cycles factor keeps a mapping that starves the array on the 16-bit ifmap
+GIN from winning on a few percent of energy (with it the mapper picks the chip's own AlexNet
+PE sets: 11 x 7 x 2, 5 x 27, 3 x 13 x 4, with p = 16 and q = 1 / 2 / 3). ``objective:
+energy`` keeps the least energy, multiplied only by the slowdown the NoC causes (cycles /
+cycles with unlimited buses).
 """
 
 from __future__ import annotations
@@ -251,8 +253,17 @@ def map_conv(layer: Layer, batch: int, hw: RsHardware, prices: RsPrices) -> RsMa
 
 
 def _widths(size: int, limit: int) -> list[int]:
-    """Distinct strip widths ``ceil(size / k)`` up to ``limit``."""
-    return sorted({_cdiv(size, k) for k in range(1, size + 1) if _cdiv(size, k) <= limit})
+    """Strip widths up to ``limit``: per strip count, the balanced (narrowest) one and the
+    widest (its short last strip counted exactly: the chip's 3 x 13 sets on VGG-16's E = 56,
+    JSSC Table VI); a width between has as many strips, fits no more sets than the narrowest
+    and fills fewer rows a pass than the widest."""
+    widths = set()
+    for k in range(1, size + 1):
+        narrowest = _cdiv(size, k)
+        widest = size if k == 1 else (size - 1) // (k - 1)
+        if _cdiv(size, widest) == k:
+            widths.update(w for w in (narrowest, widest) if w <= limit)
+    return sorted(widths)
 
 
 def _candidates(s: ConvShape, hw: RsHardware, rc: int, sc: int):
@@ -317,36 +328,51 @@ def _fit_filters(s: ConvShape, hw: RsHardware, e, rc, r, t, g, p, q, n):
 
 def _estimate(s: ConvShape, hw: RsHardware, c: RsPrices, e, strips, r, t, g, p, q, n, m):
     """(energy, cycles, cycles if the NoC never limited) of a candidate, from closed forms
-    of the pass table's counts (full passes; short last chunks counted as full)."""
+    of the pass table's counts: a short last strip exactly (its real rows on PE sets of its
+    real height), short last filter, channel and image chunks as full ones."""
     rc = _segment(s.kh, hw.rows)
     sc = _segment(s.kw, min(hw.ifmap_spad - 1, hw.filter_spad))
     pt, qr = p * t, q * r
     n_red = _cdiv(s.cg, qr) * _cdiv(s.kh, rc) * _cdiv(s.kw, sc)
     n_mc = _cdiv(s.mg, m)
     filter_groups = (n_mc - 1) * _cdiv(m, pt) + _cdiv(s.mg - (n_mc - 1) * m, pt)
-    n_es, n_nb, n_gb = _cdiv(s.e_out, e), _cdiv(s.batch, n), _cdiv(s.groups, g)
-    refills = n_gb * n_mc * n_nb * n_es * n_red
-    passes = n_gb * n_nb * n_es * n_red * filter_groups
-    rows_in, cols = (e - 1) * s.sh + rc, (s.f_out - 1) * s.sw + sc
-    pass_psums = n * g * pt * e * s.f_out
+    n_nb, n_gb = _cdiv(s.batch, n), _cdiv(s.groups, g)
+    strip_refills = n_gb * n_mc * n_nb * n_red
+    strip_passes = n_gb * n_nb * n_red * filter_groups
+    cols = (s.f_out - 1) * s.sw + sc
     array = n * s.f_out * (p * q * sc + p)
-    gin_words = n * g * qr * rows_in * cols
     filter_words = g * pt * qr * rc * sc
     fill = hw.fill_cycles(filter_words)
-    noc = max(array, hw.bus_cycles(gin_words, hw.gin_ifmap_bits),
-              hw.bus_cycles(pass_psums, hw.gon_bits), hw.bus_cycles(pass_psums, hw.gin_psum_bits))
     outputs = s.batch * s.groups * s.mg * s.e_out * s.f_out
     chain = rc * r
     energy = (s.macs * (c.mac + c.ifmap_spad + c.filter_spad + 2 * c.psum_spad)
               + outputs * (n_red * chain - 1) * (c.op + 2 * c.psum_spad)
               + outputs * n_red * (chain - 1) * c.local
-              + (passes * gin_words + 2 * outputs * n_red) * c.glb
-              + passes * n * g * t * qr * rc * e * cols * (c.gin_ifmap + c.ifmap_spad)
-              + passes * filter_words * e * (c.gin_filter + c.filter_spad)
+              + 2 * outputs * n_red * c.glb
               + outputs * ((n_red - 1) * c.gin_psum + n_red * c.gon)
-              + refills * n * g * qr * rows_in * s.wp * c.glb_fill
               + _dram_words(s, e, rc, sc, n, m) * hw.word_bits / 8 * c.dram_byte)
-    return energy, passes * (noc + fill), passes * (array + fill)
+    cycles = noc_free = 0
+    for height, count in _strip_heights(s.e_out, e):
+        passes = count * strip_passes
+        rows_in = (height - 1) * s.sh + rc
+        pass_psums = n * g * pt * height * s.f_out
+        gin_words = n * g * qr * rows_in * cols
+        noc = max(array, hw.bus_cycles(gin_words, hw.gin_ifmap_bits),
+                  hw.bus_cycles(pass_psums, hw.gon_bits),
+                  hw.bus_cycles(pass_psums, hw.gin_psum_bits))
+        energy += (passes * gin_words * c.glb
+                   + passes * n * g * t * qr * rc * height * cols * (c.gin_ifmap + c.ifmap_spad)
+                   + passes * filter_words * height * (c.gin_filter + c.filter_spad)
+                   + count * strip_refills * n * g * qr * rows_in * s.wp * c.glb_fill)
+        cycles += passes * (noc + fill)
+        noc_free += passes * (array + fill)
+    return energy, cycles, noc_free
+
+
+def _strip_heights(size: int, e: int) -> list[tuple[int, int]]:
+    """(rows, how many strips) of ``size`` output rows split into strips of ``e``: the full
+    strips and, when ``e`` does not divide ``size``, one short last strip."""
+    return [(e, size // e)] + ([(size % e, 1)] if size % e else [])
 
 
 def _dram_words(s: ConvShape, e, rc, sc, n, m) -> int:

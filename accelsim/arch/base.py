@@ -126,6 +126,14 @@ class Core(Unit):
     def __init__(self, arch) -> None:
         self.arch = arch
         self.params = arch.core_params
+        # Per-layer bits from a precision / binarize transform (layer name -> LayerPrecision);
+        # simulate() replaces it with the run's tensors.precision. Empty: the arch's precision.
+        self.layer_precision: dict = {}
+
+    def network_problem(self, network) -> str | None:
+        """What in this core's params cannot apply to ``network`` (a per-layer setting naming
+        a layer it lacks), as a one-line message naming the key; None when all is well."""
+        return None
 
     def buffer_words(self, name: str) -> int:
         """Words one slot of buffer ``name`` holds at this precision."""

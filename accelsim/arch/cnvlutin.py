@@ -73,19 +73,19 @@ BUFFERS = diannao.BUFFERS
 
 
 @dataclass(frozen=True)
-class Params(diannao.Params):
+class Params(diannao.NodeParams):
     """DaDianNao's parameters plus the zero-skipping ones (see the module docstring)."""
 
-    tiles: int = 16
-    weights_resident: bool = True
-    neurons_resident: bool = True
-    pack_window_rows: bool = True
     ineffectual_threshold: float = 0.0
     min_group_cycles: int = 1
     groups_span_windows: bool = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.conv_algorithm != "direct":   # Winograd (issue 25): DianNao / DaDianNao only
+            raise ValueError(f"conv_algorithm must be direct on Cnvlutin (Winograd's "
+                             f"transformed inputs have no zeros to skip), got "
+                             f"{self.conv_algorithm!r}")
         if self.ti & (self.ti - 1):
             raise ValueError(f"ti must be a power of two (bricks use log2(ti)-bit offsets), "
                              f"got {self.ti}")

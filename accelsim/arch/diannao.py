@@ -31,12 +31,13 @@ out and read them back; whether the CP programs did that is not stated in the pa
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
 from accelsim import fixedpoint
-from accelsim.arch import base
+from accelsim.arch import _minerva, _winograd, base
 from accelsim.arch._nfu_tiling import NfuShape, add_tiling, conv_tiling, pool_tiling
 from accelsim.cost.counts import Counts
 from accelsim.cost.energy import Component
@@ -86,15 +87,48 @@ class Params:
     weights_resident: bool = False
     neurons_resident: bool = False
     pack_window_rows: bool = False
+    # ---- Minerva's steps (issue 25; accelsim/arch/_minerva.py), all off by default -------
+    # predication: skip the MACs (and SB columns) of activations with |x| <= the layer's
+    # threshold (predication_thresholds by layer name, else predication_threshold).
+    # sb_voltage_v: SB supply (null: nominal, no faults); faulty bits per sram_fault_curve,
+    # a static map drawn from fault_seed; fault_detection (Razor) + fault_mitigation.
+    predication: bool = False
+    predication_threshold: float = field(default=0.0, metadata={"ge": 0})
+    predication_thresholds: dict[str, float] = field(default_factory=dict,
+                                                     metadata={"ge": 0})
+    sb_voltage_v: float | None = field(default=None, metadata={"gt": 0, "le": 5})
+    sb_nominal_voltage_v: float = field(default=0.9, metadata={"gt": 0, "le": 5})
+    sram_fault_curve: tuple[tuple[float, float], ...] = _minerva.DEFAULT_FAULT_CURVE
+    fault_detection: bool = True
+    fault_mitigation: Literal["none", "word_mask", "bit_mask"] = "none"
+    fault_seed: int = field(default=0, metadata={"ge": 0, "le": 2 ** 32 - 1})
+    per_layer_types: bool = False   # price NFU/NBin/SB at each layer's bits (issue 24 values)
+    # ---- end of Minerva's steps ------------------------------------------------------------
+    # Winograd conv (issue 25; accelsim/arch/_winograd.py): 3x3 stride-1 convs as F(2x2,3x3)
+    # or F(4x4,3x3), other layers direct.
+    conv_algorithm: Literal["direct", "winograd_f2", "winograd_f4"] = "direct"
 
     def __post_init__(self) -> None:
         base.require_ints(self, ("tn", "ti", "pipeline_stages", "psum_bytes", "tiles"))
-        base.require_flags(self, ("weights_resident", "neurons_resident", "pack_window_rows"))
+        base.require_flags(self, ("weights_resident", "neurons_resident", "pack_window_rows",
+                                  "predication", "fault_detection", "per_layer_types"))
+        _minerva.check_params(self)   # Minerva's switches (issue 25)
 
     @property
     def outputs_per_cycle(self) -> int:
         """Output channels the chip works on at once: ``tiles * tn``."""
         return self.tiles * self.tn
+
+
+@dataclass(frozen=True)
+class NodeParams(Params):
+    """DaDianNao's node defaults (16 tiles, synapses and neurons resident, window rows packed),
+    for the cores built on a DaDianNao node (Cnvlutin, Stripes, Bit-Pragmatic)."""
+
+    tiles: int = 16
+    weights_resident: bool = True
+    neurons_resident: bool = True
+    pack_window_rows: bool = True
 
 
 class Core(base.Core):
@@ -117,10 +151,15 @@ class Core(base.Core):
         word_bits = 8 * self.word_bytes
         tn, ti, outputs = self.params.tn, self.params.ti, self.params.outputs_per_cycle
         size = {name: int(b.size_kib * 1024) for name, b in self.arch.buffers.items()}
-        return [Component("nbin", "sram", size["nbin"], ti * word_bits),
-                Component("sb", "sram", size["sb"], tn * ti * word_bits),
+        sb_read_lanes = 1 if self.minerva.predication else ti   # predication: per column
+        bits = self.minerva.price_bits()   # Minerva's per-layer types: priced per bit
+        return [Component("nbin", "sram", size["nbin"], ti * bits),
+                Component("sb", "sram", size["sb"], tn * sb_read_lanes * bits,
+                          energy_scale=self.minerva.sb_energy_scale()),
                 Component("nbout", "sram", size["nbout"], outputs * word_bits),
-                Component("nfu", "mac"), Component("dram", "dram")]
+                Component("nfu", "mac", energy_scale=0.0 if bits == 1 else 1.0),
+                Component("dram", "dram"), *self.minerva.bit_components(),
+                *_winograd.components(self)]   # transform units (issue 25)
 
     def peak_per_cycle(self, layer: Layer) -> int:
         if layer.has_weights:
@@ -128,8 +167,9 @@ class Core(base.Core):
         return self.params.ti
 
     def tile(self, layer: Layer):
-        if layer.has_weights:
-            return conv_tiling(layer, self.shape)
+        if layer.has_weights:   # Winograd tiles (issue 25), else direct
+            return (_winograd.tiling(layer, self.shape, self.params.conv_algorithm)
+                    or conv_tiling(layer, self.shape))
         if layer.kind == "pool":
             return pool_tiling(layer, self.shape)
         return add_tiling(layer, self.shape)
@@ -145,30 +185,96 @@ class Core(base.Core):
                 compute_values: bool = True) -> base.LayerRun:
         """With ``compute_values`` False, a conv/fc layer's output is None (counts only)."""
         n_steps = min(tiling.n_tiles, self.arch.engine.max_steps_per_layer)
+        if isinstance(tiling, _winograd.WinogradTiling):   # Winograd conv (issue 25)
+            return _winograd.compute(self, layer, inputs[0], weights, bias, tiling, n_steps)
+        effects = None
         if layer.has_weights:
-            output, counts = self._conv(layer, inputs[0], weights, bias, tiling, n_steps,
-                                        compute_values)
+            output, counts, effects = self._conv(layer, inputs[0], weights, bias, tiling,
+                                                 n_steps, compute_values)
         elif layer.kind == "pool":
             output, counts = self._pool(layer, inputs[0], tiling, n_steps)
         else:
             output, counts = self._add(layer, inputs, tiling, n_steps)
-        return base.LayerRun(output=output, work=self._tile_work(counts),
-                             counts=self._named_counts(counts), mapping=tiling.describe(),
-                             tiles=tiling.n_tiles)
+        run = base.LayerRun(output=output, work=self._tile_work(counts),
+                            counts=self._named_counts(counts), mapping=tiling.describe(),
+                            tiles=tiling.n_tiles)
+        if self.minerva.active:   # Minerva's steps (issue 25)
+            self._account_minerva(run, layer, effects)
+        _winograd.mark_direct(self, layer, run)   # in a Winograd mode: direct, and why
+        return run
+
+    # ---- Minerva's steps (issue 25; accelsim/arch/_minerva.py) ---------------------------
+    @property
+    def minerva(self) -> _minerva.MinervaSteps:
+        if not hasattr(self, "_minerva_steps"):
+            sb_words = self.params.tiles * int(self.arch.buffers["sb"].size_kib * 1024) \
+                // self.word_bytes
+            self._minerva_steps = _minerva.MinervaSteps(
+                self.params, sb_words, 8 * self.word_bytes, self.arch.precision == "fixed16",
+                self.arch.origin or self.arch.name)
+        return self._minerva_steps
+
+    def network_problem(self, network) -> str | None:
+        return self.minerva.network_problem(network)
+
+    def value_key(self) -> tuple:
+        return (*super().value_key(), *self.minerva.value_key(),
+                *_winograd.value_key(self.params))
+
+    def _account_minerva(self, run: base.LayerRun, layer: Layer, effects) -> None:
+        """Predicated MACs become ``mac_skipped``; SB reads are counted per column, and per
+        bit with per-layer types (see :mod:`accelsim.arch._minerva`); faulty weights become
+        a table column."""
+        if self.minerva.data_types:
+            entry = getattr(self, "layer_precision", {}).get(layer.name)
+            a_bits = (entry and entry.activations) or 8 * self.word_bytes
+            w_bits = ((entry and entry.weights) or 8 * self.word_bytes) if layer.has_weights \
+                else 0
+            run.stats.update(activation_bits=a_bits, weight_bits=w_bits)
+        if effects is None:
+            effects = _minerva.LayerEffects()
+        if self.minerva.predication and layer.has_weights:
+            counts = run.counts
+            counts[("nfu", "mac")] -= effects.skipped_macs
+            counts.add("nfu", "mac_skipped", effects.skipped_macs)
+            for action in ("read", "write", "fill"):   # rows -> columns of tn synapses
+                if ("sb", action) in counts:
+                    counts[("sb", action)] *= self.params.ti
+            counts[("sb", "read")] -= effects.skipped_sb_columns
+        if self.minerva.voltage is not None and layer.has_weights:
+            run.stats["faulty_weights"] = effects.faulty_weights
+        if self.minerva.data_types:
+            self.minerva.account_bits(run.counts, a_bits, w_bits)
 
     # ---- layer kinds ---------------------------------------------------------------------
     def _conv(self, layer, x, weights, bias, tiling, n_steps, compute_values=True):
         fixed = self.arch.precision == "fixed16"
         x_hwc = _padded_hwc(x.q if fixed else x, layer.pad)
         w = weights.q if fixed else weights
+        x_hwc, w, effects = self._minerva_inputs(layer, x_hwc, w, x.frac if fixed else None)
         acc, counts = dense.conv_tiles(x_hwc, w, self._conv_geometry(layer), tiling.as_tuple(),
                                        n_steps, tiling.n_tiles, compute=compute_values,
                                        sb_lanes=self.params.tn,
                                        pack_rows=self.params.pack_window_rows)
         self._drop_resident_traffic(layer, tiling, counts)
         if not compute_values:
-            return None, counts
-        return self._conv_output(layer, acc, x, weights, bias), counts
+            return None, counts, effects
+        return self._conv_output(layer, acc, x, weights, bias), counts, effects
+
+    def _minerva_inputs(self, layer, x_hwc, w, frac):
+        """The NFU's operands after Minerva's steps (issue 25): predicated activations
+        zeroed, weights read through the faulty SB; None effects when the steps are off."""
+        steps = self.minerva
+        if not steps.transforms_operands:
+            return x_hwc, w, None
+        skipped_macs = skipped_columns = faulty = 0
+        if steps.predication:
+            x_hwc, skipped_macs, skipped_columns = steps.predicate(
+                layer, x_hwc, frac, (layer.out_h, layer.out_w), self.params.outputs_per_cycle,
+                self.params.tn)
+        if steps.voltage is not None:
+            w, faulty = steps.stored_weights(np.ascontiguousarray(w))
+        return x_hwc, w, _minerva.LayerEffects(skipped_macs, skipped_columns, faulty)
 
     def _conv_geometry(self, layer: Layer) -> tuple[int, ...]:
         """The geometry tuple of :func:`accelsim.kernels.dense.conv_tiles`."""

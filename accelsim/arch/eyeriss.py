@@ -36,9 +36,10 @@ Choices the papers do not pin (also in ``arch_configs/eyeriss.yaml``):
   (JSSC Table III, see ``benchmarks/reproduce_eyeriss.py``) agrees on p = 16 and on CONV1, 2,
   4 and 5, but lists q = 4, r = 1, t = 4 for CONV3, for which our model counts 69.2 MB of
   GLB accesses against the measured 50.2 (q * r = 6 gives 50.2);
-* the mapper searches every set width e <= E (folded into strips when wider than the
-  array, replicated when small) and every pass parameter, and minimises energy x cycles
-  (``mapper_objective: edp``; the paper minimises energy): on AlexNet this yields the
+* the mapper searches set widths e <= E (folded into strips when wider than the array,
+  replicated when small; for each strip count the balanced and the widest width, a short
+  last strip counted with its real rows) and every pass parameter, and minimises energy x
+  cycles (``mapper_objective: edp``; the paper minimises energy): on AlexNet this yields the
   chip's PE sets, p, q, r and t, so its active PEs (154, 135, 156, 156, 156) and GLB
   accesses; CONV2 takes n = 2 images and m = 32 filters per GLB block where the JSSC DRAM
   figure suggests n = 1, m = 64 (1% less energy, 5% fewer cycles in our model);

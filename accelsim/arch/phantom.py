@@ -11,9 +11,9 @@ of the paper add: a lookahead-mask unit and a thread-dispatch scheduler in front
 multiplier threads, 9 threads in the core of the paper's 3x3 example, and an output buffer
 of FIFOs whose adders merge partial sums tagged valid / partial.
 
-Modelled (:mod:`accelsim.kernels.bitmask` runs the schedule cycle by cycle on the real masks
-and computes the outputs; :mod:`accelsim.arch._mesh_mapping` lays out the operands and
-splits a layer over the mesh):
+Modelled (:mod:`accelsim.kernels.bitmask` runs the schedule cycle by cycle on the real masks,
+fixed16 outputs are the layer's exact sums from :mod:`accelsim.kernels.exact_sums`;
+:mod:`accelsim.arch._mesh_mapping` lays out the operands and splits a layer over the mesh):
 
 * per core, ``threads`` multipliers fed by a lookahead window of ``lookahead`` work items
   (chunks of ``mask_chunk`` reduction elements of one output); ``dynamic_threads`` off binds
@@ -56,7 +56,7 @@ from accelsim.arch._vector_ops import VectorUnits, vector_layer_run
 from accelsim.cost.counts import Counts
 from accelsim.cost.energy import Component
 from accelsim.engine import TileWork
-from accelsim.kernels import bitmask
+from accelsim.kernels import bitmask, exact_sums
 from accelsim.workload.layer import Layer
 
 BUFFERS = ("act_buffer", "weight_buffer", "mask_buffer", "output_buffer")
@@ -145,19 +145,39 @@ class Core(base.Core):
     def compute(self, layer: Layer, inputs: list, weights, bias, tiling) -> base.LayerRun:
         if not layer.has_weights:
             return self._vector_layer(layer, inputs)
+        return self._weighted_layer(layer, inputs, weights, bias)
+
+    def count_layer(self, layer: Layer, inputs: list, weights, bias, output) -> base.LayerRun:
+        """The schedule and counts without the sums (``output`` is known)."""
+        if not layer.has_weights:
+            return super().count_layer(layer, inputs, weights, bias, output)
+        return self._weighted_layer(layer, inputs, weights, bias, output)
+
+    def _weighted_layer(self, layer: Layer, inputs: list, weights, bias,
+                        known=None) -> base.LayerRun:
+        """Fixed-point sums from :mod:`accelsim.kernels.exact_sums` (the cores add exactly
+        those integers), so the core walk only schedules and counts; fp32 sums in the walk."""
         p = self.params
         fixed = isinstance(inputs[0], fixedpoint.Fixed)
         x = inputs[0].q if fixed else inputs[0]
         w = weights.q if fixed else weights
-        ops = mesh.layer_operands(layer, x, w, p.mask_chunk)
+        exact = exact_sums.applies(x, w) and layer.depth is None
+        walk_sums = known is None and not exact
+        ops = mesh.layer_operands(layer, x, w, p.mask_chunk, values=walk_sums)
         split = mesh.assign(layer, ops, self.popcount, p.mesh_rows, p.mesh_cols,
                             p.inter_core_balancing, p.threads, p.lookahead)
         acc, entry_cycles, stats = bitmask.run_cores(
             split.filters, split.filter_ptr, split.ranges, ops.wcodes, ops.acodes, ops.wvals,
             ops.avals, ops.chunk_len, filters_per_group=layer.out_channels_per_group,
             threads=p.threads, lookahead=p.lookahead, mode=p.mode, skip=p.skip_ineffectual,
-            compute=True, n_parts=split.n_parts)
-        output = base.conv_output(layer, acc.sum(axis=0), inputs[0], weights, bias)
+            compute=walk_sums, n_parts=split.n_parts, chunk=p.mask_chunk)
+        if known is not None:
+            output = known
+        else:
+            sums = acc.sum(axis=0) if walk_sums else exact_sums.conv_sums(
+                x.reshape(layer.in_shape), w.reshape(layer.weight_shape), layer.stride,
+                layer.pad)
+            output = base.conv_output(layer, sums, inputs[0], weights, bias)
         work, noc_words = self._tile_work(layer, ops, split, entry_cycles, output, x)
         counts = self._counts(layer, stats, noc_words)
         return base.LayerRun(output=output, work=work, counts=counts,

@@ -11,7 +11,7 @@ each group; weights and activations compressed as non-zero values plus 4-bit zer
 indices; Kc chosen so that Kc output tiles fit the accumulator buffer (DNNsim's rule).
 
 Modelled (:mod:`accelsim.kernels.cartesian` runs the PE cycle by cycle on the compressed
-data and computes the outputs):
+data; fixed16 outputs are the layer's exact sums, :mod:`accelsim.kernels.exact_sums`):
 
 * planar tiling: the input plane split into ``pe_rows`` x ``pe_cols`` near-equal tiles
   (rows ``i*H//pe_rows``, OUR CHOICE; DNNsim rounds the tile size up); a PE's accumulator
@@ -60,6 +60,7 @@ from accelsim.cost.counts import Counts
 from accelsim.cost.energy import Component
 from accelsim.engine import TileWork
 from accelsim.kernels import cartesian as cp
+from accelsim.kernels import exact_sums
 from accelsim.workload.layer import Layer
 
 BUFFERS = ("iaram", "oaram", "weight_fifo", "accumulator")
@@ -185,20 +186,39 @@ class Core(base.Core):
     def compute(self, layer: Layer, inputs: list, weights, bias, tiling) -> base.LayerRun:
         if not layer.has_weights:
             return self._vector_layer(layer, inputs)
-        p, t = self.params, tiling
+        return self._weighted_layer(layer, inputs, weights, bias, tiling)
+
+    def count_layer(self, layer: Layer, inputs: list, weights, bias, output) -> base.LayerRun:
+        """The PEs' cycles and counts without the sums (``output`` is known)."""
+        if not layer.has_weights:
+            return super().count_layer(layer, inputs, weights, bias, output)
+        return self._weighted_layer(layer, inputs, weights, bias, self.tile(layer), output)
+
+    def _weighted_layer(self, layer: Layer, inputs: list, weights, bias, t,
+                        known=None) -> base.LayerRun:
+        """Fixed-point sums from :mod:`accelsim.kernels.exact_sums` (the PEs add exactly
+        those integers), so the PEs only count; fp32 sums product by product in the PEs."""
+        p = self.params
         fixed = isinstance(inputs[0], fixedpoint.Fixed)
         x = inputs[0].q if fixed else inputs[0]
         x = np.ascontiguousarray(x.reshape(-1, 1, 1) if layer.kind == "fc" else x)
         w = (weights.q if fixed else weights).reshape(layer.out_channels, t.geom[1],
                                                       t.geom[2], t.geom[3])
+        exact = exact_sums.applies(x, w) and layer.depth is None
         max_run = (1 << p.index_bits) - 1
         acts = cp.encode_tiles(x, t.tiles, max_run)
         wts = cp.encode_weights(np.ascontiguousarray(w), t.kgroups, max_run)
         acc, group_cycles, stats = cp.run_pes(
             t.geom, t.tiles, t.origin, t.extent, t.kgroups, acts, wts, f_vec=p.mult_f,
-            i_vec=p.mult_i, banks=p.banks, hash_kind=HASHES[p.bank_hash], compute=True,
-            n_out=layer.out_channels)
-        output = base.conv_output(layer, self._merge(layer, acc, t), inputs[0], weights, bias)
+            i_vec=p.mult_i, banks=p.banks, hash_kind=HASHES[p.bank_hash],
+            compute=known is None and not exact, n_out=layer.out_channels)
+        if known is not None:
+            output = known
+        else:
+            sums = exact_sums.conv_sums(
+                x.reshape(layer.in_shape), w.reshape(layer.weight_shape), layer.stride,
+                layer.pad) if exact else self._merge(layer, acc, t)
+            output = base.conv_output(layer, sums, inputs[0], weights, bias)
         a_entries = np.diff(acts[0]).reshape(p.pes, t.geom[0])
         w_entries = np.diff(wts[0]).reshape(len(t.kgroups), t.geom[1])
         work, traffic = self._tile_work(layer, t, group_cycles, a_entries, w_entries, output)

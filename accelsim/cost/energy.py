@@ -70,7 +70,9 @@ class Component:
     piece of control logic (encoder, dispatcher) or a network link.
 
     ``size_bytes`` matters only for SRAM; ``access_bits`` (one access's or one hop's width)
-    for SRAM and NoC; ``hop_mm`` (wire length of one hop) only for NoC.
+    for SRAM and NoC; ``hop_mm`` (wire length of one hop) only for NoC. ``energy_scale``
+    multiplies every price of the component, the arch YAML's ``energy_pj`` overrides
+    included (a supply voltage below nominal: ``(V / V_nominal) ** 2``).
     """
 
     name: str
@@ -78,6 +80,7 @@ class Component:
     size_bytes: int = 0
     access_bits: int = 0
     hop_mm: float = 1.0
+    energy_scale: float = 1.0
 
     def __post_init__(self):
         if self.kind not in ACTIONS_BY_KIND:
@@ -154,6 +157,10 @@ def energy_table(components: list[Component], precision: str,
                 table[(name, action)] = float(pj)
     if problems:
         raise ConfigError(problems)
+    for component in components:
+        if component.energy_scale != 1.0:
+            for action in ACTIONS_BY_KIND[component.kind]:
+                table[(component.name, action)] *= component.energy_scale
     return table
 
 

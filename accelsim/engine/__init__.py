@@ -2,8 +2,9 @@
 
 ``run(work, memory)`` pipelines each core's tiles through fetch, compute and drain processes
 over per-core buffers and a shared DRAM; see ``pipeline`` for the exact contract and
-``memory`` for the DRAM and buffer models. May import simpy, numpy, pandas, the cost
-counts and errors; nothing above it (no cores, workloads or simulator).
+``memory`` for the DRAM and buffer models; ``replay`` runs the same processes in numba,
+event for event, when the buffers have 2 ports. May import simpy, numpy, numba, pandas, the
+cost counts and errors; nothing above it (no cores, workloads or simulator).
 """
 
 from accelsim.engine.memory import BufferSpec, DramSpec, MemorySpec

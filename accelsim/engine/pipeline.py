@@ -31,6 +31,9 @@ Contract (what ``tests/engine`` checks):
   overlap with compute of earlier steps. Cores without NoC cycles are unchanged.
 * So with unlimited bandwidth and no latency a single core takes exactly the sum of its
   ``compute_cycles``; with a tiny bandwidth it takes at least total bytes / bandwidth.
+* Where it runs: with 2-port buffers :func:`replay.replay` runs these processes in numba,
+  event for event in simpy's order (same timeline, same ``events``; ``tests/engine/
+  test_replay.py``), about 15x faster; a 1-port buffer's port runs in simpy itself.
 * Coarsening (:func:`coarsen`). simpy costs 1-4 us per event and a layer may have 10^6
   tiles, so each core's tiles are merged into at most ``memory.max_steps`` contiguous steps.
   A step's fetch, compute and drain each act as one phase. Occupancy is rounded per tile and
@@ -61,6 +64,7 @@ import simpy
 from simpy.core import EmptySchedule
 
 from accelsim.cost.counts import Counts
+from accelsim.engine import replay
 from accelsim.engine.memory import (
     DATAPATH_PRIORITY,
     TRANSFER_PRIORITY,
@@ -273,16 +277,37 @@ def _step_transfers(dram: DramSpec, n_bytes: np.ndarray, order: np.ndarray,
     return occupancy, np.where(step_bytes > 0, dram.latency_cycles, 0).astype(np.int64)
 
 
-def _simulate(work: TileWork, memory: MemorySpec) -> tuple[np.ndarray, np.ndarray, int, int]:
-    """Run the coarsened steps; return (step_core, phase times per step, compute, events)."""
+def _simulate(work: TileWork, memory: MemorySpec, *,
+              simpy_only: bool = False) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """Run the coarsened steps; return (step_core, phase times per step, compute, events).
+
+    Buffers with 2 ports run in :func:`replay.replay` (simpy's events in numba, same
+    timeline and event count); 1-port buffers, or ``simpy_only``, in simpy itself.
+    """
     order, starts, step_core = _step_groups(work.core_id, memory.max_steps)
     columns = [*_step_transfers(memory.dram, work.in_bytes + work.weight_bytes, order, starts),
                np.add.reduceat(work.compute_cycles[order], starts),
                *_step_transfers(memory.dram, work.out_bytes, order, starts),
                np.add.reduceat(work.noc_cycles[order], starts)]
+    core_bounds = np.flatnonzero(np.diff(step_core)) + 1
+    if simpy_only or memory.load_buffer.ports == 1 or memory.store_buffer.ports == 1:
+        return (step_core, *_simulate_in_simpy(columns, core_bounds, memory))
+    first = np.concatenate([[0], core_bounds, [len(step_core)]]).astype(np.int64)
+    has_link = np.logical_or.reduceat(columns[-1] > 0, first[:-1])
+    phases, events, finished = replay.replay(first, *columns, has_link,
+                                             memory.load_buffer.slots,
+                                             memory.store_buffer.slots, memory.dram.channels)
+    if not finished:
+        raise RuntimeError("engine deadlock: a pipeline stopped before its last drain")
+    busiest_compute = int(np.add.reduceat(columns[2], first[:-1]).max())
+    return step_core, phases, busiest_compute, int(events)
+
+
+def _simulate_in_simpy(columns: list[np.ndarray], core_bounds: np.ndarray,
+                       memory: MemorySpec) -> tuple[np.ndarray, int, int]:
+    """The steps' ``_CorePipeline`` processes in simpy: (phases, busiest compute, events)."""
     env = simpy.Environment()
     dram = Dram(env, memory.dram)
-    core_bounds = np.flatnonzero(np.diff(step_core)) + 1
     pipelines = []
     for core_columns in zip(*(np.split(column, core_bounds) for column in columns),
                             strict=True):
@@ -296,7 +321,7 @@ def _simulate(work: TileWork, memory: MemorySpec) -> tuple[np.ndarray, np.ndarra
         raise RuntimeError("engine deadlock: a pipeline stopped before its last drain")
     phases = np.concatenate([np.array(p.timeline, dtype=np.int64).T for p in pipelines])
     busiest_compute = max(sum(p.compute_cycles) for p in pipelines)
-    return step_core, phases, busiest_compute, events
+    return phases, busiest_compute, events
 
 
 def run(work: TileWork, memory: MemorySpec, counts: Counts | None = None, *,

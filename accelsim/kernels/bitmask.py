@@ -32,7 +32,10 @@ reads the weight masks first). Scheduling (``mode``):
 
 The values: every effectual pair multiplies its weight and activation and adds the product
 to the output's accumulator (int64 for fixed point, exact; float64 for fp32). Pairs that are
-skipped are products with a zero factor, so the sums equal a dense execution's.
+skipped are products with a zero factor, so the sums equal a dense execution's; so a
+fixed-point run takes them from :mod:`accelsim.kernels.exact_sums` and the walk only
+schedules and counts. Without ``skip`` the pairs do not depend on the data: a counting run
+then takes the schedule in closed form where it applies (:func:`_dense_core`).
 """
 
 from __future__ import annotations
@@ -62,14 +65,17 @@ def popcount_table(bits: int) -> np.ndarray:
 
 
 @njit(cache=True)
-def window_chunks(padded, kernel_h, kernel_w, stride_h, stride_w, out_h, out_w, groups, chunk):
+def window_chunks(padded, kernel_h, kernel_w, stride_h, stride_w, out_h, out_w, groups, chunk,
+                  values):
     """The input windows of a conv as work-item chunks, in one pass over the padded input
     (``C x H x W``): ``avals[g, k, p, b]`` is element ``k * chunk + b`` (in ``(c, r, s)``
     order within group ``g``) of the window at output position ``p``, zero past the window;
-    ``acodes[g, k, p]`` its mask code (bit ``b`` set when that element is non-zero)."""
+    ``acodes[g, k, p]`` its mask code (bit ``b`` set when that element is non-zero).
+    Without ``values`` only the codes (``avals`` is empty): what a count-only run needs."""
     cg = padded.shape[0] // groups
     n_chunks = -(-(cg * kernel_h * kernel_w) // chunk)
-    avals = np.zeros((groups, n_chunks, out_h * out_w, chunk), padded.dtype)
+    shape = (groups, n_chunks, out_h * out_w, chunk) if values else (0, 0, 0, 0)
+    avals = np.zeros(shape, padded.dtype)
     acodes = np.zeros((groups, n_chunks, out_h * out_w), np.int64)
     for g in range(groups):
         for c in range(cg):
@@ -81,7 +87,8 @@ def window_chunks(padded, kernel_h, kernel_w, stride_h, stride_w, out_h, out_w, 
                         row = padded[g * cg + c, oy * stride_h + r]
                         for ox in range(out_w):
                             v = row[ox * stride_w + s]
-                            avals[g, k, oy * out_w + ox, b] = v
+                            if values:
+                                avals[g, k, oy * out_w + ox, b] = v
                             if v != 0:
                                 acodes[g, k, oy * out_w + ox] |= 1 << b
     return avals, acodes
@@ -128,16 +135,77 @@ def _item_sum(w_chunk, a_chunks, p, both, integer):
 
 
 @njit(cache=True)
+def _packs_every_cycle(chunk_len, k0, k1, threads, lookahead):
+    """Whether a dense core's window hands out ``threads`` pairs in every cycle before its
+    drain: every item has a pair and any ``lookahead - 1`` consecutive items hold at least
+    ``threads - 1`` pairs (so a dispatch, ending within ``threads - 1`` pairs past the
+    oldest item's last, never runs out of the window's pairs)."""
+    if k1 <= k0:
+        return True
+    least = chunk_len[k0:k1].min()
+    return least >= 1 and (lookahead - 1) * least >= threads - 1
+
+
+@njit(cache=True)
+def _dense_core(core, filter_ptr, ranges, chunk_len, threads, lookahead, entry_cycles, stats):
+    """The dynamic schedule of a core without skipping (every element a pair, so the pairs
+    do not depend on the data), in closed form when :func:`_packs_every_cycle`: no thread
+    idles before the drain, so ``issued`` is always a whole number of cycles' pairs, and
+    the window, full when item ``n`` arrives, dispatches until item ``n - lookahead`` is
+    out: the cycles once item ``n`` is in are ``ceil(E(n - lookahead) / threads)``
+    (``E(i)``: the pairs of items ``0..i``; 0 before the window first fills). The drain
+    then hands out the rest. Equal to :func:`_run_core`'s walk (tests/test_phantom.py)."""
+    p0, p1, k0, k1, _part = ranges[core]
+    n_pos, n_k = p1 - p0, k1 - k0
+    cum = np.zeros(n_k + 1, np.int64)
+    for kk in range(n_k):
+        cum[kk + 1] = cum[kk] + chunk_len[k0 + kk]
+    entry_items, entry_pairs = n_pos * n_k, n_pos * cum[n_k]
+    e0, e1 = filter_ptr[core], filter_ptr[core + 1]
+    cycles = 0
+    for entry in range(e0, e1):
+        oldest = (entry - e0 + 1) * entry_items - 1 - lookahead   # n - lookahead, n its last
+        after = cycles
+        if oldest >= 0:
+            t, rem = oldest // entry_items, oldest % entry_items
+            kk, pp = rem // n_pos, rem % n_pos
+            pairs = t * entry_pairs + n_pos * cum[kk] + (pp + 1) * chunk_len[k0 + kk]
+            after = (pairs + threads - 1) // threads
+        entry_cycles[entry] = after - cycles
+        cycles = after
+    items, total = (e1 - e0) * entry_items, (e1 - e0) * entry_pairs
+    idle = 0
+    if items > 0:                    # drain: the pairs still in the window
+        left = total - cycles * threads
+        spent = max(1, -(-left // threads))
+        idle = spent * threads - left
+        entry_cycles[e1 - 1] += spent
+        cycles += spent
+    stats[core, CYCLES] = cycles
+    stats[core, ITEMS] = items
+    stats[core, PAIRS] = total
+    stats[core, WEIGHT_CHUNKS] = (e1 - e0) * n_k
+    stats[core, NONEMPTY_ITEMS] = items
+    stats[core, IDLE_THREAD_CYCLES] = idle
+
+
+@njit(cache=True)
 def _run_core(core, filters, filter_ptr, ranges, wcodes, acodes, wvals, avals, chunk_len,
               filters_per_group, threads, lookahead, mode, skip, compute, integer, popcount,
               acc, entry_cycles, stats):
-    """Walk one core's items in order and time them (see the module docstring)."""
+    """Walk one core's items in order and time them (see the module docstring); a dense
+    core that only counts takes :func:`_dense_core`."""
     p0, p1, k0, k1, part = ranges[core]
+    if not skip and not compute and _packs_every_cycle(chunk_len, k0, k1, threads, lookahead):
+        _dense_core(core, filter_ptr, ranges, chunk_len, threads, lookahead, entry_cycles,
+                    stats)
+        return
     ends = np.zeros(lookahead, dtype=np.int64)
     head = count = issued = total = 0
     cycles = empties = idle = 0
     items = pairs_total = chunks = nonempty = 0
     static_cycles = (np.arange(popcount.shape[0]) + threads - 1) // threads   # per pair count
+    w_chunk, a_chunks, out = wvals[0, 0], avals[0, 0], acc[0, 0]     # set per chunk if compute
     for entry in range(filter_ptr[core], filter_ptr[core + 1]):
         m = filters[entry]
         g = m // filters_per_group
@@ -148,7 +216,9 @@ def _run_core(core, filters, filter_ptr, ranges, wcodes, acodes, wvals, avals, c
                 continue
             chunks += 1
             items += p1 - p0
-            a_codes, a_chunks, w_chunk, out = acodes[g, k], avals[g, k], wvals[m, k], acc[part, m]
+            a_codes = acodes[g, k]
+            if compute:
+                w_chunk, a_chunks, out = wvals[m, k], avals[g, k], acc[part, m]
             for p in range(p0, p1):
                 both = wc & a_codes[p]
                 if compute and both:
@@ -206,7 +276,7 @@ def _run_cores(filters, filter_ptr, ranges, wcodes, acodes, wvals, avals, chunk_
 def run_cores(filters: np.ndarray, filter_ptr: np.ndarray, ranges: np.ndarray,
               wcodes: np.ndarray, acodes: np.ndarray, wvals: np.ndarray, avals: np.ndarray,
               chunk_len: np.ndarray, *, filters_per_group: int, threads: int, lookahead: int,
-              mode: int, skip: bool, compute: bool, n_parts: int):
+              mode: int, skip: bool, compute: bool, n_parts: int, chunk: int | None = None):
     """Run every core of the mesh on its share of a layer.
 
     * ``filters`` / ``filter_ptr``: core ``c`` runs filters ``filters[filter_ptr[c]:
@@ -217,21 +287,33 @@ def run_cores(filters: np.ndarray, filter_ptr: np.ndarray, ranges: np.ndarray,
     * ``wcodes`` ``M x NCH`` and ``acodes`` ``groups x NCH x positions``: the masks as codes
       (of exactly the non-zero values: fixed-point items sum whole chunks);
       ``wvals`` ``M x NCH x chunk``, ``avals`` ``groups x NCH x positions x chunk``: values;
-      ``chunk_len``: elements in each chunk (the last may be short).
+      ``chunk_len``: elements in each chunk (the last may be short);
+    * ``compute`` off: only the schedule and counts (``wvals`` / ``avals`` may be None, then
+      ``chunk`` gives the mask chunk); the sums are computed elsewhere
+      (:mod:`accelsim.kernels.exact_sums`).
 
-    Returns ``(acc parts x M x positions, cycles per entry, stats cores x N_STATS)``.
+    Returns ``(acc parts x M x positions, cycles per entry, stats cores x N_STATS)``; ``acc``
+    is a 1 x 1 x 1 placeholder without ``compute``.
     """
     if mode not in (DENSE, STATIC, DYNAMIC) or threads < 1 or lookahead < 1:
         raise ValueError("bad scheduling parameters")
-    chunk = wvals.shape[2]
-    if chunk > MAX_CHUNK or avals.shape[3] != chunk:
+    if compute and (wvals is None or avals is None):
+        raise ValueError("computing the sums needs the values")
+    chunk = wvals.shape[2] if wvals is not None else chunk
+    if chunk is None or chunk > MAX_CHUNK or (avals is not None and avals.shape[3] != chunk):
         raise ValueError(f"chunk must be <= {MAX_CHUNK} and equal for weights and inputs")
-    integer = np.issubdtype(wvals.dtype, np.integer) and np.issubdtype(avals.dtype, np.integer)
-    acc = np.zeros((n_parts, wcodes.shape[0], acodes.shape[2]),
-                   dtype=np.int64 if integer else np.float64)
-    if not integer:                  # float products in double; numba multiplies ints as int64
-        wvals = wvals.astype(np.float64)
-    avals = np.ascontiguousarray(avals)
+    if compute:
+        integer = np.issubdtype(wvals.dtype, np.integer) and \
+            np.issubdtype(avals.dtype, np.integer)
+        acc = np.zeros((n_parts, wcodes.shape[0], acodes.shape[2]),
+                       dtype=np.int64 if integer else np.float64)
+        if not integer:              # float products in double; numba multiplies ints as int64
+            wvals = wvals.astype(np.float64)
+        avals = np.ascontiguousarray(avals)
+    else:                            # counting only: placeholders the kernel never reads
+        integer = True
+        acc = np.zeros((1, 1, 1), np.int64)
+        wvals, avals = np.zeros((1, 1, chunk), np.int16), np.zeros((1, 1, 1, chunk), np.int16)
     entry_cycles = np.zeros(len(filters), dtype=np.int64)
     stats = np.zeros((len(ranges), N_STATS), dtype=np.int64)
     _run_cores(np.ascontiguousarray(filters, np.int64), np.ascontiguousarray(filter_ptr, np.int64),

@@ -20,6 +20,11 @@ on the stride grid (otherwise it is discarded: SCNN's non-unit-stride and border
 Landing products go through the crossbar to bank ``hash(k, oy, ox)`` of ``banks``; a bank
 takes one product per cycle, so the cycle lasts ``max(1, most products in one bank)``
 cycles (the extra ones are bank-conflict stalls).
+
+With ``compute`` the kernel adds every product into the PE's accumulators (fp32's sums, in
+this order). Without it only counts: the fixed-point sums are the layer's exact sums
+(:mod:`accelsim.kernels.exact_sums`), and under the XOR hash at stride 1 a vector cycle's
+banks are counted as bytes of a word instead of product by product (:func:`_channel_xor`).
 """
 
 from __future__ import annotations
@@ -157,49 +162,81 @@ def _decode(ptr, vals, runs, row, out_v, out_p):
 
 
 @njit(cache=True)
+def _decode_filters(ptr, vals, runs, row, k0, rr, ss, out_v, out_k, out_r, out_s):
+    """Weight entries of ``row`` into ``out_v`` and their filter positions ``(k, r, s)``
+    (from ``k0``), stepped along the runs without a division per entry; their count."""
+    k, r, s = k0, 0, -1
+    n = 0
+    for e in range(ptr[row], ptr[row + 1]):
+        s += runs[e] + 1
+        while s >= ss:
+            s -= ss
+            r += 1
+            if r == rr:
+                r = 0
+                k += 1
+        out_v[n] = vals[e]
+        out_k[n], out_r[n], out_s[n] = k, r, s
+        n += 1
+    return n
+
+
+@njit(cache=True)
+def _pair(ay, ax, av, i0, i1, wk, wr, ws, wv, j0, j1, geom, hash_kind, banks, mask, count,
+          used, compute, acc, oy_lo, ox_lo):
+    """One vector cycle, product by product: landing products go to their banks (values
+    added into ``acc`` when ``compute``); ``count`` is reset after. Returns (busiest bank's
+    products, landed, effectual)."""
+    sh, sw, h1, w1 = geom[4], geom[5], geom[10], geom[11]
+    strided = sh > 1 or sw > 1
+    worst = n_used = effectual = 0
+    for j in range(j0, j1):
+        wj, kj, rj, sj = wv[j], wk[j], wr[j], ws[j]
+        for i in range(i0, i1):
+            oy1 = ay[i] - rj
+            ox1 = ax[i] - sj
+            if oy1 < 0 or ox1 < 0 or oy1 >= h1 or ox1 >= w1:
+                continue
+            if strided:
+                if oy1 % sh or ox1 % sw:
+                    continue
+                oy, ox = oy1 // sh, ox1 // sw
+            else:
+                oy, ox = oy1, ox1
+            b = _bank(hash_kind, kj, oy, ox, banks, mask)
+            used[n_used] = b
+            n_used += 1
+            n_b = count[b] + 1
+            count[b] = n_b
+            worst = max(worst, n_b)
+            ai = av[i]
+            if ai != 0 and wj != 0:
+                effectual += 1
+                if compute:
+                    acc[kj, oy - oy_lo, ox - ox_lo] += ai * wj
+    for u in range(n_used):
+        count[used[u]] = 0
+    return worst, n_used, effectual
+
+
+@njit(cache=True)
 def _channel(ay, ax, av, na, wk, wr, ws, wv, nw, f_vec, i_vec, geom, hash_kind, banks, mask,
              count, used, compute, acc, oy_lo, ox_lo, totals):
     """Every F x I vector cycle of one (PE, group, input channel): activations ``av[:na]``
     at padded input ``(ay, ax)`` times weights ``wv[:nw]`` of filter position
-    ``(wk, wr, ws)``. Landing products go to their banks (values added into ``acc``); each
-    cycle lasts as long as its busiest bank (``count``, reset from ``used`` after the cycle).
+    ``(wk, wr, ws)``, each by :func:`_pair`; a cycle lasts as long as its busiest bank.
     Adds products, effectual, landed, stalls and vector cycles into ``totals``; returns the
     cycles."""
-    sh, sw, h1, w1 = geom[4], geom[5], geom[10], geom[11]
-    strided = sh > 1 or sw > 1
     cycles = products = effectual = landed = stalls = vectors = 0
     for i0 in range(0, na, i_vec):
         i1 = min(i0 + i_vec, na)
         for j0 in range(0, nw, f_vec):
             j1 = min(j0 + f_vec, nw)
-            worst = n_used = 0
-            for j in range(j0, j1):
-                wj, kj, rj, sj = wv[j], wk[j], wr[j], ws[j]
-                for i in range(i0, i1):
-                    oy1 = ay[i] - rj
-                    ox1 = ax[i] - sj
-                    if oy1 < 0 or ox1 < 0 or oy1 >= h1 or ox1 >= w1:
-                        continue
-                    if strided:
-                        if oy1 % sh or ox1 % sw:
-                            continue
-                        oy, ox = oy1 // sh, ox1 // sw
-                    else:
-                        oy, ox = oy1, ox1
-                    b = _bank(hash_kind, kj, oy, ox, banks, mask)
-                    used[n_used] = b
-                    n_used += 1
-                    n_b = count[b] + 1
-                    count[b] = n_b
-                    worst = max(worst, n_b)
-                    ai = av[i]
-                    if ai != 0 and wj != 0:
-                        effectual += 1
-                        if compute:
-                            acc[kj, oy - oy_lo, ox - ox_lo] += ai * wj
-            for u in range(n_used):
-                count[used[u]] = 0
-            landed += n_used
+            worst, n_landed, n_effectual = _pair(
+                ay, ax, av, i0, i1, wk, wr, ws, wv, j0, j1, geom, hash_kind, banks, mask,
+                count, used, compute, acc, oy_lo, ox_lo)
+            landed += n_landed
+            effectual += n_effectual
             products += (j1 - j0) * (i1 - i0)
             cycles += max(worst, 1)
             stalls += max(worst - 1, 0)
@@ -212,12 +249,147 @@ def _channel(ay, ax, av, na, wk, wr, ws, wv, nw, f_vec, i_vec, geom, hash_kind, 
     return cycles
 
 
+BYTE_FLAGS = np.uint64(0x8080808080808080)
+
+
+@njit(cache=True)
+def _byte_max(a, b):
+    """Bytewise maximum of two words of byte counters below 128 (``a | 0x80`` minus ``b``
+    borrows within no byte: bit 7 of each byte says ``a >= b``)."""
+    ge = (((a | BYTE_FLAGS) - b) & BYTE_FLAGS) >> np.uint64(7)
+    keep = ge * np.uint64(0xFF)
+    return (a & keep) | (b & ~keep)
+
+
+@njit(cache=True)
+def _max_byte(x):
+    """The largest byte of a word of byte counters below 128."""
+    x = _byte_max(x, x >> np.uint64(32))
+    x = _byte_max(x, x >> np.uint64(16))
+    x = _byte_max(x, x >> np.uint64(8))
+    return np.int64(x & np.uint64(0xFF))
+
+
+@njit(cache=True)
+def xor_words():
+    """``words[akey, wkey]``: the XOR-hash bank of a product as a one-hot byte counter (the
+    bank is ``4 * byte + (k & 3)``), for an activation at padded ``(y, x)`` with ``akey =
+    4 * (y & 3) + (x & 3)`` and a weight ``(k, r, s)`` with ``wkey = 16 * (k >> 2 & 1) +
+    4 * (r & 3) + (s & 3)``. At stride 1 the output is ``(y - r, x - s)`` and the hash reads
+    only bits 0-1 of its row and column and bits 0-2 of ``k``: these keys fix the bank."""
+    words = np.zeros((16, 32), np.uint64)
+    for akey in range(16):
+        for wkey in range(32):
+            oy = ((akey >> 2) - (wkey >> 2)) & 3
+            ox = ((akey & 3) - wkey) & 3
+            h = _bank(HASH_XOR, (wkey >> 4) << 2, oy, ox, 32, 31)
+            words[akey, wkey] = np.uint64(1) << np.uint64(8 * (h >> 2))
+    return words
+
+
+@njit(cache=True)
+def _channel_xor(ay, ax, av, na, wk, wr, ws, wv, nw, f_vec, i_vec, geom, words, akey, wkey,
+                 wvec, hw, totals):
+    """:func:`_channel`'s counts without the sums, under the XOR hash at stride 1 with at
+    least 32 banks (so the bank is the hash) and ``f_vec * i_vec < 128``. A vector cycle
+    whose products all land (the activations' and weights' bounding boxes say so) counts
+    its banks as byte counters, one word per ``k & 3`` of its weights: the sum over its
+    weights of the activation vector's words for their keys (``hw``, made once per
+    activation vector from :func:`xor_words`); its busiest bank is the largest byte, its
+    effectual products non-zero weights x non-zero activations. In other cycles (at the
+    plane's borders) a weight whose products do not all land adds the words of those that
+    do, one by one. Same numbers as :func:`_channel` (tests/test_scnn.py)."""
+    h1, w1 = geom[10], geom[11]
+    n_wvec = (nw + f_vec - 1) // f_vec
+    for v in range(n_wvec):          # per weight vector: r, s bounds, non-zeros, k & 3 class
+        j0, j1 = v * f_vec, min(v * f_vec + f_vec, nw)
+        wvec[v, 0] = wvec[v, 1] = wr[j0]
+        wvec[v, 2] = wvec[v, 3] = ws[j0]
+        wvec[v, 4] = 0
+        wvec[v, 5] = wk[j0] & 3
+        for j in range(j0, j1):
+            wvec[v, 0] = min(wvec[v, 0], wr[j])
+            wvec[v, 1] = max(wvec[v, 1], wr[j])
+            wvec[v, 2] = min(wvec[v, 2], ws[j])
+            wvec[v, 3] = max(wvec[v, 3], ws[j])
+            if wv[j] != 0:
+                wvec[v, 4] += 1
+            if wk[j] & 3 != wvec[v, 5]:
+                wvec[v, 5] = -1      # classes mixed
+            wkey[j] = ((wk[j] >> 2) & 1) * 16 + (wr[j] & 3) * 4 + (ws[j] & 3)
+    zero = np.uint64(0)
+    cycles = effectual = landed = stalls = 0
+    for i0 in range(0, na, i_vec):
+        i1 = min(i0 + i_vec, na)
+        ylo, yhi, xlo, xhi = ay[i0], ay[i0], ax[i0], ax[i0]
+        nz_a = 0
+        for q in range(32):
+            hw[q] = zero
+        for i in range(i0, i1):
+            ylo, yhi = min(ylo, ay[i]), max(yhi, ay[i])
+            xlo, xhi = min(xlo, ax[i]), max(xhi, ax[i])
+            if av[i] != 0:
+                nz_a += 1
+            akey[i] = (ay[i] & 3) * 4 + (ax[i] & 3)
+            row = words[akey[i]]
+            for q in range(32):
+                hw[q] += row[q]
+        y_top, x_left = yhi - h1 + 1, xhi - w1 + 1   # every activation lands for r, s in
+        for v in range(n_wvec):                          # [y_top, ylo] x [x_left, xlo]
+            j0, j1 = v * f_vec, min(v * f_vec + f_vec, nw)
+            if wvec[v, 5] >= 0 and y_top <= wvec[v, 0] and wvec[v, 1] <= ylo and \
+                    x_left <= wvec[v, 2] and wvec[v, 3] <= xlo:
+                word = zero                              # one class, every product lands
+                for j in range(j0, j1):
+                    word += hw[wkey[j]]
+                landed += (j1 - j0) * (i1 - i0)
+                effectual += wvec[v, 4] * nz_a
+            else:
+                c0 = c1 = c2 = c3 = zero
+                for j in range(j0, j1):
+                    rj, sj = wr[j], ws[j]
+                    if y_top <= rj <= ylo and x_left <= sj <= xlo:
+                        add = hw[wkey[j]]
+                        landed += i1 - i0
+                        if wv[j] != 0:
+                            effectual += nz_a
+                    else:
+                        add = zero
+                        for i in range(i0, i1):
+                            oy, ox = ay[i] - rj, ax[i] - sj
+                            if 0 <= oy < h1 and 0 <= ox < w1:
+                                add += words[akey[i], wkey[j]]
+                                landed += 1
+                                if av[i] != 0 and wv[j] != 0:
+                                    effectual += 1
+                    cls = wk[j] & 3
+                    if cls == 0:
+                        c0 += add
+                    elif cls == 1:
+                        c1 += add
+                    elif cls == 2:
+                        c2 += add
+                    else:
+                        c3 += add
+                word = _byte_max(_byte_max(c0, c1), _byte_max(c2, c3))
+            worst = _max_byte(word)
+            cycles += max(worst, 1)
+            stalls += max(worst - 1, 0)
+    n_avec = (na + i_vec - 1) // i_vec
+    totals[PRODUCTS] += na * nw
+    totals[EFFECTUAL] += effectual
+    totals[LANDED] += landed
+    totals[STALLS] += stalls
+    totals[VECTOR_CYCLES] += n_avec * n_wvec
+    return cycles
+
+
 @njit(cache=True)
 def _run_pe(pe, geom, tiles, origin, kgroups, a_ptr, a_val, a_run, w_ptr, w_val, w_run,
             f_vec, i_vec, banks, hash_kind, compute, acc, group_cycles, stats):
     """One PE's tile through every output-channel group: per input channel, the activation
     and weight rows decoded once (positions to coordinates once, not per vector cycle), then
-    :func:`_channel`."""
+    :func:`_channel` (counting only, under the XOR hash at stride 1: :func:`_channel_xor`)."""
     n_c, cg, rr, ss, sh, sw, pt, pl, out_h, out_w, h1, w1 = geom
     y0, x0, tw = tiles[pe, 0], tiles[pe, 2], tiles[pe, 3] - tiles[pe, 2]
     oy_lo, ox_lo = origin[pe, 0], origin[pe, 1]
@@ -229,11 +401,14 @@ def _run_pe(pe, geom, tiles, origin, kgroups, a_ptr, a_val, a_run, w_ptr, w_val,
     for g in range(kgroups.shape[0]):
         wmax = max(wmax, (kgroups[g, 1] - kgroups[g, 0]) * rr * ss)
     wv = np.zeros(wmax, w_val.dtype)
-    wp = np.zeros(wmax, np.int64)
     wk, wr, ws = np.zeros(wmax, np.int64), np.zeros(wmax, np.int64), np.zeros(wmax, np.int64)
     count = np.zeros(banks, np.int64)
     used = np.zeros(f_vec * i_vec, np.int64)
     mask = banks - 1 if banks & (banks - 1) == 0 else -1
+    by_words = (not compute and hash_kind == HASH_XOR and banks >= 32 and geom[4] == 1
+                and geom[5] == 1 and f_vec * i_vec < 128)
+    words, hw, akey = xor_words(), np.zeros(32, np.uint64), np.zeros(na_max, np.int64)
+    wkey, wvec = np.zeros(wmax, np.int64), np.zeros(((wmax + f_vec - 1) // f_vec, 6), np.int64)
     acc_pe = acc[pe]
     totals = np.zeros(N_STATS, np.int64)
     for g in range(kgroups.shape[0]):
@@ -243,20 +418,19 @@ def _run_pe(pe, geom, tiles, origin, kgroups, a_ptr, a_val, a_run, w_ptr, w_val,
             na = _decode(a_ptr, a_val, a_run, pe * n_c + c0 + ci, av, ap)
             if na == 0:                  # nothing to multiply: the weights stay encoded
                 continue
-            nw = _decode(w_ptr, w_val, w_run, g * cg + ci, wv, wp)
+            nw = _decode_filters(w_ptr, w_val, w_run, g * cg + ci, k0, rr, ss, wv, wk, wr, ws)
             if nw == 0:
                 continue
             for i in range(na):
                 ay[i] = y0 + ap[i] // tw + pt
                 ax[i] = x0 + ap[i] % tw + pl
-            for j in range(nw):
-                p = wp[j]
-                wk[j] = k0 + p // (rr * ss)
-                wr[j] = (p // ss) % rr
-                ws[j] = p % ss
-            cycles += _channel(ay, ax, av, na, wk, wr, ws, wv, nw, f_vec, i_vec, geom,
-                               hash_kind, banks, mask, count, used, compute, acc_pe, oy_lo,
-                               ox_lo, totals)
+            if by_words:
+                cycles += _channel_xor(ay, ax, av, na, wk, wr, ws, wv, nw, f_vec, i_vec, geom,
+                                       words, akey, wkey, wvec, hw, totals)
+            else:
+                cycles += _channel(ay, ax, av, na, wk, wr, ws, wv, nw, f_vec, i_vec, geom,
+                                   hash_kind, banks, mask, count, used, compute, acc_pe,
+                                   oy_lo, ox_lo, totals)
         group_cycles[pe, g] = cycles
     for col in range(N_STATS):
         stats[pe, col] = totals[col]

@@ -2,9 +2,10 @@
 
 :mod:`accelsim.cost.area` holds the table and the pricing; this module says what a config
 is made of, from fields every config already has: the core's SRAM components (capacity
-from ``buffers`` or ``core_params``), and one multiplier plus one accumulating adder per
-MAC the core can do a cycle. Scratchpads (names ending in a ``per_pe_suffixes`` entry of the
-table) are repeated once per PE. DRAM, networks and control logic have no area here.
+from ``buffers`` or ``core_params``, port width from the component's ``access_bits``), and
+per MAC the core can do a cycle one multiplier, one accumulating adder and its pipeline
+registers. Scratchpads (names ending in a ``per_pe_suffixes`` entry of the table) are
+repeated once per PE. DRAM, networks and control logic have no area here.
 
 Areas are at the table's node (45 nm, like the default energy prices), in the run's
 summary as ``area_mm2`` and ``area_<part>_mm2``.
@@ -30,7 +31,7 @@ def area_parts(arch: ArchConfig) -> list[AreaPart]:
     """The parts of ``arch`` the area table prices (see the module docstring)."""
     core = core_module(arch.core).Core(arch)
     table = area_table()
-    macs = int(core.peak_per_cycle(_dense_conv()))
+    macs = int(getattr(core, "area_multipliers", 0) or core.peak_per_cycle(_dense_conv()))
     pes = max(1, macs // int(getattr(core.params, "macs_per_pe", 1) or 1))
     bits = 8 * core.word_bytes
     floating = arch.precision == "fp32"
@@ -40,9 +41,12 @@ def area_parts(arch: ArchConfig) -> list[AreaPart]:
             continue
         per_pe = any(component.name.endswith(s) for s in table["per_pe_suffixes"])
         parts.append(AreaPart(component.name, "sram", pes if per_pe else 1,
-                              size_bytes=component.size_bytes))
+                              size_bytes=component.size_bytes, bits=bits,
+                              port_bits=component.access_bits or bits))
     parts.append(AreaPart("multipliers", "multiplier", macs, bits=bits, floating=floating))
     parts.append(AreaPart("adders", "adder", macs, bits=2 * bits, floating=floating))
+    parts.append(AreaPart("mac_registers", "register", macs,
+                          bits=table["mac_register_words"] * bits))
     return parts
 
 

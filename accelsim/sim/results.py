@@ -193,10 +193,11 @@ class Result:
         """The run's tables from its layer rows and counts, checked by
         :func:`accelsim.sim.invariants.check_result` (InvariantError) before it is returned."""
         layers = _layer_table(rows)
-        long = [frame.assign(layer=name) for name, counts in counts_by_layer.items()
-                if len(frame := counts.to_frame())]
+        long = [(name, component, action, int(count))   # Counts.to_frame's rows, one frame
+                for name, counts in counts_by_layer.items()
+                for (component, action), count in sorted(counts.items())]
         columns = ["layer", "component", "action", "count"]   # none: e.g. only a concat ran
-        counts = pd.concat(long, ignore_index=True)[columns] if long else pd.DataFrame(
+        counts = pd.DataFrame(long, columns=columns) if long else pd.DataFrame(
             {c: pd.Series(dtype=np.int64 if c == "count" else object) for c in columns})
         meta = {"accelsim_version": __version__, **meta}
         result = cls(layers, counts, dict(table), meta, outputs)

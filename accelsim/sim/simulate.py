@@ -19,9 +19,10 @@ from accelsim.arch.activation_unit import ActivationUnit
 from accelsim.config import ArchConfig, load_arch
 from accelsim.cost.energy import energy_table, price
 from accelsim.engine import run as run_engine
-from accelsim.errors import AccelsimError, MappingError
+from accelsim.errors import AccelsimError, ConfigError, MappingError
 from accelsim.sim import invariants, layout
 from accelsim.sim.area import design_area
+from accelsim.sim.binarized import run_xnor
 from accelsim.sim.host import HostUnit
 from accelsim.sim.matmul import run_matmul
 from accelsim.sim.results import Result, layer_row
@@ -30,7 +31,9 @@ from accelsim.sim.values import NetworkValues, value_key
 from accelsim.sim.volume import run_volume
 from accelsim.workload import INPUT, Layer, Network, load_network, load_tensors
 from accelsim.workload.elementwise import fake_quantized
+from accelsim.workload.forward import binarizes_input
 from accelsim.workload.layer import VOLUME_KINDS
+from accelsim.workload.precision import rounded_input
 from accelsim.workload.tensors import NetworkTensors, natural_image
 
 Progress = Callable[[int, int, Layer], None]
@@ -38,6 +41,12 @@ Progress = Callable[[int, int, Layer], None]
 
 def _to_precision(x: np.ndarray, precision: str):
     return fixedpoint.quantize(x) if precision == "fixed16" else x.astype(np.float32)
+
+
+def _weights_in_precision(w: np.ndarray, precision: str):
+    """A network's weights (they outlive the run): fixed16 codes are remembered per array
+    (:func:`~accelsim.fixedpoint.quantize_kept`), so a run on the same tensors reuses them."""
+    return fixedpoint.quantize_kept(w) if precision == "fixed16" else w.astype(np.float32)
 
 
 def _on_grid(tensor, quant):
@@ -110,6 +119,10 @@ def simulate(arch: ArchConfig | str | Path, network: Network | str | Path, *, se
     tensors = reuse.tensors if reuse is not None else tensors
     tensors = tensors if tensors is not None else load_tensors(network, seed)
     core = core_module(arch.core).Core(arch)
+    core.layer_precision = tensors.precision   # per-layer bits (a bit-serial core reads them)
+    problem = core.network_problem(network)
+    if problem:
+        raise ConfigError(f"{arch.origin or arch.name}: {problem}")
     host, act_unit = HostUnit(arch), ActivationUnit(arch)
     memory = core.memory_spec()
     table = energy_table(core.components() + host.components() + act_unit.components(),
@@ -129,11 +142,12 @@ def simulate(arch: ArchConfig | str | Path, network: Network | str | Path, *, se
     for index, layer in enumerate(network.layers):
         if progress:
             progress(index, len(network.layers), layer)
-        inputs = [values[name] for name in layer.inputs]
+        inputs = [rounded_input(tensors.precision, layer.name, values[name])
+                  for name in layer.inputs]   # at the layer's precision, if one is set
         weights = bias = None
         if layer.has_weights:
             weights = (reuse.weights[layer.name] if reuse is not None else
-                       _to_precision(tensors.weights[layer.name], arch.precision))
+                       _weights_in_precision(tensors.weights[layer.name], arch.precision))
             bias = tensors.biases[layer.name].astype(np.float32)
         unit, ran_on = core, arch.core
         try:
@@ -151,6 +165,8 @@ def simulate(arch: ArchConfig | str | Path, network: Network | str | Path, *, se
                     act_unit.ran_on
             elif layer.kind not in core.NATIVE_KINDS:   # the core has no unit for it
                 run, unit, ran_on = host.run_layer(layer, inputs, batch), host, "host"
+            elif binarizes_input(tensors.precision, layer.name):   # XNOR-Net: +-1 inputs
+                run = run_xnor(core, layer, inputs[0], weights, bias)
             elif reuse is not None:   # the output is known: the core only counts
                 run = core.count_layer(layer, inputs, weights, bias, reuse.outputs[layer.name])
             else:
@@ -199,7 +215,7 @@ def record_values(arch: ArchConfig | str | Path, network: Network | str | Path, 
     tensors = tensors if tensors is not None else load_tensors(network, seed)
     result = simulate(arch, network, seed=seed, tensors=tensors, keep_outputs=True,
                       batch=batch)
-    weights = {layer.name: _to_precision(tensors.weights[layer.name], arch.precision)
+    weights = {layer.name: _weights_in_precision(tensors.weights[layer.name], arch.precision)
                for layer in network.layers if layer.has_weights}
     values = NetworkValues(network, value_key(arch), batch, tensors, weights,
                            dict(result.outputs))

@@ -28,13 +28,21 @@ SUMMED_STATS = ("_cycles", "_bytes")
 
 
 class FrameUnit(Unit):
-    """The row's unit: the core, its peak taken from the 2-D layers it really ran."""
+    """The row's unit: the core, its peak taken from the 2-D layers it really ran, and a
+    pool's work the ops of those layers (in-bounds frames only: a window padded in time
+    pools fewer frames than ``layer.ops`` counts, so its ideal would exceed the real run)."""
 
-    def __init__(self, core: Core, step: Layer) -> None:
-        self.arch, self.core, self.step = core.arch, core, step
+    def __init__(self, core: Core, steps: list[Layer]) -> None:
+        self.arch, self.core, self.step = core.arch, core, steps[0]
+        self.pool_ops = sum(step.ops for step in steps)
 
     def peak_per_cycle(self, layer: Layer) -> int:
         return self.core.peak_per_cycle(self.step)
+
+    def useful_work(self, layer: Layer, counts=None, batch: int = 1) -> int:
+        if layer.has_weights:
+            return super().useful_work(layer, counts, batch)
+        return self.pool_ops * batch
 
 
 def run_volume(core: Core, layer: Layer, inputs: list, weights, bias) -> tuple[LayerRun,
@@ -60,7 +68,7 @@ def run_volume(core: Core, layer: Layer, inputs: list, weights, bias) -> tuple[L
                    counts=_summed_counts(runs),
                    mapping=f"{how}; {runs[0].mapping}", tiles=sum(r.tiles for r in runs),
                    stats=_stats(runs))
-    return run, FrameUnit(core, steps[0][0])
+    return run, FrameUnit(core, [step for step, _, _ in steps])
 
 
 def _conv_steps(core, layer, x, weights, bias) -> list[tuple[Layer, LayerRun, bool]]:

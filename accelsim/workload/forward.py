@@ -6,7 +6,9 @@ layer's pre-activation output. Running the simulator for that would be slow and 
 arch's precision; this is the arithmetic of each layer kind and nothing else: convolution
 as one matrix product per group (BLAS), fc as a matrix-vector product, matmul as a grouped
 1x1 convolution (:mod:`accelsim.workload.matmul`), pooling over in-bounds elements only (as
-the cores pool), add, concat and the element-wise kinds (:mod:`accelsim.workload.elementwise`).
+the cores pool), add, concat and the element-wise kinds (:mod:`accelsim.workload.elementwise`);
+an XNOR-Net layer (``binarize`` transform) from the signs of its input, scaled by XNOR-Net's
+``K`` (:func:`xnor_pre_activation`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from accelsim.workload import matmul, volume
 from accelsim.workload.elementwise import elementwise, fake_quantized
 from accelsim.workload.layer import HOST_KINDS, VOLUME_KINDS, Layer
 from accelsim.workload.network import INPUT, Network
+from accelsim.workload.precision import LayerPrecision, rounded_input
 from accelsim.workload.rearrange import rearrange
 from accelsim.workload.tensors import NetworkTensors
 
@@ -61,14 +64,41 @@ def forward(network: Network, tensors: NetworkTensors) -> Iterator[tuple[Layer, 
     values = {INPUT: tensors.input.astype(np.float32)}
     last_use = network.last_use()
     for index, layer in enumerate(network.layers):
-        inputs = [values[name] for name in layer.inputs]
-        out = activate(layer, pre_activation(layer, inputs, tensors.weights.get(layer.name),
-                                             tensors.biases.get(layer.name)))
+        inputs = [rounded_input(tensors.precision, layer.name, values[name])
+                  for name in layer.inputs]   # at the layer's precision, if one is set
+        weights, bias = tensors.weights.get(layer.name), tensors.biases.get(layer.name)
+        out = activate(layer, xnor_pre_activation(layer, inputs[0], weights, bias)
+                       if binarizes_input(tensors.precision, layer.name)
+                       else pre_activation(layer, inputs, weights, bias))
         values[layer.name] = out
         yield layer, out
         for name in layer.inputs:
             if last_use.get(name) == index:
                 values.pop(name, None)
+
+
+def binarizes_input(precision: dict[str, LayerPrecision], layer_name: str) -> bool:
+    """The layer is an XNOR-Net layer (:mod:`accelsim.workload.transforms.binarize`)."""
+    entry = precision.get(layer_name)
+    return entry is not None and entry.binarized == "xnor"
+
+
+def xnor_pre_activation(layer: Layer, x: np.ndarray, weights: np.ndarray,
+                        bias: np.ndarray) -> np.ndarray:
+    """An XNOR-Net layer before its ReLU: ``sign(x)`` (0 -> +1) convolved with the (+-alpha)
+    weights, times :func:`scaling_map`, plus the bias."""
+    signs = np.where(x >= 0, 1.0, -1.0).astype(np.float32)
+    k_map = scaling_map(layer, x)
+    return (_conv(layer, signs, weights) * k_map + bias.astype(np.float64)[:, None, None]
+            ).astype(np.float32)
+
+
+def scaling_map(layer: Layer, x: np.ndarray) -> np.ndarray:
+    """XNOR-Net's ``K = A * k`` (sec. 3.2) for ``layer``'s real C x H x W input: ``A`` the mean
+    ``|x|`` over channels, ``k`` = ``1 / (w h)`` over each output's window with the layer's
+    stride and zero padding (padded taps count as zeros). P x Q float64."""
+    a = np.abs(np.asarray(x, dtype=np.float64)).mean(axis=0, keepdims=True)
+    return _windows(layer, _padded(a, layer.pad, 0.0)).mean(axis=(-2, -1))[0]
 
 
 def _padded(x: np.ndarray, pad: tuple[int, int, int, int], value: float) -> np.ndarray:

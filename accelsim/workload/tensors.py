@@ -28,7 +28,7 @@ middle of a run with arbitrary integers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +37,7 @@ from accelsim import fixedpoint
 from accelsim.errors import AccelsimError
 from accelsim.workload.layer import Layer
 from accelsim.workload.network import Network
+from accelsim.workload.precision import LayerPrecision
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -67,6 +68,9 @@ class NetworkTensors:
     provenance: dict[str, str]
     """``weights``, ``biases``, ``input`` -> how they were made; ``transforms`` -> what changed
     them since (absent if nothing did). Recorded in every Result."""
+    precision: dict[str, LayerPrecision] = field(default_factory=dict)
+    """Layer name -> the bits its operands are held in (:mod:`accelsim.workload.precision`),
+    set by the precision and binarize transforms; empty: every layer at the arch's precision."""
 
     def __post_init__(self) -> None:
         problem = values_problem(self)

@@ -2,7 +2,8 @@
 and weights.
 
 Each supported node either makes a layer (Conv, Gemm, MatMul, pools, Add of two tensors,
-Concat, a BatchNormalization with nothing to fold into), changes the layer it reads (a fused
+Concat, a BatchNormalization with nothing to fold into; LSTM and GRU the layers of their
+unrolled steps, :mod:`.onnx_recurrent`), changes the layer it reads (a fused
 Relu / Clip, a folded BatchNormalization or bias Add), or only renames a tensor (Flatten,
 Reshape, Identity, Dropout; tokens and attention heads as views, :mod:`.onnx_views`). A
 node may change its producer only when nothing else reads the producer's output (``Shape`` /
@@ -31,6 +32,7 @@ from accelsim.workload.formats.onnx_preflight import (
     value_readers,
 )
 from accelsim.workload.formats.onnx_rearrange import RearrangeHandlers
+from accelsim.workload.formats.onnx_recurrent import RecurrentHandlers
 from accelsim.workload.formats.onnx_views import ViewHandlers
 from accelsim.workload.formats.onnx_volume import VolumeHandlers
 from accelsim.workload.layer import LAYER_KINDS, Layer
@@ -47,7 +49,7 @@ HANDLERS = {  # ONNX operator -> GraphImporter method (element-wise ones: onnx_o
     "Upsample": "_resize", "ConvTranspose": "_conv_transpose",
     "QuantizeLinear": "_quantize_linear", "DequantizeLinear": "_dequantize_linear",
     "LayerNormalization": "_layer_normalization", "Pad": "_pad", "Gather": "_gather",
-    "Squeeze": "_squeeze", "Unsqueeze": "_unsqueeze",
+    "Squeeze": "_squeeze", "Unsqueeze": "_unsqueeze", "LSTM": "_lstm", "GRU": "_gru",
     **{op: "_act_node" for op in ACTIVATIONS}, **{op: "_eltwise_node" for op in ELTWISE},
 }
 
@@ -82,7 +84,7 @@ VIEW_READERS = frozenset({
     "Transpose", "Reshape", "Flatten", "MatMul", "Softmax", "ReduceMean", "Add", "Sub", "Mul",
     "Div", "Max", "Min", "Relu", "Clip", "Erf", "Gelu", "Sigmoid", "HardSigmoid", "HardSwish",
     "Tanh", "LeakyRelu", "Elu", "Identity", "Dropout", "Gather", "Squeeze", "Unsqueeze",
-    "Split", "Slice"})
+    "Split", "Slice", "LSTM", "GRU"})
 """Operators that read a view (tokens, heads: :mod:`.onnx_views`) of a feature map."""
 LAST_AXIS_READERS = frozenset({"LayerNormalization", "PRelu", "Gemm"})
 CHANNELS_LAST_READERS = VIEW_READERS | LAST_AXIS_READERS
@@ -90,7 +92,7 @@ CHANNELS_LAST_READERS = VIEW_READERS | LAST_AXIS_READERS
 
 
 class GraphImporter(ElementwiseHandlers, PoolHandlers, RearrangeHandlers, VolumeHandlers,
-                    ViewHandlers):
+                    ViewHandlers, RecurrentHandlers):
     """Walks the graph once, in its (topological) node order."""
 
     def __init__(self, graph: onnx.GraphProto, origin: str, input_shape=None,

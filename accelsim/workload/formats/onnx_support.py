@@ -71,6 +71,14 @@ OPERATORS: dict[str, str] = {
     "Upsample": "as `Resize` (opsets 7-9)",
     "ConvTranspose": "zero insertion (an upsample layer) and a conv with the kernel flipped "
                      "(the MACs on inserted zeros counted; zero-skipping cores skip them)",
+    "LSTM": "unrolled over its time steps: per step one fc on `[x_t; h_t-1]` (`W` and `R` "
+            "side by side, EIE's formulation), act layers for the gates, eltwise / add "
+            "layers for the cell and hidden updates (`accelsim/workload/recurrent.py`); "
+            "batch 1, `X` a vector's channels step after step; forward, reverse, "
+            "bidirectional; constant initial states; default activations only, no "
+            "`sequence_lens`, peepholes, `clip`",
+    "GRU": "as `LSTM`: per step an fc on `[x_t; h_t-1]` for z and r, the candidate's fc on "
+           "`[x_t; r * h_t-1]` (`linear_before_reset` 1: two fcs and an eltwise product)",
     "Flatten": "no layer: marks the tensor flat (other axes: a view)",
     "Reshape": "no layer: flattening to `[1, -1]`, keeping the shape, or a view (tokens "
                "`[1, N, C]`, heads `[1, N, h, C/h]`: read by MatMul, Softmax, ...)",

@@ -35,8 +35,11 @@ whose ``kernel`` and ``stride`` take an int or ``[t, h, w]`` and ``pad`` an int,
 or ``[front, top, left, back, bottom, right]``. Each kind takes only its own keys
 (:data:`KIND_KEYS`: an fc layer has no ``kernel``, ``stride``, ``pad`` or ``groups``) and
 reads one input, except ``add``, ``eltwise`` and ``matmul`` (two) and ``concat`` (two or
-more). Unknown keys, keys of another kind, wrong input counts, wrong types and shapes
-that do not chain are errors naming the file and the key.
+more). ``lstm`` / ``gru`` layers (``hidden``, ``steps``, ``direction``; a GRU's
+``linear_before_reset``) read a sequence of ``steps`` inputs laid out in channels and unroll
+into the layers of every step (:mod:`accelsim.workload.recurrent`). Unknown keys, keys of
+another kind, wrong input counts, wrong types and shapes that do not chain are errors naming
+the file and the key.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from typing import Any
 
 from accelsim.errors import WorkloadError, did_you_mean
 from accelsim.files import read_yaml
+from accelsim.workload import recurrent
 from accelsim.workload.layer import HOST_KINDS, VOLUME_KINDS, Layer
 from accelsim.workload.network import INPUT, Network
 
@@ -194,6 +198,18 @@ def _layer(spec: Any, where: str, shapes: dict[str, tuple[int, int, int]],
         raise WorkloadError(f"{where}: {str(err).split(': ', 1)[-1]}") from None
 
 
+def _layers(spec: Any, where: str, shapes: dict[str, tuple[int, int, int]], previous: str,
+            frames: dict[str, int]) -> list[Layer]:
+    """The spec's layer, or an ``lstm`` / ``gru`` unrolled over its time steps (its layers
+    in step order, the last named as the spec: :mod:`accelsim.workload.recurrent`)."""
+    if not (isinstance(spec, dict) and spec.get("kind") in recurrent.GATES):
+        return [_layer(spec, where, shapes, previous, frames)]
+    name = spec.get("name")
+    if not isinstance(name, str) or not name:
+        raise WorkloadError(f"{where}.name: every layer needs a string name")
+    return recurrent.from_yaml(spec, f"{where} ({name})", shapes, previous)
+
+
 def _article(kind: Any) -> str:
     return f"an {kind}" if kind in ("fc", "add", "act", "eltwise") else f"a {kind}"
 
@@ -263,13 +279,14 @@ def network_from_dict(data: Any, origin: str) -> Network:
     shapes: dict[str, tuple[int, int, int]] = {INPUT: tuple(shape)}
     layers, previous = [], INPUT
     for index, spec in enumerate(specs):
-        layer = _layer(spec, f"{origin}: layers[{index}]", shapes, previous, frames)
-        if layer.name in shapes:
-            raise WorkloadError(f"{origin}: layers[{index}].name: {layer.name!r} is used twice")
-        shapes[layer.name] = layer.out_shape
-        frames[layer.name] = layer.out_frames if layer.depth else (
-            0 if layer.kind == "fc" else frames.get(layer.inputs[0], 0))
-        layers.append(layer)
+        for layer in _layers(spec, f"{origin}: layers[{index}]", shapes, previous, frames):
+            if layer.name in shapes:
+                raise WorkloadError(f"{origin}: layers[{index}].name: {layer.name!r} is used "
+                                    "twice")
+            shapes[layer.name] = layer.out_shape
+            frames[layer.name] = layer.out_frames if layer.depth else (
+                0 if layer.kind == "fc" else frames.get(layer.inputs[0], 0))
+            layers.append(layer)
         previous = layer.name
     name = data.get("name") or Path(origin).stem
     return Network(name=str(name), input_shape=tuple(shape), layers=tuple(layers),

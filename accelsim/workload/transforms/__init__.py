@@ -3,8 +3,9 @@ activation zeros, quantization, weight sharing), composable from Python, the com
 and YAML.
 
 ``recipe`` parses and applies a list of transforms (the format is documented there);
-``pruning``, ``quantization``, ``activations`` and ``sharing`` implement them; ``profiles``
-reads the shipped per-layer density profiles they take. May import the rest of
+``pruning``, ``quantization``, ``activations``, ``sharing``, ``binarize`` and ``precision``
+implement them (``precision_search`` finds a precision profile); ``profiles`` reads the
+shipped per-layer density and precision profiles they take. May import the rest of
 ``accelsim.workload``, errors, files and fixed point; nothing that simulates.
 """
 

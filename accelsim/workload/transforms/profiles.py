@@ -11,7 +11,10 @@
 
 ``weight_density`` is the fraction of a layer's weights kept (pruning targets);
 ``input_zero_fraction`` the fraction of zeros in a layer's input activations (the
-activation-profile transform). Layers a profile does not name are left alone.
+activation-profile transform); ``precision_bits`` the bits of a layer's input activations
+and weights (the precision transform): ``conv1: 9`` (activations) or ``conv1: {activations:
+9, weights: 8}``, integers from 1 (weights: 2) to the 16-bit datapath. Layers a profile does
+not name are left alone.
 """
 
 from __future__ import annotations
@@ -23,8 +26,9 @@ from pathlib import Path
 from accelsim.errors import WorkloadError, did_you_mean
 from accelsim.files import data_dir, read_yaml
 from accelsim.workload.network import Network
+from accelsim.workload.precision import DATAPATH_BITS
 
-QUANTITIES = ("weight_density", "input_zero_fraction")
+QUANTITIES = ("weight_density", "input_zero_fraction", "precision_bits")
 _KEYS = ("version", "name", "quantity", "network", "source", "layers")
 
 
@@ -34,7 +38,8 @@ class Profile:
 
     name: str
     quantity: str
-    layers: dict[str, float]
+    layers: dict[str, float] | dict[str, dict[str, int]]
+    """Layer -> fraction; for ``precision_bits``, layer -> ``{activations: n, weights: n}``."""
     source: str
     origin: str
 
@@ -68,8 +73,10 @@ def load_profile(name_or_path: str | Path) -> Profile:
     layers = data.get("layers")
     if not isinstance(layers, dict) or not layers:
         raise WorkloadError(f"{origin}: layers: expected a mapping of layer name -> fraction")
-    return Profile(str(data.get("name") or path.stem), data["quantity"],
-                   fractions(layers, f"{origin}: layers"), str(data.get("source", "")), origin)
+    checked = (precision_bits(layers, f"{origin}: layers") if data["quantity"] == "precision_bits"
+               else fractions(layers, f"{origin}: layers"))
+    return Profile(str(data.get("name") or path.stem), data["quantity"], checked,
+                   str(data.get("source", "")), origin)
 
 
 def fractions(values: Mapping, where: str) -> dict[str, float]:
@@ -80,6 +87,32 @@ def fractions(values: Mapping, where: str) -> dict[str, float]:
                 0.0 <= value <= 1.0):
             raise WorkloadError(f"{where}.{name}: expected a fraction in [0, 1], got {value!r}")
         checked[str(name)] = float(value)
+    return checked
+
+
+BIT_RANGES = {"activations": (1, DATAPATH_BITS), "weights": (2, DATAPATH_BITS)}
+"""Operand -> the bits a precision may give it (1-bit weights: the binarize transform)."""
+
+
+def precision_bits(values: Mapping, where: str) -> dict[str, dict[str, int]]:
+    """Check a layer -> bits mapping (``n`` for the activations, or ``{activations: n,
+    weights: n}``): integers in :data:`BIT_RANGES`."""
+    checked = {}
+    for name, value in values.items():
+        entry = value if isinstance(value, Mapping) else {"activations": value}
+        if not entry:
+            raise WorkloadError(f"{where}.{name}: expected bits or {{activations: n, weights: n}}")
+        for operand, bits in entry.items():
+            if operand not in BIT_RANGES:
+                raise WorkloadError(f"{where}.{name}: unknown key {operand!r}"
+                                    f"{did_you_mean(operand, tuple(BIT_RANGES), list_all=True)}")
+            low, high = BIT_RANGES[operand]
+            if isinstance(bits, bool) or not isinstance(bits, int) or not low <= bits <= high:
+                key = f"{where}.{name}" + (f".{operand}" if isinstance(value, Mapping) else "")
+                raise WorkloadError(f"{key}: expected an integer number of {operand} bits in "
+                                    f"[{low}, {high}] (the datapath is {DATAPATH_BITS} bits), "
+                                    f"got {bits!r}")
+        checked[str(name)] = {operand: int(bits) for operand, bits in entry.items()}
     return checked
 
 

@@ -22,6 +22,13 @@ activation_profile     ``profile`` (an ``input_zero_fraction`` profile) or ``zer
 quantize               ``bits`` (2-16); ``per_channel`` (default false); ``layers``
 share                  ``values`` (codebook size a layer, default 16: 4-bit indices);
                        ``iterations`` (k-means steps, default 20); ``layers``
+precision              ``profile`` (a ``precision_bits`` profile) or ``activations`` /
+                       ``weights`` (bits, or ``{layer: bits}``): per-layer operand bits
+                       (:mod:`~accelsim.workload.transforms.precision`)
+binarize               ``mode``: ``weights`` (BinaryConnect / BWN: ``alpha * sign(W)``) or
+                       ``xnor`` (XNOR-Net: weights and input activations, default);
+                       ``layers`` (default: every conv and fc but the first and last, as
+                       XNOR-Net; :mod:`~accelsim.workload.transforms.binarize`)
 =====================  ==================================================================
 
 On the command line: ``--transform prune:profile=alexnet_han2015`` (``KIND:KEY=VALUE,...``,
@@ -53,6 +60,8 @@ from accelsim.files import parse_yaml_value, read_yaml
 from accelsim.workload.network import Network
 from accelsim.workload.tensors import NetworkTensors
 from accelsim.workload.transforms.activations import impose_input_zeros
+from accelsim.workload.transforms.binarize import binarize
+from accelsim.workload.transforms.precision import apply_precision
 from accelsim.workload.transforms.profiles import load_profile, shipped_profiles
 from accelsim.workload.transforms.pruning import prune_filters, prune_groups, prune_magnitude
 from accelsim.workload.transforms.quantization import quantize_weights
@@ -65,6 +74,8 @@ TRANSFORM_KEYS = {
     "activation_profile": ("profile", "zeros"),
     "quantize": ("bits", "per_channel", "layers"),
     "share": ("values", "iterations", "layers"),
+    "precision": ("profile", "activations", "weights"),
+    "binarize": ("mode", "layers"),
 }
 """Transform kind -> the options it takes (besides ``kind``)."""
 
@@ -108,6 +119,11 @@ def _apply(network: Network, tensors: NetworkTensors, kind: str, options: dict,
             return share_weights(network, tensors, options.get("values", 16),
                                  iterations=options.get("iterations", ITERATIONS),
                                  layers=_names(options, where))
+        if kind == "binarize":
+            return binarize(network, tensors, options.get("mode", "xnor"),
+                            layers=_names(options, where))
+        if kind == "precision":
+            return apply_precision(network, tensors, options)
         if kind == "activation_profile":
             zeros = _fractions(options, "zeros", "input_zero_fraction", where)
             return impose_input_zeros(network, tensors, zeros, label=kind)
