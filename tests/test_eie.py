@@ -7,6 +7,7 @@ from collections import deque
 
 import numpy as np
 import pytest
+from numpy.lib.stride_tricks import sliding_window_view
 
 from accelsim import simulate
 from accelsim.arch import eie as eie_core
@@ -46,6 +47,48 @@ def run(compressed):
     return simulate(eie_arch(n_pes=16), NET, tensors=compressed, keep_outputs=True)
 
 
+def activation_columns(layer, x):
+    """``positions x groups x C/G*R*S``: each output position's input window (im2col; an
+    fc layer has one position, its whole input), the matrix the core's tokens come from."""
+    top, left, bottom, right = layer.pad
+    padded = np.pad(x, ((0, 0), (top, bottom), (left, right)))
+    windows = sliding_window_view(padded, (layer.kernel_h, layer.kernel_w), axis=(1, 2))
+    windows = windows[:, ::layer.stride[0], ::layer.stride[1]][:, :layer.out_h, :layer.out_w]
+    cg = layer.in_channels_per_group
+    grouped = windows.reshape(layer.groups, cg, layer.out_h * layer.out_w,
+                              layer.kernel_h * layer.kernel_w)
+    return grouped.transpose(2, 0, 1, 3).reshape(layer.out_h * layer.out_w, layer.groups, -1)
+
+
+WINDOW_LAYERS = [
+    {"name": "c", "kind": "conv", "out_channels": 6, "kernel": 3, "pad": 1, "groups": 2},
+    {"name": "c", "kind": "conv", "out_channels": 4, "kernel": [3, 2], "stride": [2, 1]},
+    {"name": "c", "kind": "conv", "out_channels": 4, "kernel": 5, "stride": 3, "pad": 2},
+    {"name": "c", "kind": "conv", "out_channels": 12, "kernel": 3, "groups": 4, "pad": 1},
+    {"name": "c", "kind": "fc", "out_channels": 9}]
+
+
+@pytest.mark.parametrize(("spec", "dtype"), [(s, d) for s in WINDOW_LAYERS
+                                             for d in (np.int16, np.float32)])
+def test_window_tokens_equal_the_im2col_matrix_tokens(spec, dtype):
+    """The tokens read window by window from the padded input equal those of the im2col
+    matrix (column, position, value and scan index, in order)."""
+    layer = network_from_dict({"name": "w", "input": [4, 9, 8], "layers": [spec]},
+                              "w").layer("c")
+    rng = np.random.default_rng(len(str(spec)))
+    x = (rng.integers(-99, 99, (4, 9, 8)) * (rng.random((4, 9, 8)) < 0.5)).astype(dtype)
+    columns = activation_columns(layer, x)
+    expected = eie.tokens(columns, columns.shape[2])
+    top, left, bottom, right = layer.pad
+    got = eie.window_tokens(np.pad(x, ((0, 0), (top, bottom), (left, right))),
+                            (layer.kernel_h, layer.kernel_w), layer.stride,
+                            (layer.out_h, layer.out_w), layer.groups)
+    assert len(got[0]) > 0
+    for a, b in zip(got, expected, strict=True):
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)
+
+
 # ---- values ---------------------------------------------------------------------------------
 def test_outputs_equal_the_integer_reference(run, compressed):
     assert_bit_exact(NET, compressed, run)
@@ -77,6 +120,67 @@ def test_kernel_sums_are_the_matrix_vector_products():
                                entries_per_read=8, scan_width=8)
     expected = np.einsum("grc,pgc->pgr", w.astype(np.int64), x.astype(np.int64))
     np.testing.assert_array_equal(acc, expected.reshape(5, -1))
+
+
+def per_pe_walk(csc, col, pos, val, positions, entries_per_read):
+    """Each PE walks its entries of every token's column in its own array (the kernel's
+    loop before its MAC pass read a token's column of all PEs in one run): sums in float64
+    or int64, in token order per accumulator, and the entry, MAC, padding, read counts."""
+    groups, rows, _ = csc.shape
+    kind = np.int64 if np.issubdtype(csc.value.dtype, np.integer) else np.float64
+    acc = np.zeros((positions, groups * rows), kind)
+    stats = np.zeros((csc.n_pes, eie.N_STATS), np.int64)
+    reads = csc.sram_reads(entries_per_read)
+    for p in range(csc.n_pes):
+        for k in range(len(col)):
+            e0, e1 = csc.base[p] + csc.ptr[p, col[k]], csc.base[p] + csc.ptr[p, col[k] + 1]
+            stats[p, eie.ENTRIES] += e1 - e0
+            stats[p, eie.BUSY] += max(e1 - e0, 1)
+            stats[p, eie.SRAM_READS] += reads[p, col[k]]
+            for e in range(e0, e1):
+                if csc.value[e] == 0:
+                    stats[p, eie.PADDING] += 1
+                    continue
+                stats[p, eie.MACS] += 1
+                acc[pos[k], csc.out_row[e]] += kind(csc.value[e]) * kind(val[k])
+    return acc, stats
+
+
+@pytest.mark.parametrize(("dtype", "groups", "bits", "seed"), [
+    (np.int16, 1, 4, 0), (np.int16, 3, 2, 1), (np.float32, 1, 2, 2), (np.float32, 2, 4, 3)])
+def test_column_runs_equal_the_per_pe_walk(dtype, groups, bits, seed):
+    """The MAC pass (a token's column of all PEs in one run, token ranges in parallel) and
+    the counts from each column's tokens equal every PE walking its own entries, bit for
+    bit: random sparse matrices with padding entries, many positions (several ranges)."""
+    rng = np.random.default_rng(seed)
+    rows, cols, positions = 200, 24, 90
+    density = rng.random(cols) * 0.5                              # uneven columns
+    w = rng.integers(-300, 300, (groups, rows, cols)) * (rng.random((groups, rows, cols))
+                                                         < density)
+    x = rng.integers(-900, 900, (positions, groups, cols)) * (
+        rng.random((positions, groups, cols)) < 0.5)
+    if dtype == np.float32:
+        w, x = w * rng.random(w.shape) / 7, x * rng.random(x.shape) / 3
+    w, x = w.astype(dtype), x.astype(dtype)
+    csc = eie.encode(w, 5, bits)
+    assert csc.padding > 0
+    col, pos, val, scan = eie.tokens(x, cols)
+    acc, _, _, stats = eie.run_pes(csc, col, pos, val, scan, positions, queue_depth=3,
+                                   entries_per_read=4, scan_width=5)
+    acc_ref, stats_ref = per_pe_walk(csc, col, pos, val, positions, 4)
+    assert acc.dtype == acc_ref.dtype
+    np.testing.assert_array_equal(acc, acc_ref)
+    np.testing.assert_array_equal(stats, stats_ref)
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.float32])
+def test_distinct_nonzero_equals_numpys_unique(dtype):
+    rng = np.random.default_rng(5)
+    for high in (1, 3, 40, 32768):
+        w = rng.integers(-high, high, (3, 50, 70)) * (rng.random((3, 50, 70)) < 0.3)
+        w = w.astype(dtype)
+        assert eie.distinct_nonzero(w) == len(np.unique(w[w != 0]))
+    assert eie.distinct_nonzero(np.array([-32768, 32767, 0, -32768], np.int16)) == 2
 
 
 # ---- timing ---------------------------------------------------------------------------------
@@ -153,7 +257,7 @@ def test_cycles_cover_the_busiest_pe(run, compressed):
         x = (inputs.q if inputs is not None else quantize(compressed.input).q)
         stored = eie_core.storage(layer, quantize(compressed.weights[name]).q,
                                   eie_core.Params(n_pes=16))
-        columns = eie_core.activation_columns(layer, x.reshape(layer.in_shape))
+        columns = activation_columns(layer, x.reshape(layer.in_shape))
         used = (columns != 0).reshape(columns.shape[0], -1)          # positions x columns
         per_pe = stored.csc.column_entries() @ used.sum(axis=0)
         assert layers.loc[name, "busiest_pe_entries"] == per_pe.max()

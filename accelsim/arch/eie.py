@@ -47,7 +47,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from accelsim import fixedpoint
 from accelsim.arch import base
@@ -116,26 +115,13 @@ def weight_matrices(layer: Layer, w: np.ndarray) -> np.ndarray:
     return w.reshape(layer.groups, layer.out_channels_per_group, -1)
 
 
-def activation_columns(layer: Layer, x: np.ndarray) -> np.ndarray:
-    """``positions x groups x C/G*R*S``: each output position's input window (im2col; an
-    fc layer has one position, its whole input)."""
-    top, left, bottom, right = layer.pad
-    padded = np.pad(x, ((0, 0), (top, bottom), (left, right)))
-    windows = sliding_window_view(padded, (layer.kernel_h, layer.kernel_w), axis=(1, 2))
-    windows = windows[:, ::layer.stride[0], ::layer.stride[1]][:, :layer.out_h, :layer.out_w]
-    cg = layer.in_channels_per_group
-    grouped = windows.reshape(layer.groups, cg, layer.out_h * layer.out_w,
-                              layer.kernel_h * layer.kernel_w)
-    return grouped.transpose(2, 0, 1, 3).reshape(layer.out_h * layer.out_w, layer.groups, -1)
-
-
 def storage(layer: Layer, w: np.ndarray, params: Params, word_bits: int = 16) -> Storage:
     """EIE's storage of a layer's weights ``w`` (codes or floats)."""
     matrices = weight_matrices(layer, w)
     csc = eie.encode(matrices, params.n_pes, params.row_index_bits)
     nonzeros = int(np.count_nonzero(matrices))
     needs_zero = nonzeros < matrices.size
-    codebook = len(np.unique(matrices[matrices != 0])) + int(needs_zero)
+    codebook = eie.distinct_nonzero(matrices) + int(needs_zero)
     shared = codebook <= 2 ** params.weight_index_bits
     weight_bits = params.weight_index_bits if shared else word_bits
     columns = matrices.shape[0] * matrices.shape[2]
@@ -184,10 +170,13 @@ class Core(base.Core):
             raise MappingError(f"layer {layer.name!r}: its {stored.entry_bits}-bit CSC entries "
                                f"are wider than core_params.sram_width_bits "
                                f"{p.sram_width_bits}; share its weights or widen the SRAM")
-        columns = activation_columns(layer, x)
-        cols = columns.shape[2]
-        token_col, token_pos, token_val, token_scan = eie.tokens(columns, cols)
-        positions = columns.shape[0]
+        top, left, bottom, right = layer.pad
+        positions = layer.out_h * layer.out_w
+        token_col, token_pos, token_val, token_scan = eie.window_tokens(
+            np.pad(x, ((0, 0), (top, bottom), (left, right))), (layer.kernel_h, layer.kernel_w),
+            layer.stride, (layer.out_h, layer.out_w), layer.groups)
+        scanned = positions * layer.in_channels_per_group * layer.kernel_h * layer.kernel_w \
+            * layer.groups
         acc, end, stalls, stats = eie.run_pes(
             stored.csc, token_col, token_pos, token_val, token_scan, positions,
             queue_depth=p.queue_depth, entries_per_read=p.sram_width_bits // stored.entry_bits,
@@ -195,7 +184,7 @@ class Core(base.Core):
         output = base.conv_output(layer, acc.T, inputs[0], weights, bias)
         cycles = end + p.pipeline_stages - 1
         work = self._work(layer, stored, cycles)
-        counts = self._counts(layer, stored, stats, len(token_col), columns.size)
+        counts = self._counts(layer, stored, stats, len(token_col), scanned)
         mapping = tiling if stored.shared else (
             f"{tiling}; NOT shared ({stored.codebook_values} weight values > "
             f"{2 ** p.weight_index_bits}): raw {stored.weight_bits}-bit weights in the "

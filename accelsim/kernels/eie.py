@@ -31,8 +31,11 @@ at cycle ``b[k]``, started by PE ``p`` at ``s[p, k]`` and finished at ``f[p, k]`
 This recurrence is the cycle-by-cycle machine itself (each quantity is the cycle an event
 happens), evaluated per token instead of per idle cycle: queue-full stalls (``b`` held back)
 and load imbalance between PEs (a PE with more entries in a column delays its later tokens)
-come out of the data. The sums are exact (int64 for fixed point, float64 for fp32); each PE
-writes only its own rows, so the parallel loop over PEs cannot change a value.
+come out of the data. The sums are exact (int64 for fixed point, float64 for fp32). The
+MAC pass reads a token's column of all PEs as one run (the PEs' entries regrouped by
+column) and its per-PE counts are each column's figures times the tokens of that column;
+its parallel token ranges are cut where the position changes, so every accumulator still
+adds its products in token order, in one thread: no value depends on the thread count.
 """
 
 from __future__ import annotations
@@ -45,6 +48,9 @@ from numba import njit, prange
 # Per-PE statistics columns of run_pes.
 BUSY, ENTRIES, MACS, PADDING, SRAM_READS = range(5)
 N_STATS = 5
+
+MAC_CHUNKS = 64
+"""Token ranges of the parallel MAC pass (fixed: the thread count changes no cut)."""
 
 
 @dataclass(frozen=True)
@@ -83,14 +89,15 @@ class Csc:
 
 
 @njit(cache=True)
-def _sweep(w, n_pes, span, ptr, skip, value, out_row, fill):
+def _sweep(w, n_pes, span, ptr, base, skip, value, out_row, fill):
     """One row-major sweep of ``w`` (``groups x rows x cols``): count each PE column's
     entries (``fill`` false: into ``ptr[p, column + 1]``) or write them at the cursor
-    ``ptr[p, column]``. Rows come in increasing order, so each (PE, column) sees its local
-    rows in order and its last one (``last``) gives the gap."""
+    ``base[p] + ptr[p, column]`` of the end-to-end entry arrays. Rows come in increasing
+    order, so each (PE, column) sees its local rows in order and its last one (``last``)
+    gives the gap."""
     groups, rows, cols = w.shape
     last = np.full((n_pes, groups * cols), -1, dtype=np.int64)
-    cursor = ptr[:, :-1].copy()
+    cursor = ptr[:, :-1] + base[:n_pes].reshape(-1, 1)
     for g in range(groups):
         for i in range(rows):
             p, local = i % n_pes, i // n_pes
@@ -107,12 +114,12 @@ def _sweep(w, n_pes, span, ptr, skip, value, out_row, fill):
                     continue
                 q = cursor[p, column]
                 for _ in range(pads):
-                    skip[p, q] = span - 1
-                    out_row[p, q] = -1
+                    skip[q] = span - 1
+                    out_row[q] = -1
                     q += 1
-                skip[p, q] = gap - pads * span
-                value[p, q] = v
-                out_row[p, q] = g * rows + i
+                skip[q] = gap - pads * span
+                value[q] = v
+                out_row[q] = g * rows + i
                 cursor[p, column] = q + 1
 
 
@@ -125,18 +132,34 @@ def encode(matrix: np.ndarray, n_pes: int, row_index_bits: int = 4) -> Csc:
     groups, rows, cols = w.shape
     span = 1 << row_index_bits
     ptr = np.zeros((n_pes, groups * cols + 1), dtype=np.int64)
-    _sweep(w, n_pes, span, ptr, np.zeros((n_pes, 0), np.int8), np.zeros((n_pes, 0), w.dtype),
-           np.zeros((n_pes, 0), np.int32), False)
+    base = np.zeros(n_pes + 1, dtype=np.int64)
+    _sweep(w, n_pes, span, ptr, base, np.zeros(0, np.int8), np.zeros(0, w.dtype),
+           np.zeros(0, np.int32), False)
     ptr = np.cumsum(ptr, axis=1)
-    width = max(int(ptr[:, -1].max()), 1)       # entries of the fullest PE
-    skip = np.zeros((n_pes, width), dtype=np.int8)
-    value = np.zeros((n_pes, width), dtype=w.dtype)
-    out_row = np.full((n_pes, width), -1, dtype=np.int32)
-    _sweep(w, n_pes, span, ptr, skip, value, out_row, True)
-    base = np.concatenate([[0], np.cumsum(ptr[:, -1])]).astype(np.int64)
-    used = np.arange(width)[None, :] < ptr[:, -1:]       # each PE's array, end to end
-    return Csc(n_pes, (groups, rows, cols), row_index_bits, ptr, base, skip[used],
-               value[used], out_row[used])
+    base[1:] = np.cumsum(ptr[:, -1])                      # each PE's array, end to end
+    skip = np.zeros(base[-1], dtype=np.int8)
+    value = np.zeros(base[-1], dtype=w.dtype)
+    out_row = np.full(base[-1], -1, dtype=np.int32)
+    _sweep(w, n_pes, span, ptr, base, skip, value, out_row, True)
+    return Csc(n_pes, (groups, rows, cols), row_index_bits, ptr, base, skip, value, out_row)
+
+
+@njit(cache=True)
+def _distinct_int16(values):
+    """Distinct non-zero values of an int16 array: one pass over a 65,536-entry table."""
+    seen = np.zeros(1 << 16, dtype=np.bool_)
+    for v in values:
+        seen[np.int32(v) + 32768] = True
+    seen[32768] = False
+    return np.count_nonzero(seen)
+
+
+def distinct_nonzero(values: np.ndarray) -> int:
+    """How many distinct non-zero values ``values`` holds (the codebook a layer needs,
+    zero aside); int16 codes without sorting them (VGG-16's fc6: 102 M)."""
+    if values.dtype == np.int16:
+        return int(_distinct_int16(np.ascontiguousarray(values).reshape(-1)))
+    return len(np.unique(values[values != 0]))
 
 
 def decode(csc: Csc) -> np.ndarray:
@@ -156,61 +179,148 @@ def decode(csc: Csc) -> np.ndarray:
 
 
 @njit(cache=True)
-def _timing(token_col, token_scan, entries, depth, scan_width, stats):
+def _timing(token_col, token_scan, entries, depth, scan_width):
     """The recurrence of the module docstring; returns the cycle the last PE finishes and
-    the cycles the LNZD waited on a full queue. ``stats[:, BUSY]`` gets each PE's busy
-    cycles."""
-    n_pes = entries.shape[0]
+    the cycles the LNZD waited on a full queue. ``entries`` is ``columns x n_pes`` and the
+    ring of start cycles ``depth x n_pes``: a token's 64 PEs are contiguous (the per-PE
+    loops vectorize)."""
+    n_pes = entries.shape[1]
     n = len(token_col)
-    started = np.zeros((n_pes, depth), dtype=np.int64)   # ring: s[p, k - depth .. k - 1]
+    started = np.zeros((depth, n_pes), dtype=np.int64)   # ring: s[p, k - depth .. k - 1]
     finish = np.zeros(n_pes, dtype=np.int64)
     broadcast = -1
     stalls = 0
     for k in range(n):
         b = max(broadcast + 1, token_scan[k] // scan_width)
         ready = b
+        slot = k % depth
         if k >= depth:
-            slot = k % depth
             for p in range(n_pes):
-                if started[p, slot] > b:
-                    b = started[p, slot]
+                b = max(b, started[slot, p])
         stalls += b - ready
         broadcast = b
         column = token_col[k]
         for p in range(n_pes):
             s = max(finish[p], b + 1)
-            started[p, k % depth] = s
-            cost = max(entries[p, column], 1)
-            finish[p] = s + cost
-            stats[p, BUSY] += cost
+            started[slot, p] = s
+            finish[p] = s + max(entries[column, p], 1)
     return finish.max(), stalls
 
 
+@njit(cache=True)
+def _by_column(ptr, base, value, out_row):
+    """Every PE's non-padding entries regrouped column by column (PE by PE within a column),
+    so a token's MACs read one contiguous run: ``(col_ptr, values, output rows)``; and each
+    PE's non-padding entries per column (``n_pes x columns``)."""
+    n_pes, n_cols = ptr.shape[0], ptr.shape[1] - 1
+    nonzero = np.zeros((n_pes, n_cols), dtype=np.int64)
+    col_ptr = np.zeros(n_cols + 1, dtype=np.int64)
+    for p in range(n_pes):
+        for column in range(n_cols):
+            for e in range(base[p] + ptr[p, column], base[p] + ptr[p, column + 1]):
+                if value[e] != 0:
+                    nonzero[p, column] += 1
+            col_ptr[column + 1] += nonzero[p, column]
+    col_ptr = np.cumsum(col_ptr)
+    col_value = np.empty(col_ptr[-1], dtype=value.dtype)
+    col_row = np.empty(col_ptr[-1], dtype=out_row.dtype)
+    i = 0
+    for column in range(n_cols):
+        for p in range(n_pes):
+            for e in range(base[p] + ptr[p, column], base[p] + ptr[p, column + 1]):
+                if value[e] != 0:
+                    col_value[i] = value[e]
+                    col_row[i] = out_row[e]
+                    i += 1
+    return col_ptr, col_value, col_row, nonzero
+
+
+@njit(cache=True)
+def _chunks(token_col, token_pos, cols, n_chunks):
+    """Token ranges for the parallel MAC pass, cut only where the (group, position) changes:
+    two chunks never add into the same accumulator, so no sum depends on the schedule."""
+    n = len(token_col)
+    bounds = np.zeros(n_chunks + 1, dtype=np.int64)
+    for c in range(1, n_chunks):
+        k = max(bounds[c - 1], n * c // n_chunks)
+        while k > 0 and k < n and token_pos[k] == token_pos[k - 1] \
+                and token_col[k] // cols == token_col[k - 1] // cols:
+            k += 1
+        bounds[c] = k
+    bounds[n_chunks] = n
+    return bounds
+
+
 @njit(cache=True, parallel=True)
-def _macs(token_col, token_pos, token_val, ptr, base, value, out_row, reads, compute, acc,
-          stats):
-    """Each PE's entries for every token: MACs into its own rows of ``acc`` (positions x
-    rows), and its entry, MAC, padding and SRAM-read counts."""
-    n_pes = ptr.shape[0]
-    for p in prange(n_pes):
-        entries = macs = padding = sram = 0
-        for k in range(len(token_col)):
+def _macs(token_col, token_pos, token_val, bounds, col_ptr, col_value, col_row, acc):
+    """Every token's MACs, its column's entries of all PEs in one run, into ``acc``
+    (positions x rows; ``token_val`` in its dtype, int64 or float64); each accumulator adds
+    its products in token order, as its PE does."""
+    for c in prange(len(bounds) - 1):
+        for k in range(bounds[c], bounds[c + 1]):
+            x = token_val[k]
+            pos = token_pos[k]
             column = token_col[k]
-            e0, e1 = base[p] + ptr[p, column], base[p] + ptr[p, column + 1]
-            entries += e1 - e0
-            sram += reads[p, column]
-            for e in range(e0, e1):
-                w = value[e]
-                if w == 0:
-                    padding += 1
-                    continue
-                macs += 1
-                if compute:
-                    acc[token_pos[k], out_row[e]] += w * token_val[k]
-        stats[p, ENTRIES] = entries
-        stats[p, MACS] = macs
-        stats[p, PADDING] = padding
-        stats[p, SRAM_READS] = sram
+            for i in range(col_ptr[column], col_ptr[column + 1]):
+                acc[pos, col_row[i]] += col_value[i] * x
+
+
+@njit(cache=True)
+def _pe_counts(token_col, entries, nonzero, reads, stats):
+    """Each PE's busy cycles, entries, MACs, padding and SRAM reads: its per-column figures
+    times the tokens of each column."""
+    tokens = np.zeros(entries.shape[1], dtype=np.int64)
+    for k in range(len(token_col)):
+        tokens[token_col[k]] += 1
+    for p in range(entries.shape[0]):
+        for column in range(entries.shape[1]):
+            n = tokens[column]
+            stats[p, BUSY] += n * max(entries[p, column], 1)
+            stats[p, ENTRIES] += n * entries[p, column]
+            stats[p, MACS] += n * nonzero[p, column]
+            stats[p, SRAM_READS] += n * reads[p, column]
+        stats[p, PADDING] = stats[p, ENTRIES] - stats[p, MACS]
+
+
+@njit(cache=True)
+def _window_tokens(x, kh, kw, sh, sw, out_h, out_w, groups, col, pos, val, scan, fill):
+    """Count (``fill`` false) or write the tokens of :func:`window_tokens`; returns how
+    many. Visits group, position, then the window's ``(c, r, s)`` in scan order."""
+    cg = x.shape[0] // groups
+    cols = cg * kh * kw
+    positions = out_h * out_w
+    n = 0
+    for g in range(groups):
+        for p in range(positions):
+            oy = p // out_w
+            ox = p - oy * out_w
+            for ci in range(cg):
+                for r in range(kh):
+                    for s in range(kw):
+                        v = x[g * cg + ci, oy * sh + r, ox * sw + s]
+                        if v != 0:
+                            if fill:
+                                k = (ci * kh + r) * kw + s
+                                col[n] = g * cols + k
+                                pos[n] = p
+                                val[n] = v
+                                scan[n] = (g * positions + p) * cols + k
+                            n += 1
+    return n
+
+
+def window_tokens(x_padded: np.ndarray, kernel, stride, out_hw, groups: int):
+    """:func:`tokens` of a conv layer's im2col activation matrix, read from its padded
+    ``C x H x W`` input window by window (the matrix is never built: VGG-16's conv1_2 has
+    29 M window elements). An fc layer is one position whose window is its whole input."""
+    x = np.ascontiguousarray(x_padded)
+    args = (*kernel, *stride, *out_hw, groups)
+    n = _window_tokens(x, *args, *(np.zeros(0, np.int64),) * 2, np.zeros(0, x.dtype),
+                       np.zeros(0, np.int64), False)
+    col, pos, scan = (np.empty(n, np.int64) for _ in range(3))
+    val = np.empty(n, x.dtype)
+    _window_tokens(x, *args, col, pos, val, scan, True)
+    return col, pos, val, scan
 
 
 def tokens(columns: np.ndarray, cols: int):
@@ -241,12 +351,16 @@ def run_pes(csc: Csc, token_col, token_pos, token_val, token_scan, positions: in
     acc = np.zeros((positions, groups * rows), dtype=kind)
     stats = np.zeros((csc.n_pes, N_STATS), dtype=np.int64)
     token_col = np.ascontiguousarray(token_col, np.int64)
+    entries = np.ascontiguousarray(csc.column_entries())
     end, stalls = _timing(token_col, np.ascontiguousarray(token_scan, np.int64),
-                          np.ascontiguousarray(csc.column_entries()), queue_depth, scan_width,
-                          stats)
-    value = np.concatenate([csc.value.astype(kind), np.zeros(1, kind)])
-    _macs(token_col, np.ascontiguousarray(token_pos, np.int64),
-          np.ascontiguousarray(token_val).astype(kind), csc.ptr, csc.base, value,
-          np.concatenate([csc.out_row, np.zeros(1, np.int32)]),
-          np.ascontiguousarray(csc.sram_reads(entries_per_read)), compute, acc, stats)
+                          np.ascontiguousarray(entries.T), queue_depth, scan_width)
+    col_ptr, col_value, col_row, nonzero = _by_column(csc.ptr, csc.base, csc.value,
+                                                      csc.out_row)
+    _pe_counts(token_col, entries, nonzero,
+               np.ascontiguousarray(csc.sram_reads(entries_per_read)), stats)
+    if compute:
+        token_pos = np.ascontiguousarray(token_pos, np.int64)
+        bounds = _chunks(token_col, token_pos, csc.shape[2], MAC_CHUNKS)
+        _macs(token_col, token_pos, np.ascontiguousarray(token_val).astype(kind), bounds,
+              col_ptr, col_value, col_row, acc)
     return acc, int(end), int(stalls), stats

@@ -197,25 +197,10 @@ def build_sets(sequence, n_addresses, set_words):
 
 
 @njit(cache=True)
-def permutation_sets(sequence, n_addresses, set_words):
-    """:func:`build_sets` when ``sequence`` holds every address exactly once (a filter
-    operand: each weight once in its prefetch matrix) in one pass: each address's single set
-    id, in address order (the CSR pointers are then ``0, 1, ..., n``). Returns the ids and
-    True, or False (and the ids unfinished) as soon as an address repeats or one is missing."""
-    ids = np.full(n_addresses, -1, dtype=np.int64)
-    if len(sequence) != n_addresses:
-        return ids, False
-    for j in range(len(sequence)):
-        addr = sequence[j]
-        if ids[addr] >= 0:
-            return ids, False
-        ids[addr] = j // set_words
-    return ids, True
-
-
-@njit(cache=True)
 def user_read(st, ptr, ids, addrs, n_addrs, cycle, fold, fold_words, faithful):
-    """Serve one demand row in USER mode; returns its stall (serviced - cycle - 1)."""
+    """Serve one demand row in USER mode; returns its stall (serviced - cycle - 1). ``ptr``,
+    ``ids``: each address's prefetch sets as CSR (:func:`build_sets`), or ``ptr`` empty and
+    ``ids[addr]`` the one set of each address (an operand prefetched once)."""
     if st[USR_READY] == 0:       # prefetch_active_buffer on the first call
         st[USR_LAST_PREFETCH] = cycle - 1
         st[USR_TRACE_START] = cycle - st[USR_INIT_LINES]
@@ -227,7 +212,7 @@ def user_read(st, ptr, ids, addrs, n_addrs, cycle, fold, fold_words, faithful):
     offset = 1
     for j in range(n_addrs):
         addr = addrs[j]
-        lo, hi = ptr[addr], ptr[addr + 1]
+        lo, hi = (ptr[addr], ptr[addr + 1]) if len(ptr) else (addr, addr + 1)
         while lo < hi:   # active_buffer_hit: a set of addr in the window [start, end)?
             start, end = st[USR_START], st[USR_END]
             first, top = lo, hi          # first id >= start (ids sorted)

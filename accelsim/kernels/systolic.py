@@ -26,6 +26,7 @@ import numpy as np
 from numba import njit
 from numpy.lib.stride_tricks import sliding_window_view
 
+from accelsim.kernels import dense_gemm
 from accelsim.kernels import scalesim_memory as mem
 
 OS, WS, IS = 0, 1, 2
@@ -329,37 +330,65 @@ def prefetch_shape(g: np.ndarray, operand: int) -> tuple[int, int, bool]:
 
 
 @njit(cache=True)
-def _prefetch_sequence(g, pixels, window, fmat, operand, n_rows, n_cols, rolled):
-    out = np.empty(n_rows * n_cols, dtype=np.int64)
+def _visit(addr, n, sequence, ids, set_words):
+    """Entry ``n`` of a prefetch sequence: stored in ``sequence`` and / or given its set in
+    ``ids`` (empty arrays: not wanted); False if ``ids`` already had the address."""
+    if len(sequence):
+        sequence[n] = addr
+    if len(ids):
+        if ids[addr] >= 0:
+            return False
+        ids[addr] = n // set_words
+    return True
+
+
+@njit(cache=True)
+def _prefetch_walk(g, pixels, window, fmat, operand, n_rows, n_cols, rolled, sequence, ids,
+                   set_words):
+    """The prefetch matrix's valid entries in SCALE-Sim's order, into ``sequence`` and / or
+    ``ids`` (:func:`_visit`). Returns the entries walked and True, or, with ``ids``, False
+    at the first address seen twice (the walk stops there)."""
     n = 0
     if rolled:   # anti-diagonals, each from its lowest row up ("Fixing ISSUE #15, #16")
         for diag in range(n_rows + n_cols - 1):
             for row in range(min(diag, n_rows - 1), max(0, diag - n_cols + 1) - 1, -1):
                 addr = _prefetch_entry(g, pixels, window, fmat, operand, row, diag - row)
                 if addr >= 0:
-                    out[n] = addr
+                    if not _visit(addr, n, sequence, ids, set_words):
+                        return n, False
                     n += 1
     else:
         for row in range(n_rows):
             for col in range(n_cols):
                 addr = _prefetch_entry(g, pixels, window, fmat, operand, row, col)
                 if addr >= 0:
-                    out[n] = addr
+                    if not _visit(addr, n, sequence, ids, set_words):
+                        return n, False
                     n += 1
-    return out[:n]
+    return n, True
 
 
 # ---- the public wrapper ----------------------------------------------------------------------
 def _user_buffer(g, tables, fmat, operand, words, bandwidth, n_addresses):
+    """A USER-mode read buffer's state and its addresses' prefetch sets. An operand whose
+    prefetch matrix holds every address once (a filter) gets each address's one set id in
+    one walk, the sequence never stored, and no CSR pointers (``mem.user_read``'s empty
+    ``ptr``): VGG-16's fc6 would need 2.4 GB for sequence, ids and pointers in int64."""
     n_rows, n_cols, rolled = prefetch_shape(g, operand)
-    sequence = _prefetch_sequence(g, *tables, fmat, operand, n_rows, n_cols, rolled)
     set_words = -(-words // 100)
-    ids, single = mem.permutation_sets(sequence, n_addresses, set_words)
-    if single:   # a filter: no per-address lists needed (1.6 GB less on VGG-16's fc6)
-        ptr = np.arange(n_addresses + 1, dtype=np.int64)
+    none = np.empty(0, dtype=np.int64)
+    id_type = np.int32 if n_addresses < 2 ** 31 else np.int64
+    ids = np.full(n_addresses, -1, dtype=id_type)
+    n, single = _prefetch_walk(g, *tables, fmat, operand, n_rows, n_cols, rolled, none, ids,
+                               set_words)
+    if single and n == n_addresses:
+        ptr = none
     else:
-        ptr, ids = mem.build_sets(sequence, n_addresses, set_words)
-    state = mem.user_state(words, bandwidth, len(sequence), n_rows * n_cols, set_words)
+        sequence = np.empty(n_rows * n_cols, dtype=np.int64)
+        n, _ = _prefetch_walk(g, *tables, fmat, operand, n_rows, n_cols, rolled, sequence,
+                              none, set_words)
+        ptr, ids = mem.build_sets(sequence[:n], n_addresses, set_words)
+    state = mem.user_state(words, bandwidth, n, n_rows * n_cols, set_words)
     return state, ptr, ids
 
 
@@ -389,10 +418,13 @@ def simulate_layer(g: np.ndarray, *, calc: bool, sram_words: tuple[int, int, int
     ifmap_space = int(g[G_HP] * g[G_WP] * g[G_CH])
     filter_space = int(g[G_WIN] * g[G_M])
     dummy = np.zeros(1, dtype=np.int64)
-    if calc:
-        ifmap_sram = (mem.estimate_state(sram_words[0]), np.full(ifmap_space, -1, np.int64),
+    if calc:   # a set id never exceeds the addresses demanded: int32 while they fit
+        demanded = n_folds * int(g[G_FOLD_ROWS]) * max(int(g[G_R]) * max(1, int(g[G_BLOCK])),
+                                                       int(g[G_C]))
+        set_type = np.int32 if demanded < 2 ** 31 - 1 else np.int64
+        ifmap_sram = (mem.estimate_state(sram_words[0]), np.full(ifmap_space, -1, set_type),
                       dummy, dummy, dummy)
-        filter_sram = (mem.estimate_state(sram_words[1]), np.full(filter_space, -1, np.int64),
+        filter_sram = (mem.estimate_state(sram_words[1]), np.full(filter_space, -1, set_type),
                        dummy, dummy, dummy)
         write_bw = int(g[G_C])
     else:
@@ -433,15 +465,16 @@ _CHUNK_WORDS = 1 << 22   # im2col rows are built in chunks of about this many wo
 def conv_values(x_padded_hwc: np.ndarray, weights: np.ndarray, stride, groups: int):
     """The layer's GEMM on real values: ``P x Q x M`` float64.
 
-    The ifmap operand matrix (im2col, window order ``(ky, kx, c)`` as SCALE-Sim's) times the
-    filter matrix, group by group, in float64 through BLAS: for int16 operands every product
-    and partial sum is an integer below 2**53, so the sums are exact whatever the summation
-    order.
+    int16 operands: :func:`accelsim.kernels.dense_gemm.conv_sums`, every product and partial
+    sum an integer below 2**53, so the sums are exact whatever the order (an fc layer's
+    int64 dot product reads the weights in place: no float64 copy of VGG-16's fc6). float32:
+    the ifmap operand matrix (im2col, window order ``(ky, kx, c)`` as SCALE-Sim's) times the
+    filter matrix, group by group, in float64 through BLAS.
     """
+    if x_padded_hwc.dtype == np.int16 and weights.dtype == np.int16:
+        return dense_gemm.conv_sums(x_padded_hwc, weights, stride)
     m_total, cg, kh, kw = weights.shape
     win = cg * kh * kw
-    if x_padded_hwc.dtype == np.int16 and win >= 2 ** 23:
-        raise ValueError("reduction too long for exact float64 accumulation of int16 products")
     windows = sliding_window_view(x_padded_hwc, (kh, kw), axis=(0, 1))[::stride[0], ::stride[1]]
     p_out, q_out = windows.shape[:2]
     mg = m_total // groups
@@ -475,6 +508,21 @@ def zero_operand_macs(x_padded_hwc: np.ndarray, weights: np.ndarray, stride, gro
                                   kx:kx + stride[1] * (q_out - 1) + 1:stride[1]].sum(axis=(0, 1))
     x_zero = x_zero.reshape(kh, kw, groups, cg).transpose(2, 0, 1, 3).reshape(groups, -1)
     mg = m_total // groups
-    w_zero = (weights.reshape(groups, mg, cg, kh, kw) == 0).transpose(0, 3, 4, 2, 1).reshape(
-        groups, -1, mg).sum(axis=2)
+    w_zero = _zero_weights(np.ascontiguousarray(weights).reshape(groups, mg, cg * kh * kw))
+    w_zero = w_zero.reshape(groups, cg, kh, kw).transpose(0, 2, 3, 1).reshape(groups, -1)
     return int((x_zero * mg + w_zero * (p_out * q_out) - x_zero * w_zero).sum())
+
+
+@njit(cache=True)
+def _zero_weights(w):
+    """Zero weights of each window element (``(c, ky, kx)`` order) over a group's filters:
+    ``groups x K`` from ``groups x M/G x K``, read in place (no transposed copy: VGG-16's fc6
+    has 102 M weights)."""
+    groups, filters, k_len = w.shape
+    zeros = np.zeros((groups, k_len), dtype=np.int64)
+    for g in range(groups):
+        for m in range(filters):
+            for k in range(k_len):
+                if w[g, m, k] == 0:
+                    zeros[g, k] += 1
+    return zeros
