@@ -33,10 +33,10 @@ from pathlib import Path
 from typing import Any
 
 from accelsim import files
-from accelsim.config import ArchConfig, load_arch, with_overrides
-from accelsim.errors import AccelsimError, ConfigError, did_you_mean
+from accelsim.config import ArchConfig, load_arch
+from accelsim.errors import AccelsimError, did_you_mean
 from accelsim.search.constraints import Constraint, check_names, parse_constraint
-from accelsim.sweep.spec import SweepError, load_each, reason, spec_path
+from accelsim.sweep.spec import SweepError, load_each, no_valid_value, spec_path
 from accelsim.workload import VALUES, Network, load_network
 
 SPEC_KEYS = ("version", "name", "description", "arch", "workloads", "seed", "values",
@@ -288,14 +288,8 @@ def _unusable_keys(arch: ArchConfig, space: list[Param], where: str) -> list[str
     problems = []
     for param in space:
         values = param.choices if param.choices is not None else (param.low, param.high)
-        errors = []
-        for value in values:
-            try:
-                with_overrides(arch, {param.key: value})
-                break
-            except ConfigError as err:
-                errors.append(reason(err, arch))
-        else:
+        error = no_valid_value(arch, param.key, values)
+        if error:
             problems.append(f"{where}: space.{param.key}: no value is valid for {arch.name}: "
-                            f"{errors[0]}")
+                            f"{error}")
     return problems

@@ -227,17 +227,23 @@ def _unusable_keys(archs: list[ArchConfig], grid: dict[str, tuple], where: str) 
     unknown key, a key of another core), not a design point to record as failed."""
     problems = []
     for arch, (key, values) in itertools.product(archs, grid.items()):
-        errors = []
-        for value in values:
-            try:
-                with_overrides(arch, {key: value})
-                break
-            except ConfigError as err:
-                errors.append(reason(err, arch))
-        else:
-            problems.append(f"{where}: grid.{key}: no value is valid for {arch.name}: "
-                            f"{errors[0]}")
+        error = no_valid_value(arch, key, values)
+        if error:
+            problems.append(f"{where}: grid.{key}: no value is valid for {arch.name}: {error}")
     return problems
+
+
+def no_valid_value(arch: ArchConfig, key: str, values) -> str | None:
+    """The config's reason for refusing the first of ``values`` when it refuses every one of
+    them for ``key``; None as soon as one is valid."""
+    first = None
+    for value in values:
+        try:
+            with_overrides(arch, {key: value})
+            return None
+        except ConfigError as err:
+            first = reason(err, arch) if first is None else first
+    return first
 
 
 def reason(err: ConfigError, arch: ArchConfig) -> str:
