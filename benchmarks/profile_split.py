@@ -3,7 +3,8 @@
 Runs each architecture once on a network under cProfile (after an unprofiled warm-up run,
 whose wall time is printed too: cProfile inflates the Python parts; ``--no-warmup`` skips it,
 the kernels then load from numba's cache inside the profile). A numba dispatcher's call is an
-entry of its own: its file under ``accelsim/kernels`` makes it ``kernel``; the simpy package
+entry of its own: a file under ``accelsim/kernels``, or a numba function of any accelsim
+module (``fixedpoint``'s output stage, for one), makes it ``kernel``; the simpy package
 and ``accelsim/engine`` (its numba replay of the simpy processes too) are ``engine``;
 numpy's functions and array methods ``numpy``; everything else ``python``.
 Used for the before/after split in ``benchmarks/README.md`` (issue 22). Run from the root:
@@ -26,8 +27,22 @@ import accelsim  # noqa: E402
 from accelsim.workload import load_network, load_tensors  # noqa: E402
 
 
-def category(filename: str, function: str) -> str:
-    if "/accelsim/kernels/" in filename:
+def numba_functions() -> set[tuple[str, int]]:
+    """(file, first line) of every numba function in the accelsim modules loaded so far."""
+    from numba.core.registry import CPUDispatcher
+
+    found = set()
+    for name, module in list(sys.modules.items()):
+        if name.startswith("accelsim"):
+            for value in vars(module).values():
+                if isinstance(value, CPUDispatcher):
+                    code = value.py_func.__code__
+                    found.add((code.co_filename, code.co_firstlineno))
+    return found
+
+
+def category(filename: str, function: str, line: int = 0, numba=frozenset()) -> str:
+    if "/accelsim/kernels/" in filename or (filename, line) in numba:
         return "kernel"
     if "simpy" in filename or "/accelsim/engine/" in filename:
         return "engine"
@@ -42,8 +57,9 @@ def split(arch: str, network, tensors) -> dict[str, float]:
     accelsim.simulate(arch, network, tensors=tensors)
     profile.disable()
     totals = dict.fromkeys(("kernel", "engine", "numpy", "python"), 0.0)
-    for (filename, _line, function), row in pstats.Stats(profile).stats.items():
-        totals[category(filename, function)] += row[2]            # tottime
+    numba = numba_functions()
+    for (filename, line, function), row in pstats.Stats(profile).stats.items():
+        totals[category(filename, function, line, numba)] += row[2]   # tottime
     return totals
 
 

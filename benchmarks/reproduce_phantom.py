@@ -53,6 +53,12 @@ OpenAlex / NYU records and NeuroMAX's arXiv 2007.09578 pages hold no text past t
 proposed dense accelerator (NeuroMAX)", 4.2x / 2.38x / 1.98x over SCNN / Eyeriss v2 / SparTen, "a
 custom built cycle accurate simulator". NeuroMAX: 3 products per PE per cycle, 2-D weight
 broadcast. None says which layers are averaged, or how (mean of ratios, ratio of sums, ...).
+Searched again in stop 17 (pages / docs / code corpora, exact strings): the same records and
+abstracts only; the arXiv/ar5iv abstract of Phantom names who lacks what: "no support for
+non-unit stride convolutions (SCNN) and fully-connected (FC) layers (SCNN, SparTen)", so the
+SCNN and SparTen comparisons were probably conv-only (``mean_of_layer_speedups_conv`` and
+``mac_weighted_conv`` rows): those fail too (2.60x / 4.1x, 1.23x / 1.98x for ``vgg16``).
+Sparse-PE's full text (IEEE Access, open access) is not among the stored pages.
 
 Chosen to match, not predicted or read: (1) the paper's metric, ``mean_of_layer_speedups_incl_fc``
 (:data:`PAPER_METRIC`): the only usual average under which 12x is reachable with Han et al.'s

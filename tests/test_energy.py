@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import typing
 
+import pandas as pd
 import pytest
 
 from accelsim import config
@@ -137,6 +138,19 @@ def test_price_multiplies_counts_by_prices():
     assert frame["energy_pj"].sum() == pytest.approx(expected_total, rel=1e-12)
     row = frame.set_index(["component", "action"]).loc[("dram", "read_byte")]
     assert (row["count"], row["energy_pj"]) == (4096, 4096 * 160.0)
+
+
+def test_price_is_the_long_count_table_with_two_priced_columns():
+    """``price`` builds its frame from whole columns (issue 22); it must be exactly
+    ``Counts.to_frame`` with the price and the product appended, dtypes included."""
+    table = energy_table(COMPONENTS, "fixed16", {})
+    for counts in (make_counts(), Counts({("sb", "read"): 2 ** 53 + 1, ("nfu", "mac"): 0})):
+        expected = counts.to_frame()
+        expected["pj_per_action"] = [table[(c, a)] for c, a in
+                                     zip(expected["component"], expected["action"],
+                                         strict=True)]
+        expected["energy_pj"] = expected["count"] * expected["pj_per_action"]
+        pd.testing.assert_frame_equal(price(counts, table), expected, check_exact=True)
 
 
 def test_repricing_changes_energy_not_counts():

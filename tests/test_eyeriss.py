@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from accelsim import simulate
@@ -24,11 +25,13 @@ from accelsim.config import load_arch, with_overrides
 from accelsim.errors import AccelsimError, ConfigError, MappingError
 from accelsim.fixedpoint import Fixed
 from accelsim.kernels import row_stationary as rs
+from accelsim.sim.simulate import record_values
 from accelsim.workload import load_network
 from accelsim.workload.layer import Layer
 from accelsim.workload.tensors import make_tensors
 from accelsim.workload.transforms.activations import impose_input_zeros
 from tests import reference
+from tests.thread_digests import run_digests
 
 CONVS = ("conv1", "conv2", "conv3", "conv4", "conv5")
 # JSSC 2017, AlexNet, 200 MHz, N = 4: latency (ms), active PEs, GLB and DRAM accesses (MB).
@@ -252,7 +255,7 @@ def test_batch_is_honoured_and_refused_by_cores_that_do_not_batch():
 def test_bad_core_params_and_a_tiny_glb_are_reported_by_key():
     arch = load_arch("eyeriss")
     with pytest.raises(ConfigError, match="core_params.*ifmap_spad_words"):
-        with_overrides(arch, {"core_params.ifmap_spad_words": 1})
+        with_overrides(arch, {"core_params.ifmap_spad_words": 0})
     with pytest.raises(ConfigError, match="core_params.mapper_objective"):
         with_overrides(arch, {"core_params.mapper_objective": "fastest"})
     tiny = with_overrides(arch, {"buffers.glb.size_kib": 0.5})
@@ -361,3 +364,101 @@ def test_strip_widths_include_the_widest_of_each_strip_count():
     widths = rsmap._widths(56, 56)
     assert {12, 13, 14, 18, 56} <= set(widths) and not {15, 16, 17} & set(widths)
     assert rsmap._widths(56, 13)[-1] == 13 and rsmap._widths(1, 14) == [1]
+
+
+# ---- the kernel's pass order (issue 22) ---------------------------------------------------
+
+# (name, layer fields): fc-like (one output position, 600 filters: a block of many filter
+# groups), strided with asymmetric padding and odd sizes, grouped.
+PASS_SHAPES = [
+    ("fc_like", dict(in_channels=64, in_h=5, in_w=5, out_channels=600, kernel_h=5, kernel_w=5,
+                     pad=(0, 0, 0, 0))),
+    ("strided", dict(in_channels=7, in_h=13, in_w=11, out_channels=40, kernel_h=3, kernel_w=5,
+                     stride=(2, 2), pad=(1, 2, 0, 1))),
+    ("grouped", dict(in_channels=24, in_h=9, in_w=7, out_channels=36, kernel_h=3, kernel_w=3,
+                     groups=4, pad=(1, 1, 1, 1))),
+]
+
+
+@pytest.mark.parametrize("density", [0.0, 0.15, 0.5, 1.0])
+@pytest.mark.parametrize("name,fields", PASS_SHAPES, ids=[s[0] for s in PASS_SHAPES])
+def test_passes_run_by_filter_group_equal_one_pass_at_a_time_and_numpy(name, fields, density):
+    """The kernel runs a block's filter groups apart (in parallel); each psum still adds its
+    terms in table order, so the sums and every pass's counts equal running the table one
+    pass at a time, and the sums equal numpy's convolution. Counting alone gives the same
+    counts, with and without zero gating."""
+    layer = Layer(name, "conv", relu=False, inputs=("input",), **fields)
+    mapping = eyeriss.Core(load_arch("eyeriss")).tile(layer, 2)
+    table = mapping.pass_table()
+    order, unit_starts = rs._pass_units(table)
+    assert sorted(order.tolist()) == list(range(len(table)))
+    if name == "fc_like":
+        assert len(unit_starts) - 1 > len(set(table[:, rs.T_BLOCK].tolist()))
+    rng = np.random.default_rng(5)
+    x = _sparse_input((2, *layer.in_shape), 1 - density, seed=4).q
+    top, left, bottom, right = layer.pad
+    x_pad = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
+    w = rng.integers(-300, 300, size=layer.weight_shape).astype(np.int16)
+    geometry = (*layer.stride, layer.out_w, mapping.p, mapping.q)
+    acc, counts = rs.conv_passes(x_pad, w, table, geometry, groups=layer.groups,
+                                 zero_gating=True)
+    one_acc = np.zeros_like(acc)
+    one_counts = np.zeros_like(counts)
+    for index in range(len(table)):
+        part, one_counts[index] = rs.conv_passes(x_pad, w, table[index:index + 1], geometry,
+                                                 groups=layer.groups, zero_gating=True)
+        one_acc += part
+    np.testing.assert_array_equal(acc, one_acc)
+    np.testing.assert_array_equal(counts, one_counts)
+    for gate in (True, False):     # the count-only walk (reuse runs) gives the same counts
+        _, with_values = rs.conv_passes(x_pad, w, table, geometry, groups=layer.groups,
+                                        zero_gating=gate)
+        np.testing.assert_array_equal(
+            rs.count_passes(x_pad, table, geometry, groups=layer.groups, zero_gating=gate),
+            with_values)
+    expected = np.stack([reference.conv2d(image, w, None, layer.stride, layer.pad,
+                                          layer.groups) for image in x])
+    np.testing.assert_array_equal(acc.transpose(0, 3, 1, 2), expected)
+    assert counts[:, rs.MAC].sum() + counts[:, rs.MAC_SKIPPED].sum() == 2 * layer.macs
+
+
+def test_thread_count_does_not_change_eyeriss_results():
+    setup = ("from accelsim.workload import load_network\n"
+             "from accelsim.workload.tensors import make_tensors\n"
+             "network = load_network('lenet5')\ntensors = make_tensors(network, 1)\n")
+    one, two = (run_digests(("eyeriss",), setup, threads) for threads in (1, 2))
+    assert len(one) == 1 and one == two
+
+
+def test_a_pe_may_fill_its_ifmap_spad_with_q_windows():
+    """q S <= ifmap spad (JSSC Table III: AlexNet CONV3 at q = 4, S = 3 fills the 12 words):
+    VGG-16 CONV5 then reduces q r = 8 channels a pass (the chip's GLB count: 90 MB), while
+    AlexNet keeps q = 1 / 2 / 3 / 3 / 3; a 2-word spad allows no 3-tap channel pair."""
+    core = eyeriss.Core(load_arch("eyeriss"))
+    conv5 = core.tile(load_network("vgg16").layer("conv5_2"), 3)
+    assert (conv5.q, conv5.q * conv5.r, conv5.active_pes) == (4, 8, 168)
+    alexnet = load_network("alexnet")
+    assert [core.tile(alexnet.layer(name), BATCH).q for name in CONVS] == [1, 2, 3, 3, 3]
+    small = eyeriss.Core(with_overrides(load_arch("eyeriss"),
+                                        {"core_params.ifmap_spad_words": 5}))
+    assert small.tile(load_network("vgg16").layer("conv5_2"), 3).q == 1
+
+
+def test_filter_fill_cycles_of_an_int_equal_the_array_form():
+    """The mapper prices candidates with plain-int fills; the engine with the array form."""
+    for overrides in ({}, {"dram.bytes_per_cycle": None}, {"dram.bytes_per_cycle": 0.7}):
+        hw = eyeriss.Core(with_overrides(load_arch("eyeriss"), overrides)).hardware
+        words = [0, 1, 3, 4, 5, 63, 64, 65, 999, 12_345, 2 ** 40 + 7]
+        assert [hw.fill_cycles(n) for n in words] == hw.fill_cycles(np.array(words)).tolist()
+
+
+@pytest.mark.parametrize("network,batch", [("lenet5", 2), ("mobilenet_v1", 1)])
+def test_a_reuse_run_counts_the_tables_of_a_full_run(network, batch):
+    """simulate(reuse=...) runs count_layer (no conv arithmetic): every table column equals
+    the full run's (conv, depthwise, pointwise, fc, pooling)."""
+    net = load_network(network)
+    if network == "mobilenet_v1":
+        net = _prefix(net, "conv3_pw")
+    full, values = record_values("eyeriss", net, seed=3, batch=batch)
+    counted = simulate("eyeriss", net, reuse=values, batch=batch)
+    pd.testing.assert_frame_equal(counted.layers, full.layers)

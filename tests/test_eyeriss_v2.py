@@ -11,6 +11,7 @@ from accelsim import simulate
 from accelsim.cli import main
 from accelsim.config import load_arch, with_overrides
 from accelsim.errors import ConfigError
+from accelsim.kernels import csc, exact_sums
 from accelsim.workload.formats.yaml_network import network_from_dict
 from accelsim.workload.tensors import make_tensors
 from tests.sparse_workloads import pruned_network
@@ -99,6 +100,54 @@ def test_zeros_in_weights_or_iacts_cut_cycles():
     for name in ("weights", "iacts"):
         assert rows[name]["compute_cycles"] < 0.7 * rows["dense"]["compute_cycles"]
         assert rows[name]["cycles"] < rows["dense"]["cycles"]
+
+
+# ---- the count-only path (fixed16 sums from exact_sums) against the CSC walk ---------------
+@pytest.mark.parametrize("density", [0.0, 0.15, 0.5, 1.0])
+@pytest.mark.parametrize("shape", [
+    # channels, height, width, filters, kernel, stride, pad, groups
+    (5, 9, 11, 7, 3, 1, (1, 1, 1, 1), 1),       # odd sizes, padding, a part lane
+    (6, 10, 7, 40, (3, 2), (2, 1), (0, 1, 2, 0), 2),   # groups, stride, uneven pad
+    (8, 6, 6, 8, 3, 2, (1, 1, 1, 1), 8),         # depthwise
+    (70, 3, 3, 33, 3, 1, (0, 0, 0, 0), 1)])     # fc-like: one position, many k-ranges
+def test_count_tasks_equal_the_walks_stats(shape, density):
+    c, h, w_, m, kernel, stride, pad, groups = shape
+    kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+    sh, sw = (stride, stride) if isinstance(stride, int) else stride
+    rng = np.random.default_rng(int(density * 100) + c)
+    x = (rng.integers(-50, 50, (c, h, w_)) * (rng.random((c, h, w_)) < density)).astype(np.int16)
+    w = (rng.integers(-50, 50, (m, c // groups * kh * kw))
+         * (rng.random((m, c // groups * kh * kw)) < max(density, 0.3))).astype(np.int16)
+    top, left, bottom, right = pad
+    xpad = np.ascontiguousarray(np.pad(x, ((0, 0), (top, bottom), (left, right))))
+    out_h, out_w = (xpad.shape[1] - kh) // sh + 1, (xpad.shape[2] - kw) // sw + 1
+    positions = out_h * out_w
+    wcsc = csc.weight_csc(w, groups, 16, 2)
+    ptr, nonzeros = csc.weight_counts(w, groups, 16, 2)
+    assert (ptr == wcsc[0]).all() and (nonzeros == wcsc[3]).all()
+    _, n_mb, lanes = csc.lanes_of(m, groups, 16)
+    cuts = csc.k_cuts(np.diff(ptr), lanes, w.shape[1], 5, 6)
+    seg_cuts = (np.arange(4) * positions) // 3 if positions >= 3 else np.array([0, positions])
+    geometry = (c // groups, kh, kw, sh, sw, out_w, positions)
+    _, walked = csc.run_tasks(wcsc, csc.iact_csc(xpad, cuts, geometry), cuts, seg_cuts,
+                              groups=groups, out_channels=m, m_block=16, k_len=w.shape[1],
+                              iact_addr_cycles=1, weight_addr_cycles=2, compute=False)
+    counted = csc.count_tasks(xpad, (ptr, nonzeros), cuts, seg_cuts, geometry, n_mb=n_mb,
+                              iact_addr_cycles=1, weight_addr_cycles=2)
+    assert counted.shape == walked.shape and (counted == walked).all()
+    assert len(cuts) > 2                 # several k-ranges per lane
+
+
+def test_fixed_sums_do_not_depend_on_the_path():
+    """A whole layer through the core: the count-only fixed16 path against the walk."""
+    network = net_of([conv(filters=36, kernel=3, pad=1, stride=2, relu=True),
+                      {"name": "fc", "kind": "fc", "out_channels": 10}], (6, 11, 9), "paths")
+    tensors = make_tensors(network, 5)
+    fast = run(network, tensors).layers
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(exact_sums, "applies", lambda x, w: False)
+        walked = run(network, tensors).layers
+    pd.testing.assert_frame_equal(fast, walked)
 
 
 # ---- NoC delivery modes -----------------------------------------------------------------------

@@ -52,3 +52,24 @@ def test_the_family_table_covers_the_sixteen_variants():
     assert len(table) == 16
     row = table.set_index("variant").loc["mobilenet_v1_050_128"]
     assert row["dense at peak (ms)"] == pytest.approx(49.16e6 / 384 / 200e3, rel=1e-3)
+
+
+def test_paper_table_bands_the_runs_the_paper_compares(capsys):
+    """v2 sparse (chip alone) against v1 on the dense network; the DDR4 run on its own band;
+    a calibration divides the inferences/J and cancels in the ratio."""
+    rows = {"v2 sparse": (1470.6, 390.6), "v2 sparse, DDR4-3200": (600.0, 390.6),
+            "v2 sparse, shipped DRAM": (500.0, 390.6),
+            "v2 sparse, 8-bit data on its links": (2000.0, 390.6),
+            "v1 dense (scaled)": (116.7, 976.5), "v1 scaled, 192 KB GLB": (116.7, 1200.0),
+            "v1 scaled, 8-bit data on its buses": (200.0, 976.5)}
+    heads = pd.DataFrame({name: {"inferences/s": speed, "on-chip uJ": uj,
+                                 "on-chip inferences/J": 1e6 / uj}
+                          for name, (speed, uj) in rows.items()}).T
+    heads.attrs["calibration"] = 2.0
+    assert not bench.print_paper_table(heads)          # DDR4: 600 / 1117.7 is out
+    out = capsys.readouterr().out
+    assert "speed over v1" in out and "ratio  1.00  holds" in out
+    ddr4 = next(line for line in out.splitlines() if "at DDR4-3200" in line).split()
+    assert ddr4[5:12] == ["600.00", "paper", "1117.7", "ratio", "0.54", "OUT", "(paper:"]
+    heads.loc["v2 sparse, DDR4-3200", "inferences/s"] = 1117.7
+    assert bench.print_paper_table(heads)

@@ -87,3 +87,34 @@ def test_quantize_kept_forgets_an_array_when_it_dies():
     del x
     gc.collect()
     assert key not in fixedpoint._KEPT
+
+
+def output_stage_cases():
+    """(sums N x M, bias M, acc_frac): GEMM-sized sums, a bias too large for the sums' frac
+    (rounded first), all zeros, tiny sums (a left shift), sums that round up to 2**15, and
+    int64 sums (exact beyond float64's integers)."""
+    rng = np.random.default_rng(11)
+    big = rng.integers(-2 ** 40, 2 ** 40, (37, 19)).astype(np.float64)
+    yield big, rng.standard_normal(19).astype(np.float32), 26
+    yield big, (rng.standard_normal(19) * 1e6).astype(np.float32), 60
+    yield np.zeros((5, 3)), np.zeros(3, np.float32), 24
+    yield rng.integers(-40, 40, (70, 16)).astype(np.float64), np.zeros(16, np.float32), 20
+    edge = np.array([[2 ** 20 - 1, -5], [2 ** 19, 3]], dtype=np.float64)   # saturates
+    yield edge, np.zeros(2, np.float32), 18
+    yield rng.integers(-2 ** 62, 2 ** 62, (9, 4)), np.zeros(4, np.float32), 30
+    yield rng.integers(-2 ** 30, 2 ** 30, (1, 300)).astype(np.float64), \
+        rng.standard_normal(300).astype(np.float32), 22
+
+
+@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("case", range(7))
+def test_channels_last_output_stage_is_with_bias_then_requantize(case, relu):
+    sums, bias, acc_frac = list(output_stage_cases())[case]
+    acc, frac = fixedpoint.with_bias(sums.astype(np.int64), bias, acc_frac, np.s_[:])
+    expected = fixedpoint.requantize(acc, frac, relu)
+    got = fixedpoint.requantize_channels_last(sums, bias, acc_frac, relu)
+    np.testing.assert_array_equal(got.q, expected.q.T)
+    assert (got.frac, got.saturated) == (expected.frac, expected.saturated)
+    assert got.q.dtype == np.int16 and got.q.flags.c_contiguous
+    if case == 4:
+        assert got.saturated == 1

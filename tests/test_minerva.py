@@ -11,6 +11,7 @@ from accelsim import fixedpoint, simulate
 from accelsim.arch import _minerva
 from accelsim.arch.diannao import Core
 from accelsim.config import load_arch, with_overrides
+from accelsim.cost import energy
 from accelsim.errors import AccelsimError
 from accelsim.workload import load_network, load_tensors
 from accelsim.workload.formats.yaml_network import network_from_dict
@@ -181,15 +182,19 @@ def test_sb_energy_scales_with_voltage_squared(net, tensors):
     ({"core_params.predication_threshold": -1}, "predication_threshold"),
     ({"core_params.predication": True, "core_params.conv_algorithm": "winograd_f2"},
      "direct conv only"),
+    ({"core_params.leakage_fraction": 0.95}, "leakage_fraction: expected at most 0.9"),
+    ({"core_params.razor_overhead": -1}, "razor_overhead"),
 ])
 def test_bad_switches_are_one_line_errors(overrides, words):
     with pytest.raises(AccelsimError, match=words):
         with_overrides(load_arch("diannao"), overrides)
 
 
-def test_cores_built_on_diannao_refuse_the_switches():
+@pytest.mark.parametrize("switch", [{"core_params.predication": True},
+                                    {"core_params.leakage_fraction": 0.3}])
+def test_cores_built_on_diannao_refuse_the_switches(switch):
     with pytest.raises(AccelsimError, match="switches of the diannao core"):
-        with_overrides(load_arch("cnvlutin"), {"core_params.predication": True})
+        with_overrides(load_arch("cnvlutin"), switch)
 
 
 def test_a_threshold_for_a_layer_the_network_lacks_is_a_one_line_error(net, tensors):
@@ -242,3 +247,73 @@ def test_mnist_mlp_runs_as_onnx_runtime_computes_it():
     np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
     fixed = simulate("minerva", network, tensors=tensors, keep_outputs=True).outputs["fc4"]
     assert np.argmax(fixed.to_float().ravel()) == np.argmax(expected) == 3
+
+
+def _leakage_row_pj(config) -> tuple[float, float]:
+    """Independent of the core: the SB's and the NFU's dynamic energy in one cycle busy at
+    the nominal supply (one SB row of tn x ti 16-bit words; tn x ti 16-bit MACs)."""
+    p = config.core_params
+    lanes, size = p.tn * p.ti, int(config.buffers["sb"].size_kib * 1024)
+    assert p.tiles == 1
+    return energy.sram_access_pj(size, lanes * 16), lanes * energy.mac_pj("fixed16")
+
+
+@pytest.mark.parametrize("params, sb_scale", [
+    ({}, 1.0),
+    ({"sb_voltage_v": 0.72}, (0.72 / 0.9) ** 3 * 1.05),   # Razor runs: +5 %
+    ({"sb_voltage_v": 0.72, "fault_detection": False}, (0.72 / 0.9) ** 3),
+])
+def test_leakage_is_the_nominal_share_over_every_cycle(net, tensors, params, sb_scale):
+    """f = 0.25: every cycle, SB and NFU leak f / (1 - f) = 1/3 of a busy nominal cycle's
+    dynamic energy; the SB's part scales as V^3 and carries Razor's overhead when it runs."""
+    config = arch(leakage_fraction=0.25, razor_overhead=0.05, **params)
+    layers = simulate(config, net, tensors=tensors).layers
+    sb_row, nfu_row = _leakage_row_pj(config)
+    cycles = layers["compute_cycles"].to_numpy()
+    np.testing.assert_allclose(layers["energy_sb_leak_pj"], cycles * sb_row / 3 * sb_scale)
+    np.testing.assert_allclose(layers["energy_nfu_leak_pj"], cycles * nfu_row / 3)
+    if "sb_voltage_v" in params:   # Razor's overhead also lands on the dynamic reads
+        plain = simulate(arch(**params), net, tensors=tensors).layers
+        razor = 1.05 if params.get("fault_detection", True) else 1.0
+        np.testing.assert_allclose(layers["energy_sb_pj"], plain["energy_sb_pj"] * razor)
+
+
+def test_leakage_under_per_layer_types_follows_the_widest_types(net, tensors):
+    narrow = apply_transform(net, tensors, {"kind": "precision", "activations": 6,
+                                            "weights": {"conv_a": 8, "grouped": 10, "fc": 4,
+                                                        "fc_out": 4}})
+    full = simulate(arch(leakage_fraction=0.25), net, tensors=narrow).layers
+    typed = simulate(arch(leakage_fraction=0.25, per_layer_types=True), net,
+                     tensors=narrow).layers
+    np.testing.assert_allclose(typed["energy_sb_leak_pj"], full["energy_sb_leak_pj"] * 10 / 16)
+    np.testing.assert_allclose(typed["energy_nfu_leak_pj"],
+                               full["energy_nfu_leak_pj"] * 6 * 10 / 256)
+
+
+def test_the_batch_path_equals_one_simulation_per_image(tmp_path):
+    """benchmarks/minerva_batch.py (the reproduction's fast path): on held-out digits, with
+    every step on, its logits are bit-identical and its energies equal to ``simulate``'s."""
+    from PIL import Image
+
+    from benchmarks.minerva_batch import Batch, with_input
+    network = load_network("digits_cnn")
+    images = []
+    for record in np.load(ROOT / "workloads" / "digits" / "test_set.npy")[:3]:
+        path = tmp_path / f"digit{record['index']}.png"
+        Image.fromarray(record["picture"]).save(path)
+        base = load_tensors(network, input_from=path)
+        images.append(base.input)
+    tensors = apply_transform(network, base, {"kind": "precision", "weights": 6,
+                                              "activations": {"conv2": 5, "fc1": 4}})
+    config = with_overrides(load_arch("minerva"), {
+        "core_params.per_layer_types": True, "core_params.predication": True,
+        "core_params.predication_threshold": 0.25, "core_params.sb_voltage_v": 0.6,
+        "core_params.fault_mitigation": "bit_mask"})
+    batch = Batch(network, tensors, np.stack(images))
+    logits, energy_uj = batch.logits(config), batch.energy_uj(config)
+    for n, image in enumerate(images):
+        result = simulate(config, network, tensors=with_input(tensors, image),
+                          keep_outputs=True)
+        np.testing.assert_array_equal(result.outputs["fc2"].to_float().ravel(), logits[n])
+        assert energy_uj[n] == pytest.approx(result.summary["energy_uj"], rel=1e-12)
+    assert len(set(np.round(energy_uj, 12))) == len(images)   # predication: per image

@@ -54,8 +54,7 @@ def _cycles(core, x_codes: np.ndarray, kernel: int = 1, out_channels: int = 16) 
 ])
 def test_brick_cycles_by_hand(values, reach_bits, expected):
     masks = np.array([bit_serial.term_mask(v, False) for v in values], dtype=np.int64)
-    assert bit_serial.brick_cycles(masks, len(values), reach_bits,
-                                   bit_serial.LOWEST_BIT) == expected
+    assert bit_serial.brick_cycles(masks, len(values), reach_bits) == expected
 
 
 def test_signed_digits_turn_runs_of_ones_into_two_terms():
@@ -141,3 +140,98 @@ def test_precision_profile_trims_the_terms():
 
     trimmed = quantize_activations(Fixed(x.astype(np.int16), 10), 4).q
     assert _cycles(core, trimmed) < full
+
+
+def _reference_tables(x, geometry, tiling, params):
+    """The tile rule of ``kernels/bit_serial.py`` in plain Python, every brick of every
+    window worked out where it is read (no table): cycles and steps per tile."""
+    cg, mg, m_total, kh, kw, sh, sw, _, _, tn, ti, windows, packed_rows = geometry
+    th, tw, kr, chunk = tiling
+    mode, bits, first_stage_bits, signed, registers = params
+    p_out, q_out = (x.shape[0] - kh) // sh + 1, (x.shape[1] - kw) // sw + 1
+    n_ob, n_kc = -(-m_total // tn), -(-kh // kr)
+    n_ty, n_tx = -(-p_out // th), -(-q_out // tw)
+
+    def brick(values):
+        if mode == bit_serial.STRIPES:
+            return bits
+        masks = np.array([bit_serial.term_mask(int(v), bool(signed)) for v in values] or [0],
+                         dtype=np.int64)
+        return bit_serial.brick_cycles(masks, len(values), first_stage_bits)
+
+    tiles = {}
+    for ob in range(n_ob):
+        m0, m1 = ob * tn, min(ob * tn + tn, m_total)
+        u0, u1 = (m0 // mg) * cg, ((m1 - 1) // mg + 1) * cg
+        for st in range(n_ty * n_tx):
+            oy0, ox0 = (st // n_tx) * th, (st % n_tx) * tw
+            spots = [(oy, ox) for oy in range(oy0, min(oy0 + th, p_out))
+                     for ox in range(ox0, min(ox0 + tw, q_out))]
+            for kc in range(n_kc):
+                for ic in range(-(-(u1 - u0) // chunk)):
+                    c0 = u0 + ic * chunk
+                    c1 = min(c0 + chunk, u1)
+                    packed = packed_rows and c1 - c0 < ti
+                    finish, history, step = [0] * windows, [0] * (registers + 1), 0
+                    for g0 in range(0, len(spots), windows):
+                        group = spots[g0:g0 + windows]
+                        for ky in range(kc * kr, min(kc * kr + kr, kh)):
+                            if packed:
+                                runs = [x[oy * sh + ky, ox * sw:ox * sw + kw, c0:c1].ravel()
+                                        for oy, ox in group]
+                                n_bricks = -(-kw * (c1 - c0) // ti)
+                                cols = [[brick(r[j * ti:j * ti + ti]) for r in runs]
+                                        for j in range(n_bricks)]
+                            else:
+                                cols = [[brick(x[oy * sh + ky, ox * sw + kx, c:min(c + ti, c1)])
+                                         for oy, ox in group]
+                                        for kx in range(kw) for c in range(c0, c1, ti)]
+                            for cycles in cols:
+                                start = history[step % (registers + 1)]
+                                for c, n in enumerate(cycles):
+                                    finish[c] = max(start, finish[c]) + n
+                                history[step % (registers + 1)] = max(finish)
+                                step += 1
+                    tiles[ob, st, kc, ic] = (max(finish), step)
+    return tiles
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_brick_tables_equal_the_rule_worked_out_brick_by_brick(seed):
+    """The tables look each brick up once (issue 22); on random layers (groups, strides,
+    packed window rows, row chunks, zero densities 0-100 %) every tile's cycles and steps
+    must be the rule's, worked out at every read."""
+    rng = np.random.default_rng(seed)
+    c = int(rng.choice([3, 20, 24]))
+    groups = int(rng.choice([g for g in (1, 2, 4) if c % g == 0]))
+    m = groups * int(rng.integers(2, 9))
+    (kh, kw), (sh, sw) = rng.integers(1, 4, 2).tolist(), rng.integers(1, 3, 2).tolist()
+    h, w = int(rng.integers(kh, 9)), int(rng.integers(kw, 9))
+    x = rng.integers(-2 ** 15, 2 ** 15, (h, w, c)).astype(np.int16)
+    x[rng.random(x.shape) < (0.0, 0.15, 0.5, 1.0, 0.3, 0.7)[seed]] = 0
+    geometry = (c // groups, m // groups, m, kh, kw, sh, sw, 0, w, 4, 8, 3, seed % 2)
+    p_out, q_out = (h - kh) // sh + 1, (w - kw) // sw + 1
+    tiling = (int(rng.integers(1, p_out + 1)), int(rng.integers(1, q_out + 1)),
+              int(rng.integers(1, kh + 1)), int(rng.choice([8, 16])))
+    for params in ((bit_serial.PRAGMATIC, 16, 2, 0, 1), (bit_serial.PRAGMATIC, 16, 0, 1, 0),
+                   (bit_serial.PRAGMATIC, 16, 4, 0, 3), (bit_serial.STRIPES, 7, 4, 0, 0)):
+        cycles, steps = bit_serial.conv_tile_tables(x, geometry, tiling, params)
+        expected = _reference_tables(x, geometry, tiling, params)
+        assert {key: (int(cycles[key]), int(steps[key])) for key in expected} == expected
+        assert np.count_nonzero(steps) == len(expected)   # no tile beyond the rule's
+
+
+@pytest.mark.parametrize("signed", [False, True])
+def test_window_terms_sum_every_window_read(signed):
+    """Terms weighted by the windows covering each pixel = the terms of every read."""
+    rng = np.random.default_rng(8)
+    x = rng.integers(-2 ** 15, 2 ** 15, (9, 8, 5)).astype(np.int16)
+    x[rng.random(x.shape) < 0.3] = 0
+    for kh, kw, stride in ((3, 3, (1, 1)), (2, 3, (2, 1)), (1, 1, (3, 2))):
+        terms = np.vectorize(lambda v: bin(bit_serial.term_mask(int(v), signed)).count("1"))(x)
+        p_out, q_out = (9 - kh) // stride[0] + 1, (8 - kw) // stride[1] + 1
+        expected = sum(terms[oy * stride[0] + ky, ox * stride[1] + kx]
+                       for oy in range(p_out) for ox in range(q_out)
+                       for ky in range(kh) for kx in range(kw))
+        np.testing.assert_array_equal(bit_serial.window_terms(x, kh, kw, stride, signed),
+                                      expected)

@@ -233,7 +233,7 @@ def _reference_pes(x, w, t, f_vec, i_vec, banks, bank):
                                                     (2, 5, "single")])
 def test_kernel_matches_a_plain_loop_over_vector_cycles(stride, banks, bank_hash):
     """With the sums (product by product) and counting only (at stride 1 under the XOR hash
-    with >= 32 banks: bank counters as bytes of a word, ``cartesian._channel_xor``)."""
+    with >= 32 banks: bank counters as bytes of a word, ``cartesian._xor_counts``)."""
     from accelsim.arch.scnn import Core
     from accelsim.kernels import cartesian as cp
     rng = np.random.default_rng(stride * banks)

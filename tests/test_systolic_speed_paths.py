@@ -1,6 +1,7 @@
 """The systolic core's fast paths (issue 22) against the plain computations they replace:
-the exact int16 sums, the zero-operand count, the one-walk prefetch sets of a filter and the
-USER-mode read without CSR pointers, on random layers."""
+the exact int16 sums, the zero-operand count, the one-walk prefetch sets of a filter, the
+USER-mode read without CSR pointers, the write buffer's quiet words in one step and CALC
+mode's counted folds, on random layers and stressing GEMMs."""
 
 from __future__ import annotations
 
@@ -104,3 +105,90 @@ def test_user_read_without_pointers_equals_the_csr(faithful):
     assert runs[0][0] == runs[1][0] and any(runs[0][0])
     np.testing.assert_array_equal(runs[0][1], runs[1][1])
     np.testing.assert_array_equal(runs[0][2], runs[1][2])
+
+
+def write_row_word_by_word(st, lines, n_words, cycle, fold, fold_words, faithful):
+    """SCALE-Sim's ``service_writes`` as written: every word's bookkeeping in turn."""
+    now = cycle
+    bw = st[mem.WR_BW]
+    for _ in range(n_words):
+        st[mem.WR_FREE] -= 1
+        st[mem.WR_LINE_IDX] += 1
+        if st[mem.WR_LINE_IDX] == bw:
+            mem._flush_line(st, lines)
+        if now < st[mem.WR_DRAIN_END]:
+            if st[mem.WR_FREE] <= 0:
+                now = st[mem.WR_DRAIN_END]
+        elif st[mem.WR_FREE] < st[mem.WR_ACTIVE]:
+            mem._flush_line(st, lines)
+            st[mem.WR_DRAIN_END] = mem._drain(st, lines, now, fold, fold_words, faithful)
+    return now
+
+
+@pytest.mark.parametrize(("words", "bandwidth"), [(7, 1), (40, 3), (33, 10), (300, 32)])
+@pytest.mark.parametrize("faithful", [False, True])
+def test_write_row_in_steps_equals_word_by_word(words, bandwidth, faithful):
+    """Random rows of 0 to 4 x bandwidth + 9 outputs, at cycles that sometimes fall inside a
+    drain: the serviced cycles (stalls), the buffer's state, its lines and DRAM words equal."""
+    rng = np.random.default_rng(words * bandwidth)
+    runs = []
+    for write in (mem.write_row, write_row_word_by_word):
+        state = mem.write_state(words, bandwidth)
+        lines = np.zeros(20000, np.int64)
+        fold_words = np.zeros(5, np.int64)
+        cycle, serviced = 0, []
+        for row in range(2000):
+            n = int(rng.integers(0, 4 * bandwidth + 10)) if row % 7 else 0
+            cycle = write(state, lines, n, cycle, row // 400, fold_words, faithful) + 1
+            serviced.append(cycle)
+        mem.drain_all(state, lines, cycle, 4, fold_words, faithful)
+        runs.append((serviced, state, lines, fold_words))
+        rng = np.random.default_rng(words * bandwidth)
+    (fast, state, lines, fold_words), (slow, state_ref, lines_ref, fold_ref) = runs
+    assert fast == slow
+    assert np.diff(slow).max() > 1                          # some row waited for a drain
+    np.testing.assert_array_equal(state, state_ref)
+    np.testing.assert_array_equal(lines, lines_ref)
+    np.testing.assert_array_equal(fold_words, fold_ref)
+
+
+GEMMS = [  # (dataflow, rows, cols, padded (H, W), channels, kernel, stride, filters, kept)
+    ("os", 4, 3, (9, 8), 5, (3, 3), (1, 1), 7, None),
+    ("os", 4, 4, (6, 6), 8, (1, 1), (1, 1), 9, None),           # 1 x 1: repeat-free ifmap
+    ("os", 3, 5, (3, 3), 40, (3, 3), (1, 1), 11, None),         # fc-like, batch 1
+    ("ws", 4, 3, (10, 9), 8, (3, 3), (2, 2), 7, None),          # stride overrun (quirk 1)
+    ("ws", 4, 4, (9, 8), 8, (3, 2), (1, 1), 6, None),           # blocks within one (ky, kx)
+    ("ws", 3, 4, (9, 8), 5, (3, 3), (1, 1), 7, None),           # blocks across (ky, kx)
+    ("ws", 4, 3, (8, 8), 4, (3, 3), (3, 3), 5, None),           # stride = kernel
+    ("ws", 5, 4, (3, 3), 40, (3, 3), (1, 1), 13, None),         # fc-like, batch 1
+    ("is", 4, 3, (9, 8), 8, (3, 3), (1, 1), 7, None),
+    ("is", 4, 5, (11, 10), 3, (3, 3), (2, 2), 9, None),         # overrun, odd sizes
+    ("is", 3, 3, (8, 8), 4, (2, 2), (1, 1), 5, np.array([0, 3, 5, 6, 9, 10, 12, 15])),
+    ("ws", 4, 3, (8, 8), 4, (2, 2), (1, 1), 5, np.array([1, 2, 4, 7, 8, 11, 13, 14])),
+    ("os", 4, 3, (8, 8), 4, (2, 2), (2, 2), 10, None),          # os, stride = kernel
+    ("is", 3, 4, (3, 3), 40, (3, 3), (1, 1), 13, None),         # is, fc-like
+    ("is", 4, 3, (9, 9), 4, (3, 3), (3, 3), 6, None),           # is, stride = kernel
+    ("os", 7, 3, (7, 5), 3, (3, 3), (1, 1), 5, None),           # a last fold of 1 pixel
+    ("is", 4, 7, (7, 5), 3, (3, 3), (1, 1), 5, None),           # a last fold of 1 pixel
+    ("ws", 5, 5, (7, 8), 12, (3, 1), (2, 1), 7, None),          # held-back folds go stale
+]
+
+
+@pytest.mark.parametrize("case", range(len(GEMMS)))
+@pytest.mark.parametrize("sram", [(300, 200, 120), (700, 900, 64), (5000, 5000, 5000)])
+def test_calc_counted_folds_equal_the_address_walk(case, sram):
+    """CALC mode's shortcut (a repeat-free fold's rest counted after an epoch ends in it)
+    against the lookup of every address: the fold table, summary, utilization and DRAM
+    figures equal, on small SRAMs (epochs end inside folds, data is refetched) and large."""
+    dataflow, rows, cols, hw, channels, kernel, stride, filters, kept = GEMMS[case]
+    out_hw = tuple(-(-(size - k + u) // u) for size, k, u in zip(hw, kernel, stride, strict=True))
+    g = sk.geometry(dataflow, rows, cols, hw, channels, kernel, stride, filters, out_hw, False,
+                    None if kept is None else len(kept))
+    runs = [sk.simulate_layer(g, calc=True, sram_words=sram, words_per_cycle=(10, 10, 10),
+                              kept=kept, count_misses=counted) for counted in (True, False)]
+    fast, walked = runs
+    np.testing.assert_array_equal(fast["folds"], walked["folds"])
+    np.testing.assert_array_equal(fast["summary"], walked["summary"])
+    assert fast["dram"] == walked["dram"]
+    assert fast["compute_utilization"] == walked["compute_utilization"]
+    assert walked["dram"][0][0] > 0 and walked["dram"][1][0] > 0

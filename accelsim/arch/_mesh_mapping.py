@@ -70,15 +70,6 @@ def _chunked(matrix: np.ndarray, chunk: int) -> np.ndarray:
     return padded.reshape(*matrix.shape[:-1], n_chunks, chunk)
 
 
-def _codes(chunks: np.ndarray) -> np.ndarray:
-    """One integer per chunk: bit ``b`` set when element ``b`` is non-zero (bit by bit, so
-    no int64 copy of the whole tensor is made: an fc layer's weights are large)."""
-    codes = np.zeros(chunks.shape[:-1], dtype=np.int64)
-    for b in range(chunks.shape[-1]):
-        codes |= (chunks[..., b] != 0).astype(np.int64) << b
-    return codes
-
-
 def layer_operands(layer: Layer, x: np.ndarray, w: np.ndarray, chunk: int,
                    values: bool = True) -> Operands:
     """The chunked values and masks of a conv or fc layer with input ``x`` (C x H x W, or the
@@ -90,10 +81,11 @@ def layer_operands(layer: Layer, x: np.ndarray, w: np.ndarray, chunk: int,
     avals, acodes = bitmask.window_chunks(padded, layer.kernel_h, layer.kernel_w,
                                           layer.stride[0], layer.stride[1], layer.out_h,
                                           layer.out_w, layer.groups, chunk, values)
-    wvals = np.ascontiguousarray(_chunked(w.reshape(layer.out_channels, -1), chunk))
+    flat = np.ascontiguousarray(w.reshape(layer.out_channels, -1))
+    wvals = np.ascontiguousarray(_chunked(flat, chunk)) if values else None
     k = layer.in_channels_per_group * layer.kernel_h * layer.kernel_w
-    chunk_len = np.minimum(chunk, k - chunk * np.arange(wvals.shape[1]))
-    return Operands(wvals if values else None, avals if values else None, _codes(wvals),
+    chunk_len = np.minimum(chunk, k - chunk * np.arange(-(-k // chunk)))
+    return Operands(wvals, avals if values else None, bitmask.mask_codes(flat, chunk),
                     acodes, chunk_len.astype(np.int64))
 
 

@@ -22,9 +22,23 @@ one die), and weight ``i`` of a layer (M x C/G x R x S order) is stored in SB wo
 ``fault_mitigation`` repairs them: ``word_mask`` reads the word as 0; ``bit_mask`` replaces
 each faulty bit by the word's sign bit (Minerva's choice: the value moves toward zero), and
 a word whose sign bit itself is faulty is read as 0 (our choice: the right sign is unknown).
-SB dynamic energy scales as ``(V / V_nominal) ** 2``. The cost model has no leakage term,
-so the static-power part of Minerva's SRAM saving is not modelled (it would add to it).
-Biases and neurons (NBin / NBout) stay at the nominal voltage and are never faulty.
+SB dynamic energy scales as ``(V / V_nominal) ** 2``. With detection on below the nominal
+supply, Razor's double sampling adds ``razor_overhead`` to every SB read and to the SB's
+leakage (our choice: energy in proportion to the area it adds; ``arch_configs/minerva.yaml``
+gives the figure and its source). Biases and neurons (NBin / NBout) stay at the nominal
+voltage and are never faulty.
+
+**Leakage** (``leakage_fraction`` f, 0: off): the SB and the NFU leak, every cycle of every
+layer, ``f / (1 - f)`` times the dynamic energy they spend in a cycle busy at the nominal
+supply (one SB row of ``tn x ti`` 16-bit words; ``tn x ti`` 16-bit MACs; 32-bit in fp32
+mode), so f is leakage's share of their nominal power. The SB's leakage scales as
+``(V / V_nominal) ** 3`` (our choice: leakage current falls with the supply through DIBL,
+roughly as V squared, times V).
+With per-layer types the arrays are sized for the widest type the network uses (our choice):
+SB leakage by the widest weight bits / 16, NFU leakage by the widest activation x weight
+bits / 256. Counted as ``sb_leak`` / ``nfu_leak`` ops, one per bit (or bit product) and
+cycle. A DaDianNao node's SBs are priced as one array. NBin / NBout leakage and DRAM standby
+are not modelled.
 
 **Per-layer data types** (stage 3; ``per_layer_types``): the values are those of the
 precision transform (issue 24: ``--transform precision:...`` rounds the weights, the layer
@@ -46,7 +60,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from accelsim.cost.counts import Counts
-from accelsim.cost.energy import INT16_MULT_PJ, INT32_ADD_PJ, Component, op_pj
+from accelsim.cost.energy import (
+    INT16_MULT_PJ,
+    INT32_ADD_PJ,
+    Component,
+    mac_pj,
+    op_pj,
+    sram_access_pj,
+)
 from accelsim.errors import AccelsimError
 from accelsim.workload.layer import Layer
 
@@ -76,14 +97,14 @@ def check_params(params) -> None:
     if any(not 0 < p <= 1 for _, p in curve):
         raise ValueError("sram_fault_curve probabilities must be in (0, 1]")
     switched_on = params.predication or params.sb_voltage_v is not None \
-        or params.per_layer_types
+        or params.per_layer_types or params.leakage_fraction > 0
     core = type(params).__module__.rsplit(".", 1)[-1]
+    steps = "Minerva's steps (predication, sb_voltage_v, per_layer_types, leakage_fraction)"
     if switched_on and core != "diannao":   # a subclass's own kernels would skip them
-        raise ValueError(f"Minerva's steps (predication, sb_voltage_v, per_layer_types) are "
-                         f"switches of the diannao core; core {core!r} does not apply them")
+        raise ValueError(f"{steps} are switches of the diannao core; core {core!r} does not "
+                         "apply them")
     if switched_on and getattr(params, "conv_algorithm", "direct") != "direct":
-        raise ValueError("Minerva's steps (predication, sb_voltage_v, per_layer_types) run "
-                         "on the direct conv only: use conv_algorithm: direct")
+        raise ValueError(f"{steps} run on the direct conv only: use conv_algorithm: direct")
     voltage = params.sb_voltage_v
     if voltage is not None and voltage > params.sb_nominal_voltage_v:
         raise ValueError(f"sb_voltage_v {voltage} is above sb_nominal_voltage_v "
@@ -117,7 +138,9 @@ class MinervaSteps:
         self.predication = params.predication
         self.voltage = params.sb_voltage_v
         self.data_types = params.per_layer_types
+        self.leakage = params.leakage_fraction
         self.word_bits = word_bits
+        self.precision = "fixed16" if fixed else "fp32"
         for key, on in (("sb_voltage_v", self.voltage is not None),
                         ("per_layer_types", self.data_types)):
             if on and not fixed:
@@ -128,7 +151,8 @@ class MinervaSteps:
 
     @property
     def active(self) -> bool:
-        return self.predication or self.voltage is not None or self.data_types
+        return self.predication or self.voltage is not None or self.data_types \
+            or self.leakage > 0
 
     @property
     def transforms_operands(self) -> bool:
@@ -148,10 +172,47 @@ class MinervaSteps:
         return key
 
     def sb_energy_scale(self) -> float:
-        """Dynamic SB energy relative to the nominal supply: ``(V / V_nominal) ** 2``."""
+        """Dynamic SB energy relative to the nominal supply: ``(V / V_nominal) ** 2``, times
+        Razor's overhead when it runs."""
         if self.voltage is None:
             return 1.0
-        return (self.voltage / self.params.sb_nominal_voltage_v) ** 2
+        return (self.voltage / self.params.sb_nominal_voltage_v) ** 2 * self._razor()
+
+    def _razor(self) -> float:
+        """1 + Razor's overhead when detection runs below the nominal supply, else 1."""
+        on = self.voltage is not None and self.params.fault_detection
+        return 1.0 + self.params.razor_overhead if on else 1.0
+
+    # ---- leakage -------------------------------------------------------------------------
+    def leakage_components(self) -> list[Component]:
+        """``sb_leak`` (per SB bit and cycle) and ``nfu_leak`` (per bit product and cycle)
+        when leakage is on (see the module doc)."""
+        if not self.leakage:
+            return []
+        p, bits = self.params, self.word_bits
+        lanes = p.outputs_per_cycle * p.ti
+        ratio, per_op = self.leakage / (1 - self.leakage), op_pj(self.precision)
+        volts = 1.0 if self.voltage is None else (self.voltage / p.sb_nominal_voltage_v) ** 3
+        sb_row = sram_access_pj(self.sb_words * bits // 8, lanes * bits)
+        return [Component("sb_leak", "logic", energy_scale=ratio * sb_row / bits * volts
+                          * self._razor() / per_op),
+                Component("nfu_leak", "logic", energy_scale=ratio * lanes
+                          * mac_pj(self.precision) / bits ** 2 / per_op)]
+
+    def account_leakage(self, counts: Counts, cycles: int, precision: dict) -> None:
+        """One layer's leakage over its ``cycles``; ``precision``: the network's per-layer
+        bits, whose widest entries size the arrays under per-layer types (a layer the record
+        does not name does not widen them: name every layer, as the precision transform's
+        integer form does)."""
+        if not self.leakage:
+            return
+        w_bits = a_bits = self.word_bits
+        if self.data_types:
+            w_bits = max([e.weights for e in precision.values() if e.weights] or [w_bits])
+            a_bits = max([e.activations for e in precision.values() if e.activations]
+                         or [a_bits])
+        counts.add("sb_leak", "op", cycles * w_bits)
+        counts.add("nfu_leak", "op", cycles * a_bits * w_bits)
 
     # ---- data types ----------------------------------------------------------------------
     def price_bits(self) -> int:

@@ -11,8 +11,8 @@ parameters:
   through them; ``t`` sets on different filters (they share the ifmap, multicast); ``g``
   sets on different groups of a grouped or depthwise layer;
 * per PE, ``p`` filters x ``q`` channels: ``p * q * S <= filter spad``, ``p <= psum spad``
-  and ``p <= max_filters_per_pe``, ``q * (S + 1) <= ifmap spad`` (an S-tap window plus one
-  prefetch slot per channel);
+  and ``p <= max_filters_per_pe``, ``q * S <= ifmap spad`` (the chip's own AlexNet CONV3
+  mapping, JSSC Table III, fills the 12-word spad with q = 4 windows of S = 3);
 * at most ``max(1, channel_row_words // Wp)`` channels per pass (``q * r``; ``Wp`` the padded
   ifmap width, 128 words on the chip): inferred from the JSSC VGG-16 table, whose GLB
   accesses (about 2 C / (q r) psum words per output) and processing latencies (psum GIN /
@@ -24,8 +24,8 @@ parameters:
   rows of the current channel group (``slots`` = 2: the next group's rows load while the
   array works).
 
-Filter rows beyond the array height and filter widths beyond the ifmap spad are split into
-segments that accumulate through the GLB like channel groups (no AlexNet/VGG layer needs it).
+Filter rows beyond the array height and filter widths beyond the spads are split into segments
+that accumulate through the GLB like channel groups (no AlexNet/VGG layer needs it).
 
 Loop order, outer to inner (our reading of the JSSC processing-pass order, whose innermost
 loops are filter groups, then channel groups, then strips):
@@ -42,10 +42,8 @@ most ``t`` that fit, every ``n`` and the largest ``m`` that fits) and scores eac
 closed forms of its pass table's counts, priced with the configured energy table.
 ``objective: edp`` (default) keeps the least energy x cycles: energy is the paper's
 objective, and the cycles factor keeps a mapping that starves the array on the 16-bit ifmap
-GIN from winning on a few percent of energy (with it the mapper picks the chip's own AlexNet
-PE sets: 11 x 7 x 2, 5 x 27, 3 x 13 x 4, with p = 16 and q = 1 / 2 / 3). ``objective:
-energy`` keeps the least energy, multiplied only by the slowdown the NoC causes (cycles /
-cycles with unlimited buses).
+GIN from winning on a few percent of energy (the chip's AlexNet PE sets 11 x 7 x 2, 5 x 27,
+3 x 13 x 4 with p = 16, q = 1 / 2 / 3). ``energy`` keeps the least energy x NoC slowdown.
 """
 
 from __future__ import annotations
@@ -95,7 +93,13 @@ class RsHardware:
 
     def fill_cycles(self, filter_words):
         """Cycles to stream a pass's filters from DRAM into the spads (the array idles);
-        ``filter_words`` may be an int or an int array."""
+        ``filter_words`` may be an int (plain Python: the mapper scores thousands of
+        candidates) or an int array."""
+        if isinstance(filter_words, int):
+            link = 0 if math.isinf(self.link_bytes_per_cycle) else math.ceil(
+                filter_words * (self.word_bits / 8) / self.link_bytes_per_cycle)
+            latency = self.dram_latency_cycles if filter_words > 0 else 0
+            return max(link, self.bus_cycles(filter_words, self.gin_filter_bits)) + latency
         words = np.asarray(filter_words, dtype=np.int64)
         link = np.zeros_like(words) if math.isinf(self.link_bytes_per_cycle) else np.ceil(
             words * (self.word_bits / 8) / self.link_bytes_per_cycle).astype(np.int64)
@@ -233,10 +237,8 @@ def _segment(size: int, limit: int) -> int:
 def map_conv(layer: Layer, batch: int, hw: RsHardware, prices: RsPrices) -> RsMapping:
     """The best mapping of a conv / fc layer at ``batch`` images; MappingError if none fits."""
     shape = ConvShape.of(layer, batch)
-    if hw.ifmap_spad < 2:
-        raise MappingError(f"layer {layer.name!r}: the ifmap spad needs >= 2 words")
     rc = _segment(shape.kh, hw.rows)
-    sc = _segment(shape.kw, min(hw.ifmap_spad - 1, hw.filter_spad))
+    sc = _segment(shape.kw, min(hw.ifmap_spad, hw.filter_spad))
     best = None
     for candidate in _candidates(shape, hw, rc, sc):
         energy, cycles, noc_free = _estimate(shape, hw, prices, *candidate)
@@ -273,7 +275,7 @@ def _candidates(s: ConvShape, hw: RsHardware, rc: int, sc: int):
         vertical = hw.rows // (strips * rc)
         horizontal = hw.cols // e if strips == 1 else 1
         max_qr = hw.max_channels(s.wp)
-        for q in range(1, min(s.cg, hw.ifmap_spad // (sc + 1), max_qr) + 1):
+        for q in range(1, min(s.cg, hw.ifmap_spad // sc, max_qr) + 1):
             p_most = min(hw.max_filters_per_pe, hw.psum_spad, s.mg, hw.filter_spad // (q * sc))
             if p_most < 1:
                 break
@@ -331,7 +333,7 @@ def _estimate(s: ConvShape, hw: RsHardware, c: RsPrices, e, strips, r, t, g, p, 
     of the pass table's counts: a short last strip exactly (its real rows on PE sets of its
     real height), short last filter, channel and image chunks as full ones."""
     rc = _segment(s.kh, hw.rows)
-    sc = _segment(s.kw, min(hw.ifmap_spad - 1, hw.filter_spad))
+    sc = _segment(s.kw, min(hw.ifmap_spad, hw.filter_spad))
     pt, qr = p * t, q * r
     n_red = _cdiv(s.cg, qr) * _cdiv(s.kh, rc) * _cdiv(s.kw, sc)
     n_mc = _cdiv(s.mg, m)

@@ -103,6 +103,10 @@ class Params:
     fault_mitigation: Literal["none", "word_mask", "bit_mask"] = "none"
     fault_seed: int = field(default=0, metadata={"ge": 0, "le": 2 ** 32 - 1})
     per_layer_types: bool = False   # price NFU/NBin/SB at each layer's bits (issue 24 values)
+    # leakage_fraction: SB and NFU leakage's share of their nominal power when busy every
+    # cycle; razor_overhead: Razor's extra SB energy under sb_voltage_v (both: _minerva.py)
+    leakage_fraction: float = field(default=0.0, metadata={"ge": 0, "le": 0.9})
+    razor_overhead: float = field(default=0.0, metadata={"ge": 0, "le": 1})
     # ---- end of Minerva's steps ------------------------------------------------------------
     # Winograd conv (issue 25; accelsim/arch/_winograd.py): 3x3 stride-1 convs as F(2x2,3x3)
     # or F(4x4,3x3), other layers direct.
@@ -159,6 +163,7 @@ class Core(base.Core):
                 Component("nbout", "sram", size["nbout"], outputs * word_bits),
                 Component("nfu", "mac", energy_scale=0.0 if bits == 1 else 1.0),
                 Component("dram", "dram"), *self.minerva.bit_components(),
+                *self.minerva.leakage_components(),   # Minerva's leakage (issue 25)
                 *_winograd.components(self)]   # transform units (issue 25)
 
     def peak_per_cycle(self, layer: Layer) -> int:
@@ -245,6 +250,8 @@ class Core(base.Core):
             run.stats["faulty_weights"] = effects.faulty_weights
         if self.minerva.data_types:
             self.minerva.account_bits(run.counts, a_bits, w_bits)
+        self.minerva.account_leakage(run.counts, int(run.work.compute_cycles.sum()),
+                                     getattr(self, "layer_precision", {}))
 
     # ---- layer kinds ---------------------------------------------------------------------
     def _conv(self, layer, x, weights, bias, tiling, n_steps, compute_values=True):
@@ -286,11 +293,11 @@ class Core(base.Core):
 
     def _conv_output(self, layer, acc, x, weights, bias):
         """Exact accumulator sums -> the layer's output (bias, requantization, ReLU: NFU-3)."""
-        if self.arch.precision == "fixed16":
-            acc = acc.astype(np.int64)   # exact: float64 held integer sums of int16 products
-            acc, acc_frac = fixedpoint.with_bias(acc, bias, x.frac + weights.frac, np.s_[:])
-            result = fixedpoint.requantize(acc, acc_frac, layer.relu)
-            return _chw_fixed(result)
+        if self.arch.precision == "fixed16":   # float64 acc: exact integer sums
+            p, q, m = acc.shape
+            result = fixedpoint.requantize_channels_last(
+                acc.reshape(p * q, m), bias, x.frac + weights.frac, layer.relu)
+            return result.with_codes(result.q.reshape(m, p, q))
         out = acc + bias.astype(np.float64)
         return _chw_float(np.maximum(out, 0) if layer.relu else out)
 

@@ -9,13 +9,16 @@ activations into per-PE activation queues (depth 8); per PE a pointer read unit 
 a column's start and end pointers in one cycle), a 64-bit-wide sparse-matrix SRAM, a codebook
 lookup and a 16-bit fixed-point MAC into the destination activation registers.
 
-Modelled (:mod:`accelsim.kernels.eie` encodes the real matrix and runs every PE, cycle
-exact, on the real activations): queue-full stalls of the broadcast and the load imbalance
-between PEs emerge from the data; a PE's work for an activation is its entries (padding
-included) in that column; ``sram_width_bits / entry_bits`` entries per SRAM read (8 entries
-of 8 bits). The layer ends when the last PE is done plus ``pipeline_stages - 1`` drain
-cycles. Sums are exact (int64) and rounded once by the common output stage, as on every
-fixed16 core; EIE's 16-bit accumulators are not modelled bit for bit.
+Modelled (:mod:`accelsim.kernels.eie` counts the real matrix's CSC entries per PE and
+column and runs every PE, cycle exact, on the real activations): queue-full stalls of the
+broadcast and the load imbalance between PEs emerge from the data; a PE's work for an
+activation is its entries (padding included) in that column; ``sram_width_bits /
+entry_bits`` entries per SRAM read (8 entries of 8 bits). The layer ends when the last PE is
+done plus ``pipeline_stages - 1`` drain cycles. Sums are exact (int64, from
+:mod:`accelsim.kernels.exact_sums`: the products the PEs add are the dense sum's non-zero
+ones) and rounded once by the common output stage, as on every fixed16 core; EIE's 16-bit
+accumulators are not modelled bit for bit. fp32 sums are added token by token in the PEs'
+order (:func:`accelsim.kernels.eie.column_sums`).
 
 Weights. EIE needs each layer shared to ``2**weight_index_bits`` codebook values (zero
 included when the layer has zeros or padding): the ``share`` transform (Deep Compression's
@@ -55,7 +58,7 @@ from accelsim.cost.counts import Counts
 from accelsim.cost.energy import Component
 from accelsim.engine import TileWork
 from accelsim.errors import MappingError
-from accelsim.kernels import eie
+from accelsim.kernels import eie, exact_sums
 from accelsim.workload.layer import Layer
 
 BUFFERS = ("spmat_sram", "ptr_sram", "act_regs")
@@ -85,10 +88,10 @@ class Params:
 
 @dataclass(frozen=True)
 class Storage:
-    """How a layer's weights are stored: the codebook, the entry width, the CSC."""
+    """How a layer's weights are stored: the codebook, the entry width, the CSC's counts."""
 
-    csc: eie.Csc
-    nonzeros: int
+    matrices: np.ndarray      # groups x M/G x C/G*R*S: the weights stored
+    counts: eie.ColumnCounts
     codebook_values: int      # distinct values the entries decode to (zero included)
     shared: bool              # fits the 2**weight_index_bits codebook
     weight_bits: int          # per entry: the index, or the raw weight if not shared
@@ -97,17 +100,24 @@ class Storage:
     word_bits: int            # a codebook value
 
     @property
+    def csc(self) -> eie.Csc:
+        """The entries themselves (the run needs only their counts)."""
+        return eie.encode(self.matrices, self.counts.n_pes, self.counts.row_index_bits)
+
+    @property
     def total_bits(self) -> int:
         codebook = self.codebook_values * self.word_bits if self.shared else 0
-        return self.csc.entries * self.entry_bits + self.pointer_bits + codebook
+        return self.counts.entries * self.entry_bits + self.pointer_bits + codebook
 
     def report(self) -> dict[str, float]:
         """The per-layer storage columns of ``Result.layers``."""
-        return {"nonzero_weights": self.nonzeros, "csc_entries": self.csc.entries,
-                "padding_entries": self.csc.padding, "codebook_values": self.codebook_values,
+        nonzeros = self.counts.nonzeros
+        return {"nonzero_weights": nonzeros, "csc_entries": self.counts.entries,
+                "padding_entries": self.counts.padding,
+                "codebook_values": self.codebook_values,
                 "weights_shared": int(self.shared), "entry_bits": self.entry_bits,
                 "pointer_bits": self.pointer_bits, "storage_bytes": -(-self.total_bits // 8),
-                "bits_per_weight": self.total_bits / self.nonzeros if self.nonzeros else 0.0}
+                "bits_per_weight": self.total_bits / nonzeros if nonzeros else 0.0}
 
 
 def weight_matrices(layer: Layer, w: np.ndarray) -> np.ndarray:
@@ -118,14 +128,13 @@ def weight_matrices(layer: Layer, w: np.ndarray) -> np.ndarray:
 def storage(layer: Layer, w: np.ndarray, params: Params, word_bits: int = 16) -> Storage:
     """EIE's storage of a layer's weights ``w`` (codes or floats)."""
     matrices = weight_matrices(layer, w)
-    csc = eie.encode(matrices, params.n_pes, params.row_index_bits)
-    nonzeros = int(np.count_nonzero(matrices))
-    needs_zero = nonzeros < matrices.size
+    counts = eie.count_columns(matrices, params.n_pes, params.row_index_bits)
+    needs_zero = counts.nonzeros < matrices.size
     codebook = eie.distinct_nonzero(matrices) + int(needs_zero)
     shared = codebook <= 2 ** params.weight_index_bits
     weight_bits = params.weight_index_bits if shared else word_bits
     columns = matrices.shape[0] * matrices.shape[2]
-    return Storage(csc, nonzeros, codebook, shared, weight_bits,
+    return Storage(matrices, counts, codebook, shared, weight_bits,
                    weight_bits + params.row_index_bits,
                    params.n_pes * (columns + 1) * params.pointer_bits, word_bits)
 
@@ -158,6 +167,16 @@ class Core(base.Core):
                 f"activation queues of {p.queue_depth}")
 
     def compute(self, layer: Layer, inputs: list, weights, bias, tiling) -> base.LayerRun:
+        return self._run(layer, inputs, weights, bias, tiling)
+
+    def count_layer(self, layer: Layer, inputs: list, weights, bias, output) -> base.LayerRun:
+        """The PEs' cycles and counts without the sums (``output`` is known)."""
+        if not layer.has_weights:
+            return super().count_layer(layer, inputs, weights, bias, output)
+        return self._run(layer, inputs, weights, bias, self.tile(layer), output)
+
+    def _run(self, layer: Layer, inputs: list, weights, bias, tiling,
+             known=None) -> base.LayerRun:
         if not layer.has_weights:
             return vector_layer_run(layer, inputs, VectorUnits(
                 self.params.n_pes, 1, 0, lambda nonzeros, elements: elements * self.word_bytes,
@@ -165,33 +184,39 @@ class Core(base.Core):
                 f"{self.params.n_pes} PE ALUs"))
         p = self.params
         x = fixedpoint.raw(inputs[0]).reshape(layer.in_shape)
-        stored = storage(layer, fixedpoint.raw(weights), p, 8 * self.word_bytes)
+        w = fixedpoint.raw(weights)
+        stored = storage(layer, w, p, 8 * self.word_bytes)
         if stored.entry_bits > p.sram_width_bits:
             raise MappingError(f"layer {layer.name!r}: its {stored.entry_bits}-bit CSC entries "
                                f"are wider than core_params.sram_width_bits "
                                f"{p.sram_width_bits}; share its weights or widen the SRAM")
         top, left, bottom, right = layer.pad
-        positions = layer.out_h * layer.out_w
-        token_col, token_pos, token_val, token_scan = eie.window_tokens(
-            np.pad(x, ((0, 0), (top, bottom), (left, right))), (layer.kernel_h, layer.kernel_w),
-            layer.stride, (layer.out_h, layer.out_w), layer.groups)
-        scanned = positions * layer.in_channels_per_group * layer.kernel_h * layer.kernel_w \
-            * layer.groups
-        acc, end, stalls, stats = eie.run_pes(
-            stored.csc, token_col, token_pos, token_val, token_scan, positions,
-            queue_depth=p.queue_depth, entries_per_read=p.sram_width_bits // stored.entry_bits,
-            scan_width=p.n_pes)
-        output = base.conv_output(layer, acc.T, inputs[0], weights, bias)
+        window = ((layer.kernel_h, layer.kernel_w), layer.stride, (layer.out_h, layer.out_w),
+                  layer.groups)
+        x_padded = np.pad(x, ((0, 0), (top, bottom), (left, right)))
+        end, stalls, stats, tokens = eie.run_pes(
+            stored.counts, x_padded, *window, queue_depth=p.queue_depth,
+            entries_per_read=p.sram_width_bits // stored.entry_bits, scan_width=p.n_pes)
+        if known is not None:
+            output = known
+        else:
+            if exact_sums.applies(x, w) and layer.depth is None:
+                sums = exact_sums.conv_sums(x, w.reshape(layer.weight_shape), layer.stride,
+                                            layer.pad)
+            else:
+                sums = eie.column_sums(stored.matrices, x_padded, *window).T
+            output = base.conv_output(layer, sums, inputs[0], weights, bias)
+        scanned = layer.out_h * layer.out_w * layer.in_channels_per_group * layer.kernel_h \
+            * layer.kernel_w * layer.groups
         cycles = end + p.pipeline_stages - 1
         work = self._work(layer, stored, cycles)
-        counts = self._counts(layer, stored, stats, len(token_col), scanned)
+        counts = self._counts(layer, stored, stats, tokens, scanned)
         mapping = tiling if stored.shared else (
             f"{tiling}; NOT shared ({stored.codebook_values} weight values > "
             f"{2 ** p.weight_index_bits}): raw {stored.weight_bits}-bit weights in the "
             "entries (apply the share transform for EIE's codebook)")
         return base.LayerRun(output=output, work=work, counts=counts, mapping=mapping,
-                             tiles=1, stats=self._stats(stored, stats, end, stalls,
-                                                        len(token_col)))
+                             tiles=1, stats=self._stats(stored, stats, end, stalls, tokens))
 
     def _work(self, layer: Layer, stored: Storage, cycles: int) -> TileWork:
         """One tile: the entries from DRAM if the fullest PE's do not fit its sparse-matrix
@@ -201,8 +226,8 @@ class Core(base.Core):
         p, word = self.params, self.word_bytes
         # source | destination halves of the register files
         on_chip = p.n_pes * self._bytes("act_regs") // 2 if p.neurons_resident else 0
-        fullest = int(stored.csc.ptr[:, -1].max()) * stored.entry_bits
-        entry_bytes = -(-stored.csc.entries * stored.entry_bits // 8)
+        fullest = int(stored.counts.pe_entries().max()) * stored.entry_bits
+        entry_bytes = -(-stored.counts.entries * stored.entry_bits // 8)
         pointer_bytes = -(-stored.pointer_bits // 8)
         weight_bytes = (entry_bytes * (fullest > 8 * self._bytes("spmat_sram"))
                         + pointer_bytes * (pointer_bytes > p.n_pes * self._bytes("ptr_sram")))

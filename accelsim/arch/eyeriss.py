@@ -29,13 +29,16 @@ block's ofmap to drain over the link (its RLC bytes / link bytes per cycle).
 
 Choices the papers do not pin (also in ``arch_configs/eyeriss.yaml``):
 
-* ``q * (S + 1) <= ifmap spad`` (one prefetch slot per channel) and ``p <= 16``: the JSSC
-  table's GLB accesses imply p*t = 32/16/32/32/32 and q*r = 1/2/6/6/6 for CONV1-5, i.e.
-  p = 16 and q = 1/2/3, which these limits reproduce (q * S <= 12 alone would give CONV3-5
-  q = 4; the 24-word psum spad alone would allow p = 24). The chip's own mapping table
-  (JSSC Table III, see ``benchmarks/reproduce_eyeriss.py``) agrees on p = 16 and on CONV1, 2,
-  4 and 5, but lists q = 4, r = 1, t = 4 for CONV3, for which our model counts 69.2 MB of
-  GLB accesses against the measured 50.2 (q * r = 6 gives 50.2);
+* ``q * S <= ifmap spad`` and ``p <= 16``: the JSSC AlexNet table's GLB accesses imply
+  p*t = 32/16/32/32/32 and q*r = 1/2/6/6/6 for CONV1-5, i.e. p = 16 and q = 1/2/3, which the
+  mapper picks (the 24-word psum spad alone would allow p = 24). The chip's own mapping
+  table (JSSC Table III, see ``benchmarks/reproduce_eyeriss.py``) agrees on p = 16 and on
+  CONV1, 2, 4 and 5, and lists q = 4 (4 x 3 taps, the whole 12-word spad) for CONV3, where
+  our model counts 69.2 MB of GLB accesses for its q = 4, r = 1 against the measured 50.2
+  (q * r = 6 gives 50.2). Until stop 17 the mapper required ``q * (S + 1) <= 12`` (a
+  prefetch slot per channel), which Table III's q = 4 contradicts; with ``q * S`` the
+  AlexNet picks are unchanged and VGG-16 CONV5 takes q = 4, r = 2 (q r = 8), whose GLB
+  accesses are the chip's (89.7 vs 90.0 MB; q r = 6 gave 116, 1.29x);
 * the mapper searches set widths e <= E (folded into strips when wider than the array,
   replicated when small; for each strip count the balanced and the widest width, a short
   last strip counted with its real rows) and every pass parameter, and minimises energy x
@@ -120,14 +123,11 @@ class Params:
     max_channel_row_words: int = 0
 
     def __post_init__(self) -> None:
-        base.require_ints(self, ("array_rows", "array_cols", "filter_spad_words",
-                                 "psum_spad_words", "max_filters_per_pe", "gin_ifmap_bits",
-                                 "gin_filter_bits", "gin_psum_bits", "gon_bits"))
+        base.require_ints(self, ("array_rows", "array_cols", "ifmap_spad_words",
+                                 "filter_spad_words", "psum_spad_words", "max_filters_per_pe",
+                                 "gin_ifmap_bits", "gin_filter_bits", "gin_psum_bits",
+                                 "gon_bits"))
         base.require_ints(self, ("max_channel_row_words",), minimum=0)
-        if isinstance(self.ifmap_spad_words, bool) or not isinstance(
-                self.ifmap_spad_words, int) or self.ifmap_spad_words < 2:
-            raise ValueError(f"ifmap_spad_words must be an integer >= 2 (a tap and a "
-                             f"prefetch slot), got {self.ifmap_spad_words!r}")
 
 
 class Core(base.Core):
@@ -185,6 +185,18 @@ class Core(base.Core):
         batch = first.shape[0] if first.ndim == 4 else 1
         return self.compute(layer, inputs, weights, bias, self.tile(layer, batch))
 
+    def count_layer(self, layer: Layer, inputs: list, weights, bias, output) -> base.LayerRun:
+        """conv/fc counted without the MACs' arithmetic (:func:`rs.count_passes` reads only
+        the ifmap's zeros, once per row and tap); pooling and adds are cheap and run whole."""
+        if not layer.has_weights:
+            return super().count_layer(layer, inputs, weights, bias, output)
+        x = _batched(inputs[0])
+        mapping = self.tile(layer, fixedpoint.raw(x).shape[0])
+        _, counts, work, stats = self._conv(layer, x, weights, bias, mapping,
+                                            known=_batched(output))
+        return base.LayerRun(output=output, work=work, counts=counts,
+                             mapping=mapping.describe(), tiles=len(work), stats=stats)
+
     def tile(self, layer: Layer, batch: int = 1):
         if layer.has_weights:
             return rsmap.map_conv(layer, batch, self.hardware, self.prices)
@@ -203,7 +215,9 @@ class Core(base.Core):
                              counts=counts, mapping=mapping, tiles=tiles, stats=stats)
 
     # ---- conv / fc -----------------------------------------------------------------------
-    def _conv(self, layer, x, weights, bias, mapping):
+    def _conv(self, layer, x, weights, bias, mapping, known=None):
+        """Outputs, counts, work and stats of a conv / fc layer; with ``known`` (its output,
+        batched) the passes are only counted."""
         fixed = self.arch.precision == "fixed16"
         x_values = x.q if fixed else x
         if x_values.shape[0] != mapping.shape.batch:
@@ -213,19 +227,17 @@ class Core(base.Core):
             x_values = x_values.reshape(x_values.shape[0], *layer.in_shape)
         top, left, bottom, right = layer.pad
         x_pad = np.pad(x_values, ((0, 0), (0, 0), (top, bottom), (left, right)))
-        w = weights.q if fixed else weights
         table = mapping.pass_table()
-        acc, kernel_counts = rs.conv_passes(
-            x_pad, w, table, (*layer.stride, layer.out_w, mapping.p, mapping.q),
-            groups=layer.groups, zero_gating=self.params.zero_gating)
-        acc = acc.transpose(0, 3, 1, 2)     # N x M x E x F
-        if fixed:
-            acc, acc_frac = fixedpoint.with_bias(acc.astype(np.int64), bias,
-                                                 x.frac + weights.frac)
-            output = fixedpoint.requantize(acc, acc_frac, layer.relu)
+        geometry = (*layer.stride, layer.out_w, mapping.p, mapping.q)
+        if known is not None:
+            output = known
+            kernel_counts = rs.count_passes(x_pad, table, geometry, groups=layer.groups,
+                                            zero_gating=self.params.zero_gating)
         else:
-            out = acc + bias.astype(np.float64)[:, None, None]
-            output = (np.maximum(out, 0) if layer.relu else out).astype(np.float32)
+            acc, kernel_counts = rs.conv_passes(
+                x_pad, weights.q if fixed else weights, table, geometry,
+                groups=layer.groups, zero_gating=self.params.zero_gating)
+            output = _finished(acc.transpose(0, 3, 1, 2), layer, x, weights, bias, fixed)
         ifmap, ifmap_rlc = self._stored(x_values)
         ofmap, ofmap_rlc = self._stored(fixedpoint.raw(output))
         in_bytes = rs.refill_bytes(*ifmap, table, channels_per_group=layer.in_channels_per_group,
@@ -339,6 +351,16 @@ def _unbatched(tensor):
     if isinstance(tensor, fixedpoint.Fixed):
         return tensor.with_codes(np.ascontiguousarray(tensor.q[0]))
     return np.ascontiguousarray(tensor[0])
+
+
+def _finished(acc: np.ndarray, layer: Layer, x, weights, bias, fixed: bool):
+    """The layer's output from its ``N x M x E x F`` sums: bias, ReLU and (fixed16)
+    requantization."""
+    if fixed:
+        acc, acc_frac = fixedpoint.with_bias(acc.astype(np.int64), bias, x.frac + weights.frac)
+        return fixedpoint.requantize(acc, acc_frac, layer.relu)
+    out = acc + bias.astype(np.float64)[:, None, None]
+    return (np.maximum(out, 0) if layer.relu else out).astype(np.float32)
 
 
 def _named_counts(kernel_counts: np.ndarray) -> Counts:

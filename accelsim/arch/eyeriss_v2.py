@@ -9,8 +9,9 @@ count and address vectors) and processed in the compressed domain; PE spads of 1
 weight and 32 psum entries; 2 MACs per PE, SIMD over 2 output channels; 8-bit data, 20-bit
 psums, 200 MHz.
 
-Modelled (:mod:`accelsim.kernels.csc` computes the outputs from the CSC data and counts every
-pass's cycles on it):
+Modelled (:mod:`accelsim.kernels.csc` counts every pass's cycles on the CSC data; the outputs
+are the exact sums the PEs add, fixed16 from one GEMM, fp32 product by product in the walk:
+:mod:`accelsim.arch._eyeriss_v2_passes`):
 
 * the PE pass: a PE holds the CSC weights of one *lane* (a group's block of up to
   ``psum_spad_words`` output channels: one position's psums fit the psum spad) over one
@@ -65,6 +66,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from accelsim import fixedpoint
+from accelsim.arch import _eyeriss_v2_passes as passes
 from accelsim.arch import base
 from accelsim.arch._vector_ops import channel_nonzeros, vector_output
 from accelsim.cost.counts import Counts
@@ -187,26 +189,14 @@ class Core(base.Core):
         w = (weights.q if fixed else weights).reshape(layer.out_channels, -1)
         top, left, bottom, right = layer.pad
         xpad = np.ascontiguousarray(np.pad(x, ((0, 0), (top, bottom), (left, right))))
-        k_len = w.shape[1]
-        wcsc = csc.weight_csc(w, layer.groups, p.psum_spad_words, p.macs_per_pe)
-        _, n_mb, lanes = csc.lanes_of(layer.out_channels, layer.groups, p.psum_spad_words)
-        cuts = csc.k_cuts(np.diff(wcsc[0]), lanes, k_len,
-                          min(p.iact_spad_words, p.weight_addr_words), p.weight_spad_words)
-        positions = layer.out_h * layer.out_w
-        n_seg = csc.segments(lanes * (len(cuts) - 1), positions, p.pes)
-        seg_cuts = (np.arange(n_seg + 1) * positions) // n_seg
-        geometry = (layer.in_channels_per_group, layer.kernel_h, layer.kernel_w,
-                    *layer.stride, layer.out_w, positions)
-        icsc = csc.iact_csc(xpad, cuts, geometry)
-        acc, task_stats = csc.run_tasks(
-            wcsc, icsc, cuts, seg_cuts, groups=layer.groups, out_channels=layer.out_channels,
-            m_block=p.psum_spad_words, k_len=k_len, iact_addr_cycles=p.iact_addr_cycles,
-            weight_addr_cycles=p.weight_addr_cycles)
-        output = base.conv_output(layer, acc.T, inputs[0], weights, bias)
-        tasks = csc.TaskLayout(layer.groups, layer.out_channels_per_group, n_mb,
+        run = passes.run(layer, x, w, xpad, p)
+        cuts, seg_cuts, task_stats = run.cuts, run.seg_cuts, run.task_stats
+        output = base.conv_output(layer, run.sums, inputs[0], weights, bias)
+        n_seg, lanes, k_len = len(seg_cuts) - 1, run.lanes, w.shape[1]
+        tasks = csc.TaskLayout(layer.groups, layer.out_channels_per_group, run.n_mb,
                               len(cuts) - 1, n_seg, m_block=p.psum_spad_words, pes=p.pes,
                               pes_per_cluster=p.pes_per_cluster, chain=p.pe_rows)
-        sizes = self._piece_bytes(layer, tasks, wcsc[0], k_len, cuts, seg_cuts, xpad, output)
+        sizes = self._piece_bytes(layer, tasks, run.wptr, k_len, cuts, seg_cuts, xpad, output)
         work, noc, modes = self._tile_work(tasks, task_stats, sizes)
         counts = self._counts(layer, tasks, task_stats, sizes, noc)
         stats = self._stats(tasks, task_stats, noc, work, modes)
@@ -256,9 +246,11 @@ class Core(base.Core):
         m1 = np.minimum(m0 + t.m_block, (t.g + 1) * t.mg)
         psum_bits = (m1 - m0) * (p1 - p0) * p.psum_bits
         out_nz = fixedpoint.raw(output).reshape(layer.out_channels, -1) != 0
-        ocum = np.zeros((out_nz.shape[0] + 1, out_nz.shape[1] + 1), np.int64)
-        ocum[1:, 1:] = out_nz.cumsum(0).cumsum(1)
-        o_nnz = ocum[m1, p1] - ocum[m0, p1] - ocum[m1, p0] + ocum[m0, p0]
+        lane = np.arange(t.lanes)       # lanes tile the channels in order, segments positions
+        lane_m0 = (lane // t.n_mb) * t.mg + (lane % t.n_mb) * t.m_block
+        blocks = np.add.reduceat(np.add.reduceat(out_nz, lane_m0, axis=0, dtype=np.int64),
+                                 seg_cuts[:-1], axis=1)
+        o_nnz = blocks[t.lane, t.s]
         o_bits = self._csc_bits(o_nnz, m1 - m0, p.iact_addr_bits)
         as_bytes = lambda bits: -(-np.asarray(bits, np.int64) // 8)    # noqa: E731
         return {"weight": as_bytes(w_bits), "weight_words": words, "iact": as_bytes(i_bits),

@@ -201,11 +201,15 @@ class Core(base.Core):
         their partial sums up instead of writing outputs)."""
         p, rows, cols = self.params, split.rows, split.cols
         w_nnz = self.popcount[ops.wcodes]                      # M x NCH
-        w_cum = np.concatenate([np.zeros((len(w_nnz), 1), np.int64),
-                                np.cumsum(w_nnz, axis=1)], axis=1)
-        out_q = fixedpoint.raw(output)
-        out_nz = np.concatenate([np.zeros((layer.out_channels, 1), np.int64), np.cumsum(
-            out_q.reshape(layer.out_channels, -1) != 0, axis=1)], axis=1)
+        out_q = fixedpoint.raw(output).reshape(layer.out_channels, -1)
+        # Per filter, the non-zero weights of a chunk range and outputs of a position band
+        # (a few distinct ranges per layer, each counted once).
+        w_in, out_in = {}, {}
+        for p0, p1, k0, k1, _part in split.ranges:
+            if (k0, k1) not in w_in:
+                w_in[k0, k1] = w_nnz[:, k0:k1].sum(axis=1)
+            if (p0, p1) not in out_in:
+                out_in[p0, p1] = np.count_nonzero(out_q[:, p0:p1], axis=1)
         x_nnz, x_size = self._input_rows_nnz(layer, x, split)
         n = len(split.filters)
         columns = {name: np.zeros(n, np.int64) for name in
@@ -217,7 +221,7 @@ class Core(base.Core):
             if e0 == e1:
                 continue
             m = split.filters[e0:e1]
-            w_bytes = self._stored_bytes(w_cum[m, k1] - w_cum[m, k0],
+            w_bytes = self._stored_bytes(w_in[k0, k1][m],
                                          int(ops.chunk_len[k0:k1].sum()))
             sharers = 1 if split.splits_reduction else rows
             w_fetch = -(-w_bytes // sharers)
@@ -231,7 +235,7 @@ class Core(base.Core):
             columns["compute"][e0] += p.pipeline_cycles
             columns["weight"][block] = w_fetch
             columns["in"][e0] = band_fetch
-            columns["out"][block] = self._stored_bytes(out_nz[m, p1] - out_nz[m, p0],
+            columns["out"][block] = self._stored_bytes(out_in[p0, p1][m],
                                                        p1 - p0) if writes else 0
             columns["noc"][block] = -(-noc // p.noc_bytes_per_cycle)
             columns["noc"][e0] += -(-(band - band_fetch) // p.noc_bytes_per_cycle)

@@ -26,6 +26,7 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 
 from accelsim.cost.counts import Counts
@@ -170,12 +171,19 @@ def price(counts: Counts, table: dict[tuple[str, str], float]) -> pd.DataFrame:
     if missing:
         raise AccelsimError("no energy price for "
                             + ", ".join(f"({c}, {a})" for c, a in missing))
-    frame = counts.to_frame()
-    keys = zip(frame["component"], frame["action"], strict=True)
-    frame["pj_per_action"] = [table[key] for key in keys]
-    frame["pj_per_action"] = frame["pj_per_action"].astype("float64")
-    frame["energy_pj"] = frame["count"] * frame["pj_per_action"]
-    return frame
+    keys = sorted(counts)
+    if not keys:   # Counts.to_frame's empty table (object columns), priced as ever
+        frame = counts.to_frame()
+        frame["pj_per_action"] = pd.Series([], dtype="float64")
+        frame["energy_pj"] = frame["count"] * frame["pj_per_action"]
+        return frame
+    # one constructor call from whole columns (a frame per layer: column by column cost
+    # 4x more); the same table as Counts.to_frame plus the two priced columns
+    count = np.fromiter((int(counts[key]) for key in keys), dtype=np.int64, count=len(keys))
+    pj = np.fromiter((table[key] for key in keys), dtype=np.float64, count=len(keys))
+    return pd.DataFrame({"component": [key[0] for key in keys],
+                         "action": [key[1] for key in keys],
+                         "count": count, "pj_per_action": pj, "energy_pj": count * pj})
 
 
 def _default_prices(component: Component, precision: str) -> dict[str, float]:

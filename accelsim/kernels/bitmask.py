@@ -36,6 +36,22 @@ skipped are products with a zero factor, so the sums equal a dense execution's; 
 fixed-point run takes them from :mod:`accelsim.kernels.exact_sums` and the walk only
 schedules and counts. Without ``skip`` the pairs do not depend on the data: a counting run
 then takes the schedule in closed form where it applies (:func:`_dense_core`).
+
+A counting run of the dynamic window walks a core's work one *run* at a time (one weight
+chunk over the core's positions, :func:`_walk_runs`), equal to the item-by-item walk
+(tests/test_phantom_speed.py) but with work far below one step per item:
+
+* a run's cumulative pairs are kept per chunk and reused while the core's next filters have
+  the same weight code there (with dense weights, every filter);
+* where any ``lookahead - 1`` consecutive items hold at least ``threads`` pairs, no
+  dispatch can run the window dry, so ``issued`` moves by whole cycles of ``threads``
+  pairs and the stretch's cycles have the closed form of :func:`_dense_core`;
+* between dispatches nothing happens: the walk goes from one dispatch to the next (the
+  window is full again once ``lookahead`` items follow the oldest one still in it);
+* a dispatch that hands out every pair in the window empties it: what follows depends on
+  the run's data and that position alone, so the rest of the run (cycles, idle threads,
+  the window left behind) is recorded there and reused by later filters that empty the
+  window at the same position.
 """
 
 from __future__ import annotations
@@ -52,6 +68,7 @@ DENSE, STATIC, DYNAMIC = 0, 1, 2
 N_STATS = 6
 
 MAX_CHUNK = 16
+RUN_LIMIT = 1 << 31          # :func:`_walk_runs` keeps a run's counts in int32
 
 
 @cache
@@ -62,6 +79,23 @@ def popcount_table(bits: int) -> np.ndarray:
     for b in range(bits):
         table += (codes >> b) & 1
     return table
+
+
+@njit(cache=True)
+def mask_codes(matrix, chunk):
+    """The mask codes of an ``M x K`` matrix cut into chunks of ``chunk`` along ``K``: bit
+    ``b`` of ``codes[m, k]`` is set when element ``k * chunk + b`` of row ``m`` is non-zero
+    (one pass, no padded copy: an fc layer's weights are large)."""
+    rows, width = matrix.shape
+    n_chunks = -(-width // chunk)
+    codes = np.empty((rows, n_chunks), np.int64)
+    for i in range(rows):
+        for k in range(n_chunks):
+            code = 0
+            for b in range(min(chunk, width - k * chunk)):
+                code |= np.int64(matrix[i, k * chunk + b] != 0) << b
+            codes[i, k] = code
+    return codes
 
 
 @njit(cache=True)
@@ -190,15 +224,171 @@ def _dense_core(core, filter_ptr, ranges, chunk_len, threads, lookahead, entry_c
 
 
 @njit(cache=True)
+def _run_prefix(a_codes, wc, p0, p1, skip, length, popcount, threads, lookahead, prefix,
+                next_unsafe):
+    """One run's pairs (weight code ``wc`` against ``a_codes[p0:p1]``; ``length`` each without
+    ``skip``), cumulated: ``prefix[lookahead - 1 + j]`` = pairs of the run's items before
+    ``j`` (the first ``lookahead - 1`` slots are left for the items before the run).
+    ``next_unsafe[j]``: the first arrival ``>= j`` whose ``lookahead - 1`` preceding items,
+    all in the run, hold fewer than ``threads`` pairs (``p1 - p0`` if none). Returns the
+    number of items with a pair."""
+    n_pos = p1 - p0
+    nonempty = total = 0
+    prefix[lookahead - 1] = 0
+    for j in range(n_pos):
+        pairs = popcount[wc & a_codes[p0 + j]] if skip else length
+        total += pairs
+        prefix[lookahead + j] = total
+        if pairs:
+            nonempty += 1
+    next_unsafe[n_pos] = n_pos
+    for j in range(n_pos - 1, -1, -1):
+        safe = j >= lookahead - 1 and prefix[lookahead - 1 + j] - prefix[j] >= threads
+        next_unsafe[j] = next_unsafe[j + 1] if safe else j
+    return nonempty
+
+
+@njit(cache=True)
+def _walk_runs(core, filters, filter_ptr, ranges, wcodes, acodes, chunk_len, filters_per_group,
+               threads, lookahead, skip, popcount, entry_cycles, stats):
+    """The dynamic window's schedule of one core, run by run (module docstring), equal to
+    :func:`_run_core`'s item-by-item walk. In a run's coordinates, slot ``s`` of its
+    ``prefix`` row is ``E(item s - lookahead of the run) - base`` (``E``: cumulative pairs,
+    ``base``: pairs before the run); ``issued`` and ``head`` (the oldest item still in the
+    window) are kept relative to them."""
+    p0, p1, k0, k1, _part = ranges[core]
+    n_pos, n_k = p1 - p0, k1 - k0
+    look, thr = lookahead, threads
+    # int32: a run's pairs, cycles and idle threads are below RUN_LIMIT (see _run_core).
+    prefix = np.empty((n_k, look + n_pos), np.int32)
+    next_unsafe = np.empty((n_k, n_pos + 1), np.int32)
+    # Rest of the run after a dispatch that emptied the window at arrival j (-1: unknown).
+    rest_cycles = np.empty((n_k, n_pos + 1), np.int32)
+    rest_idle = np.empty((n_k, n_pos + 1), np.int32)
+    rest_issued = np.empty((n_k, n_pos + 1), np.int32)
+    rest_head = np.empty((n_k, n_pos + 1), np.int32)
+    emptied_at = np.empty(n_pos + 1, np.int64)
+    emptied_cycles = np.empty(n_pos + 1, np.int64)
+    emptied_idle = np.empty(n_pos + 1, np.int64)
+    code_of = np.full(n_k, -1, np.int64)
+    group_of = np.full(n_k, -1, np.int64)
+    nonempty_of = np.zeros(n_k, np.int64)
+    before = np.zeros(look, np.int64)       # the items before the next run, relative to it
+    issued, head = 0, look
+    cycles = idle = 0
+    items = pairs_total = chunks = nonempty = 0
+    for entry in range(filter_ptr[core], filter_ptr[core + 1]):
+        m = filters[entry]
+        g = m // filters_per_group
+        start = cycles
+        for k in range(k0, k1):
+            wc = wcodes[m, k]
+            if skip and wc == 0:
+                continue
+            kk = k - k0
+            e, unsafe = prefix[kk], next_unsafe[kk]
+            if code_of[kk] != wc or group_of[kk] != g:
+                nonempty_of[kk] = _run_prefix(acodes[g, k], wc, p0, p1, skip, chunk_len[k],
+                                              popcount, thr, look, e, unsafe)
+                code_of[kk], group_of[kk] = wc, g
+                rest_cycles[kk, :] = -1
+            e[:look - 1] = before[:look - 1]
+            run_pairs = e[look - 1 + n_pos]
+            chunks += 1
+            items += n_pos
+            pairs_total += run_pairs
+            nonempty += nonempty_of[kk]
+            n_emptied = 0
+            j = 0
+            while j < n_pos:
+                t = look + j                       # arrival j; the window is head..t-1
+                if unsafe[j] > j and head < t and e[head] > issued:
+                    b = unsafe[j]                  # arrivals j..b-1 never run the window dry
+                    last = e[b - 1]                # the oldest item at arrival b - 1
+                    if last > issued:
+                        spent = (last - issued + thr - 1) // thr
+                        issued += spent * thr
+                        cycles += spent
+                        lo, hi = head, look + b
+                        while lo < hi:             # the first item not fully dispatched
+                            mid = (lo + hi) >> 1
+                            if e[mid] <= issued:
+                                lo = mid + 1
+                            else:
+                                hi = mid
+                        head = lo
+                    j = b
+                    continue
+                if t - head < look:                # next dispatch: when the window is full
+                    j = head
+                    continue
+                total = e[t - 1]
+                gap = e[head] - issued
+                spent = 1 if gap <= thr else (gap + thr - 1) // thr
+                done = min(issued + spent * thr, total)
+                idle += spent * thr - (done - issued)
+                cycles += spent
+                issued = done
+                if done == total:                  # the window emptied: the rest is j's own
+                    head = t
+                    if rest_cycles[kk, j] >= 0:
+                        cycles += rest_cycles[kk, j]
+                        idle += rest_idle[kk, j]
+                        issued = run_pairs + rest_issued[kk, j]
+                        head = look + n_pos + rest_head[kk, j]
+                        break
+                    emptied_at[n_emptied] = j
+                    emptied_cycles[n_emptied] = cycles
+                    emptied_idle[n_emptied] = idle
+                    n_emptied += 1
+                else:
+                    while head < t and e[head] <= done:
+                        head += 1
+                j += 1
+            for r in range(n_emptied):
+                at = emptied_at[r]
+                rest_cycles[kk, at] = cycles - emptied_cycles[r]
+                rest_idle[kk, at] = idle - emptied_idle[r]
+                rest_issued[kk, at] = issued - run_pairs
+                rest_head[kk, at] = head - look - n_pos
+            for s in range(look - 1):              # the next run's view of these items
+                before[s] = e[n_pos + s] - run_pairs
+            issued -= run_pairs
+            head -= n_pos
+        entry_cycles[entry] = cycles - start
+    tail = 0
+    if head < look:                  # drain: cycles until the newest item is dispatched
+        left = -issued
+        tail = max(1, -(-left // thr))
+        idle += tail * thr - left
+    last_entry = filter_ptr[core + 1] - 1
+    if last_entry >= filter_ptr[core]:
+        entry_cycles[last_entry] += tail
+    cycles += tail
+    stats[core, CYCLES] = cycles
+    stats[core, ITEMS] = items
+    stats[core, PAIRS] = pairs_total
+    stats[core, WEIGHT_CHUNKS] = chunks
+    stats[core, NONEMPTY_ITEMS] = nonempty
+    stats[core, IDLE_THREAD_CYCLES] = idle
+
+
+@njit(cache=True)
 def _run_core(core, filters, filter_ptr, ranges, wcodes, acodes, wvals, avals, chunk_len,
               filters_per_group, threads, lookahead, mode, skip, compute, integer, popcount,
               acc, entry_cycles, stats):
     """Walk one core's items in order and time them (see the module docstring); a dense
-    core that only counts takes :func:`_dense_core`."""
+    core that only counts takes :func:`_dense_core`, a dynamic one :func:`_walk_runs` when
+    its runs are longer than the window."""
     p0, p1, k0, k1, part = ranges[core]
     if not skip and not compute and _packs_every_cycle(chunk_len, k0, k1, threads, lookahead):
         _dense_core(core, filter_ptr, ranges, chunk_len, threads, lookahead, entry_cycles,
                     stats)
+        return
+    if mode == DYNAMIC and not compute and lookahead < p1 - p0 and \
+            (p1 - p0) * (MAX_CHUNK + 1) * threads < RUN_LIMIT:
+        _walk_runs(core, filters, filter_ptr, ranges, wcodes, acodes, chunk_len,
+                   filters_per_group, threads, lookahead, skip, popcount, entry_cycles, stats)
         return
     ends = np.zeros(lookahead, dtype=np.int64)
     head = count = issued = total = 0

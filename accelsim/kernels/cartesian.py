@@ -23,8 +23,9 @@ cycles (the extra ones are bank-conflict stalls).
 
 With ``compute`` the kernel adds every product into the PE's accumulators (fp32's sums, in
 this order). Without it only counts: the fixed-point sums are the layer's exact sums
-(:mod:`accelsim.kernels.exact_sums`), and under the XOR hash at stride 1 a vector cycle's
-banks are counted as bytes of a word instead of product by product (:func:`_channel_xor`).
+(:mod:`accelsim.kernels.exact_sums`), and under the XOR hash at stride 1 the PEs are counted
+input channel by input channel (:func:`_xor_counts`): a channel's weight rows decoded once
+for every PE, equal weight vectors counted once, a vector cycle's banks as bytes of a word.
 """
 
 from __future__ import annotations
@@ -91,47 +92,56 @@ def encode_tiles(x, tiles, max_run):
     return ptr, vals, runs
 
 
+@njit(cache=True, parallel=True)
+def _encode_blocks(w, kgroups, max_run, ptr, vals, runs, write, kept):
+    """:func:`encode_weights`' pass over the rows, ``WEIGHT_BLOCK`` channels of a group per
+    task, tasks in parallel (a row is encoded, and written, by one task only). ``w`` is
+    read in memory order with one encoder state per row, updated without branches (a
+    product the pass must not write goes to the spare last slot of ``vals`` / ``runs``)."""
+    cg, rr, ss = w.shape[1], w.shape[2], w.shape[3]
+    n_blocks = (cg + WEIGHT_BLOCK - 1) // WEIGHT_BLOCK
+    spare = len(vals) - 1
+    for task in prange(kgroups.shape[0] * n_blocks):
+        g, cb = task // n_blocks, (task % n_blocks) * WEIGHT_BLOCK
+        ce = min(cb + WEIGHT_BLOCK, cg)
+        run = np.zeros(ce - cb, np.int64)
+        count = np.zeros(ce - cb, np.int64)
+        last = np.zeros(ce - cb, np.int64)
+        for k in range(kgroups[g, 0], kgroups[g, 1]):
+            for r in range(rr):
+                for s in range(ss):
+                    for c in range(cb, ce):
+                        j, v = c - cb, w[k, c, r, s]
+                        emit = v != 0 or run[j] == max_run
+                        if write:
+                            i = g * cg + c
+                            at = ptr[i] + count[j]
+                            at = at if emit and at < ptr[i + 1] else spare
+                            vals[at] = v
+                            runs[at] = run[j]
+                        count[j] += emit
+                        run[j] = 0 if emit else run[j] + 1
+                        last[j] = count[j] if v != 0 else last[j]
+        for c in range(cb, ce):
+            kept[g * cg + c] = last[c - cb]      # trailing placeholders are dropped
+
+
 @njit(cache=True)
 def encode_weights(w, kgroups, max_run):
     """Per (group, input channel of the group): entries of ``w[k0:k1, c]`` in (k, r, s) order
-    (``w`` is M x C/G x R x S). Returns (ptr, vals, runs); row ``g * C/G + c``. One encoder
-    state per row, fed while ``w`` is read in memory order, ``WEIGHT_BLOCK`` channels at a
-    time (each row's order is unchanged; the block keeps the rows being written few, so
-    wide fc layers do not write across thousands of rows per filter)."""
-    n_g, cg = kgroups.shape[0], w.shape[1]
-    n = n_g * cg
+    (``w`` is M x C/G x R x S). Returns (ptr, vals, runs); row ``g * C/G + c``. A pass
+    counting each row's kept entries, then one writing them (:func:`_encode_blocks`)."""
+    n = kgroups.shape[0] * w.shape[1]
     ptr = np.zeros(n + 1, np.int64)
-    vals = np.zeros(1, w.dtype)
-    runs = np.zeros(1, np.uint16)
-    for write in (False, True):
-        run = np.zeros(n, np.int64)
-        count = np.zeros(n, np.int64)
-        kept = np.zeros(n, np.int64)
-        if write:
-            vals = np.zeros(ptr[-1], w.dtype)
-            runs = np.zeros(ptr[-1], np.uint16)
-        for g in range(n_g):
-            for cb in range(0, cg, WEIGHT_BLOCK):
-                for k in range(kgroups[g, 0], kgroups[g, 1]):
-                    for c in range(cb, min(cb + WEIGHT_BLOCK, cg)):
-                        i = g * cg + c
-                        for r in range(w.shape[2]):
-                            for s in range(w.shape[3]):
-                                v = w[k, c, r, s]
-                                if v != 0 or run[i] == max_run:
-                                    if write and count[i] < ptr[i + 1] - ptr[i]:
-                                        vals[ptr[i] + count[i]] = v
-                                        runs[ptr[i] + count[i]] = run[i]
-                                    count[i] += 1
-                                    run[i] = 0
-                                    if v != 0:
-                                        kept[i] = count[i]
-                                else:
-                                    run[i] += 1
-        if not write:
-            for i in range(n):
-                ptr[i + 1] = ptr[i] + kept[i]
-    return ptr, vals, runs
+    kept = np.zeros(n, np.int64)
+    _encode_blocks(w, kgroups, max_run, ptr, np.zeros(1, w.dtype), np.zeros(1, np.uint16),
+                   False, kept)
+    for i in range(n):
+        ptr[i + 1] = ptr[i] + kept[i]
+    vals = np.zeros(ptr[-1] + 1, w.dtype)
+    runs = np.zeros(ptr[-1] + 1, np.uint16)
+    _encode_blocks(w, kgroups, max_run, ptr, vals, runs, True, kept)
+    return ptr, vals[:-1], runs[:-1]
 
 
 @njit(cache=True)
@@ -250,24 +260,14 @@ def _channel(ay, ax, av, na, wk, wr, ws, wv, nw, f_vec, i_vec, geom, hash_kind, 
 
 
 BYTE_FLAGS = np.uint64(0x8080808080808080)
-
-
-@njit(cache=True)
-def _byte_max(a, b):
-    """Bytewise maximum of two words of byte counters below 128 (``a | 0x80`` minus ``b``
-    borrows within no byte: bit 7 of each byte says ``a >= b``)."""
-    ge = (((a | BYTE_FLAGS) - b) & BYTE_FLAGS) >> np.uint64(7)
-    keep = ge * np.uint64(0xFF)
-    return (a & keep) | (b & ~keep)
-
-
-@njit(cache=True)
-def _max_byte(x):
-    """The largest byte of a word of byte counters below 128."""
-    x = _byte_max(x, x >> np.uint64(32))
-    x = _byte_max(x, x >> np.uint64(16))
-    x = _byte_max(x, x >> np.uint64(8))
-    return np.int64(x & np.uint64(0xFF))
+BYTE_ONES = np.uint64(0x0101010101010101)
+TABLE_MIN_VECTORS = 4
+"""Activation vectors (over all PEs) of an input channel from which :func:`_count_channel`
+builds its weight vectors' word tables (a speed knob only: with fewer, as an fc layer's one
+activation per PE, the products are counted one by one)."""
+BLOCKS = 64
+"""Input-channel blocks :func:`_xor_counts` spreads over the threads (a fixed number, so
+the per-block partial counts, integers, add up the same whatever the thread count)."""
 
 
 @njit(cache=True)
@@ -287,101 +287,323 @@ def xor_words():
     return words
 
 
+@njit(cache=True, inline="always")
+def _raise_worst(word, worst):
+    """``max(worst, largest byte of word)`` for byte counters below 128, one step at a time
+    (adding ``128 - t`` to every byte sets its bit 7 iff the byte is >= t, with no carry into
+    the next byte); a vector cycle's busiest bank rarely holds more than a few products."""
+    while worst < 127:
+        t = worst + 1
+        if (word + np.uint64(128 - t) * BYTE_ONES) & BYTE_FLAGS == 0:
+            break
+        worst = t
+    return worst
+
+
 @njit(cache=True)
-def _channel_xor(ay, ax, av, na, wk, wr, ws, wv, nw, f_vec, i_vec, geom, words, akey, wkey,
-                 wvec, hw, totals):
-    """:func:`_channel`'s counts without the sums, under the XOR hash at stride 1 with at
-    least 32 banks (so the bank is the hash) and ``f_vec * i_vec < 128``. A vector cycle
-    whose products all land (the activations' and weights' bounding boxes say so) counts
-    its banks as byte counters, one word per ``k & 3`` of its weights: the sum over its
-    weights of the activation vector's words for their keys (``hw``, made once per
-    activation vector from :func:`xor_words`); its busiest bank is the largest byte, its
-    effectual products non-zero weights x non-zero activations. In other cycles (at the
-    plane's borders) a weight whose products do not all land adds the words of those that
-    do, one by one. Same numbers as :func:`_channel` (tests/test_scnn.py)."""
-    h1, w1 = geom[10], geom[11]
-    n_wvec = (nw + f_vec - 1) // f_vec
-    for v in range(n_wvec):          # per weight vector: r, s bounds, non-zeros, k & 3 class
-        j0, j1 = v * f_vec, min(v * f_vec + f_vec, nw)
-        wvec[v, 0] = wvec[v, 1] = wr[j0]
-        wvec[v, 2] = wvec[v, 3] = ws[j0]
-        wvec[v, 4] = 0
-        wvec[v, 5] = wk[j0] & 3
-        for j in range(j0, j1):
-            wvec[v, 0] = min(wvec[v, 0], wr[j])
-            wvec[v, 1] = max(wvec[v, 1], wr[j])
-            wvec[v, 2] = min(wvec[v, 2], ws[j])
-            wvec[v, 3] = max(wvec[v, 3], ws[j])
-            if wv[j] != 0:
-                wvec[v, 4] += 1
-            if wk[j] & 3 != wvec[v, 5]:
-                wvec[v, 5] = -1      # classes mixed
-            wkey[j] = ((wk[j] >> 2) & 1) * 16 + (wr[j] & 3) * 4 + (ws[j] & 3)
+def _weight_vector_key(wk, wr, ws, wv, j0, j1, r_bits, s_bits):
+    """What fixes a weight vector's banks, landing and effectual products, packed: its
+    length, then per weight ``k & 7``, ``r``, ``s`` and whether it is non-zero."""
+    width = 4 + r_bits + s_bits
+    key = j1 - j0
+    for j in range(j0, j1):
+        field = (wk[j] & 7) | (wr[j] << 3) | (ws[j] << (3 + r_bits)) \
+            | (np.int64(wv[j] != 0) << (3 + r_bits + s_bits))
+        key |= field << (4 + (j - j0) * width)
+    return key
+
+
+@njit(cache=True)
+def _find_or_add(hkeys, hvals, key, n_unique):
+    """Open-addressing lookup of ``key``: its unique index, or ``n_unique`` after adding it."""
+    mask = len(hkeys) - 1
+    h = np.int64((np.uint64(key) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(32)) & mask
+    while hvals[h] >= 0:
+        if hkeys[h] == key:
+            return hvals[h]
+        h = (h + 1) & mask
+    hkeys[h] = key
+    hvals[h] = n_unique
+    return n_unique
+
+
+@njit(cache=True)
+def _describe_vector(u, j0, j1, wk, wr, ws, wv, wkey, words, tables, ubox, unzw, uclass,
+                     unslot, with_tables):
+    """Weight vector ``u`` (entries ``j0:j1``): its r, s bounds, non-zeros, the ``k & 3``
+    classes it holds and, ``with_tables``, per class the word of each activation key (the
+    sum over its weights of :func:`xor_words`)."""
+    ubox[u, 0] = ubox[u, 1] = wr[j0]
+    ubox[u, 2] = ubox[u, 3] = ws[j0]
+    unzw[u] = 0
+    unslot[u] = 0
+    for j in range(j0, j1):
+        ubox[u, 0] = min(ubox[u, 0], wr[j])
+        ubox[u, 1] = max(ubox[u, 1], wr[j])
+        ubox[u, 2] = min(ubox[u, 2], ws[j])
+        ubox[u, 3] = max(ubox[u, 3], ws[j])
+        if wv[j] != 0:
+            unzw[u] += 1
+        cls = wk[j] & 3
+        slot = 0
+        while slot < unslot[u] and uclass[u, slot] != cls:
+            slot += 1
+        if slot == unslot[u]:
+            uclass[u, slot] = cls
+            unslot[u] += 1
+            if with_tables:
+                for akey in range(16):
+                    tables[u, slot, akey] = 0
+        if with_tables:
+            for akey in range(16):
+                tables[u, slot, akey] += words[akey, wkey[j]]
+
+
+@njit(cache=True, inline="always")
+def _product_walk(i0, i1, ay, ax, av, akey, j0, j1, wk, wr, ws, wv, wkey, words, h1, w1):
+    """One vector cycle product by product: (busiest bank's products, landed, effectual)."""
     zero = np.uint64(0)
-    cycles = effectual = landed = stalls = 0
-    for i0 in range(0, na, i_vec):
-        i1 = min(i0 + i_vec, na)
-        ylo, yhi, xlo, xhi = ay[i0], ay[i0], ax[i0], ax[i0]
-        nz_a = 0
-        for q in range(32):
-            hw[q] = zero
+    c0 = c1 = c2 = c3 = zero
+    landed = effectual = 0
+    for j in range(j0, j1):
+        rj, sj = wr[j], ws[j]
+        add = zero
         for i in range(i0, i1):
-            ylo, yhi = min(ylo, ay[i]), max(yhi, ay[i])
-            xlo, xhi = min(xlo, ax[i]), max(xhi, ax[i])
-            if av[i] != 0:
-                nz_a += 1
-            akey[i] = (ay[i] & 3) * 4 + (ax[i] & 3)
-            row = words[akey[i]]
-            for q in range(32):
-                hw[q] += row[q]
-        y_top, x_left = yhi - h1 + 1, xhi - w1 + 1   # every activation lands for r, s in
-        for v in range(n_wvec):                          # [y_top, ylo] x [x_left, xlo]
-            j0, j1 = v * f_vec, min(v * f_vec + f_vec, nw)
-            if wvec[v, 5] >= 0 and y_top <= wvec[v, 0] and wvec[v, 1] <= ylo and \
-                    x_left <= wvec[v, 2] and wvec[v, 3] <= xlo:
-                word = zero                              # one class, every product lands
-                for j in range(j0, j1):
-                    word += hw[wkey[j]]
-                landed += (j1 - j0) * (i1 - i0)
-                effectual += wvec[v, 4] * nz_a
-            else:
-                c0 = c1 = c2 = c3 = zero
-                for j in range(j0, j1):
-                    rj, sj = wr[j], ws[j]
-                    if y_top <= rj <= ylo and x_left <= sj <= xlo:
-                        add = hw[wkey[j]]
-                        landed += i1 - i0
-                        if wv[j] != 0:
-                            effectual += nz_a
-                    else:
-                        add = zero
+            oy, ox = ay[i] - rj, ax[i] - sj
+            if 0 <= oy < h1 and 0 <= ox < w1:
+                add += words[akey[i], wkey[j]]
+                landed += 1
+                if av[i] != 0 and wv[j] != 0:
+                    effectual += 1
+        cls = wk[j] & 3
+        if cls == 0:
+            c0 += add
+        elif cls == 1:
+            c1 += add
+        elif cls == 2:
+            c2 += add
+        else:
+            c3 += add
+    worst = _raise_worst(c3, _raise_worst(c2, _raise_worst(c1, _raise_worst(c0, 0))))
+    return worst, landed, effectual
+
+
+@njit(cache=True)
+def _channel_weights(c, geom, kgroups, w_ptr, w_val, w_run, s):
+    """The weight rows of the groups that read input channel ``c``, decoded one after the
+    other into the scratch arrays (with their weight keys, :func:`xor_words`); returns how
+    many groups (their index and entries in ``gl_of`` and ``nw_g``)."""
+    cg, rr, ss = geom[1], geom[2], geom[3]
+    wv, wk, wr, ws, wkey, gl_of, nw_g = s[0], s[1], s[2], s[3], s[4], s[19], s[20]
+    n_groups = base = 0
+    for g in range(kgroups.shape[0]):
+        c0, n_cg = kgroups[g, 2], kgroups[g, 3]
+        if c < c0 or c >= c0 + n_cg:
+            continue
+        nw = _decode_filters(w_ptr, w_val, w_run, g * cg + c - c0, kgroups[g, 0], rr, ss,
+                             wv[base:], wk[base:], wr[base:], ws[base:])
+        for j in range(base, base + nw):
+            wkey[j] = ((wk[j] >> 2) & 1) * 16 + (wr[j] & 3) * 4 + (ws[j] & 3)
+        gl_of[n_groups], nw_g[n_groups] = g, nw
+        n_groups += 1
+        base += nw
+    return n_groups
+
+
+@njit(cache=True)
+def _merge_vectors(geom, f_vec, n_groups, words, with_tables, s):
+    """The channel's weight vectors (:func:`_channel_weights`) made unique: equal ones (same
+    length, ``k & 7``, r, s and zero pattern: same banks, landing and effectual products)
+    share an index, ``mult[group, u]`` counts them; each unique vector described once
+    (:func:`_describe_vector`). Returns how many are unique."""
+    rr, ss = geom[2], geom[3]
+    wv, wk, wr, ws, wkey, ustart, ulen, ubox, unzw, uclass, unslot, tables, mult, hkeys, \
+        hvals = s[:15]
+    nw_g = s[20]
+    r_bits = s_bits = 0
+    while (1 << r_bits) < rr:
+        r_bits += 1
+    while (1 << s_bits) < ss:
+        s_bits += 1
+    merge = f_vec < 16 and 4 + f_vec * (4 + r_bits + s_bits) <= 63
+    if merge:
+        hvals[:] = -1
+    n_unique = base = 0
+    for gl in range(n_groups):
+        for u in range(n_unique):
+            mult[gl, u] = 0
+        for j0 in range(base, base + nw_g[gl], f_vec):
+            j1 = min(j0 + f_vec, base + nw_g[gl])
+            u = n_unique
+            if merge:
+                u = _find_or_add(hkeys, hvals,
+                                 _weight_vector_key(wk, wr, ws, wv, j0, j1, r_bits, s_bits),
+                                 n_unique)
+            if u == n_unique:
+                ustart[u], ulen[u] = j0, j1 - j0
+                _describe_vector(u, j0, j1, wk, wr, ws, wv, wkey, words, tables, ubox, unzw,
+                                 uclass, unslot, with_tables)
+                for earlier in range(gl):
+                    mult[earlier, u] = 0
+                mult[gl, u] = 0
+                n_unique += 1
+            mult[gl, u] += 1
+        base += nw_g[gl]
+    return n_unique
+
+
+@njit(cache=True)
+def _pe_activations(pe, c, geom, tiles, a_ptr, a_val, a_run, s):
+    """PE ``pe``'s entries of channel ``c`` into the scratch arrays: values, padded
+    coordinates and activation keys (:func:`xor_words`); returns their count."""
+    n_c, pt, pl = geom[0], geom[6], geom[7]
+    av, ap, ay, ax, akey = s[21], s[22], s[23], s[24], s[25]
+    na = _decode(a_ptr, a_val, a_run, pe * n_c + c, av, ap)
+    y0, x0, tw = tiles[pe, 0], tiles[pe, 2], tiles[pe, 3] - tiles[pe, 2]
+    for i in range(na):
+        ay[i] = y0 + ap[i] // tw + pt
+        ax[i] = x0 + ap[i] % tw + pl
+        akey[i] = (ay[i] & 3) * 4 + (ax[i] & 3)
+    return na
+
+
+@njit(cache=True)
+def _add_counts(cycles_part, stats_part, blk, pe, g, cyc, stall, land, eff, na, nw, f_vec,
+                i_vec):
+    """One (PE, group, channel)'s counts into block ``blk``'s partial sums."""
+    cycles_part[blk, pe, g] += cyc
+    stats_part[blk, pe, PRODUCTS] += na * nw
+    stats_part[blk, pe, EFFECTUAL] += eff
+    stats_part[blk, pe, LANDED] += land
+    stats_part[blk, pe, STALLS] += stall
+    stats_part[blk, pe, VECTOR_CYCLES] += ((na + i_vec - 1) // i_vec) * ((nw + f_vec - 1)
+                                                                        // f_vec)
+
+
+@njit(cache=True)
+def _count_channel(c, geom, tiles, a_ptr, a_val, a_run, f_vec, i_vec, words, n_groups,
+                   with_tables, s, cycles_part, stats_part, blk):
+    """Channel ``c``: its unique weight vectors (:func:`_merge_vectors`) counted once per
+    activation vector, by their word tables (``with_tables``) where every product lands,
+    else product by product; then per group times their multiplicities."""
+    h1, w1 = geom[10], geom[11]
+    wv, wk, wr, ws, wkey, ustart, ulen, ubox, unzw, _uclass, unslot, tables, mult = s[:13]
+    ucyc, ustall, uland, ueff, gl_of, nw_g, av, _ap, ay, ax, akey = s[15:]
+    n_unique = _merge_vectors(geom, f_vec, n_groups, words, with_tables, s)
+    for pe in range(tiles.shape[0]):
+        na = _pe_activations(pe, c, geom, tiles, a_ptr, a_val, a_run, s)
+        if na == 0:
+            continue
+        for u in range(n_unique):
+            ucyc[u] = ustall[u] = uland[u] = ueff[u] = 0
+        for i0 in range(0, na, i_vec):
+            i1 = min(i0 + i_vec, na)
+            ylo, yhi, xlo, xhi = ay[i0], ay[i0], ax[i0], ax[i0]
+            nz_a = 0
+            for i in range(i0, i1):
+                ylo, yhi = min(ylo, ay[i]), max(yhi, ay[i])
+                xlo, xhi = min(xlo, ax[i]), max(xhi, ax[i])
+                if av[i] != 0:
+                    nz_a += 1
+            y_top, x_left = yhi - h1 + 1, xhi - w1 + 1   # every activation lands for r, s
+            for u in range(n_unique):                     # in [y_top, ylo] x [x_left, xlo]
+                j0 = ustart[u]
+                j1 = j0 + ulen[u]
+                if with_tables and y_top <= ubox[u, 0] and ubox[u, 1] <= ylo and \
+                        x_left <= ubox[u, 2] and ubox[u, 3] <= xlo:
+                    worst = 0
+                    for slot in range(unslot[u]):
+                        word = np.uint64(0)
                         for i in range(i0, i1):
-                            oy, ox = ay[i] - rj, ax[i] - sj
-                            if 0 <= oy < h1 and 0 <= ox < w1:
-                                add += words[akey[i], wkey[j]]
-                                landed += 1
-                                if av[i] != 0 and wv[j] != 0:
-                                    effectual += 1
-                    cls = wk[j] & 3
-                    if cls == 0:
-                        c0 += add
-                    elif cls == 1:
-                        c1 += add
-                    elif cls == 2:
-                        c2 += add
-                    else:
-                        c3 += add
-                word = _byte_max(_byte_max(c0, c1), _byte_max(c2, c3))
-            worst = _max_byte(word)
-            cycles += max(worst, 1)
-            stalls += max(worst - 1, 0)
-    n_avec = (na + i_vec - 1) // i_vec
-    totals[PRODUCTS] += na * nw
-    totals[EFFECTUAL] += effectual
-    totals[LANDED] += landed
-    totals[STALLS] += stalls
-    totals[VECTOR_CYCLES] += n_avec * n_wvec
-    return cycles
+                            word += tables[u, slot, akey[i]]
+                        worst = _raise_worst(word, worst)
+                    uland[u] += (j1 - j0) * (i1 - i0)
+                    ueff[u] += unzw[u] * nz_a
+                else:
+                    worst, landed, effectual = _product_walk(
+                        i0, i1, ay, ax, av, akey, j0, j1, wk, wr, ws, wv, wkey, words, h1, w1)
+                    uland[u] += landed
+                    ueff[u] += effectual
+                ucyc[u] += max(worst, 1)
+                ustall[u] += max(worst - 1, 0)
+        for gl in range(n_groups):
+            cyc = stall = land = eff = 0
+            for u in range(n_unique):
+                m = mult[gl, u]
+                cyc += m * ucyc[u]
+                stall += m * ustall[u]
+                land += m * uland[u]
+                eff += m * ueff[u]
+            _add_counts(cycles_part, stats_part, blk, pe, gl_of[gl], cyc, stall, land, eff,
+                        na, nw_g[gl], f_vec, i_vec)
+
+
+@njit(cache=True, parallel=True)
+def _xor_counts(geom, tiles, kgroups, a_ptr, a_val, a_run, w_ptr, w_val, w_run, f_vec, i_vec,
+                group_cycles, stats):
+    """:func:`_run_pe`'s counts without the sums under the XOR hash at stride 1 with at
+    least 32 banks (so the bank is the hash) and ``f_vec * i_vec < 128``, input channel by
+    input channel (:func:`_count_channel`): a vector cycle's banks as byte counters, one word
+    per ``k & 3`` class of its weights (:func:`xor_words`), its busiest bank the largest
+    byte. A vector cycle whose products all land (the activations' and weights' bounding
+    boxes say so) sums its weight vector's word table at its activations' keys; others (at
+    the plane's borders) walk their products. Same numbers as :func:`_channel`
+    (tests/test_scnn.py, tests/test_scnn_sparten_speed.py)."""
+    n_c, rr, ss = geom[0], geom[2], geom[3]
+    n_pe, n_g = tiles.shape[0], kgroups.shape[0]
+    per_channel = 1                   # weights of one input channel over its groups
+    for g in range(n_g):
+        total = 0
+        for h in range(n_g):
+            if kgroups[h, 2] == kgroups[g, 2]:
+                total += (kgroups[h, 1] - kgroups[h, 0]) * rr * ss
+        per_channel = max(per_channel, total)
+    n_vec = per_channel // f_vec + n_g + 1
+    na_max = 1
+    for pe in range(n_pe):
+        na_max = max(na_max, (tiles[pe, 1] - tiles[pe, 0]) * (tiles[pe, 3] - tiles[pe, 2]))
+    slots = min(f_vec, 4)
+    hash_size = 1
+    while hash_size < 2 * n_vec:
+        hash_size *= 2
+    n_blocks = min(BLOCKS, n_c)
+    cycles_part = np.zeros((n_blocks, n_pe, n_g), np.int64)
+    stats_part = np.zeros((n_blocks, n_pe, N_STATS), np.int64)
+    words = xor_words()
+    for blk in prange(n_blocks):
+        # scratch, in the order the helpers unpack it: a channel's weights (wv, wk, wr, ws,
+        # wkey), its unique vectors (ustart, ulen, ubox, unzw, uclass, unslot, tables, mult,
+        # hkeys, hvals) and their counts (ucyc, ustall, uland, ueff), its groups (gl_of,
+        # nw_g), a PE's activations (av, ap, ay, ax, akey)
+        s = (np.zeros(per_channel + 1, w_val.dtype), np.zeros(per_channel + 1, np.int64),
+             np.zeros(per_channel + 1, np.int64), np.zeros(per_channel + 1, np.int64),
+             np.zeros(per_channel + 1, np.int64), np.zeros(n_vec, np.int64),
+             np.zeros(n_vec, np.int64), np.zeros((n_vec, 4), np.int64),
+             np.zeros(n_vec, np.int64), np.zeros((n_vec, slots), np.int64),
+             np.zeros(n_vec, np.int64), np.zeros((n_vec, slots, 16), np.uint64),
+             np.zeros((n_g, n_vec), np.int64), np.zeros(hash_size, np.int64),
+             np.full(hash_size, -1, np.int64), np.zeros(n_vec, np.int64),
+             np.zeros(n_vec, np.int64), np.zeros(n_vec, np.int64), np.zeros(n_vec, np.int64),
+             np.zeros(n_g, np.int64), np.zeros(n_g, np.int64), np.zeros(na_max, a_val.dtype),
+             np.zeros(na_max, np.int64), np.zeros(na_max, np.int64),
+             np.zeros(na_max, np.int64), np.zeros(na_max, np.int64))
+        for c in range(blk * n_c // n_blocks, (blk + 1) * n_c // n_blocks):
+            n_avec = 0
+            for pe in range(n_pe):
+                n_avec += (a_ptr[pe * n_c + c + 1] - a_ptr[pe * n_c + c] + i_vec - 1) // i_vec
+            if n_avec == 0:
+                continue
+            n_groups = _channel_weights(c, geom, kgroups, w_ptr, w_val, w_run, s)
+            _count_channel(c, geom, tiles, a_ptr, a_val, a_run, f_vec, i_vec, words, n_groups,
+                           n_avec >= TABLE_MIN_VECTORS, s, cycles_part, stats_part, blk)
+    for blk in range(n_blocks):
+        for pe in range(n_pe):
+            for g in range(n_g):
+                group_cycles[pe, g] += cycles_part[blk, pe, g]
+            for col in range(N_STATS):
+                stats[pe, col] += stats_part[blk, pe, col]
+    for pe in range(n_pe):
+        stats[pe, PAIRS_SLOTS] = stats[pe, VECTOR_CYCLES] * f_vec * i_vec
 
 
 @njit(cache=True)
@@ -389,7 +611,7 @@ def _run_pe(pe, geom, tiles, origin, kgroups, a_ptr, a_val, a_run, w_ptr, w_val,
             f_vec, i_vec, banks, hash_kind, compute, acc, group_cycles, stats):
     """One PE's tile through every output-channel group: per input channel, the activation
     and weight rows decoded once (positions to coordinates once, not per vector cycle), then
-    :func:`_channel` (counting only, under the XOR hash at stride 1: :func:`_channel_xor`)."""
+    :func:`_channel`."""
     n_c, cg, rr, ss, sh, sw, pt, pl, out_h, out_w, h1, w1 = geom
     y0, x0, tw = tiles[pe, 0], tiles[pe, 2], tiles[pe, 3] - tiles[pe, 2]
     oy_lo, ox_lo = origin[pe, 0], origin[pe, 1]
@@ -405,10 +627,6 @@ def _run_pe(pe, geom, tiles, origin, kgroups, a_ptr, a_val, a_run, w_ptr, w_val,
     count = np.zeros(banks, np.int64)
     used = np.zeros(f_vec * i_vec, np.int64)
     mask = banks - 1 if banks & (banks - 1) == 0 else -1
-    by_words = (not compute and hash_kind == HASH_XOR and banks >= 32 and geom[4] == 1
-                and geom[5] == 1 and f_vec * i_vec < 128)
-    words, hw, akey = xor_words(), np.zeros(32, np.uint64), np.zeros(na_max, np.int64)
-    wkey, wvec = np.zeros(wmax, np.int64), np.zeros(((wmax + f_vec - 1) // f_vec, 6), np.int64)
     acc_pe = acc[pe]
     totals = np.zeros(N_STATS, np.int64)
     for g in range(kgroups.shape[0]):
@@ -424,13 +642,9 @@ def _run_pe(pe, geom, tiles, origin, kgroups, a_ptr, a_val, a_run, w_ptr, w_val,
             for i in range(na):
                 ay[i] = y0 + ap[i] // tw + pt
                 ax[i] = x0 + ap[i] % tw + pl
-            if by_words:
-                cycles += _channel_xor(ay, ax, av, na, wk, wr, ws, wv, nw, f_vec, i_vec, geom,
-                                       words, akey, wkey, wvec, hw, totals)
-            else:
-                cycles += _channel(ay, ax, av, na, wk, wr, ws, wv, nw, f_vec, i_vec, geom,
-                                   hash_kind, banks, mask, count, used, compute, acc_pe,
-                                   oy_lo, ox_lo, totals)
+            cycles += _channel(ay, ax, av, na, wk, wr, ws, wv, nw, f_vec, i_vec, geom,
+                               hash_kind, banks, mask, count, used, compute, acc_pe, oy_lo,
+                               ox_lo, totals)
         group_cycles[pe, g] = cycles
     for col in range(N_STATS):
         stats[pe, col] = totals[col]
@@ -471,8 +685,20 @@ def run_pes(geom, tiles, origin, extent, kgroups, acts, weights, *, f_vec, i_vec
     acc = np.zeros((len(tiles), n_out if compute else 1, rows, cols), dtype)
     group_cycles = np.zeros((len(tiles), len(kgroups)), np.int64)
     stats = np.zeros((len(tiles), N_STATS), np.int64)
-    _run_pes(np.asarray(geom, np.int64), np.ascontiguousarray(tiles, np.int64),
-             np.ascontiguousarray(origin, np.int64), np.ascontiguousarray(kgroups, np.int64),
-             a_ptr, a_val, a_run, w_ptr, w_val, w_run, f_vec, i_vec, banks, hash_kind,
-             compute, acc, group_cycles, stats)
+    geom, tiles = np.asarray(geom, np.int64), np.ascontiguousarray(tiles, np.int64)
+    kgroups = np.ascontiguousarray(kgroups, np.int64)
+    if by_words(geom, f_vec, i_vec, banks, hash_kind, compute):
+        _xor_counts(geom, tiles, kgroups, a_ptr, a_val, a_run, w_ptr, w_val, w_run, f_vec,
+                    i_vec, group_cycles, stats)
+    else:
+        _run_pes(geom, tiles, np.ascontiguousarray(origin, np.int64), kgroups, a_ptr, a_val,
+                 a_run, w_ptr, w_val, w_run, f_vec, i_vec, banks, hash_kind, compute, acc,
+                 group_cycles, stats)
     return acc, group_cycles, stats
+
+
+def by_words(geom, f_vec, i_vec, banks, hash_kind, compute) -> bool:
+    """Whether :func:`run_pes` counts by :func:`_xor_counts` (no sums, the XOR hash with at
+    least 32 banks, stride 1, byte counters wide enough) rather than product by product."""
+    return (not compute and hash_kind == HASH_XOR and banks >= 32 and geom[4] == 1
+            and geom[5] == 1 and f_vec * i_vec < 128)

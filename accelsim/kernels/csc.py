@@ -30,6 +30,10 @@ sums equal a dense execution's; the MACs are the column's non-zeros, counted onc
 column. (A fixed-point column holding all its lane's words adds them as one vector, its
 zero values included: the same exact sums, faster; fp32 keeps the order of the walk.)
 
+:func:`count_tasks` (with :func:`weight_counts`) gives the walk's statistics, the same numbers,
+without the CSC data or the sums: for fixed-point layers whose sums come from
+:mod:`accelsim.kernels.exact_sums` (the PEs add exactly those integers).
+
 Layout helpers (numpy, no numba): :func:`segments` (positions per task),
 :class:`TaskLayout` (where each task runs and where its psums go) and the per-round piece
 accounting the NoC model uses (:func:`delivery_mode`, :func:`per_row_unique`).
@@ -270,6 +274,98 @@ def run_tasks(weights: tuple, iacts: tuple, cuts: np.ndarray, seg_cuts: np.ndarr
                shape, (int(iact_addr_cycles), int(weight_addr_cycles)), compute, kind(0),
                integer, full_columns, acc, stats)
     return acc, stats
+
+
+def weight_counts(w: np.ndarray, groups: int, m_block: int, simd: int):
+    """The count half of :func:`weight_csc`: ``(ptr, nonzeros)`` without the words
+    themselves, for a layer whose sums come from elsewhere (:func:`count_tasks`)."""
+    m_total, k_len = w.shape
+    mg, _, lanes = lanes_of(m_total, groups, m_block)
+    ptr = np.zeros(lanes * k_len + 1, np.int64)
+    nonzeros = np.zeros(lanes * k_len, np.int64)
+    _words(np.ascontiguousarray(w), groups, min(m_block, mg), simd, ptr, nonzeros,
+           np.zeros(0, np.int64), np.zeros((0, simd), w.dtype), False)
+    return np.cumsum(ptr), nonzeros
+
+
+@njit(cache=True, parallel=True)
+def _count_ranges(xpad, words, nonzeros, cuts, seg_cuts, geometry, n_mb, timing, stats):
+    """:func:`_run_lanes`'s statistics, counted from the padded input: per ``(g, r)``
+    (``prange``: each owns its tasks' rows) and segment, ``hits[k]`` is how many of the
+    segment's positions have window row ``k`` non-zero (stepping as :func:`_iact_pass`
+    does); a lane block walks column ``k`` that often, so its words and MACs are the sums of
+    ``hits`` times the columns' ``words`` and ``nonzeros`` (``K x lanes``). A task's cycles:
+    per position ``iact_addr_cycles``, per non-zero iact ``weight_addr_cycles``, per word
+    one (integer sums: the same in any order)."""
+    cg, kh, kw, sh, sw, out_w, positions = geometry
+    iact_addr_cycles, weight_addr_cycles = timing
+    n_r, n_s = len(cuts) - 1, len(seg_cuts) - 1
+    channels, height, width = xpad.shape
+    groups = channels // cg
+    xflat = xpad.reshape(-1)
+    corner = np.empty(positions, np.int64)        # each position's window corner
+    for p in range(positions):
+        corner[p] = (p // out_w) * sh * width + (p % out_w) * sw
+    for gr in prange(groups * n_r):
+        g, r = gr // n_r, gr % n_r
+        k0, k1 = cuts[r], cuts[r + 1]
+        c0, ky0, kx0 = g * cg + k0 // (kh * kw), (k0 // kw) % kh, k0 % kw
+        lane0 = g * n_mb
+        offset = np.empty(k1 - k0, np.int64)       # window row k's place in the plane stack
+        c, ky, kx = c0, ky0, kx0
+        for k in range(k1 - k0):
+            offset[k] = (c * height + ky) * width + kx
+            kx += 1
+            if kx == kw:
+                kx = 0
+                ky += 1
+                if ky == kh:
+                    ky = 0
+                    c += 1
+        hits = np.zeros(k1 - k0, np.int64)
+        for s in range(n_s):
+            for k in range(k1 - k0):        # one window row at a time: along the input rows
+                n = 0
+                for p in range(seg_cuts[s], seg_cuts[s + 1]):
+                    n += xflat[corner[p] + offset[k]] != 0
+                hits[k] = n
+            iacts = hits.sum()
+            n_pos = seg_cuts[s + 1] - seg_cuts[s]
+            for mb in range(n_mb):
+                held = macs = 0
+                for k in range(k1 - k0):
+                    held += hits[k] * words[k0 + k, lane0 + mb]
+                    macs += hits[k] * nonzeros[k0 + k, lane0 + mb]
+                t = (gr * n_mb + mb) * n_s + s
+                stats[t, CYCLES] = (n_pos * iact_addr_cycles + iacts * weight_addr_cycles
+                                    + held)
+                stats[t, MACS] = macs
+                stats[t, IACTS] = iacts
+                stats[t, WORDS] = held
+                stats[t, POSITIONS] = n_pos
+
+
+def count_tasks(xpad: np.ndarray, weights: tuple, cuts: np.ndarray, seg_cuts: np.ndarray,
+                geometry: tuple, *, n_mb: int, iact_addr_cycles: int,
+                weight_addr_cycles: int) -> np.ndarray:
+    """:func:`run_tasks`'s ``stats`` (same tasks, same order, same numbers) without its
+    sums or the iact CSC: for fixed-point layers whose sums come from
+    :mod:`accelsim.kernels.exact_sums`. ``weights`` is :func:`weight_counts`'s
+    ``(ptr, nonzeros)``; ``xpad`` and ``geometry`` as for :func:`iact_csc`."""
+    ptr, nonzeros = weights
+    groups = xpad.shape[0] // geometry[0]
+    lanes, k_len = groups * n_mb, geometry[0] * geometry[1] * geometry[2]
+    n_tasks = lanes * (len(cuts) - 1) * (len(seg_cuts) - 1)
+    stats = np.zeros((n_tasks, N_STATS), np.int64)
+
+    def by_k(per_column):
+        return np.ascontiguousarray(per_column.reshape(lanes, k_len).T)
+
+    _count_ranges(xpad, by_k(np.diff(ptr)), by_k(nonzeros),
+                  np.ascontiguousarray(cuts, np.int64), np.ascontiguousarray(seg_cuts, np.int64),
+                  tuple(int(v) for v in geometry), n_mb,
+                  (int(iact_addr_cycles), int(weight_addr_cycles)), stats)
+    return stats
 
 
 def segments(blocks: int, positions: int, pes: int) -> int:

@@ -124,13 +124,13 @@ def _pack_sb_rows(w, tn, cg, mg, union):
 
 @njit(cache=True)
 def _block_synapses(m0, m1, c0, c1, cg, mg):
-    """Real (non-padding) synapses of output channels [m0, m1) over input channels [c0, c1)."""
+    """Real (non-padding) synapses of output channels [m0, m1) over input channels [c0, c1):
+    group by group (one for a dense layer), each group's outputs times its channels in range."""
     synapses = 0
-    for m in range(m0, m1):
-        g0 = (m // mg) * cg
-        span = min(c1, g0 + cg) - max(c0, g0)
+    for g in range(m0 // mg, (m1 - 1) // mg + 1):
+        span = min(c1, g * cg + cg) - max(c0, g * cg)
         if span > 0:
-            synapses += span
+            synapses += (min(m1, g * mg + mg) - max(m0, g * mg)) * span
     return synapses
 
 
@@ -415,7 +415,7 @@ def pool_tiles(x_padded, is_max, geometry, tiling, n_steps, n_tiles):
     acc = np.zeros((p_out, q_out, x_padded.shape[2]), dtype=acc_dtype)
     n_valid = np.zeros((p_out, q_out), dtype=np.int64)
     counts = np.zeros((n_steps, N_COLUMNS), dtype=np.int64)
-    walked = _pool_kernel(np.ascontiguousarray(x_padded).astype(acc_dtype), acc, n_valid,
+    walked = _pool_kernel(np.ascontiguousarray(x_padded), acc, n_valid,   # widened as read
                           bool(is_max), tuple(int(v) for v in geometry),
                           tuple(int(v) for v in tiling), n_steps, n_tiles, counts)
     if walked != n_tiles:

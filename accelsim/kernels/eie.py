@@ -10,7 +10,9 @@ rows skipped since the previous entry of that column. The relative index has
 ``z // 2**bits`` *padding* entries (a zero weight standing on the ``2**bits``-th zero row,
 having skipped ``2**bits - 1``). ``ptr[pe, c]:ptr[pe, c + 1]`` are column ``c``'s entries
 in PE ``pe``'s own array (the pointer array, ``cols + 1`` per PE); columns of group ``g`` are
-numbered ``g * cols + c``.
+numbered ``g * cols + c``. :func:`encode` builds the entries (:func:`decode` reads them
+back); the PEs' timing and counts need only how many entries and non-zeros each PE holds in
+each column, which :func:`count_columns` computes without building them.
 
 The PEs (:func:`run_pes`). The input activations arrive as *tokens* ``(column, position,
 value)``: the leading non-zero detection (LNZD) skips zero activations and broadcasts one
@@ -31,11 +33,17 @@ at cycle ``b[k]``, started by PE ``p`` at ``s[p, k]`` and finished at ``f[p, k]`
 This recurrence is the cycle-by-cycle machine itself (each quantity is the cycle an event
 happens), evaluated per token instead of per idle cycle: queue-full stalls (``b`` held back)
 and load imbalance between PEs (a PE with more entries in a column delays its later tokens)
-come out of the data. The sums are exact (int64 for fixed point, float64 for fp32). The
-MAC pass reads a token's column of all PEs as one run (the PEs' entries regrouped by
-column) and its per-PE counts are each column's figures times the tokens of that column;
-its parallel token ranges are cut where the position changes, so every accumulator still
-adds its products in token order, in one thread: no value depends on the thread count.
+come out of the data. The tokens are read window by window from the padded input in the
+LNZD's scan order (the im2col matrix is never built) and run through the recurrence as they
+are read; a token whose column costs every PE the same updates all PEs' finish cycles by
+one composed map instead of PE by PE (the same recurrence, not an approximation: see
+``_walk``). A PE's counts are its per-column figures times the tokens of each column.
+
+The sums. Every PE adds each product into its own accumulator, so an output's sum is the
+layer's dense sum: fixed-point layers take it from :mod:`accelsim.kernels.exact_sums` (exact
+int64, in any order), so these PEs only count; :func:`column_sums` adds the products token
+by token (float64 for fp32, whose order matters: each accumulator adds its products in
+token order, as its PE does, in one thread, so no value depends on the thread count).
 """
 
 from __future__ import annotations
@@ -51,6 +59,48 @@ N_STATS = 5
 
 MAC_CHUNKS = 64
 """Token ranges of the parallel MAC pass (fixed: the thread count changes no cut)."""
+
+
+@dataclass(frozen=True)
+class ColumnCounts:
+    """How many entries (padding included) and non-zero weights each PE holds in each column
+    of a matrix's CSC (``n_pes x columns`` each): all the PEs' timing and counts need."""
+
+    n_pes: int
+    shape: tuple[int, int, int]      # groups, rows per group, cols per group
+    row_index_bits: int
+    column_entries: np.ndarray       # n_pes x (groups * cols), int64
+    column_nonzeros: np.ndarray      # n_pes x (groups * cols), int64
+
+    @property
+    def entries(self) -> int:
+        return int(self.column_entries.sum())
+
+    @property
+    def nonzeros(self) -> int:
+        return int(self.column_nonzeros.sum())
+
+    @property
+    def padding(self) -> int:
+        return self.entries - self.nonzeros
+
+    def pe_entries(self) -> np.ndarray:
+        """Each PE's entries (the length of its array)."""
+        return self.column_entries.sum(axis=1)
+
+    def ptr(self) -> np.ndarray:
+        """The pointer arrays: ``n_pes x (columns + 1)``, offsets within each PE's array."""
+        ptr = np.zeros((self.n_pes, self.column_entries.shape[1] + 1), np.int64)
+        np.cumsum(self.column_entries, axis=1, out=ptr[:, 1:])
+        return ptr
+
+    def sram_reads(self, entries_per_read: int) -> np.ndarray:
+        """64-bit (``entries_per_read``-entry) words each PE reads for each column: the
+        words its column's entries touch in the PE's SRAM (``n_pes x columns``)."""
+        ptr = self.ptr()
+        start, end = ptr[:, :-1], ptr[:, 1:]
+        touched = (end - 1) // entries_per_read - start // entries_per_read + 1
+        return np.where(end > start, touched, 0)
 
 
 @dataclass(frozen=True)
@@ -76,72 +126,87 @@ class Csc:
     def padding(self) -> int:
         return int(np.count_nonzero(self.value == 0))
 
-    def column_entries(self) -> np.ndarray:
-        """Entries of each PE in each column: ``n_pes x columns``."""
-        return np.diff(self.ptr, axis=1)
 
-    def sram_reads(self, entries_per_read: int) -> np.ndarray:
-        """64-bit (``entries_per_read``-entry) words each PE reads for each column: the
-        words its column's entries touch in the PE's SRAM (``n_pes x columns``)."""
-        start, end = self.ptr[:, :-1], self.ptr[:, 1:]
-        touched = (end - 1) // entries_per_read - start // entries_per_read + 1
-        return np.where(end > start, touched, 0)
+def _as_groups(matrix: np.ndarray, n_pes: int, row_index_bits: int) -> np.ndarray:
+    if n_pes < 1 or not 1 <= row_index_bits <= 7:
+        raise ValueError("n_pes must be >= 1 and row_index_bits in 1..7")
+    return np.ascontiguousarray(matrix[None] if matrix.ndim == 2 else matrix)
 
 
-@njit(cache=True)
-def _sweep(w, n_pes, span, ptr, base, skip, value, out_row, fill):
-    """One row-major sweep of ``w`` (``groups x rows x cols``): count each PE column's
-    entries (``fill`` false: into ``ptr[p, column + 1]``) or write them at the cursor
-    ``base[p] + ptr[p, column]`` of the end-to-end entry arrays. Rows come in increasing
-    order, so each (PE, column) sees its local rows in order and its last one (``last``)
-    gives the gap."""
+@njit(cache=True, parallel=True)
+def _count(w, n_pes, bits, entries, nonzeros):
+    """Each PE's entries and non-zeros per column of ``w`` (``groups x rows x cols``): a PE
+    reads its own rows in increasing order, so its last row of each column gives the gap
+    (``gap >> bits`` padding entries before the entry). Branch-free over a row (it
+    vectorizes); PEs own disjoint rows and outputs (``prange``; integer counts)."""
     groups, rows, cols = w.shape
-    last = np.full((n_pes, groups * cols), -1, dtype=np.int64)
-    cursor = ptr[:, :-1] + base[:n_pes].reshape(-1, 1)
-    for g in range(groups):
-        for i in range(rows):
-            p, local = i % n_pes, i // n_pes
-            for c in range(cols):
-                v = w[g, i, c]
-                if v == 0:
-                    continue
-                column = g * cols + c
-                gap = local - last[p, column] - 1
-                pads = gap // span
-                last[p, column] = local
-                if not fill:
-                    ptr[p, column + 1] += pads + 1
-                    continue
-                q = cursor[p, column]
-                for _ in range(pads):
-                    skip[q] = span - 1
-                    out_row[q] = -1
-                    q += 1
-                skip[q] = gap - pads * span
-                value[q] = v
-                out_row[q] = g * rows + i
-                cursor[p, column] = q + 1
+    for p in prange(n_pes):
+        last = np.full(groups * cols, -1, dtype=np.int64)
+        for g in range(groups):
+            at = g * cols
+            for i in range(p, rows, n_pes):
+                local = i // n_pes
+                for c in range(cols):
+                    hit = np.int64(w[g, i, c] != 0)
+                    entries[p, at + c] += hit * (((local - last[at + c] - 1) >> bits) + 1)
+                    nonzeros[p, at + c] += hit
+                    last[at + c] += hit * (local - last[at + c])
+
+
+def count_columns(matrix: np.ndarray, n_pes: int, row_index_bits: int = 4) -> ColumnCounts:
+    """:func:`encode`'s entries and non-zeros per PE and column, without the entries."""
+    w = _as_groups(matrix, n_pes, row_index_bits)
+    groups, rows, cols = w.shape
+    entries = np.zeros((n_pes, groups * cols), np.int64)
+    nonzeros = np.zeros((n_pes, groups * cols), np.int64)
+    _count(w, n_pes, row_index_bits, entries, nonzeros)
+    return ColumnCounts(n_pes, (groups, rows, cols), row_index_bits, entries, nonzeros)
+
+
+@njit(cache=True, parallel=True)
+def _fill(w, n_pes, span, ptr, base, skip, value, out_row):
+    """Write every PE's entries at its cursor ``base[p] + ptr[p, column]``: a PE reads its
+    own rows in increasing order (the gap to its last row of the column), into its own
+    array (``prange``)."""
+    groups, rows, cols = w.shape
+    for p in prange(n_pes):
+        last = np.full(groups * cols, -1, dtype=np.int64)
+        cursor = ptr[p, :-1] + base[p]
+        for g in range(groups):
+            for i in range(p, rows, n_pes):
+                local = i // n_pes
+                for c in range(cols):
+                    v = w[g, i, c]
+                    if v == 0:
+                        continue
+                    column = g * cols + c
+                    gap = local - last[column] - 1
+                    pads = gap // span
+                    last[column] = local
+                    q = cursor[column]
+                    for _ in range(pads):
+                        skip[q] = span - 1
+                        out_row[q] = -1
+                        q += 1
+                    skip[q] = gap - pads * span
+                    value[q] = v
+                    out_row[q] = g * rows + i
+                    cursor[column] = q + 1
 
 
 def encode(matrix: np.ndarray, n_pes: int, row_index_bits: int = 4) -> Csc:
     """EIE's CSC of ``matrix`` (``rows x cols``, or ``groups x rows x cols``); any dtype,
     zeros are not stored (module docstring)."""
-    if n_pes < 1 or not 1 <= row_index_bits <= 7:
-        raise ValueError("n_pes must be >= 1 and row_index_bits in 1..7")
-    w = np.ascontiguousarray(matrix[None] if matrix.ndim == 2 else matrix)
-    groups, rows, cols = w.shape
-    span = 1 << row_index_bits
-    ptr = np.zeros((n_pes, groups * cols + 1), dtype=np.int64)
+    counts = count_columns(matrix, n_pes, row_index_bits)
+    w = _as_groups(matrix, n_pes, row_index_bits)
+    ptr = counts.ptr()
     base = np.zeros(n_pes + 1, dtype=np.int64)
-    _sweep(w, n_pes, span, ptr, base, np.zeros(0, np.int8), np.zeros(0, w.dtype),
-           np.zeros(0, np.int32), False)
-    ptr = np.cumsum(ptr, axis=1)
     base[1:] = np.cumsum(ptr[:, -1])                      # each PE's array, end to end
     skip = np.zeros(base[-1], dtype=np.int8)
     value = np.zeros(base[-1], dtype=w.dtype)
     out_row = np.full(base[-1], -1, dtype=np.int32)
-    _sweep(w, n_pes, span, ptr, base, skip, value, out_row, True)
-    return Csc(n_pes, (groups, rows, cols), row_index_bits, ptr, base, skip, value, out_row)
+    _fill(w, n_pes, 1 << row_index_bits, ptr, base, skip, value, out_row)
+    return Csc(n_pes, counts.shape, row_index_bits, ptr, base, skip, value, out_row)
 
 
 @njit(cache=True)
@@ -179,60 +244,188 @@ def decode(csc: Csc) -> np.ndarray:
 
 
 @njit(cache=True)
-def _timing(token_col, token_scan, entries, depth, scan_width):
-    """The recurrence of the module docstring; returns the cycle the last PE finishes and
-    the cycles the LNZD waited on a full queue. ``entries`` is ``columns x n_pes`` and the
-    ring of start cycles ``depth x n_pes``: a token's 64 PEs are contiguous (the per-PE
-    loops vectorize)."""
-    n_pes = entries.shape[1]
-    n = len(token_col)
-    started = np.zeros((depth, n_pes), dtype=np.int64)   # ring: s[p, k - depth .. k - 1]
+def _walk(x, kh, kw, sh, sw, out_h, out_w, groups, cost, even_cost, depth, scan_width,
+          column_tokens):
+    """Read the tokens window by window (group, position, then ``(c, r, s)``: the scan
+    order) and run each through the recurrence of the module docstring; count each
+    column's tokens into ``column_tokens``. A window's non-zeros are first gathered with
+    the cycle the LNZD has scanned them by (``scanned``, counted without a division),
+    branch-free, then run. ``cost`` is ``max(entries, 1)``, ``columns x n_pes`` (a
+    token's PEs contiguous: the per-PE loop vectorizes); ``even_cost[column]`` the cost
+    every PE has in that column, or -1.
+
+    A token of an even column maps every PE's finish ``f`` to ``max(f, b + 1) + c``; such
+    maps compose (``f -> max(f + shift, floor)``), so they are kept as ``(shift, floor)``
+    and applied to ``finish`` only when a token of an uneven column needs each PE's own
+    cycle: the same numbers, one step per even token instead of one per PE. ``latest`` is
+    the last PE's finish; the ring ``started`` holds ``max_p s[p, k]`` of the last
+    ``depth`` tokens. Returns the cycle the last PE finishes, the cycles the LNZD waited
+    on a full queue, the tokens."""
+    n_pes = cost.shape[1]
+    cg = x.shape[0] // groups
+    cols = cg * kh * kw
+    window_col = np.empty(cols, dtype=np.int64)
+    window_ready = np.empty(cols, dtype=np.int64)
+    started = np.zeros(depth, dtype=np.int64)
     finish = np.zeros(n_pes, dtype=np.int64)
+    shift = 0
+    floor = 0
+    latest = 0
     broadcast = -1
     stalls = 0
-    for k in range(n):
-        b = max(broadcast + 1, token_scan[k] // scan_width)
-        ready = b
-        slot = k % depth
-        if k >= depth:
-            for p in range(n_pes):
-                b = max(b, started[slot, p])
-        stalls += b - ready
-        broadcast = b
-        column = token_col[k]
-        for p in range(n_pes):
-            s = max(finish[p], b + 1)
-            started[slot, p] = s
-            finish[p] = s + max(entries[column, p], 1)
-    return finish.max(), stalls
+    k = 0
+    slot = 0
+    scanned = 0
+    beyond = 0
+    for g in range(groups):
+        for oy in range(out_h):
+            for ox in range(out_w):
+                n = 0
+                column = g * cols
+                for ci in range(g * cg, (g + 1) * cg):
+                    for r in range(oy * sh, oy * sh + kh):
+                        for s in range(ox * sw, ox * sw + kw):
+                            window_col[n] = column
+                            window_ready[n] = scanned
+                            n += x[ci, r, s] != 0
+                            column += 1
+                            beyond += 1
+                            wrap = beyond == scan_width
+                            scanned += wrap
+                            beyond -= wrap * scan_width
+                for j in range(n):
+                    column = window_col[j]
+                    ready = max(broadcast + 1, window_ready[j])
+                    b = max(ready, started[slot])          # 0 before `depth` tokens
+                    stalls += b - ready
+                    broadcast = b
+                    start = max(latest, b + 1)              # max_p s[p, k]
+                    started[slot] = start
+                    c = even_cost[column]
+                    if c >= 0:
+                        shift += c
+                        floor = max(floor, b + 1) + c
+                        latest = start + c
+                    else:
+                        low = max(floor, b + 1)
+                        top = 0
+                        for p in range(n_pes):
+                            f = max(finish[p] + shift, low) + cost[column, p]
+                            finish[p] = f
+                            top = max(top, f)
+                        shift = 0
+                        floor = 0
+                        latest = top
+                    column_tokens[column] += 1
+                    k += 1
+                    slot += 1
+                    if slot == depth:
+                        slot = 0
+    return latest, stalls, k
 
 
 @njit(cache=True)
-def _by_column(ptr, base, value, out_row):
-    """Every PE's non-padding entries regrouped column by column (PE by PE within a column),
-    so a token's MACs read one contiguous run: ``(col_ptr, values, output rows)``; and each
-    PE's non-padding entries per column (``n_pes x columns``)."""
-    n_pes, n_cols = ptr.shape[0], ptr.shape[1] - 1
-    nonzero = np.zeros((n_pes, n_cols), dtype=np.int64)
-    col_ptr = np.zeros(n_cols + 1, dtype=np.int64)
-    for p in range(n_pes):
-        for column in range(n_cols):
-            for e in range(base[p] + ptr[p, column], base[p] + ptr[p, column + 1]):
-                if value[e] != 0:
-                    nonzero[p, column] += 1
-            col_ptr[column + 1] += nonzero[p, column]
+def _pe_counts(column_tokens, entries, nonzeros, reads, stats):
+    """Each PE's busy cycles, entries, MACs, padding and SRAM reads: its per-column figures
+    times the tokens of each column."""
+    for p in range(entries.shape[0]):
+        for column in range(entries.shape[1]):
+            n = column_tokens[column]
+            stats[p, BUSY] += n * max(entries[p, column], 1)
+            stats[p, ENTRIES] += n * entries[p, column]
+            stats[p, MACS] += n * nonzeros[p, column]
+            stats[p, SRAM_READS] += n * reads[p, column]
+        stats[p, PADDING] = stats[p, ENTRIES] - stats[p, MACS]
+
+
+def run_pes(counts: ColumnCounts, x_padded: np.ndarray, kernel, stride, out_hw,
+            groups: int, *, queue_depth: int, entries_per_read: int, scan_width: int):
+    """Run a layer's tokens through the PEs (module docstring): the non-zeros of its padded
+    ``C x H x W`` input ``x_padded`` read window by window (``kernel``, ``stride``,
+    ``out_hw`` output positions; an fc layer is one position whose window is its whole
+    input), on a matrix of ``counts``. Returns ``(cycles, LNZD stall cycles, stats n_pes x
+    N_STATS, tokens)``; ``cycles`` is when the last PE finishes its last entry (pipeline
+    drain not included); the stall cycles are those the LNZD held a ready token back
+    because a queue was full (a queue slot frees when its PE pops the token)."""
+    if min(queue_depth, entries_per_read, scan_width) < 1:
+        raise ValueError("queue_depth, entries_per_read and scan_width must be >= 1")
+    entries = counts.column_entries
+    cost = np.ascontiguousarray(np.maximum(entries, 1).T)
+    even_cost = np.where((cost == cost[:, :1]).all(axis=1), cost[:, 0], -1)
+    column_tokens = np.zeros(entries.shape[1], np.int64)
+    end, stalls, tokens = _walk(np.ascontiguousarray(x_padded), *kernel, *stride, *out_hw,
+                                groups, cost, even_cost, queue_depth, scan_width,
+                                column_tokens)
+    stats = np.zeros((counts.n_pes, N_STATS), dtype=np.int64)
+    _pe_counts(column_tokens, entries, counts.column_nonzeros,
+               np.ascontiguousarray(counts.sram_reads(entries_per_read)), stats)
+    return int(end), int(stalls), stats, int(tokens)
+
+
+@njit(cache=True)
+def _window_tokens(x, kh, kw, sh, sw, out_h, out_w, groups, col, pos, val, fill):
+    """Count (``fill`` false) or write the tokens of :func:`window_tokens`; returns how
+    many. Visits group, position, then the window's ``(c, r, s)`` in scan order."""
+    cg = x.shape[0] // groups
+    cols = cg * kh * kw
+    positions = out_h * out_w
+    n = 0
+    for g in range(groups):
+        for p in range(positions):
+            oy = p // out_w
+            ox = p - oy * out_w
+            for ci in range(cg):
+                for r in range(kh):
+                    for s in range(kw):
+                        v = x[g * cg + ci, oy * sh + r, ox * sw + s]
+                        if v != 0:
+                            if fill:
+                                col[n] = g * cols + (ci * kh + r) * kw + s
+                                pos[n] = p
+                                val[n] = v
+                            n += 1
+    return n
+
+
+def window_tokens(x_padded: np.ndarray, kernel, stride, out_hw, groups: int):
+    """The tokens ``(column, position, value)`` of a conv layer's im2col activation matrix
+    in the LNZD's broadcast order (group by group, position by position, each window's
+    non-zeros in column order), read from its padded ``C x H x W`` input window by window
+    (the matrix is never built). An fc layer is one position whose window is its input."""
+    x = np.ascontiguousarray(x_padded)
+    args = (*kernel, *stride, *out_hw, groups)
+    n = _window_tokens(x, *args, np.zeros(0, np.int64), np.zeros(0, np.int64),
+                       np.zeros(0, x.dtype), False)
+    col, pos = np.empty(n, np.int64), np.empty(n, np.int64)
+    val = np.empty(n, x.dtype)
+    _window_tokens(x, *args, col, pos, val, True)
+    return col, pos, val
+
+
+@njit(cache=True)
+def _column_runs(w):
+    """The non-zeros of ``w`` (``groups x rows x cols``) column by column, so a token's
+    MACs read one contiguous run: ``(col_ptr, values, output rows group * rows + i)``."""
+    groups, rows, cols = w.shape
+    col_ptr = np.zeros(groups * cols + 1, dtype=np.int64)
+    for g in range(groups):
+        for i in range(rows):
+            for c in range(cols):
+                if w[g, i, c] != 0:
+                    col_ptr[g * cols + c + 1] += 1
     col_ptr = np.cumsum(col_ptr)
-    col_value = np.empty(col_ptr[-1], dtype=value.dtype)
-    col_row = np.empty(col_ptr[-1], dtype=out_row.dtype)
-    i = 0
-    for column in range(n_cols):
-        for p in range(n_pes):
-            for e in range(base[p] + ptr[p, column], base[p] + ptr[p, column + 1]):
-                if value[e] != 0:
-                    col_value[i] = value[e]
-                    col_row[i] = out_row[e]
-                    i += 1
-    return col_ptr, col_value, col_row, nonzero
+    cursor = col_ptr[:-1].copy()
+    col_value = np.empty(col_ptr[-1], dtype=w.dtype)
+    col_row = np.empty(col_ptr[-1], dtype=np.int32)
+    for g in range(groups):
+        for i in range(rows):
+            for c in range(cols):
+                if w[g, i, c] != 0:
+                    q = cursor[g * cols + c]
+                    col_value[q] = w[g, i, c]
+                    col_row[q] = g * rows + i
+                    cursor[g * cols + c] = q + 1
+    return col_ptr, col_value, col_row
 
 
 @njit(cache=True)
@@ -253,9 +446,9 @@ def _chunks(token_col, token_pos, cols, n_chunks):
 
 @njit(cache=True, parallel=True)
 def _macs(token_col, token_pos, token_val, bounds, col_ptr, col_value, col_row, acc):
-    """Every token's MACs, its column's entries of all PEs in one run, into ``acc``
-    (positions x rows; ``token_val`` in its dtype, int64 or float64); each accumulator adds
-    its products in token order, as its PE does."""
+    """Every token's MACs, its column's non-zeros in one run, into ``acc`` (positions x
+    rows; ``token_val`` in its dtype, int64 or float64); each accumulator adds its products
+    in token order, as its PE does."""
     for c in prange(len(bounds) - 1):
         for k in range(bounds[c], bounds[c + 1]):
             x = token_val[k]
@@ -265,102 +458,16 @@ def _macs(token_col, token_pos, token_val, bounds, col_ptr, col_value, col_row, 
                 acc[pos, col_row[i]] += col_value[i] * x
 
 
-@njit(cache=True)
-def _pe_counts(token_col, entries, nonzero, reads, stats):
-    """Each PE's busy cycles, entries, MACs, padding and SRAM reads: its per-column figures
-    times the tokens of each column."""
-    tokens = np.zeros(entries.shape[1], dtype=np.int64)
-    for k in range(len(token_col)):
-        tokens[token_col[k]] += 1
-    for p in range(entries.shape[0]):
-        for column in range(entries.shape[1]):
-            n = tokens[column]
-            stats[p, BUSY] += n * max(entries[p, column], 1)
-            stats[p, ENTRIES] += n * entries[p, column]
-            stats[p, MACS] += n * nonzero[p, column]
-            stats[p, SRAM_READS] += n * reads[p, column]
-        stats[p, PADDING] = stats[p, ENTRIES] - stats[p, MACS]
-
-
-@njit(cache=True)
-def _window_tokens(x, kh, kw, sh, sw, out_h, out_w, groups, col, pos, val, scan, fill):
-    """Count (``fill`` false) or write the tokens of :func:`window_tokens`; returns how
-    many. Visits group, position, then the window's ``(c, r, s)`` in scan order."""
-    cg = x.shape[0] // groups
-    cols = cg * kh * kw
-    positions = out_h * out_w
-    n = 0
-    for g in range(groups):
-        for p in range(positions):
-            oy = p // out_w
-            ox = p - oy * out_w
-            for ci in range(cg):
-                for r in range(kh):
-                    for s in range(kw):
-                        v = x[g * cg + ci, oy * sh + r, ox * sw + s]
-                        if v != 0:
-                            if fill:
-                                k = (ci * kh + r) * kw + s
-                                col[n] = g * cols + k
-                                pos[n] = p
-                                val[n] = v
-                                scan[n] = (g * positions + p) * cols + k
-                            n += 1
-    return n
-
-
-def window_tokens(x_padded: np.ndarray, kernel, stride, out_hw, groups: int):
-    """:func:`tokens` of a conv layer's im2col activation matrix, read from its padded
-    ``C x H x W`` input window by window (the matrix is never built: VGG-16's conv1_2 has
-    29 M window elements). An fc layer is one position whose window is its whole input."""
-    x = np.ascontiguousarray(x_padded)
-    args = (*kernel, *stride, *out_hw, groups)
-    n = _window_tokens(x, *args, *(np.zeros(0, np.int64),) * 2, np.zeros(0, x.dtype),
-                       np.zeros(0, np.int64), False)
-    col, pos, scan = (np.empty(n, np.int64) for _ in range(3))
-    val = np.empty(n, x.dtype)
-    _window_tokens(x, *args, col, pos, val, scan, True)
-    return col, pos, val, scan
-
-
-def tokens(columns: np.ndarray, cols: int):
-    """The LNZD's broadcast order of an activation matrix ``columns`` (``positions x
-    groups x cols``: the input vector each position multiplies): group by group, position
-    by position, the non-zeros in column order. Returns ``(column, position, value)``
-    arrays, ``column`` numbered ``group * cols + c``, and each token's index in the scan
-    (the activations the LNZD examined before it, zeros included)."""
-    by_group = np.ascontiguousarray(columns.transpose(1, 0, 2))      # groups x positions x cols
-    scan = np.flatnonzero(by_group)
-    g, pos, c = np.unravel_index(scan, by_group.shape)
-    return ((g * cols + c).astype(np.int64), pos.astype(np.int64), by_group.ravel()[scan],
-            scan.astype(np.int64))
-
-
-def run_pes(csc: Csc, token_col, token_pos, token_val, token_scan, positions: int, *,
-            queue_depth: int, entries_per_read: int, scan_width: int, compute: bool = True):
-    """Run the tokens through the PEs (module docstring). Returns ``(acc positions x
-    groups * rows, cycles, LNZD stall cycles, stats n_pes x N_STATS)``; ``cycles`` is when
-    the last PE finishes its last entry (pipeline drain not included); the stall cycles
-    are those the LNZD held a ready token back because a queue was full (a queue slot frees
-    when its PE pops the token)."""
-    if min(queue_depth, entries_per_read, scan_width) < 1:
-        raise ValueError("queue_depth, entries_per_read and scan_width must be >= 1")
-    groups, rows, _ = csc.shape
-    integer = np.issubdtype(csc.value.dtype, np.integer)
+def column_sums(matrices: np.ndarray, x_padded: np.ndarray, kernel, stride, out_hw,
+                groups: int) -> np.ndarray:
+    """The PEs' sums, product by product in token order (module docstring): ``positions x
+    groups * rows`` of ``matrices`` (``groups x rows x cols``) with the windows of
+    :func:`run_pes`; int64 for integer operands, float64 for float ones."""
+    integer = np.issubdtype(matrices.dtype, np.integer)
     kind = np.int64 if integer else np.float64
-    acc = np.zeros((positions, groups * rows), dtype=kind)
-    stats = np.zeros((csc.n_pes, N_STATS), dtype=np.int64)
-    token_col = np.ascontiguousarray(token_col, np.int64)
-    entries = np.ascontiguousarray(csc.column_entries())
-    end, stalls = _timing(token_col, np.ascontiguousarray(token_scan, np.int64),
-                          np.ascontiguousarray(entries.T), queue_depth, scan_width)
-    col_ptr, col_value, col_row, nonzero = _by_column(csc.ptr, csc.base, csc.value,
-                                                      csc.out_row)
-    _pe_counts(token_col, entries, nonzero,
-               np.ascontiguousarray(csc.sram_reads(entries_per_read)), stats)
-    if compute:
-        token_pos = np.ascontiguousarray(token_pos, np.int64)
-        bounds = _chunks(token_col, token_pos, csc.shape[2], MAC_CHUNKS)
-        _macs(token_col, token_pos, np.ascontiguousarray(token_val).astype(kind), bounds,
-              col_ptr, col_value, col_row, acc)
-    return acc, int(end), int(stalls), stats
+    col, pos, val = window_tokens(x_padded, kernel, stride, out_hw, groups)
+    col_ptr, col_value, col_row = _column_runs(np.ascontiguousarray(matrices))
+    acc = np.zeros((out_hw[0] * out_hw[1], matrices.shape[0] * matrices.shape[1]), kind)
+    bounds = _chunks(col, pos, matrices.shape[2], MAC_CHUNKS)
+    _macs(col, pos, val.astype(kind), bounds, col_ptr, col_value, col_row, acc)
+    return acc

@@ -152,6 +152,40 @@ def estimate_read(st, last_set, addrs, n_addrs, cycle, fold, fold_words):
 
 
 @njit(cache=True)
+def estimate_misses(st, n_addrs, cycle, fold, fold_words):
+    """Serve one demand row of ``n_addrs`` addresses known to be outside the window (none
+    seen since the last epoch): :func:`estimate_read`'s set bookkeeping, a set at a time,
+    without looking the addresses up or marking them (see :func:`estimate_mark`)."""
+    if st[EST_FIRST_SEEN] == 0 and n_addrs > 0:
+        st[EST_FIRST_CYCLE] = cycle
+        st[EST_FIRST_SEEN] = 1
+    left = n_addrs
+    while left > 0:
+        take = min(left, st[EST_ITEMS] - st[EST_ELEMS])
+        st[EST_ELEMS] += take
+        left -= take
+        if st[EST_ELEMS] == st[EST_ITEMS]:
+            st[EST_ELEMS] = 0
+            st[EST_CUR] += 1
+            if st[EST_CUR] == st[EST_END] + 1:
+                _estimate_epoch(st, cycle, fold, fold_words)
+
+
+@njit(cache=True)
+def estimate_window_size(st):
+    """Addresses entered since the last epoch (the window's filled sets and the current)."""
+    return (st[EST_CUR] - st[EST_START]) * st[EST_ITEMS] + st[EST_ELEMS]
+
+
+@njit(cache=True)
+def estimate_mark(st, last_set, addrs, n_addrs):
+    """Put addresses served by :func:`estimate_misses` since the last epoch in the window
+    (``last_set``: any set id of the window makes a later demand a hit)."""
+    for j in range(n_addrs):
+        last_set[addrs[j]] = st[EST_CUR]
+
+
+@njit(cache=True)
 def estimate_finish(st, fold, fold_words):
     """``complete_all_prefetches``: fetch the sets filled since the last epoch."""
     items = st[EST_ITEMS]
@@ -281,10 +315,22 @@ def _flush_line(st, lines):
 @njit(cache=True)
 def write_row(st, lines, n_words, cycle, fold, fold_words, faithful):
     """``service_writes`` of one demand row with ``n_words`` outputs; returns the cycle the
-    row is serviced (``cycle`` plus any wait for a drain)."""
+    row is serviced (``cycle`` plus any wait for a drain). Word by word as SCALE-Sim, except
+    that the quiet words before the next event (a full line, the buffer full during a drain,
+    a drain starting) are taken in one step."""
     now = cycle
     bw = st[WR_BW]
-    for _ in range(n_words):
+    left = n_words
+    while left > 0:
+        if now < st[WR_DRAIN_END]:    # quiet while free stays > 0
+            quiet = min(left, bw - st[WR_LINE_IDX], st[WR_FREE]) - 1
+        else:                         # quiet while free stays >= active
+            quiet = min(left - 1, bw - st[WR_LINE_IDX] - 1, st[WR_FREE] - st[WR_ACTIVE])
+        if quiet > 0:
+            st[WR_FREE] -= quiet
+            st[WR_LINE_IDX] += quiet
+            left -= quiet
+        left -= 1
         st[WR_FREE] -= 1
         st[WR_LINE_IDX] += 1
         if st[WR_LINE_IDX] == bw:

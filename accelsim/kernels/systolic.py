@@ -17,7 +17,10 @@ write buffer (:mod:`accelsim.kernels.scalesim_memory`); a row waits for the slow
 three, and that wait is a stall. The layer's cycles are the last row's serviced cycle.
 
 :func:`simulate_layer` walks all rows in numba (no traces are stored) and returns SCALE-Sim's
-report figures; :func:`conv_values` computes the real outputs of the same GEMM.
+report figures; :func:`conv_values` computes the real outputs of the same GEMM. In CALC mode a
+fold that demands each address once and none in the read buffer's window (or whose window an
+epoch has just emptied) is counted, not looked up (:func:`_walk`): reads never stall
+there, so only how many addresses each row demands matters.
 """
 
 from __future__ import annotations
@@ -101,49 +104,84 @@ def _ifmap_addr(g, pixels, window, p, t):
 
 
 @njit(cache=True)
-def _demand_row(g, pixels, window, buf, k, fc, fr):
-    """Row ``k`` of fold (``fc``, ``fr``): its ifmap addresses into ``buf[0]`` and filter
-    addresses into ``buf[1]`` (row order, padding dropped); returns the two counts and the
-    number of outputs. Lanes are the demand matrix's columns; a skewed block's lane ``l``
-    holds source row ``k - l - offset``."""
-    r_arr, c_arr, t_len, win = g[G_R], g[G_C], g[G_T], g[G_WIN]
+def _ifmap_row(g, pixels, window, out, k, fc, fr):
+    """Row ``k`` of fold (``fc``, ``fr``): its ifmap addresses into ``out`` (row order,
+    padding dropped); returns their number. Lanes are the demand matrix's columns; a skewed
+    block's lane ``l`` holds source row ``k - l - offset``."""
+    r_arr, c_arr, t_len = g[G_R], g[G_C], g[G_T]
     hp, wp, df = g[G_HP], g[G_WP], g[G_DF]
-    rows_used = min(r_arr, g[G_SR] - fr * r_arr)
-    cols_used = min(c_arr, g[G_SC] - fc * c_arr)
-    n_if = n_fi = 0
+    n = 0
     if df != IS:   # os: lane l streams pixel fr*R + l; ws: window element fr*R + l
+        rows_used = min(r_arr, g[G_SR] - fr * r_arr)
         offset = 0 if df == OS else r_arr
         for lane in range(max(0, k - offset - t_len + 1), min(rows_used, k - offset + 1)):
             s = k - lane - offset
             p, t = (fr * r_arr + lane, s) if df == OS else (s, fr * r_arr + lane)
             if pixels[p, 1] + window[t, 1] < hp and pixels[p, 2] + window[t, 2] < wp:
-                buf[0, n_if] = pixels[p, 0] + window[t, 0]
-                n_if += 1
-    stationary = fr * r_arr + r_arr - 1 - k      # ws/is: element loaded at row k (flipped)
-    if df == OS:
-        for lane in range(max(0, k - t_len + 1), min(cols_used, k + 1)):
-            buf[1, n_fi] = (fc * c_arr + lane) * win + k - lane
-            n_fi += 1
-        first = max(0, k - t_len + 2 - r_arr)    # outputs leave flipped, bottom row first
-        last = min(cols_used - 1, k - t_len + 1 - r_arr + rows_used)
-        return n_if, n_fi, max(0, last - first + 1)
-    if k < r_arr and stationary < win:
-        for lane in range(cols_used):
-            if df == WS:
-                buf[1, n_fi] = (fc * c_arr + lane) * win + stationary
-                n_fi += 1
-            else:
-                p = fc * c_arr + lane
-                if (pixels[p, 1] + window[stationary, 1] < hp
-                        and pixels[p, 2] + window[stationary, 2] < wp):
-                    buf[0, n_if] = pixels[p, 0] + window[stationary, 0]
-                    n_if += 1
-    if df == IS:
+                out[n] = pixels[p, 0] + window[t, 0]
+                n += 1
+        return n
+    stationary = fr * r_arr + r_arr - 1 - k      # is: element loaded at row k (flipped)
+    if k < r_arr and stationary < g[G_WIN]:
+        for lane in range(min(c_arr, g[G_SC] - fc * c_arr)):
+            p = fc * c_arr + lane
+            if (pixels[p, 1] + window[stationary, 1] < hp
+                    and pixels[p, 2] + window[stationary, 2] < wp):
+                out[n] = pixels[p, 0] + window[stationary, 0]
+                n += 1
+    return n
+
+
+@njit(cache=True)
+def _filter_row(g, out, k, fc, fr):
+    """Row ``k`` of fold (``fc``, ``fr``): its filter addresses into ``out``; their number."""
+    r_arr, c_arr, t_len, win, df = g[G_R], g[G_C], g[G_T], g[G_WIN], g[G_DF]
+    n = 0
+    if df == OS:   # lane l streams filter fc*C + l
+        for lane in range(max(0, k - t_len + 1), min(c_arr, g[G_SC] - fc * c_arr, k + 1)):
+            out[n] = (fc * c_arr + lane) * win + k - lane
+            n += 1
+    elif df == WS:   # element loaded at row k (flipped) of every filter
+        stationary = fr * r_arr + r_arr - 1 - k
+        if k < r_arr and stationary < win:
+            for lane in range(min(c_arr, g[G_SC] - fc * c_arr)):
+                out[n] = (fc * c_arr + lane) * win + stationary
+                n += 1
+    else:          # is: lane l streams window element fr*R + l of every filter
+        rows_used = min(r_arr, g[G_SR] - fr * r_arr)
         for lane in range(max(0, k - r_arr - t_len + 1), min(rows_used, k - r_arr + 1)):
-            buf[1, n_fi] = (k - lane - r_arr) * win + fr * r_arr + lane
-            n_fi += 1
-    outputs = min(cols_used, k - 2 * r_arr + 2) - max(0, k - 2 * r_arr - t_len + 2)
-    return n_if, n_fi, max(0, outputs)
+            out[n] = (k - lane - r_arr) * win + fr * r_arr + lane
+            n += 1
+    return n
+
+
+@njit(cache=True)
+def _row_outputs(g, k, fc, fr):
+    """Outputs row ``k`` of fold (``fc``, ``fr``) writes (os: they leave flipped, bottom row
+    first; ws / is: one per column from row ``2R - 2``)."""
+    r_arr, t_len = g[G_R], g[G_T]
+    rows_used = min(r_arr, g[G_SR] - fr * r_arr)
+    cols_used = min(g[G_C], g[G_SC] - fc * g[G_C])
+    if g[G_DF] == OS:
+        first = max(0, k - t_len + 2 - r_arr)
+        last = min(cols_used - 1, k - t_len + 1 - r_arr + rows_used)
+        return max(0, last - first + 1)
+    return max(0, min(cols_used, k - 2 * r_arr + 2) - max(0, k - 2 * r_arr - t_len + 2))
+
+
+@njit(cache=True)
+def _row_count(g, operand, k, fc, fr):
+    """How many addresses :func:`_ifmap_row` / :func:`_filter_row` give row ``k`` when no
+    ifmap address is padding (:func:`_no_overrun`): a skewed band's lanes or a stationary
+    row's columns, without making the addresses."""
+    r_arr, c_arr, t_len, df = g[G_R], g[G_C], g[G_T], g[G_DF]
+    rows_used = min(r_arr, g[G_SR] - fr * r_arr)
+    cols_used = min(c_arr, g[G_SC] - fc * c_arr)
+    if (df == IS and operand == IFMAP) or (df == WS and operand == FILTER):   # stationary
+        return cols_used if k < r_arr and fr * r_arr + r_arr - 1 - k < g[G_SR] else 0
+    offset = r_arr if df == IS or df == WS else 0
+    lanes = cols_used if df == OS and operand == FILTER else rows_used
+    return max(0, min(lanes, k - offset + 1) - max(0, k - offset - t_len + 1))
 
 
 @njit(cache=True)
@@ -199,17 +237,166 @@ def _track(summary, start, stop, serviced, present):
 
 
 @njit(cache=True)
-def _walk(g, pixels, window, fmat, calc, ifmap_sram, filter_sram, wr, lines, folds, summary,
-          utilization):
+def _no_overrun(g):
+    """True if no window runs past the padded input (no ifmap address is padding)."""
+    return ((g[G_E] - 1) * g[G_SH] + g[G_KH] <= g[G_HP]
+            and (g[G_F] - 1) * g[G_SW] + g[G_KW] <= g[G_WP])
+
+
+@njit(cache=True)
+def _repeat_free(g, window, operand, fc, fr):
+    """True if fold (``fc``, ``fr``) demands each of its ``operand`` addresses at most once.
+    A filter address is a (filter, window element) pair, each demanded once a fold. An ifmap
+    address is a pixel's window corner plus an element's offset: distinct pixels' windows
+    cannot share an input when the fold has one pixel or the strides are at least the kernel,
+    nor can elements at one kernel position (``ky``, ``kx``: their offsets differ by channel
+    only, corners by a pixel)."""
+    if operand == FILTER:
+        return True
+    r_arr, c_arr, df = g[G_R], g[G_C], g[G_DF]
+    if df == OS:
+        first, end, n_pixels = 0, g[G_WIN], min(r_arr, g[G_SR] - fr * r_arr)
+    else:
+        first = fr * r_arr
+        end = min(first + r_arr, g[G_WIN])
+        n_pixels = g[G_PX] if df == WS else min(c_arr, g[G_SC] - fc * c_arr)
+    if n_pixels == 1 or (g[G_SH] >= g[G_KH] and g[G_SW] >= g[G_KW]):
+        return True
+    for t in range(first + 1, end):
+        if window[t, 1] != window[first, 1] or window[t, 2] != window[first, 2]:
+            return False
+    return True
+
+
+@njit(cache=True)
+def _channels(g, window, fr):
+    """The lowest and highest channel of row fold ``fr``'s window elements (ws / is)."""
+    first = fr * g[G_R]
+    low, high = g[G_CH], -1
+    for t in range(first, min(first + g[G_R], g[G_WIN])):
+        low = min(low, window[t, 0] % g[G_CH])
+        high = max(high, window[t, 0] % g[G_CH])
+    return low, high
+
+
+@njit(cache=True)
+def _ifmap_disjoint(g, window, f1, f2):
+    """True if folds ``f1`` and ``f2`` cannot demand a common ifmap address: ws / is, their
+    window elements (row folds) have no channel in common or (one pixel) are other elements;
+    os, their pixels' windows do not overlap (other pixels, strides at least the kernel)."""
+    fr1, fr2 = f1 % g[G_ROW_FOLDS], f2 % g[G_ROW_FOLDS]
+    if g[G_DF] == OS:
+        return fr1 != fr2 and g[G_SH] >= g[G_KH] and g[G_SW] >= g[G_KW]
+    if fr1 == fr2:
+        return False
+    if g[G_PX] == 1:
+        return True
+    low1, high1 = _channels(g, window, fr1)
+    low2, high2 = _channels(g, window, fr2)
+    return high1 < low2 or high2 < low1
+
+
+_FRESH_LOOKBACK = 64   # folds an ifmap fold is compared with before it is walked instead
+
+
+@njit(cache=True)
+def _fresh(g, window, operand, fold, epoch_fold):
+    """True if fold ``fold`` demands none of the addresses in the CALC window, which holds
+    only addresses of folds ``epoch_fold .. fold - 1`` (an epoch ended in ``epoch_fold``).
+    A filter address is demanded by the folds of one filter block (os), of one window block
+    (is) or by one fold (ws)."""
+    fr = fold % g[G_ROW_FOLDS]
+    if operand == FILTER:
+        if g[G_DF] == OS:
+            return fr == 0
+        return g[G_DF] == WS or fold - g[G_ROW_FOLDS] < epoch_fold
+    if fold - epoch_fold > _FRESH_LOOKBACK:
+        return False
+    for other in range(epoch_fold, fold):
+        if not _ifmap_disjoint(g, window, other, fold):
+            return False
+    return True
+
+
+@njit(cache=True)
+def _filter_demanded_again(g, fold):
+    """False if no later fold can demand a filter address of ``fold`` (its counted addresses
+    then need no place in the window)."""
+    fc, fr = fold // g[G_ROW_FOLDS], fold % g[G_ROW_FOLDS]
+    if g[G_DF] == OS:
+        return fr < g[G_ROW_FOLDS] - 1
+    return g[G_DF] == IS and fc < g[G_COL_FOLDS] - 1
+
+
+@njit(cache=True)
+def _operand_row(g, pixels, window, operand, out, k, fc, fr):
+    if operand == IFMAP:
+        return _ifmap_row(g, pixels, window, out, k, fc, fr)
+    return _filter_row(g, out, k, fc, fr)
+
+
+@njit(cache=True)
+def _calc_mark(g, pixels, window, operand, est, last_set, out, fold, first_row, left):
+    """Put the last ``left`` addresses of a fold counted from row ``first_row`` (those since
+    the last epoch) in the window, walking its rows backwards."""
+    fc, fr = fold // g[G_ROW_FOLDS], fold % g[G_ROW_FOLDS]
+    k = g[G_FOLD_ROWS] - 1
+    while left > 0 and k >= first_row:
+        n = _operand_row(g, pixels, window, operand, out, k, fc, fr)
+        take = min(n, left)
+        mem.estimate_mark(est, last_set, out[n - take:n], take)
+        left -= take
+        k -= 1
+
+
+_PENDING = 16   # counted fold ends a read buffer holds back from its window
+
+
+@njit(cache=True)
+def _mark_pending(g, pixels, window, operand, est, last_set, out, pending, n_pending):
+    """Put the counted fold ends held back (``pending[operand]``: fold, first counted row,
+    addresses in the window) in the window: a fold that looks its addresses up is next. Held
+    back because a fresh fold (:func:`_fresh`) needs no lookups and an epoch's end makes them
+    moot."""
+    for i in range(n_pending[operand]):
+        _calc_mark(g, pixels, window, operand, est, last_set, out, pending[operand, i, 0],
+                   pending[operand, i, 1], pending[operand, i, 2])
+    n_pending[operand] = 0
+
+
+@njit(cache=True)
+def _hold_back(g, pixels, window, operand, est, last_set, out, pending, n_pending, fold,
+               first_row):
+    """Fold ``fold`` was counted from row ``first_row``: hold its window entries back."""
+    if n_pending[operand] == _PENDING:
+        _mark_pending(g, pixels, window, operand, est, last_set, out, pending, n_pending)
+    i = n_pending[operand]
+    pending[operand, i, 0] = fold
+    pending[operand, i, 1] = first_row
+    pending[operand, i, 2] = mem.estimate_window_size(est)
+    n_pending[operand] = i + 1
+
+
+@njit(cache=True)
+def _walk(g, pixels, window, fmat, calc, count_misses, ifmap_sram, filter_sram, wr, lines,
+          folds, summary, utilization):
     """Every demand row of every fold through the three buffers (see the module docstring).
 
     ``ifmap_sram`` / ``filter_sram``: ``(CALC state, last set per address, USER state, set
     ptr, set ids)`` (the unused mode's arrays are dummies); ``wr``, ``lines``: the ofmap SRAM.
+    ``count_misses``: in CALC mode, count (:func:`_row_count`; made only if some could be
+    padding), not look up, the addresses of a repeat-free fold that are sure to miss: all of
+    a fresh fold (:func:`_fresh`), the rest of one after an epoch ends in it (the window then
+    holds only this fold's addresses, each demanded once); enter them in the window only
+    when a later fold looks addresses up (:func:`_hold_back`). False looks every address up
+    (the reference, for tests).
     """
     faithful = g[G_FAITHFUL] == 1
     if_est, if_last, if_usr, if_ptr, if_ids = ifmap_sram
     fi_est, fi_last, fi_usr, fi_ptr, fi_ids = filter_sram
     optimized = g[G_BLOCK] > 0
+    counting = calc and count_misses and not optimized
+    exact_counts = _no_overrun(g)
     buf = np.empty((2, max(g[G_R] * max(1, g[G_BLOCK]), g[G_C])), dtype=np.int64)
     ifmap, filt = buf[0], buf[1]
     if_words = folds[:, F_IFMAP_WORDS]
@@ -217,6 +404,9 @@ def _walk(g, pixels, window, fmat, calc, ifmap_sram, filter_sram, wr, lines, fol
     of_words = folds[:, F_OFMAP_WORDS]
     stall = 0
     last_out = 0
+    if_epoch = fi_epoch = 0        # the fold in which each read buffer's last epoch ended
+    pending = np.zeros((2, _PENDING, 3), dtype=np.int64)    # per operand, _hold_back
+    n_pending = np.zeros(2, dtype=np.int64)
     n_rows = g[G_FOLD_ROWS]
     for fold in range(g[G_COL_FOLDS] * g[G_ROW_FOLDS]):
         fc = fold // g[G_ROW_FOLDS]
@@ -228,16 +418,53 @@ def _walk(g, pixels, window, fmat, calc, ifmap_sram, filter_sram, wr, lines, fol
         utilization[0] += mapping
         utilization[1] += compute
         folds[fold, F_ROWS] = n_rows
+        if_free = counting and _repeat_free(g, window, IFMAP, fc, fr)
+        fi_free = counting
+        if_from = 0 if if_free and _fresh(g, window, IFMAP, fold, if_epoch) else n_rows
+        fi_from = 0 if fi_free and _fresh(g, window, FILTER, fold, fi_epoch) else n_rows
+        if if_from > 0 and n_pending[IFMAP]:
+            _mark_pending(g, pixels, window, IFMAP, if_est, if_last, ifmap, pending, n_pending)
+        if fi_from > 0 and n_pending[FILTER]:
+            _mark_pending(g, pixels, window, FILTER, fi_est, fi_last, filt, pending, n_pending)
         for k in range(n_rows):
             cycle = fold * n_rows + k + stall
             if optimized:
                 n_if, n_fi, n_of = _demand_row_optimized(g, pixels, window, fmat, buf, k, fc,
                                                          fr)
+            elif calc:   # from row *_from on, sure misses: counted, not looked up
+                if_start, fi_start = if_est[mem.EST_START], fi_est[mem.EST_START]
+                if k < if_from:
+                    n_if = _ifmap_row(g, pixels, window, ifmap, k, fc, fr)
+                    mem.estimate_read(if_est, if_last, ifmap, n_if, cycle, fold, if_words)
+                else:
+                    n_if = _row_count(g, IFMAP, k, fc, fr) if exact_counts else \
+                        _ifmap_row(g, pixels, window, ifmap, k, fc, fr)
+                    mem.estimate_misses(if_est, n_if, cycle, fold, if_words)
+                if k < fi_from:
+                    n_fi = _filter_row(g, filt, k, fc, fr)
+                    mem.estimate_read(fi_est, fi_last, filt, n_fi, cycle, fold, fi_words)
+                else:
+                    n_fi = _row_count(g, FILTER, k, fc, fr)
+                    mem.estimate_misses(fi_est, n_fi, cycle, fold, fi_words)
+                if if_est[mem.EST_START] != if_start:     # an epoch ended in the row
+                    if_epoch = fold
+                    n_pending[IFMAP] = 0
+                    if if_free and if_from == n_rows:    # count the rest of the fold
+                        if_from = k + 1
+                if fi_est[mem.EST_START] != fi_start:
+                    fi_epoch = fold
+                    n_pending[FILTER] = 0
+                    if fi_free and fi_from == n_rows:
+                        fi_from = k + 1
+                n_of = _row_outputs(g, k, fc, fr)
             else:
-                n_if, n_fi, n_of = _demand_row(g, pixels, window, buf, k, fc, fr)
-            if calc:
+                n_if = _ifmap_row(g, pixels, window, ifmap, k, fc, fr)
+                n_fi = _filter_row(g, filt, k, fc, fr)
+                n_of = _row_outputs(g, k, fc, fr)
+            if optimized and calc:
                 mem.estimate_read(if_est, if_last, ifmap, n_if, cycle, fold, if_words)
                 mem.estimate_read(fi_est, fi_last, filt, n_fi, cycle, fold, fi_words)
+            if calc:
                 if_stall = fi_stall = 0
             else:
                 if_stall = mem.user_read(if_usr, if_ptr, if_ids, ifmap, n_if, cycle, fold,
@@ -255,6 +482,12 @@ def _walk(g, pixels, window, fmat, calc, ifmap_sram, filter_sram, wr, lines, fol
             folds[fold, F_STALL] += row_stall
             last_out = out
             summary[S_CYCLES] = max(summary[S_CYCLES], out)
+        if if_from < n_rows:
+            _hold_back(g, pixels, window, IFMAP, if_est, if_last, ifmap, pending, n_pending,
+                       fold, if_from)
+        if fi_from < n_rows and _filter_demanded_again(g, fold):
+            _hold_back(g, pixels, window, FILTER, fi_est, fi_last, filt, pending, n_pending,
+                       fold, fi_from)
     last_fold = g[G_COL_FOLDS] * g[G_ROW_FOLDS] - 1
     if calc:
         mem.estimate_finish(if_est, last_fold, if_words)
@@ -400,7 +633,7 @@ def output_writes(g: np.ndarray) -> int:
 
 def simulate_layer(g: np.ndarray, *, calc: bool, sram_words: tuple[int, int, int],
                    words_per_cycle: tuple[int, int, int], kept: np.ndarray | None = None,
-                   fmat: np.ndarray | None = None) -> dict:
+                   fmat: np.ndarray | None = None, count_misses: bool = True) -> dict:
     """Run one GEMM's demand rows through SCALE-Sim's memory system.
 
     ``sram_words``: ifmap, filter, ofmap SRAM capacities in words; ``words_per_cycle``:
@@ -409,6 +642,8 @@ def simulate_layer(g: np.ndarray, *, calc: bool, sram_words: tuple[int, int, int
     mean mapping efficiency and compute utilization, and each buffer's DRAM words and
     first / last DRAM cycle. ``kept``: see :func:`address_tables`; ``fmat``: the compressed
     filter of the optimized sparse mapping (:func:`_demand_row_optimized`).
+    ``count_misses``: CALC mode's shortcut for repeat-free folds (:func:`_walk`);
+    False looks every address up (the reference the tests hold it to).
     """
     g = np.ascontiguousarray(g, dtype=np.int64)
     tables = address_tables(g, kept)
@@ -439,8 +674,8 @@ def simulate_layer(g: np.ndarray, *, calc: bool, sram_words: tuple[int, int, int
     summary = np.zeros(N_SUMMARY, dtype=np.int64)
     summary[[S_IFMAP_SRAM_START, S_FILTER_SRAM_START, S_OFMAP_SRAM_START]] = -(2 ** 62)
     utilization = np.zeros(2, dtype=np.float64)
-    _walk(g, *tables, fmat, calc, ifmap_sram, filter_sram, wr, lines, folds, summary,
-          utilization)
+    _walk(g, *tables, fmat, calc, count_misses, ifmap_sram, filter_sram, wr, lines, folds,
+          summary, utilization)
     dram = [_read_dram(buffer, calc) for buffer in (ifmap_sram, filter_sram)]
     dram.append((wr[mem.WR_ACCESS], wr[mem.WR_TRACE_START], wr[mem.WR_TRACE_STOP]))
     return {"folds": folds, "summary": summary,

@@ -94,8 +94,9 @@ def _batch_input(image: np.ndarray, seed: int, batch: int) -> np.ndarray:
 
 
 def _zero_fraction(tensor) -> float:
-    values = fixedpoint.raw(tensor)
-    return float(np.count_nonzero(values == 0) / values.size) if values.size else 0.0
+    values = fixedpoint.raw(tensor)   # zeros counted without a boolean copy of the tensor
+    return float((values.size - np.count_nonzero(values)) / values.size) if values.size \
+        else 0.0
 
 
 def simulate(arch: ArchConfig | str | Path, network: Network | str | Path, *, seed: int = 0,
