@@ -181,6 +181,17 @@ def _packs_every_cycle(chunk_len, k0, k1, threads, lookahead):
 
 
 @njit(cache=True)
+def _store_stats(stats, core, cycles, items, pairs, chunks, nonempty, idle):
+    """One core's row of the stats table (the column order of ``CYCLES``..)."""
+    stats[core, CYCLES] = cycles
+    stats[core, ITEMS] = items
+    stats[core, PAIRS] = pairs
+    stats[core, WEIGHT_CHUNKS] = chunks
+    stats[core, NONEMPTY_ITEMS] = nonempty
+    stats[core, IDLE_THREAD_CYCLES] = idle
+
+
+@njit(cache=True)
 def _dense_core(core, filter_ptr, ranges, chunk_len, threads, lookahead, entry_cycles, stats):
     """The dynamic schedule of a core without skipping (every element a pair, so the pairs
     do not depend on the data), in closed form when :func:`_packs_every_cycle`: no thread
@@ -215,12 +226,7 @@ def _dense_core(core, filter_ptr, ranges, chunk_len, threads, lookahead, entry_c
         idle = spent * threads - left
         entry_cycles[e1 - 1] += spent
         cycles += spent
-    stats[core, CYCLES] = cycles
-    stats[core, ITEMS] = items
-    stats[core, PAIRS] = total
-    stats[core, WEIGHT_CHUNKS] = (e1 - e0) * n_k
-    stats[core, NONEMPTY_ITEMS] = items
-    stats[core, IDLE_THREAD_CYCLES] = idle
+    _store_stats(stats, core, cycles, items, total, (e1 - e0) * n_k, items, idle)
 
 
 @njit(cache=True)
@@ -365,12 +371,7 @@ def _walk_runs(core, filters, filter_ptr, ranges, wcodes, acodes, chunk_len, fil
     if last_entry >= filter_ptr[core]:
         entry_cycles[last_entry] += tail
     cycles += tail
-    stats[core, CYCLES] = cycles
-    stats[core, ITEMS] = items
-    stats[core, PAIRS] = pairs_total
-    stats[core, WEIGHT_CHUNKS] = chunks
-    stats[core, NONEMPTY_ITEMS] = nonempty
-    stats[core, IDLE_THREAD_CYCLES] = idle
+    _store_stats(stats, core, cycles, items, pairs_total, chunks, nonempty, idle)
 
 
 @njit(cache=True)
@@ -443,14 +444,9 @@ def _run_core(core, filters, filter_ptr, ranges, wcodes, acodes, wvals, avals, c
     if last >= filter_ptr[core]:
         entry_cycles[last] += tail
     cycles += tail
-    stats[core, CYCLES] = cycles
-    stats[core, ITEMS] = items
-    stats[core, PAIRS] = pairs_total
-    stats[core, WEIGHT_CHUNKS] = chunks
-    stats[core, NONEMPTY_ITEMS] = nonempty
     # Static mode: every thread-cycle not spent on a pair idled (bound threads, or no item).
-    stats[core, IDLE_THREAD_CYCLES] = cycles * threads - pairs_total if mode == STATIC \
-        else idle
+    _store_stats(stats, core, cycles, items, pairs_total, chunks, nonempty,
+                 cycles * threads - pairs_total if mode == STATIC else idle)
 
 
 @njit(cache=True, parallel=True)
