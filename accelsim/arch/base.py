@@ -183,11 +183,21 @@ class Core(Unit):
     def count_layer(self, layer: Layer, inputs: list, weights, bias, output) -> LayerRun:
         """:meth:`run_layer` for a layer whose ``output`` is already known (from a run with
         the same :meth:`value_key`): identical counts, work and stats; the run carries
-        ``output``. Default: the full run_layer; a core whose kernels can count without
-        the arithmetic overrides this to skip it."""
-        run = self.run_layer(layer, inputs, weights, bias)
-        run.output = output
+        ``output``. A conv/fc layer goes to :meth:`count_weighted`; any other layer, or one
+        that hook declines, runs whole."""
+        run = self.count_weighted(layer, inputs, weights, bias, output) \
+            if layer.has_weights else None
+        if run is None:
+            run = self.run_layer(layer, inputs, weights, bias)
+            run.output = output
         return run
+
+    def count_weighted(self, layer: Layer, inputs: list, weights, bias,
+                       output) -> LayerRun | None:
+        """Hook: a conv/fc layer's run counted without the arithmetic (``output`` known, and
+        carried by the run), or None to run it whole. Cores whose kernels can count alone
+        override it."""
+        return None
 
     # ---- hooks ---------------------------------------------------------------------------
     def tile(self, layer: Layer):

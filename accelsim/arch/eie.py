@@ -169,10 +169,9 @@ class Core(base.Core):
     def compute(self, layer: Layer, inputs: list, weights, bias, tiling) -> base.LayerRun:
         return self._run(layer, inputs, weights, bias, tiling)
 
-    def count_layer(self, layer: Layer, inputs: list, weights, bias, output) -> base.LayerRun:
+    def count_weighted(self, layer: Layer, inputs: list, weights, bias,
+                       output) -> base.LayerRun:
         """The PEs' cycles and counts without the sums (``output`` is known)."""
-        if not layer.has_weights:
-            return super().count_layer(layer, inputs, weights, bias, output)
         return self._run(layer, inputs, weights, bias, self.tile(layer), output)
 
     def _run(self, layer: Layer, inputs: list, weights, bias, tiling,

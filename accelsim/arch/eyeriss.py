@@ -185,11 +185,10 @@ class Core(base.Core):
         batch = first.shape[0] if first.ndim == 4 else 1
         return self.compute(layer, inputs, weights, bias, self.tile(layer, batch))
 
-    def count_layer(self, layer: Layer, inputs: list, weights, bias, output) -> base.LayerRun:
+    def count_weighted(self, layer: Layer, inputs: list, weights, bias,
+                       output) -> base.LayerRun:
         """conv/fc counted without the MACs' arithmetic (:func:`rs.count_passes` reads only
-        the ifmap's zeros, once per row and tap); pooling and adds are cheap and run whole."""
-        if not layer.has_weights:
-            return super().count_layer(layer, inputs, weights, bias, output)
+        the ifmap's zeros, once per row and tap)."""
         x = _batched(inputs[0])
         mapping = self.tile(layer, fixedpoint.raw(x).shape[0])
         _, counts, work, stats = self._conv(layer, x, weights, bias, mapping,

@@ -147,10 +147,9 @@ class Core(base.Core):
             return self._vector_layer(layer, inputs)
         return self._weighted_layer(layer, inputs, weights, bias)
 
-    def count_layer(self, layer: Layer, inputs: list, weights, bias, output) -> base.LayerRun:
+    def count_weighted(self, layer: Layer, inputs: list, weights, bias,
+                       output) -> base.LayerRun:
         """The schedule and counts without the sums (``output`` is known)."""
-        if not layer.has_weights:
-            return super().count_layer(layer, inputs, weights, bias, output)
         return self._weighted_layer(layer, inputs, weights, bias, output)
 
     def _weighted_layer(self, layer: Layer, inputs: list, weights, bias,

@@ -188,10 +188,9 @@ class Core(base.Core):
             return self._vector_layer(layer, inputs)
         return self._weighted_layer(layer, inputs, weights, bias, tiling)
 
-    def count_layer(self, layer: Layer, inputs: list, weights, bias, output) -> base.LayerRun:
+    def count_weighted(self, layer: Layer, inputs: list, weights, bias,
+                       output) -> base.LayerRun:
         """The PEs' cycles and counts without the sums (``output`` is known)."""
-        if not layer.has_weights:
-            return super().count_layer(layer, inputs, weights, bias, output)
         return self._weighted_layer(layer, inputs, weights, bias, self.tile(layer), output)
 
     def _weighted_layer(self, layer: Layer, inputs: list, weights, bias, t,

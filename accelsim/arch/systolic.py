@@ -232,10 +232,9 @@ class Core(base.Core):
             return self._vector_layer(layer, inputs)
         return self._gemm_run(layer, inputs[0], weights, bias, mapping, None)
 
-    def count_layer(self, layer: Layer, inputs: list, weights, bias, output) -> base.LayerRun:
+    def count_weighted(self, layer: Layer, inputs: list, weights, bias,
+                       output) -> base.LayerRun:
         """Counts, timing and stats without the GEMM: the output is known already."""
-        if not layer.has_weights:
-            return super().count_layer(layer, inputs, weights, bias, output)
         return self._gemm_run(layer, inputs[0], weights, bias, self.tile(layer), output)
 
     def _gemm_run(self, layer, x, weights, bias, mapping, output) -> base.LayerRun:
