@@ -44,6 +44,13 @@ class Comparison:
     networks: pd.DataFrame
     results: dict[tuple[str, str], Result]
 
+    @classmethod
+    def of(cls, results: dict[tuple[str, str], Result], baseline: str) -> Comparison:
+        """The tables of finished runs keyed by (workload, arch name) against ``baseline``
+        (for callers that run the designs themselves, e.g. counting on recorded values)."""
+        layers = _layer_table(results, baseline)
+        return cls(baseline, layers, _network_table(layers, baseline), results)
+
     def save(self, path: str | Path) -> list[Path]:
         """Write the per-layer table and the per-network table (``<stem>.networks``)."""
         return write_tables(path, {"": self.layers, ".networks": self.networks})
@@ -78,8 +85,7 @@ def compare(archs: Sequence[ArchConfig | str | Path], workloads: Sequence[Networ
             row_config, row_tensors = topology_row(config, network, shared)   # a row's N:M
             results[(network.name, config.name)] = simulate(row_config, network, seed=seed,
                                                             tensors=row_tensors)
-    layers = _layer_table(results, baseline)
-    return Comparison(baseline, layers, _network_table(layers, baseline), results)
+    return Comparison.of(results, baseline)
 
 
 def _networks(workloads: Sequence[Network | str | Path]) -> list[Network]:

@@ -6,7 +6,10 @@ the kernels then load from numba's cache inside the profile). A numba dispatcher
 entry of its own: a file under ``accelsim/kernels``, or a numba function of any accelsim
 module (``fixedpoint``'s output stage, for one), makes it ``kernel``; the simpy package
 and ``accelsim/engine`` (its numba replay of the simpy processes too) are ``engine``;
-numpy's functions and array methods ``numpy``; everything else ``python``.
+numpy's functions and array methods ``numpy``; the main thread waiting on a lock is
+``kernel`` too (it waits for the GEMMs :mod:`accelsim.kernels.blas_threads` deals to threads,
+which cProfile does not see; nothing else in a simulation waits on threads); everything else
+``python``.
 Used for the before/after split in ``benchmarks/README.md`` (issue 22). Run from the root:
 
     PYTHONPATH=. python benchmarks/profile_split.py --archs scnn,sparten --workload vgg16
@@ -42,7 +45,8 @@ def numba_functions() -> set[tuple[str, int]]:
 
 
 def category(filename: str, function: str, line: int = 0, numba=frozenset()) -> str:
-    if "/accelsim/kernels/" in filename or (filename, line) in numba:
+    if "/accelsim/kernels/" in filename or (filename, line) in numba \
+            or "acquire' of '_thread.lock" in function:
         return "kernel"
     if "simpy" in filename or "/accelsim/engine/" in filename:
         return "engine"

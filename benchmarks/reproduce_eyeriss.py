@@ -216,7 +216,26 @@ Findings (VGG bands that do not hold, ``--vgg`` exits 1):
   the chip's 20.6; but the same rule would put CONV4-1 at 9.44 + 0.74 + 0.88 = 11.1 MB
   (0.62 of the chip's 17.8, which our 8 fetches match at 0.91), and the chip's CONV4-3
   (22.8 MB, more ifmap zeros) is above its CONV4-2, which no ifmap term gives. No one loop
-  order fits the three; the papers we could read do not give the chip's VGG mappings.
+  order fits the three; the papers we could read do not give the chip's VGG mappings;
+* two more rules checked in stop 18, neither shipped. (1) A different mapping objective for
+  the VGG run: "the most active PEs, then edp" (scratch, candidates re-ranked) gives AlexNet
+  154 140 168 168 168 and VGG 168 on every layer (7 of 18: it never makes the chip's 156 or
+  135), and a fixed 3 x 13 x 4 set for every 3 x 3 layer gives 156 where the chip has 168
+  (VGG CONV4-5, E = 28 / 14), besides the fourfold ifmap refetch of the 156-PE blocks above;
+  the papers' text we could search says nothing of a per-network mapping tool. (2) CONV1-1's
+  input loaded from DRAM before its first pass, without overlap (and every layer's first
+  pass likewise): 3 x 3 x 224 x 224 words are 0.90 MB, 250,880 cycles at 3.6 B / cycle =
+  1.25 ms, so CONV1-1 goes 0.73 -> 0.75 (the band needs 61 ms, +5.3 ms); an AlexNet layer's
+  first refill is 11-16 KB (<= 0.02 ms). What the chip's own columns say instead (loading =
+  total minus processing latency, Tables V and VI, CONV2-2's processing read as 810.3 where
+  the OCR prints 1110.3, above its total, against the layer's whole DRAM traffic at the
+  0.72 GB/s link): VGG CONV1-2 .. 4-3 load for 1.15-1.57x that time (99.7 ms for 54 MB on
+  CONV1-2, 44.8 ms for 20.6 MB on CONV4-2), VGG CONV5-x for 0.66-0.69x and AlexNet CONV1-5
+  for 0.28-0.82x; yet the DRAM demand during processing is as low on VGG CONV4-x (98-169
+  MB/s) as on AlexNet CONV2-5 (102-141 MB/s), and 60-99 MB/s on VGG CONV1-3, far below
+  the link. So VGG CONV1-4's loading is serialised with processing and slower than the link,
+  which neither bandwidth, batch, a first-pass load nor a per-pass latency explains (over
+  our passes, 2-66 us of loading a pass: no constant); the tables do not say what it is.
 
 Chosen to match rather than predicted (one config for both networks, nothing per network):
 the ifmap-spad rule q S <= 12 and ``max_filters_per_pe`` 16 (JSSC Table III and the AlexNet

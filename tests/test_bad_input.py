@@ -388,3 +388,18 @@ def test_a_reader_that_leaves_early_ends_the_run_quietly(monkeypatch, capsys):
         monkeypatch.setattr(sys, "stdout", closed_pipe)
         assert main(["run", "--workload", "lenet5", "--values", "synthetic", "-q"]) == 141
     assert "Traceback" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("arch", "sram", "size_bytes", "needle"), [
+    ("systolic", "ifmap_sram", 99, "holds 99 words; bandwidth_mode calc splits"),
+    ("systolic", "filter_sram", 16, "holds 16 words; bandwidth_mode calc splits"),
+    ("systolic", "ofmap_sram", 1, "holds 1 word; a double buffer"),
+    ("systolic_tpu", "ifmap_sram", 3, "holds 1 word; a double buffer"),
+    ("systolic_tpu", "ofmap_sram", 1, "holds 0 words; a double buffer"),
+])
+def test_systolic_srams_too_small_for_the_memory_model(capsys, arch, sram, size_bytes, needle):
+    """SRAMs the SCALE-Sim memory model cannot run (empty sets or halves) used to hang or
+    divide by zero; now a one-line error naming the key."""
+    line = refused(capsys, "run", "-q", "--arch", arch, "--workload", "lenet5",
+                   "--set", f"buffers.{sram}.size_kib={size_bytes / 1024!r}")
+    assert f"buffers.{sram}.size_kib:" in line and needle in line, line

@@ -1,7 +1,8 @@
 """The fast paths of issue 22 for the DianNao-family kernels give the old loop's numbers.
 
-fixed16 sums come from a BLAS GEMM (``kernels/dense_gemm.py``) instead of the NFU tile loop;
-the loop stays for fp32. On operands small enough that float64 sums of the loop are exact
+fixed16 sums come from a BLAS GEMM (``kernels/dense_gemm.py``; 3x3 stride-1 layers by exact
+integer Winograd, ``kernels/exact_winograd.py``) instead of the NFU tile loop; the loop stays
+for fp32. On operands small enough that float64 sums of the loop are exact
 in any order, the loop (run on float32 copies) and the GEMM (on int16) must agree bit for
 bit, and both must equal the numpy reference; counts must not depend on which path computed
 the sums; and no number may depend on the thread count (numba's or BLAS's).
@@ -14,7 +15,7 @@ import pytest
 
 from accelsim.arch import diannao
 from accelsim.config import load_arch
-from accelsim.kernels import dense, dense_gemm, zero_skip
+from accelsim.kernels import blas_threads, dense, dense_gemm, exact_winograd, zero_skip
 from accelsim.workload import Layer
 from tests import reference
 from tests.thread_digests import run_digests
@@ -99,6 +100,75 @@ def test_gemm_full_int16_range_in_small_chunks(name, fields):
     for chunk in (1, 37, dense_gemm.MAX_PATCH_ELEMENTS):
         np.testing.assert_array_equal(
             dense_gemm.conv_sums(x, w, layer.stride, max_patch_elements=chunk), expected)
+
+
+def _int64_sums(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Stride-1, one-group sums in int64 (exact for any int16 operands): P x Q x M."""
+    kh, kw = w.shape[2:]
+    windows = np.lib.stride_tricks.sliding_window_view(x.astype(np.int64), (kh, kw), (0, 1))
+    return np.einsum("pqcrs,mcrs->pqm", windows, w.astype(np.int64))
+
+
+WINOGRAD_SHAPES = [(6, 6, 16, 5), (7, 9, 17, 3), (3, 3, 20, 4), (4, 11, 33, 1), (12, 5, 16, 70)]
+"""Padded H x W x C and M of 3x3 stride-1 layers: even and odd output sizes, one output
+row, the fewest channels the path takes, more filters than a chunk's rows."""
+
+
+@pytest.mark.parametrize("shape", WINOGRAD_SHAPES, ids=str)
+def test_winograd_sums_are_exact_in_chunks(shape):
+    """Full-range int16 (and the extremes): the integer Winograd path, whatever its chunk
+    (one tile, 3 tiles, all), equals the int64 sums, as ``conv_sums`` does with it."""
+    height, width, channels, filters = shape
+    rng = np.random.default_rng(channels)
+    x = rng.integers(-32768, 32768, (height, width, channels)).astype(np.int16)
+    w = rng.integers(-32768, 32768, (filters, channels, 3, 3)).astype(np.int16)
+    x[0, :2], w[0, :2] = -32768, 32767
+    expected = _int64_sums(x, w).astype(np.float64)
+    assert exact_winograd.applies(w, (1, 1), 1)
+    for elements in (16 * max(channels, filters), 48 * max(channels, filters), 1 << 23):
+        np.testing.assert_array_equal(exact_winograd.conv_sums(x, w, elements), expected)
+    np.testing.assert_array_equal(dense_gemm.conv_sums(x, w, (1, 1)), expected)
+
+
+def test_winograd_at_its_channel_bound():
+    """The largest sums the bound allows: every operand -32768 (each transformed product at
+    its maximum, every channel adding the same sign) at ``MAX_CHANNELS``; one more channel
+    leaves the path (the im2col GEMM), exact too."""
+    for channels in (exact_winograd.MAX_CHANNELS, exact_winograd.MAX_CHANNELS + 1):
+        x = np.full((5, 4, channels), -32768, np.int16)
+        w = np.full((2, channels, 3, 3), -32768, np.int16)
+        w[1, :, 1] = 32767
+        expected = _int64_sums(x, w)
+        assert np.abs(expected).max() > 2 ** 47
+        assert exact_winograd.applies(w, (1, 1), 1) == (channels <= exact_winograd.MAX_CHANNELS)
+        np.testing.assert_array_equal(dense_gemm.conv_sums(x, w, (1, 1)),
+                                      expected.astype(np.float64))
+
+
+def test_winograd_applies_to_3x3_stride_1_dense_layers_only():
+    w = np.zeros((4, 16, 3, 3), np.int16)
+    assert exact_winograd.applies(w, (1, 1), 1)
+    assert not exact_winograd.applies(w, (2, 2), 1)
+    assert not exact_winograd.applies(w, (1, 1), 2)
+    assert not exact_winograd.applies(np.zeros((4, 16, 3, 5), np.int16), (1, 1), 1)
+    assert not exact_winograd.applies(np.zeros((4, 15, 3, 3), np.int16), (1, 1), 1)
+
+
+@pytest.mark.parametrize("batch", [1, 3, 16])
+def test_threaded_matmuls_equal_numpy_and_restore_blas_threads(batch):
+    """The GEMMs dealt to threads give numpy's products, and BLAS gets its thread count back
+    (also when a GEMM fails)."""
+    rng = np.random.default_rng(batch)
+    a = rng.integers(-2 ** 20, 2 ** 20, (batch, 37, 50)).astype(np.float64)
+    b = rng.integers(-2 ** 20, 2 ** 20, (batch, 50, 23)).astype(np.float64)
+    controls = blas_threads._openblas()
+    before = controls[0]() if controls else None
+    out = np.empty((batch, 37, 23))
+    blas_threads.matmuls(a, b, out)
+    np.testing.assert_array_equal(out, np.matmul(a, b))
+    with pytest.raises(ValueError):
+        blas_threads.matmuls(a, b[:, :49], out)
+    assert (controls[0]() if controls else None) == before
 
 
 def test_gemm_rejects_non_int16():

@@ -369,7 +369,9 @@ def test_strip_widths_include_the_widest_of_each_strip_count():
 # ---- the kernel's pass order (issue 22) ---------------------------------------------------
 
 # (name, layer fields): fc-like (one output position, 600 filters: a block of many filter
-# groups), strided with asymmetric padding and odd sizes, grouped.
+# groups), strided with asymmetric padding and odd sizes, grouped, depthwise with fewer
+# output positions than the exact GEMM's row minimum, and a VGG-like 3 x 3 stride-1 layer
+# (the shapes dense_gemm.conv_sums may serve by a path of its own).
 PASS_SHAPES = [
     ("fc_like", dict(in_channels=64, in_h=5, in_w=5, out_channels=600, kernel_h=5, kernel_w=5,
                      pad=(0, 0, 0, 0))),
@@ -377,6 +379,10 @@ PASS_SHAPES = [
                      stride=(2, 2), pad=(1, 2, 0, 1))),
     ("grouped", dict(in_channels=24, in_h=9, in_w=7, out_channels=36, kernel_h=3, kernel_w=3,
                      groups=4, pad=(1, 1, 1, 1))),
+    ("depthwise_few", dict(in_channels=8, in_h=6, in_w=5, out_channels=8, kernel_h=3,
+                           kernel_w=3, groups=8, stride=(2, 2), pad=(1, 1, 1, 1))),
+    ("dense_3x3", dict(in_channels=16, in_h=7, in_w=6, out_channels=20, kernel_h=3,
+                       kernel_w=3, pad=(1, 1, 1, 1))),
 ]
 
 
@@ -386,7 +392,7 @@ def test_passes_run_by_filter_group_equal_one_pass_at_a_time_and_numpy(name, fie
     """The kernel runs a block's filter groups apart (in parallel); each psum still adds its
     terms in table order, so the sums and every pass's counts equal running the table one
     pass at a time, and the sums equal numpy's convolution. Counting alone gives the same
-    counts, with and without zero gating."""
+    counts, with and without zero gating, and the exact GEMM (fixed16 runs) the same sums."""
     layer = Layer(name, "conv", relu=False, inputs=("input",), **fields)
     mapping = eyeriss.Core(load_arch("eyeriss")).tile(layer, 2)
     table = mapping.pass_table()
@@ -419,6 +425,7 @@ def test_passes_run_by_filter_group_equal_one_pass_at_a_time_and_numpy(name, fie
     expected = np.stack([reference.conv2d(image, w, None, layer.stride, layer.pad,
                                           layer.groups) for image in x])
     np.testing.assert_array_equal(acc.transpose(0, 3, 1, 2), expected)
+    np.testing.assert_array_equal(rs.exact_sums(x_pad, w, layer.stride), acc)
     assert counts[:, rs.MAC].sum() + counts[:, rs.MAC_SKIPPED].sum() == 2 * layer.macs
 
 

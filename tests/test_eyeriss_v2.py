@@ -109,7 +109,9 @@ def test_zeros_in_weights_or_iacts_cut_cycles():
     (5, 9, 11, 7, 3, 1, (1, 1, 1, 1), 1),       # odd sizes, padding, a part lane
     (6, 10, 7, 40, (3, 2), (2, 1), (0, 1, 2, 0), 2),   # groups, stride, uneven pad
     (8, 6, 6, 8, 3, 2, (1, 1, 1, 1), 8),         # depthwise
-    (70, 3, 3, 33, 3, 1, (0, 0, 0, 0), 1)])     # fc-like: one position, many k-ranges
+    (70, 3, 3, 33, 3, 1, (0, 0, 0, 0), 1),      # fc-like: one position, many k-ranges
+    (12, 13, 12, 6, 1, 2, (0, 0, 0, 0), 1),      # 1 x 1, stride 2: every other input
+    (3, 14, 11, 5, (5, 3), (3, 2), (2, 1, 2, 1), 1)])   # strides above the kernel's rows
 def test_count_tasks_equal_the_walks_stats(shape, density):
     c, h, w_, m, kernel, stride, pad, groups = shape
     kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel

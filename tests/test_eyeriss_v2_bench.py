@@ -59,9 +59,9 @@ def test_paper_table_bands_the_runs_the_paper_compares(capsys):
     a calibration divides the inferences/J and cancels in the ratio."""
     rows = {"v2 sparse": (1470.6, 390.6), "v2 sparse, DDR4-3200": (600.0, 390.6),
             "v2 sparse, shipped DRAM": (500.0, 390.6),
-            "v2 sparse, 8-bit data on its links": (2000.0, 390.6),
+            "v2 sparse, 16-bit data on its links": (1000.0, 390.6),
             "v1 dense (scaled)": (116.7, 976.5), "v1 scaled, 192 KB GLB": (116.7, 1200.0),
-            "v1 scaled, 8-bit data on its buses": (200.0, 976.5)}
+            "v1 scaled, 16-bit data on its buses": (60.0, 976.5)}
     heads = pd.DataFrame({name: {"inferences/s": speed, "on-chip uJ": uj,
                                  "on-chip inferences/J": 1e6 / uj}
                           for name, (speed, uj) in rows.items()}).T

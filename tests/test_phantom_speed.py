@@ -1,11 +1,14 @@
-"""Phantom's counting fast path (:func:`accelsim.kernels.bitmask._walk_runs`: runs of a weight
-chunk, closed-form stretches, reused cumulative pairs and reused rests of a run after the
-window empties) against the item-by-item walk (the same kernel computing the sums takes it),
-on operands that stress it: densities 0 / 15 / 50 / 100 %, repeated and distinct weight
-codes, zero stretches, groups, split reductions, short and odd runs, with and without
+"""Phantom's counting fast paths (:func:`accelsim.kernels.bitmask._walk_runs`: runs of a weight
+chunk, cumulative pairs from per-bit counts, closed-form stretches, reused cumulative pairs and
+reused rests of a run after the window empties; :func:`~accelsim.kernels.bitmask._walk_static`
+for the static schedule) against the item-by-item walk (the same kernel computing the sums
+takes it), on operands that stress them: densities 0 / 15 / 50 / 100 %, repeated and distinct
+weight codes, zero stretches, groups, split reductions, short and odd runs, with and without
 skipping."""
 
 from __future__ import annotations
+
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -16,14 +19,22 @@ from accelsim.workload.formats.yaml_network import network_from_dict
 
 
 def both_walks(filters, filter_ptr, ranges, wcodes, acodes, chunk_len, chunk, *,
-               filters_per_group, threads, lookahead, skip, n_parts=1):
+               filters_per_group, threads, lookahead, skip, n_parts=1, mode=bitmask.DYNAMIC):
     """(entry cycles, stats) of the counting path and of the item walk (values all zero:
-    they do not enter the schedule)."""
+    they do not enter the schedule). The counting path runs with and without the per-bit
+    counts (whichever :func:`~accelsim.kernels.bitmask._counts_pay` would pick), and must
+    agree with itself."""
     kwargs = dict(filters_per_group=filters_per_group, threads=threads, lookahead=lookahead,
-                  mode=bitmask.DYNAMIC, skip=skip, n_parts=n_parts)
-    _, fast_cycles, fast_stats = bitmask.run_cores(
-        filters, filter_ptr, ranges, wcodes, acodes, None, None, chunk_len, compute=False,
-        chunk=chunk, **kwargs)
+                  mode=mode, skip=skip, n_parts=n_parts)
+    fast = []
+    for pay in (True, False):
+        with mock.patch.object(bitmask, "_counts_pay", lambda *args, pay=pay: pay):
+            fast.append(bitmask.run_cores(filters, filter_ptr, ranges, wcodes, acodes, None,
+                                          None, chunk_len, compute=False, chunk=chunk,
+                                          **kwargs))
+    for counted, popcounted in zip(*fast, strict=True):
+        np.testing.assert_array_equal(counted, popcounted)
+    _, fast_cycles, fast_stats = fast[0]
     wvals = np.zeros((*wcodes.shape, chunk), np.int16)
     avals = np.zeros((*acodes.shape, chunk), np.int16)
     _, walk_cycles, walk_stats = bitmask.run_cores(
@@ -63,11 +74,13 @@ def test_counting_path_equals_the_item_walk_on_random_masks(density, seed):
     per_core = [np.flatnonzero(column == j) for _ in range(rows) for j in range(cols)]
     filters = np.concatenate(per_core)
     filter_ptr = np.concatenate([[0], np.cumsum([len(f) for f in per_core])])
-    for skip in (True, False):
+    # The static schedule only with skipping (Params.mode: no skipping is dynamic).
+    for mode, skip in ((bitmask.DYNAMIC, True), (bitmask.DYNAMIC, False),
+                       (bitmask.STATIC, True)):
         for threads, lookahead in ((9, 16), (4, 3), (13, 5), (1, 1)):
             fast, walk = both_walks(filters, filter_ptr, ranges, wcodes, acodes, chunk_len,
                                     chunk, filters_per_group=m // groups, threads=threads,
-                                    lookahead=lookahead, skip=skip)
+                                    lookahead=lookahead, skip=skip, mode=mode)
             np.testing.assert_array_equal(fast[1], walk[1])
             np.testing.assert_array_equal(fast[0], walk[0])
 
@@ -98,11 +111,13 @@ def test_counting_path_equals_the_item_walk_on_layers(spec, density):
     popcount = bitmask.popcount_table(9)
     for balance in (True, False):
         split = mesh.assign(layer, ops, popcount, 2, 2, balance, 9, 4)
-        for skip in (True, False):
+        for mode, skip in ((bitmask.DYNAMIC, True), (bitmask.DYNAMIC, False),
+                           (bitmask.STATIC, True)):
             fast, walk = both_walks(split.filters, split.filter_ptr, split.ranges, ops.wcodes,
                                     ops.acodes, ops.chunk_len, 9,
                                     filters_per_group=layer.out_channels_per_group,
-                                    threads=9, lookahead=4, skip=skip, n_parts=split.n_parts)
+                                    threads=9, lookahead=4, skip=skip, n_parts=split.n_parts,
+                                    mode=mode)
             np.testing.assert_array_equal(fast[1], walk[1])
             np.testing.assert_array_equal(fast[0], walk[0])
 
@@ -116,3 +131,22 @@ def test_mask_codes_equal_numpys_chunked_masks(dtype, width, chunk):
     padded[:, :width] = matrix
     want = ((padded.reshape(5, -1, chunk) != 0) << np.arange(chunk)).sum(-1)
     np.testing.assert_array_equal(bitmask.mask_codes(matrix, chunk), want)
+
+
+def test_bit_counts_are_built_only_where_runs_are_worked_out_often():
+    """One weight code per chunk (dense weights: a core's runs are reused) -> popcounts;
+    a different code for every filter (pruned) -> the per-bit counts; static: every run."""
+    positions, n_chunks, m = 64, 4, 32
+    acodes = np.zeros((1, n_chunks, positions), np.int64)
+    ranges = np.array([(0, positions, 0, n_chunks, 0)], np.int64)
+    filters, filter_ptr = np.arange(m), np.array([0, m])
+    shared = np.full((m, n_chunks), 0b101, np.int64)
+    distinct = (np.arange(m * n_chunks).reshape(m, n_chunks) % 511 + 1).astype(np.int64)
+
+    def pays(wcodes, mode):
+        return bitmask._counts_pay(filters, filter_ptr, ranges, wcodes, acodes.size * 9, mode,
+                                   False, 9, 16)
+
+    assert not pays(shared, bitmask.DYNAMIC)
+    assert pays(distinct, bitmask.DYNAMIC)
+    assert pays(shared, bitmask.STATIC)

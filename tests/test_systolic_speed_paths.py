@@ -1,7 +1,8 @@
 """The systolic core's fast paths (issue 22) against the plain computations they replace:
 the exact int16 sums, the zero-operand count, the one-walk prefetch sets of a filter, the
-USER-mode read without CSR pointers, the write buffer's quiet words in one step and CALC
-mode's counted folds, on random layers and stressing GEMMs."""
+USER-mode read without CSR pointers, the write buffer's quiet words in one step, CALC
+mode's counted folds, and USER mode's ws rows served without set tables (positions in the
+prefetch sequence), on random layers and stressing GEMMs."""
 
 from __future__ import annotations
 
@@ -171,24 +172,101 @@ GEMMS = [  # (dataflow, rows, cols, padded (H, W), channels, kernel, stride, fil
     ("os", 7, 3, (7, 5), 3, (3, 3), (1, 1), 5, None),           # a last fold of 1 pixel
     ("is", 4, 7, (7, 5), 3, (3, 3), (1, 1), 5, None),           # a last fold of 1 pixel
     ("ws", 5, 5, (7, 8), 12, (3, 1), (2, 1), 7, None),          # held-back folds go stale
+    ("os", 4, 3, (8, 9), 3, (3, 3), (1, 1), 11, None),          # os filter: a block's folds
+    ("os", 3, 4, (6, 6), 8, (3, 3), (1, 1), 10, None),          # below / above an epoch
 ]
 
 
 @pytest.mark.parametrize("case", range(len(GEMMS)))
 @pytest.mark.parametrize("sram", [(300, 200, 120), (700, 900, 64), (5000, 5000, 5000)])
 def test_calc_counted_folds_equal_the_address_walk(case, sram):
-    """CALC mode's shortcut (a repeat-free fold's rest counted after an epoch ends in it)
-    against the lookup of every address: the fold table, summary, utilization and DRAM
-    figures equal, on small SRAMs (epochs end inside folds, data is refetched) and large."""
+    """CALC mode's shortcuts (a repeat-free fold's rest counted after an epoch ends in it,
+    an os filter's misses counted per fold) against the lookup of every address: the fold
+    table, summary, utilization and DRAM figures equal, on small SRAMs (epochs end inside
+    folds, data is refetched) and large."""
     dataflow, rows, cols, hw, channels, kernel, stride, filters, kept = GEMMS[case]
     out_hw = tuple(-(-(size - k + u) // u) for size, k, u in zip(hw, kernel, stride, strict=True))
     g = sk.geometry(dataflow, rows, cols, hw, channels, kernel, stride, filters, out_hw, False,
                     None if kept is None else len(kept))
     runs = [sk.simulate_layer(g, calc=True, sram_words=sram, words_per_cycle=(10, 10, 10),
-                              kept=kept, count_misses=counted) for counted in (True, False)]
+                              kept=kept, shortcuts=counted) for counted in (True, False)]
     fast, walked = runs
     np.testing.assert_array_equal(fast["folds"], walked["folds"])
     np.testing.assert_array_equal(fast["summary"], walked["summary"])
     assert fast["dram"] == walked["dram"]
     assert fast["compute_utilization"] == walked["compute_utilization"]
     assert walked["dram"][0][0] > 0 and walked["dram"][1][0] > 0
+
+
+WS_GEMMS = [  # (rows, cols, padded (H, W), channels, kernel, stride, filters): no overrun
+    (4, 3, (7, 6), 5, (3, 3), (1, 1), 7),       # win 45 % 4 != 0, 7 % 3 != 0
+    (5, 4, (9, 9), 4, (3, 3), (2, 2), 8),       # stride 2, the last fold's lanes padding
+    (3, 5, (1, 1), 40, (1, 1), (1, 1), 13),     # fc at batch 1
+    (8, 8, (6, 6), 2, (2, 2), (1, 1), 3),       # one row fold, one column fold
+    (4, 4, (5, 8), 6, (1, 3), (1, 2), 9),       # 1 x 3 kernel, stride (1, 2)
+]
+
+
+def ws_geometry(case, faithful):
+    rows, cols, hw, channels, kernel, stride, filters = WS_GEMMS[case]
+    out_hw = tuple((size - k) // u + 1 for size, k, u in zip(hw, kernel, stride, strict=True))
+    return sk.geometry("ws", rows, cols, hw, channels, kernel, stride, filters, out_hw,
+                       faithful)
+
+
+@pytest.mark.parametrize("case", range(len(WS_GEMMS)))
+def test_ws_positions_and_filter_row_sets_match_the_prefetch_walk(case):
+    """Without the sequence: each ws ifmap (pixel, element) entry's index from the diagonal
+    starts holds that entry's address in the walked sequence, and each ws filter row's
+    weights sit in consecutive sets first..last, as the walk's set ids say."""
+    for faithful in (False, True):
+        g = ws_geometry(case, faithful)
+        assert sk._no_overrun(g)
+        tables = sk.address_tables(g)
+        fmat = np.full((1, 1), -1, np.int64)
+        none = np.empty(0, np.int64)
+        rows, cols, rolled = sk.prefetch_shape(g, sk.IFMAP)
+        sequence = np.empty(rows * cols, np.int64)
+        n, _ = sk._prefetch_walk(g, *tables, fmat, sk.IFMAP, rows, cols, rolled, sequence,
+                                 none, 1)
+        starts = sk.ws_ifmap_diagonals(g)
+        assert starts[-1] == n
+        pixels, window = tables
+        for p in range(int(g[sk.G_PX])):
+            for t in range(int(g[sk.G_WIN])):
+                assert sequence[sk._ws_position(g, starts, p, t)] == pixels[p, 0] + window[t, 0]
+        set_words = 3
+        rows, cols, rolled = sk.prefetch_shape(g, sk.FILTER)
+        ids = np.full(int(g[sk.G_WIN] * g[sk.G_M]), -1, np.int64)
+        sk._prefetch_walk(g, *tables, fmat, sk.FILTER, rows, cols, rolled, none, ids,
+                          set_words)
+        out = np.empty(int(g[sk.G_C]), np.int64)
+        for fc in range(int(g[sk.G_COL_FOLDS])):
+            for fr in range(int(g[sk.G_ROW_FOLDS])):
+                for k in range(int(g[sk.G_FOLD_ROWS])):
+                    n = sk._filter_row(g, out, k, fc, fr)
+                    first, last = sk._filter_row_sets(g, set_words, n, k, fc, fr)
+                    row_sets = ids[out[:n]]
+                    assert list(row_sets) == sorted(row_sets)
+                    assert sorted(set(row_sets)) == list(range(first, last + 1))
+
+
+@pytest.mark.parametrize("case", range(len(WS_GEMMS)))
+@pytest.mark.parametrize("faithful", [False, True])
+def test_user_ws_shortcuts_equal_the_set_tables(case, faithful):
+    """USER mode, ws: the filter served a set at a time and the ifmap by its rows' places in
+    the sequence (no set tables) against every address looked up in the tables: fold
+    table, summary and DRAM figures equal, on SRAMs small enough to stall on refetches
+    (data overflowing them) and on large ones."""
+    g = ws_geometry(case, faithful)
+    stalled = False
+    for sram, bandwidth in (((90, 60, 40), (2, 3, 2)), ((300, 150, 64), (7, 1, 5)),
+                            ((5000, 5000, 5000), (10, 10, 10))):
+        runs = [sk.simulate_layer(g, calc=False, sram_words=sram, words_per_cycle=bandwidth,
+                                  shortcuts=fast) for fast in (True, False)]
+        fast, walked = runs
+        np.testing.assert_array_equal(fast["folds"], walked["folds"])
+        np.testing.assert_array_equal(fast["summary"], walked["summary"])
+        assert fast["dram"] == walked["dram"]
+        stalled = stalled or walked["summary"][sk.S_STALL] > 0
+    assert stalled

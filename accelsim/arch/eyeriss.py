@@ -216,7 +216,7 @@ class Core(base.Core):
     # ---- conv / fc -----------------------------------------------------------------------
     def _conv(self, layer, x, weights, bias, mapping, known=None):
         """Outputs, counts, work and stats of a conv / fc layer; with ``known`` (its output,
-        batched) the passes are only counted."""
+        batched) the passes are only counted, and so are fixed16 ones (exact GEMM sums)."""
         fixed = self.arch.precision == "fixed16"
         x_values = x.q if fixed else x
         if x_values.shape[0] != mapping.shape.batch:
@@ -228,15 +228,15 @@ class Core(base.Core):
         x_pad = np.pad(x_values, ((0, 0), (0, 0), (top, bottom), (left, right)))
         table = mapping.pass_table()
         geometry = (*layer.stride, layer.out_w, mapping.p, mapping.q)
-        if known is not None:
-            output = known
+        if known is None and not fixed:
+            acc, kernel_counts = rs.conv_passes(x_pad, weights, table, geometry,
+                                                groups=layer.groups,
+                                                zero_gating=self.params.zero_gating)
+        else:     # count only; int16 products sum exactly in any order (rs.exact_sums)
             kernel_counts = rs.count_passes(x_pad, table, geometry, groups=layer.groups,
                                             zero_gating=self.params.zero_gating)
-        else:
-            acc, kernel_counts = rs.conv_passes(
-                x_pad, weights.q if fixed else weights, table, geometry,
-                groups=layer.groups, zero_gating=self.params.zero_gating)
-            output = _finished(acc.transpose(0, 3, 1, 2), layer, x, weights, bias, fixed)
+            acc = None if known is not None else rs.exact_sums(x_pad, weights.q, layer.stride)
+        output = known if known is not None else _finished(acc, layer, x, weights, bias, fixed)
         ifmap, ifmap_rlc = self._stored(x_values)
         ofmap, ofmap_rlc = self._stored(fixedpoint.raw(output))
         in_bytes = rs.refill_bytes(*ifmap, table, channels_per_group=layer.in_channels_per_group,
@@ -353,12 +353,15 @@ def _unbatched(tensor):
 
 
 def _finished(acc: np.ndarray, layer: Layer, x, weights, bias, fixed: bool):
-    """The layer's output from its ``N x M x E x F`` sums: bias, ReLU and (fixed16)
-    requantization."""
+    """The layer's ``N x M x E x F`` output from its ``N x E x F x M`` sums: bias, ReLU and
+    (fixed16) requantization, one frac for the batch."""
+    n, e, f, m = acc.shape
     if fixed:
-        acc, acc_frac = fixedpoint.with_bias(acc.astype(np.int64), bias, x.frac + weights.frac)
-        return fixedpoint.requantize(acc, acc_frac, layer.relu)
-    out = acc + bias.astype(np.float64)[:, None, None]
+        result = fixedpoint.requantize_channels_last(acc.reshape(n * e * f, m), bias,
+                                                     x.frac + weights.frac, layer.relu)
+        codes = result.q.reshape(m, n, e, f).transpose(1, 0, 2, 3)
+        return result.with_codes(np.ascontiguousarray(codes))
+    out = acc.transpose(0, 3, 1, 2) + bias.astype(np.float64)[:, None, None]
     return (np.maximum(out, 0) if layer.relu else out).astype(np.float32)
 
 

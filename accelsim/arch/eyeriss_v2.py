@@ -211,19 +211,24 @@ class Core(base.Core):
         return nonzeros * (self.data_bits + self.params.count_bits) + columns * addr_bits
 
     def _piece_bytes(self, layer, tasks, wptr, k_len, cuts, seg_cuts, xpad, output):
-        """Bytes of every task's weight block, iact region, psum block and output block."""
+        """Bytes of every task's weight block, iact region, psum block and output block
+        (worked out once per piece, then looked up by task)."""
         p, t = self.params, tasks
-        col0 = t.lane * k_len + cuts[t.r]
-        col1 = t.lane * k_len + cuts[t.r + 1]
-        words = wptr[col1] - wptr[col0]
+        # weight blocks (lane, k-range)
+        at = wptr[np.arange(t.lanes)[:, None] * k_len + cuts]
+        words = np.diff(at, axis=1)
         w_bits = words * p.macs_per_pe * (self.data_bits + p.count_bits) \
-            + (col1 - col0) * p.weight_addr_bits
-        # iact region: channels of the k-range x input rows of the segment (padded input).
+            + np.diff(cuts) * p.weight_addr_bits
+        # iact regions (group, k-range, segment): channels of the k-range x input rows of
+        # the segment (padded input)
         taps = layer.kernel_h * layer.kernel_w
         cg = layer.in_channels_per_group
-        c0 = t.g * cg + cuts[t.r] // taps
-        c1 = t.g * cg + (cuts[t.r + 1] - 1) // taps + 1
-        p0, p1 = seg_cuts[t.s], seg_cuts[t.s + 1]
+        g = np.arange(layer.groups)[:, None, None]
+        r = np.arange(t.n_r)[None, :, None]
+        s = np.arange(t.n_s)[None, None, :]
+        c0 = g * cg + cuts[r] // taps
+        c1 = g * cg + (cuts[r + 1] - 1) // taps + 1
+        p0, p1 = seg_cuts[s], seg_cuts[s + 1]
         y0 = (p0 // layer.out_w) * layer.stride[0]
         y1 = ((p1 - 1) // layer.out_w) * layer.stride[0] + layer.kernel_h
         row_nnz = np.count_nonzero(xpad, axis=2)
@@ -238,49 +243,48 @@ class Core(base.Core):
         # From DRAM, the part no earlier k-range (channels) or segment (rows) fetched.
         seg_y1 = ((seg_cuts[1:] - 1) // layer.out_w) * layer.stride[0] + layer.kernel_h
         range_c1 = (cuts[1:] - 1) // taps + 1
-        new_y0 = np.where(t.s > 0, np.maximum(y0, seg_y1[t.s - 1]), y0)
-        new_c0 = np.where(t.r > 0, np.maximum(c0, t.g * cg + range_c1[t.r - 1]), c0)
+        new_y0 = np.where(s > 0, np.maximum(y0, seg_y1[s - 1]), y0)
+        new_c0 = np.where(r > 0, np.maximum(c0, g * cg + range_c1[r - 1]), c0)
         new_bits = region_bits(new_c0, c1, np.minimum(new_y0, y1), y1)
-        # psum and output blocks: the lane's channels x the segment's positions.
-        m0 = t.g * t.mg + t.mb * t.m_block
-        m1 = np.minimum(m0 + t.m_block, (t.g + 1) * t.mg)
-        psum_bits = (m1 - m0) * (p1 - p0) * p.psum_bits
+        # psum and output blocks (lane, segment): the lane's channels x the segment's
+        # positions; lanes tile the channels in order, segments the positions
+        lane = np.arange(t.lanes)
+        m0 = (lane // t.n_mb) * t.mg + (lane % t.n_mb) * t.m_block
+        m1 = np.minimum(m0 + t.m_block, (lane // t.n_mb + 1) * t.mg)
+        psum_bits = (m1 - m0)[:, None] * np.diff(seg_cuts)[None, :] * p.psum_bits
         out_nz = fixedpoint.raw(output).reshape(layer.out_channels, -1) != 0
-        lane = np.arange(t.lanes)       # lanes tile the channels in order, segments positions
-        lane_m0 = (lane // t.n_mb) * t.mg + (lane % t.n_mb) * t.m_block
-        blocks = np.add.reduceat(np.add.reduceat(out_nz, lane_m0, axis=0, dtype=np.int64),
-                                 seg_cuts[:-1], axis=1)
-        o_nnz = blocks[t.lane, t.s]
-        o_bits = self._csc_bits(o_nnz, m1 - m0, p.iact_addr_bits)
-        as_bytes = lambda bits: -(-np.asarray(bits, np.int64) // 8)    # noqa: E731
-        return {"weight": as_bytes(w_bits), "weight_words": words, "iact": as_bytes(i_bits),
-                "iact_dram": as_bytes(new_bits), "psum": as_bytes(psum_bits),
-                "out": as_bytes(o_bits)}
+        o_nnz = np.add.reduceat(np.add.reduceat(out_nz, m0, axis=0, dtype=np.int64),
+                                seg_cuts[:-1], axis=1)
+        o_bits = self._csc_bits(o_nnz, (m1 - m0)[:, None], p.iact_addr_bits)
+
+        def per_task(bits, piece):
+            return (-(-np.asarray(bits, np.int64) // 8)).ravel()[piece]
+
+        return {"weight": per_task(w_bits, t.weight_piece),
+                "weight_words": words.ravel()[t.weight_piece],
+                "iact": per_task(i_bits, t.iact_piece),
+                "iact_dram": per_task(new_bits, t.iact_piece),
+                "psum": per_task(psum_bits, t.psum_piece), "out": per_task(o_bits, t.psum_piece)}
 
     # ---- the array: rounds, NoC and DRAM per cluster ------------------------------------------
     def _tile_work(self, t, task_stats, sizes):
         """Per (cluster, round): the slowest PE, the bytes of the pieces the cluster
         receives, the DRAM bytes of pieces first used in it; as engine steps (_streamed)."""
-        row = t.cluster * t.rounds + t.round
-        keys, row_of = np.unique(row, return_inverse=True)
-        n = len(keys)
-        compute = np.zeros(n, np.int64)
-        np.maximum.at(compute, row_of, task_stats[:, csc.CYCLES])
+        compute = t.row_max(task_stats[:, csc.CYCLES])
         pieces = {"iact": t.iact_piece, "weight": t.weight_piece}
         noc, modes = {}, {}
         for kind in ("iact", "weight"):
-            noc[kind] = csc.per_row_unique(row_of, pieces[kind], sizes[kind], n)
-            modes[kind] = csc.delivery_mode(t.round, pieces[kind])
+            noc[kind] = t.row_distinct(pieces[kind], sizes[kind])
+            modes[kind] = t.delivery_mode(pieces[kind])
         last_r = t.r == t.n_r - 1
         psum = np.where(t.psum_from_glb, sizes["psum"], 0) \
             + np.where(t.psum_to_glb, sizes["psum"], 0) + np.where(last_r, sizes["out"], 0)
-        noc["psum"] = np.bincount(row_of, psum, minlength=n).astype(np.int64)
-        modes["psum"] = csc.delivery_mode(t.round, t.psum_piece)
-        dram = {kind: np.bincount(row_of, np.where(first, sizes[kind], 0),
-                                  minlength=n).astype(np.int64)
+        noc["psum"] = t.row_sum(psum)
+        modes["psum"] = t.delivery_mode(t.psum_piece)
+        dram = {kind: t.row_sum(np.where(first, sizes[kind], 0))
                 for kind, first in (("iact_dram", t.mb == 0), ("weight", t.s == 0),
                                     ("out", last_r))}
-        work = self._streamed(compute, dram, noc, keys // t.rounds)
+        work = self._streamed(compute, dram, noc, t.row_cluster)
         return work, noc, modes
 
     def _streamed(self, compute, dram, noc, core) -> TileWork:
@@ -312,7 +316,7 @@ class Core(base.Core):
         totals = task_stats.sum(axis=0)
         wb = self.word_bytes
         macs, iacts, words = (int(totals[c]) for c in (csc.MACS, csc.IACTS, csc.WORDS))
-        iact_reads = csc.unique_sum(t.round, t.iact_piece, sizes["iact"])
+        iact_reads = t.round_distinct(t.iact_piece, sizes["iact"])[1]
         psum_in = int(np.where(t.psum_from_glb, sizes["psum"], 0).sum())
         psum_out = int(np.where(t.psum_to_glb, sizes["psum"], 0).sum())
         psum_local = int(np.where(t.psum_to_next, sizes["psum"], 0).sum())

@@ -11,7 +11,8 @@ each group; weights and activations compressed as non-zero values plus 4-bit zer
 indices; Kc chosen so that Kc output tiles fit the accumulator buffer (DNNsim's rule).
 
 Modelled (:mod:`accelsim.kernels.cartesian` runs the PE cycle by cycle on the compressed
-data; fixed16 outputs are the layer's exact sums, :mod:`accelsim.kernels.exact_sums`):
+data, an fc layer's counted from its dense weights; fixed16 outputs are the layer's exact
+sums, :mod:`accelsim.kernels.exact_sums`):
 
 * planar tiling: the input plane split into ``pe_rows`` x ``pe_cols`` near-equal tiles
   (rows ``i*H//pe_rows``, OUR CHOICE; DNNsim rounds the tile size up); a PE's accumulator
@@ -204,13 +205,21 @@ class Core(base.Core):
         w = (weights.q if fixed else weights).reshape(layer.out_channels, t.geom[1],
                                                       t.geom[2], t.geom[3])
         exact = exact_sums.applies(x, w) and layer.depth is None
+        compute = known is None and not exact
         max_run = (1 << p.index_bits) - 1
-        acts = cp.encode_tiles(x, t.tiles, max_run)
-        wts = cp.encode_weights(np.ascontiguousarray(w), t.kgroups, max_run)
-        acc, group_cycles, stats = cp.run_pes(
-            t.geom, t.tiles, t.origin, t.extent, t.kgroups, acts, wts, f_vec=p.mult_f,
-            i_vec=p.mult_i, banks=p.banks, hash_kind=HASHES[p.bank_hash],
-            compute=known is None and not exact, n_out=layer.out_channels)
+        vectors = {"f_vec": p.mult_f, "i_vec": p.mult_i, "banks": p.banks,
+                   "hash_kind": HASHES[p.bank_hash]}
+        if layer.kind == "fc" and not compute:        # counted without encoding
+            acc, (group_cycles, stats, a_entries, w_entries) = None, cp.count_fc(
+                x, w, t.tiles, t.kgroups, max_run, **vectors)
+        else:
+            acts = cp.encode_tiles(x, t.tiles, max_run)
+            wts = cp.encode_weights(np.ascontiguousarray(w), t.kgroups, max_run)
+            acc, group_cycles, stats = cp.run_pes(
+                t.geom, t.tiles, t.origin, t.extent, t.kgroups, acts, wts, compute=compute,
+                n_out=layer.out_channels, **vectors)
+            a_entries = np.diff(acts[0]).reshape(p.pes, t.geom[0])
+            w_entries = np.diff(wts[0]).reshape(len(t.kgroups), t.geom[1])
         if known is not None:
             output = known
         else:
@@ -218,8 +227,6 @@ class Core(base.Core):
                 x.reshape(layer.in_shape), w.reshape(layer.weight_shape), layer.stride,
                 layer.pad) if exact else self._merge(layer, acc, t)
             output = base.conv_output(layer, sums, inputs[0], weights, bias)
-        a_entries = np.diff(acts[0]).reshape(p.pes, t.geom[0])
-        w_entries = np.diff(wts[0]).reshape(len(t.kgroups), t.geom[1])
         work, traffic = self._tile_work(layer, t, group_cycles, a_entries, w_entries, output)
         counts = self._counts(layer, t, stats, a_entries, w_entries, traffic)
         return base.LayerRun(output=output, work=work, counts=counts, mapping=t.describe(),
@@ -245,7 +252,7 @@ class Core(base.Core):
         n_g = len(t.kgroups)
         out_q = fixedpoint.raw(output)
         out_q = np.ascontiguousarray(out_q.reshape(layer.out_channels, t.geom[8], t.geom[9]))
-        o_entries = np.diff(cp.encode_tiles(out_q, t.owned, (1 << p.index_bits) - 1)[0]) \
+        o_entries = cp.tile_entries(out_q, t.owned, (1 << p.index_bits) - 1) \
             .reshape(p.pes, layer.out_channels)
         o_cum = np.concatenate([np.zeros((p.pes, 1), np.int64), np.cumsum(o_entries, 1)], 1)
         k0, k1 = t.kgroups[:, 0], t.kgroups[:, 1]

@@ -234,12 +234,13 @@ class Core(base.Core):
         resident = np.zeros((p.clusters, layer.in_h), dtype=bool)   # in this cluster
         item_cum = np.concatenate([[0], np.cumsum(item_cycles)])
         runs = _runs(item_ptr, positions)
+        pass_members = [np.unique(s[s >= 0]) for s in slots]       # every chunk has them all
         sharers = np.bincount([r[1] for r in runs], minlength=slots.shape[0])
         cols = {name: np.zeros(len(runs), np.int64) for name in
                 ("compute", "in", "weight", "out", "noc", "core")}
         noc_bytes = 0
         for t, (cl, j, i0, i1) in enumerate(runs):
-            members = np.unique(slots[j][slots[j] >= 0])
+            members = pass_members[j]
             w_bytes = int(self._stored_bytes(w_nnz[members].sum(), len(members) * k_elements))
             fetch = -(-w_bytes // int(sharers[j]))
             p0, p1 = i0 - j * positions, i1 - j * positions

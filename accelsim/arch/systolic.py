@@ -74,11 +74,11 @@ import numpy as np
 from accelsim import fixedpoint
 from accelsim.arch import _systolic_sparse as sparse
 from accelsim.arch import base
+from accelsim.arch._systolic_checks import check_memories
 from accelsim.arch._vector_ops import vector_output
 from accelsim.cost.counts import Counts
 from accelsim.cost.energy import Component
 from accelsim.engine import TileWork
-from accelsim.errors import ConfigError
 from accelsim.kernels import systolic as sk
 from accelsim.workload.layer import Layer
 
@@ -174,11 +174,7 @@ class Core(base.Core):
 
     def __init__(self, arch) -> None:
         super().__init__(arch)
-        if arch.dram.bytes_per_cycle is not None or arch.dram.latency_cycles != 0:
-            raise ConfigError(
-                f"{arch.origin or arch.name}: dram: the systolic core times its DRAM "
-                "interface itself (core_params.bandwidth_mode, *_words_per_cycle); set "
-                "dram.bytes_per_cycle: null and dram.latency_cycles: 0")
+        check_memories(self)
 
     @property
     def faithful(self) -> bool:

@@ -41,17 +41,25 @@ A counting run of the dynamic window walks a core's work one *run* at a time (on
 chunk over the core's positions, :func:`_walk_runs`), equal to the item-by-item walk
 (tests/test_phantom_speed.py) but with work far below one step per item:
 
-* a run's cumulative pairs are kept per chunk and reused while the core's next filters have
-  the same weight code there (with dense weights, every filter);
+* a run's cumulative pairs are the sum of its weight code's rows of per-bit position counts
+  (:func:`bit_counts`, once per layer, where runs are worked out often enough to pay:
+  :func:`_counts_pay`), a few vector adds per position, else a popcount per position; they
+  are kept per chunk and reused while the core's next filters have the same weight code
+  there (with dense weights, every filter);
 * where any ``lookahead - 1`` consecutive items hold at least ``threads`` pairs, no
   dispatch can run the window dry, so ``issued`` moves by whole cycles of ``threads``
-  pairs and the stretch's cycles have the closed form of :func:`_dense_core`;
+  pairs and the stretch's cycles have the closed form of :func:`_dense_core`; the
+  stretch's end is found when the walk reaches it (:func:`_safe_until`);
 * between dispatches nothing happens: the walk goes from one dispatch to the next (the
   window is full again once ``lookahead`` items follow the oldest one still in it);
 * a dispatch that hands out every pair in the window empties it: what follows depends on
   the run's data and that position alone, so the rest of the run (cycles, idle threads,
   the window left behind) is recorded there and reused by later filters that empty the
-  window at the same position.
+  window at the same position;
+* what a run learns is recorded only when the core's next filter walks the same run (with
+  pruned weights it rarely does, and the records would only cost cache misses).
+
+A counting run of the static schedule takes its pairs the same way (:func:`_walk_static`).
 """
 
 from __future__ import annotations
@@ -229,46 +237,102 @@ def _dense_core(core, filter_ptr, ranges, chunk_len, threads, lookahead, entry_c
     _store_stats(stats, core, cycles, items, total, (e1 - e0) * n_k, items, idle)
 
 
+@njit(cache=True, parallel=True)
+def bit_counts(acodes, width):
+    """Per activation chunk and mask bit, how many positions before each one have the bit:
+    ``counts[g, k, b, p]`` = positions ``q < p`` with bit ``b`` of ``acodes[g, k, q]`` set.
+    A run's cumulative pairs are then the sum of its weight code's bits' rows
+    (:func:`_run_prefix`), shared by every filter instead of a popcount per item."""
+    groups, n_chunks, n_pos = acodes.shape
+    counts = np.empty((groups, n_chunks, width, n_pos + 1), np.int32)
+    for gk in prange(groups * n_chunks):    # each (g, k) writes only its own rows
+        g, k = gk // n_chunks, gk % n_chunks
+        codes = acodes[g, k]
+        for b in range(width):
+            row = counts[g, k, b]
+            total = 0
+            row[0] = 0
+            for p in range(n_pos):
+                total += (codes[p] >> b) & 1
+                row[p + 1] = total
+    return counts
+
+
 @njit(cache=True)
-def _run_prefix(a_codes, wc, p0, p1, skip, length, popcount, threads, lookahead, prefix,
-                next_unsafe):
-    """One run's pairs (weight code ``wc`` against ``a_codes[p0:p1]``; ``length`` each without
-    ``skip``), cumulated: ``prefix[lookahead - 1 + j]`` = pairs of the run's items before
-    ``j`` (the first ``lookahead - 1`` slots are left for the items before the run).
-    ``next_unsafe[j]``: the first arrival ``>= j`` whose ``lookahead - 1`` preceding items,
-    all in the run, hold fewer than ``threads`` pairs (``p1 - p0`` if none). Returns the
-    number of items with a pair."""
+def _run_prefix(a_codes, counts, use_counts, wc, p0, p1, skip, length, popcount, lookahead,
+                prefix):
+    """One run's pairs (weight code ``wc`` against the activation codes ``a_codes[p0:p1]``,
+    whose bit counts are ``counts`` (:func:`bit_counts`) if ``use_counts``; ``length`` each
+    without ``skip``), cumulated: ``prefix[lookahead - 1 + j]`` = pairs of the run's items
+    before ``j`` (the first ``lookahead - 1`` slots are left for the items before the run).
+    With the counts a set bit's row is added whole (a few vector adds per position), else a
+    popcount per position. Returns the number of items with a pair."""
     n_pos = p1 - p0
-    nonempty = total = 0
-    prefix[lookahead - 1] = 0
+    run = prefix[lookahead - 1:lookahead + n_pos]
+    if skip and not use_counts:
+        run[0] = 0
+        for j in range(n_pos):
+            run[j + 1] = run[j] + popcount[wc & a_codes[p0 + j]]
+    elif skip:
+        run[:] = 0
+        b, code = 0, wc
+        while code:
+            if code & 1:
+                row = counts[b, p0:p1 + 1]
+                before = row[0]
+                for j in range(n_pos + 1):
+                    run[j] += row[j] - before
+            code >>= 1
+            b += 1
+    else:
+        for j in range(n_pos + 1):
+            run[j] = j * length
+    nonempty = 0
     for j in range(n_pos):
-        pairs = popcount[wc & a_codes[p0 + j]] if skip else length
-        total += pairs
-        prefix[lookahead + j] = total
-        if pairs:
-            nonempty += 1
-    next_unsafe[n_pos] = n_pos
-    for j in range(n_pos - 1, -1, -1):
-        safe = j >= lookahead - 1 and prefix[lookahead - 1 + j] - prefix[j] >= threads
-        next_unsafe[j] = next_unsafe[j + 1] if safe else j
+        nonempty += run[j + 1] != run[j]
     return nonempty
 
 
 @njit(cache=True)
-def _walk_runs(core, filters, filter_ptr, ranges, wcodes, acodes, chunk_len, filters_per_group,
-               threads, lookahead, skip, popcount, entry_cycles, stats):
+def _safe_until(prefix, j, n_pos, lookahead, threads):
+    """The first arrival ``>= j`` whose ``lookahead - 1`` preceding items hold fewer than
+    ``threads`` pairs (``n_pos`` if none); arrival ``j`` itself is known safe (its preceding
+    items all in the run). Checks eight arrivals at a time while all are safe."""
+    b = j
+    while b + 8 <= n_pos:
+        short = False
+        for i in range(8):
+            short |= prefix[lookahead - 1 + b + i] - prefix[b + i] < threads
+        if short:
+            break
+        b += 8
+    while b < n_pos and prefix[lookahead - 1 + b] - prefix[b] >= threads:
+        b += 1
+    return b
+
+
+@njit(cache=True)
+def _walk_runs(core, filters, filter_ptr, ranges, wcodes, acodes, counts, use_counts, chunk_len,
+               filters_per_group, threads, lookahead, skip, popcount, entry_cycles, stats):
     """The dynamic window's schedule of one core, run by run (module docstring), equal to
     :func:`_run_core`'s item-by-item walk. In a run's coordinates, slot ``s`` of its
     ``prefix`` row is ``E(item s - lookahead of the run) - base`` (``E``: cumulative pairs,
     ``base``: pairs before the run); ``issued`` and ``head`` (the oldest item still in the
-    window) are kept relative to them."""
+    window) are kept relative to them. What a chunk's run knows (where a safe stretch ends,
+    the rest after an emptied window) is stamped with the chunk's ``version``, bumped when
+    its run changes, instead of being cleared."""
     p0, p1, k0, k1, _part = ranges[core]
     n_pos, n_k = p1 - p0, k1 - k0
     look, thr = lookahead, threads
     # int32: a run's pairs, cycles and idle threads are below RUN_LIMIT (see _run_core).
     prefix = np.empty((n_k, look + n_pos), np.int32)
-    next_unsafe = np.empty((n_k, n_pos + 1), np.int32)
-    # Rest of the run after a dispatch that emptied the window at arrival j (-1: unknown).
+    scratch = np.empty(look + n_pos, np.int32)    # a run no later filter reuses
+    version = np.zeros(n_k, np.int32)
+    # Where the safe stretch from arrival j ends, known when safe_seen[kk, j] is the version.
+    safe_end = np.empty((n_k, n_pos + 1), np.int32)
+    safe_seen = np.full((n_k, n_pos + 1), -1, np.int32)
+    # Rest of the run after a dispatch that emptied the window at arrival j (likewise).
+    rest_seen = np.full((n_k, n_pos + 1), -1, np.int32)
     rest_cycles = np.empty((n_k, n_pos + 1), np.int32)
     rest_idle = np.empty((n_k, n_pos + 1), np.int32)
     rest_issued = np.empty((n_k, n_pos + 1), np.int32)
@@ -292,12 +356,20 @@ def _walk_runs(core, filters, filter_ptr, ranges, wcodes, acodes, chunk_len, fil
             if skip and wc == 0:
                 continue
             kk = k - k0
-            e, unsafe = prefix[kk], next_unsafe[kk]
-            if code_of[kk] != wc or group_of[kk] != g:
-                nonempty_of[kk] = _run_prefix(acodes[g, k], wc, p0, p1, skip, chunk_len[k],
-                                              popcount, thr, look, e, unsafe)
-                code_of[kk], group_of[kk] = wc, g
-                rest_cycles[kk, :] = -1
+            # Worth keeping only if the core's next filter walks the same run (pruned weights
+            # rarely do: the records would be cache misses for nothing).
+            keep = entry + 1 < filter_ptr[core + 1] and \
+                wcodes[filters[entry + 1], k] == wc and \
+                filters[entry + 1] // filters_per_group == g
+            fresh = code_of[kk] != wc or group_of[kk] != g
+            e = prefix[kk] if keep or not fresh else scratch
+            if fresh:                          # nothing known about this run yet
+                nonempty_of[kk] = _run_prefix(
+                    acodes[g, k], counts[g, k] if use_counts else counts[0, 0], use_counts,
+                    wc, p0, p1, skip, chunk_len[k], popcount, look, e)
+                code_of[kk], group_of[kk] = (wc, g) if keep else (-1, -1)
+                version[kk] += 1
+            stamp = version[kk]
             e[:look - 1] = before[:look - 1]
             run_pairs = e[look - 1 + n_pos]
             chunks += 1
@@ -308,14 +380,19 @@ def _walk_runs(core, filters, filter_ptr, ranges, wcodes, acodes, chunk_len, fil
             j = 0
             while j < n_pos:
                 t = look + j                       # arrival j; the window is head..t-1
-                if unsafe[j] > j and head < t and e[head] > issued:
-                    b = unsafe[j]                  # arrivals j..b-1 never run the window dry
+                if j >= look - 1 and e[t - 1] - e[j] >= thr and head < t and e[head] > issued:
+                    if not fresh and safe_seen[kk, j] == stamp:   # arrivals j..b-1 never
+                        b = safe_end[kk, j]                           # run the window dry
+                    else:
+                        b = _safe_until(e, j, n_pos, look, thr)
+                        if keep:
+                            safe_end[kk, j], safe_seen[kk, j] = b, stamp
                     last = e[b - 1]                # the oldest item at arrival b - 1
                     if last > issued:
                         spent = (last - issued + thr - 1) // thr
                         issued += spent * thr
                         cycles += spent
-                        lo, hi = head, look + b
+                        lo, hi = max(head, b), look + b    # items up to slot b - 1 are out
                         while lo < hi:             # the first item not fully dispatched
                             mid = (lo + hi) >> 1
                             if e[mid] <= issued:
@@ -337,16 +414,17 @@ def _walk_runs(core, filters, filter_ptr, ranges, wcodes, acodes, chunk_len, fil
                 issued = done
                 if done == total:                  # the window emptied: the rest is j's own
                     head = t
-                    if rest_cycles[kk, j] >= 0:
+                    if not fresh and rest_seen[kk, j] == stamp:
                         cycles += rest_cycles[kk, j]
                         idle += rest_idle[kk, j]
                         issued = run_pairs + rest_issued[kk, j]
                         head = look + n_pos + rest_head[kk, j]
                         break
-                    emptied_at[n_emptied] = j
-                    emptied_cycles[n_emptied] = cycles
-                    emptied_idle[n_emptied] = idle
-                    n_emptied += 1
+                    if keep:
+                        emptied_at[n_emptied] = j
+                        emptied_cycles[n_emptied] = cycles
+                        emptied_idle[n_emptied] = idle
+                        n_emptied += 1
                 else:
                     while head < t and e[head] <= done:
                         head += 1
@@ -357,6 +435,7 @@ def _walk_runs(core, filters, filter_ptr, ranges, wcodes, acodes, chunk_len, fil
                 rest_idle[kk, at] = idle - emptied_idle[r]
                 rest_issued[kk, at] = issued - run_pairs
                 rest_head[kk, at] = head - look - n_pos
+                rest_seen[kk, at] = stamp
             for s in range(look - 1):              # the next run's view of these items
                 before[s] = e[n_pos + s] - run_pairs
             issued -= run_pairs
@@ -375,21 +454,82 @@ def _walk_runs(core, filters, filter_ptr, ranges, wcodes, acodes, chunk_len, fil
 
 
 @njit(cache=True)
-def _run_core(core, filters, filter_ptr, ranges, wcodes, acodes, wvals, avals, chunk_len,
-              filters_per_group, threads, lookahead, mode, skip, compute, integer, popcount,
-              acc, entry_cycles, stats):
+def _walk_static(core, filters, filter_ptr, ranges, wcodes, acodes, counts, use_counts,
+                 filters_per_group, threads, lookahead, popcount, entry_cycles, stats):
+    """The static schedule of one core, counting only, equal to :func:`_run_core`'s item walk
+    in ``STATIC`` mode: each run's pairs come from :func:`_run_prefix` and the pass over its
+    items has no branch on the data: ``whole`` and ``part`` are the empty items since the
+    last issued one, as whole lookahead windows and the rest."""
+    p0, p1, k0, k1, _part = ranges[core]
+    n_pos, look = p1 - p0, lookahead
+    run = np.empty(n_pos + 1, np.int32)
+    static_cycles = (np.arange(MAX_CHUNK + 1) + threads - 1) // threads
+    cycles = whole = part = 0
+    items = pairs_total = chunks = nonempty = 0
+    for entry in range(filter_ptr[core], filter_ptr[core + 1]):
+        m = filters[entry]
+        g = m // filters_per_group
+        start = cycles
+        for k in range(k0, k1):
+            wc = wcodes[m, k]
+            if wc == 0:
+                continue
+            chunks += 1
+            items += n_pos
+            nonempty += _run_prefix(acodes[g, k], counts[g, k] if use_counts else counts[0, 0],
+                                    use_counts, wc, p0, p1, True, 0, popcount, 1, run)
+            pairs_total += run[n_pos]
+            for j in range(n_pos):
+                pairs = run[j + 1] - run[j]
+                empty = pairs == 0
+                cycles += 0 if empty else whole + static_cycles[pairs]
+                wrapped = empty and part + 1 == look
+                whole = (whole + 1 if wrapped else whole) if empty else 0
+                part = (0 if wrapped else part + 1) if empty else 0
+        entry_cycles[entry] = cycles - start
+    tail = whole + (part > 0)        # the empty items left: a window of them per idle cycle
+    last = filter_ptr[core + 1] - 1
+    if last >= filter_ptr[core]:
+        entry_cycles[last] += tail
+    cycles += tail
+    _store_stats(stats, core, cycles, items, pairs_total, chunks, nonempty,
+                 cycles * threads - pairs_total)
+
+
+@njit(cache=True)
+def _walks_static(mode, skip, compute, n_pos):
+    """Whether a core with ``n_pos`` positions takes :func:`_walk_static`."""
+    return mode == STATIC and skip and not compute and n_pos * (MAX_CHUNK + 1) < RUN_LIMIT
+
+
+@njit(cache=True)
+def _walks_runs(mode, compute, threads, lookahead, n_pos):
+    """Whether a core with ``n_pos`` positions takes :func:`_walk_runs`: a dynamic window
+    that only counts, with runs longer than the window and small enough for int32."""
+    return mode == DYNAMIC and not compute and lookahead < n_pos and \
+        n_pos * (MAX_CHUNK + 1) * threads < RUN_LIMIT
+
+
+@njit(cache=True)
+def _run_core(core, filters, filter_ptr, ranges, wcodes, acodes, counts, use_counts, wvals,
+              avals, chunk_len, filters_per_group, threads, lookahead, mode, skip, compute,
+              integer, popcount, acc, entry_cycles, stats):
     """Walk one core's items in order and time them (see the module docstring); a dense
     core that only counts takes :func:`_dense_core`, a dynamic one :func:`_walk_runs` when
-    its runs are longer than the window."""
+    its runs are longer than the window (``counts``: :func:`bit_counts` of ``acodes``)."""
     p0, p1, k0, k1, part = ranges[core]
     if not skip and not compute and _packs_every_cycle(chunk_len, k0, k1, threads, lookahead):
         _dense_core(core, filter_ptr, ranges, chunk_len, threads, lookahead, entry_cycles,
                     stats)
         return
-    if mode == DYNAMIC and not compute and lookahead < p1 - p0 and \
-            (p1 - p0) * (MAX_CHUNK + 1) * threads < RUN_LIMIT:
-        _walk_runs(core, filters, filter_ptr, ranges, wcodes, acodes, chunk_len,
-                   filters_per_group, threads, lookahead, skip, popcount, entry_cycles, stats)
+    if _walks_runs(mode, compute, threads, lookahead, p1 - p0):
+        _walk_runs(core, filters, filter_ptr, ranges, wcodes, acodes, counts, use_counts,
+                   chunk_len, filters_per_group, threads, lookahead, skip, popcount,
+                   entry_cycles, stats)
+        return
+    if _walks_static(mode, skip, compute, p1 - p0):
+        _walk_static(core, filters, filter_ptr, ranges, wcodes, acodes, counts, use_counts,
+                     filters_per_group, threads, lookahead, popcount, entry_cycles, stats)
         return
     ends = np.zeros(lookahead, dtype=np.int64)
     head = count = issued = total = 0
@@ -450,13 +590,13 @@ def _run_core(core, filters, filter_ptr, ranges, wcodes, acodes, wvals, avals, c
 
 
 @njit(cache=True, parallel=True)
-def _run_cores(filters, filter_ptr, ranges, wcodes, acodes, wvals, avals, chunk_len,
-               filters_per_group, threads, lookahead, mode, skip, compute, integer, popcount,
-               acc, entry_cycles, stats):
+def _run_cores(filters, filter_ptr, ranges, wcodes, acodes, counts, use_counts, wvals, avals,
+               chunk_len, filters_per_group, threads, lookahead, mode, skip, compute, integer,
+               popcount, acc, entry_cycles, stats):
     for core in prange(len(ranges)):
-        _run_core(core, filters, filter_ptr, ranges, wcodes, acodes, wvals, avals, chunk_len,
-                  filters_per_group, threads, lookahead, mode, skip, compute, integer,
-                  popcount, acc, entry_cycles, stats)
+        _run_core(core, filters, filter_ptr, ranges, wcodes, acodes, counts, use_counts, wvals,
+                  avals, chunk_len, filters_per_group, threads, lookahead, mode, skip, compute,
+                  integer, popcount, acc, entry_cycles, stats)
 
 
 def run_cores(filters: np.ndarray, filter_ptr: np.ndarray, ranges: np.ndarray,
@@ -502,10 +642,33 @@ def run_cores(filters: np.ndarray, filter_ptr: np.ndarray, ranges: np.ndarray,
         wvals, avals = np.zeros((1, 1, chunk), np.int16), np.zeros((1, 1, 1, chunk), np.int16)
     entry_cycles = np.zeros(len(filters), dtype=np.int64)
     stats = np.zeros((len(ranges), N_STATS), dtype=np.int64)
+    acodes = np.ascontiguousarray(acodes, np.int64)
+    ranges = np.ascontiguousarray(ranges, np.int64)
+    use_counts = skip and _counts_pay(filters, filter_ptr, ranges, wcodes, acodes.size * chunk,
+                                      mode, compute, threads, lookahead)
+    counts = bit_counts(acodes, chunk) if use_counts else np.zeros((1, 1, 1, 1), np.int32)
     _run_cores(np.ascontiguousarray(filters, np.int64), np.ascontiguousarray(filter_ptr, np.int64),
-               np.ascontiguousarray(ranges, np.int64), np.ascontiguousarray(wcodes, np.int64),
-               np.ascontiguousarray(acodes, np.int64), np.ascontiguousarray(wvals), avals,
-               np.ascontiguousarray(chunk_len, np.int64), filters_per_group, threads,
-               lookahead, mode, skip, compute, integer, popcount_table(chunk), acc,
-               entry_cycles, stats)
+               ranges, np.ascontiguousarray(wcodes, np.int64), acodes, counts, use_counts,
+               np.ascontiguousarray(wvals), avals, np.ascontiguousarray(chunk_len, np.int64),
+               filters_per_group, threads, lookahead, mode, skip, compute, integer,
+               popcount_table(chunk), acc, entry_cycles, stats)
     return acc, entry_cycles, stats
+
+
+def _counts_pay(filters, filter_ptr, ranges, wcodes, counts_size, mode, compute, threads,
+                lookahead) -> bool:
+    """Whether :func:`bit_counts` (``counts_size`` entries, one pass each) costs less than
+    the popcount passes it replaces: a walk works a run's pairs out again whenever the core's
+    next filter has another weight code at that chunk (the static walk for every run), so
+    pruned weights gain and dense ones (one code, runs reused) do not; taken when the
+    positions worked out are at least twice the counts."""
+    positions = 0
+    for core, (p0, p1, k0, k1, _part) in enumerate(ranges):
+        static = _walks_static(mode, True, compute, int(p1 - p0))
+        if not static and not _walks_runs(mode, compute, threads, lookahead, int(p1 - p0)):
+            continue
+        codes = wcodes[filters[filter_ptr[core]:filter_ptr[core + 1]], k0:k1]
+        runs = codes.size if static else \
+            min(len(codes), 1) * (k1 - k0) + np.count_nonzero(codes[1:] != codes[:-1])
+        positions += int(runs) * int(p1 - p0)
+    return positions >= 2 * counts_size

@@ -25,7 +25,10 @@ With ``compute`` the kernel adds every product into the PE's accumulators (fp32'
 this order). Without it only counts: the fixed-point sums are the layer's exact sums
 (:mod:`accelsim.kernels.exact_sums`), and under the XOR hash at stride 1 the PEs are counted
 input channel by input channel (:func:`_xor_counts`): a channel's weight rows decoded once
-for every PE, equal weight vectors counted once, a vector cycle's banks as bytes of a word.
+for every PE, equal weight vectors counted once, a vector cycle's banks as bytes of a word,
+weight vectors of the same banks (table classes) costed once per activation vector and, on
+large planes, activation vectors of the same keys once per channel. An fc layer is counted
+straight from its dense weights (:func:`count_fc`), without encoding.
 """
 
 from __future__ import annotations
@@ -64,31 +67,46 @@ def _encode_seq(seq, n, max_run, vals, runs, offset, write, limit):
     return kept                      # trailing placeholders are dropped
 
 
+@njit(cache=True, parallel=True)
+def _tile_pass(x, tiles, max_run, ptr, vals, runs, write, kept):
+    """:func:`encode_tiles`' pass over the PEs in parallel (a (PE, channel) row is encoded,
+    and written, by its PE's task only): counting each row's kept entries into ``kept``, or
+    writing them at ``ptr``."""
+    n_pe, n_c = tiles.shape[0], x.shape[0]
+    for pe in prange(n_pe):
+        y0, y1, x0, x1 = tiles[pe, 0], tiles[pe, 1], tiles[pe, 2], tiles[pe, 3]
+        seq = np.empty(max((y1 - y0) * (x1 - x0), 1), x.dtype)
+        for c in range(n_c):
+            n = 0
+            for y in range(y0, y1):
+                for xx in range(x0, x1):
+                    seq[n] = x[c, y, xx]
+                    n += 1
+            i = pe * n_c + c
+            got = _encode_seq(seq, n, max_run, vals, runs, ptr[i], write, ptr[i + 1] - ptr[i])
+            if not write:
+                kept[i] = got
+
+
+@njit(cache=True)
+def tile_entries(x, tiles, max_run):
+    """Per (PE, channel): how many entries :func:`encode_tiles` stores for the PE's tile."""
+    kept = np.zeros(tiles.shape[0] * x.shape[0], np.int64)
+    _tile_pass(x, tiles, max_run, np.zeros(len(kept) + 1, np.int64), np.zeros(1, x.dtype),
+               np.zeros(1, np.uint16), False, kept)
+    return kept
+
+
 @njit(cache=True)
 def encode_tiles(x, tiles, max_run):
     """Per (PE, channel): compressed entries of the PE's tile. Returns (ptr, vals, runs)."""
-    n_pe, n_c = tiles.shape[0], x.shape[0]
-    ptr = np.zeros(n_pe * n_c + 1, np.int64)
-    seq = np.zeros(x.shape[1] * x.shape[2], x.dtype)
-    vals = np.zeros(1, x.dtype)
-    runs = np.zeros(1, np.uint16)
-    for write in (False, True):
-        if write:
-            vals = np.zeros(ptr[-1], x.dtype)
-            runs = np.zeros(ptr[-1], np.uint16)
-        for pe in range(n_pe):
-            y0, y1, x0, x1 = tiles[pe, 0], tiles[pe, 1], tiles[pe, 2], tiles[pe, 3]
-            for c in range(n_c):
-                n = 0
-                for y in range(y0, y1):
-                    for xx in range(x0, x1):
-                        seq[n] = x[c, y, xx]
-                        n += 1
-                i = pe * n_c + c
-                got = _encode_seq(seq, n, max_run, vals, runs, ptr[i], write,
-                                  ptr[i + 1] - ptr[i])
-                if not write:
-                    ptr[i + 1] = ptr[i] + got
+    kept = tile_entries(x, tiles, max_run)
+    ptr = np.zeros(len(kept) + 1, np.int64)
+    for i in range(len(kept)):
+        ptr[i + 1] = ptr[i] + kept[i]
+    vals = np.zeros(ptr[-1], x.dtype)
+    runs = np.zeros(ptr[-1], np.uint16)
+    _tile_pass(x, tiles, max_run, ptr, vals, runs, True, kept)
     return ptr, vals, runs
 
 
@@ -265,6 +283,10 @@ TABLE_MIN_VECTORS = 4
 """Activation vectors (over all PEs) of an input channel from which :func:`_count_channel`
 builds its weight vectors' word tables (a speed knob only: with fewer, as an fc layer's one
 activation per PE, the products are counted one by one)."""
+SET_MIN_VECTORS = 256
+"""Activation vectors (over all PEs) of an input channel from which :func:`_count_channel`
+costs their key multisets once each (a speed knob only: with fewer, as VGG-16's 28 x 28 and
+14 x 14 layers, the multisets seldom repeat)."""
 BLOCKS = 64
 """Input-channel blocks :func:`_xor_counts` spreads over the threads (a fixed number, so
 the per-block partial counts, integers, add up the same whatever the thread count)."""
@@ -457,13 +479,19 @@ def _pe_activations(pe, c, geom, tiles, a_ptr, a_val, a_run, s):
     """PE ``pe``'s entries of channel ``c`` into the scratch arrays: values, padded
     coordinates and activation keys (:func:`xor_words`); returns their count."""
     n_c, pt, pl = geom[0], geom[6], geom[7]
-    av, ap, ay, ax, akey = s[21], s[22], s[23], s[24], s[25]
-    na = _decode(a_ptr, a_val, a_run, pe * n_c + c, av, ap)
-    y0, x0, tw = tiles[pe, 0], tiles[pe, 2], tiles[pe, 3] - tiles[pe, 2]
-    for i in range(na):
-        ay[i] = y0 + ap[i] // tw + pt
-        ax[i] = x0 + ap[i] % tw + pl
-        akey[i] = (ay[i] & 3) * 4 + (ax[i] & 3)
+    av, ay, ax, akey = s[21], s[22], s[23], s[24]
+    row = pe * n_c + c
+    x0, x1 = tiles[pe, 2] + pl, tiles[pe, 3] + pl
+    y, x = tiles[pe, 0] + pt, x0 - 1
+    na = 0
+    for e in range(a_ptr[row], a_ptr[row + 1]):   # raster positions stepped along the runs
+        x += a_run[e] + 1
+        while x >= x1:
+            x -= x1 - x0
+            y += 1
+        av[na], ay[na], ax[na] = a_val[e], y, x
+        akey[na] = (y & 3) * 4 + (x & 3)
+        na += 1
     return na
 
 
@@ -481,21 +509,145 @@ def _add_counts(cycles_part, stats_part, blk, pe, g, cyc, stall, land, eff, na, 
 
 
 @njit(cache=True)
+def _table_class_key(j0, j1, wk, wr, ws, slot_cls, slot_k2, slot_n, slot_val, codes):
+    """What fixes the busiest bank of weight vector ``j0:j1`` (at most 5 weights) with any
+    activations whose products all land, packed: per ``k & 3`` class (slot) the multiset of
+    its weights' ``(k >> 2 & 1, r & 3, s & 3)`` (:func:`xor_words`' weight keys), ``k >> 2 &
+    1`` taken relative to the slot's first weight (flipping it for a whole slot only swaps
+    the slot's bytes), slots in sorted order: 6-bit codes, a zero after each slot."""
+    n_slots = 0
+    for j in range(j0, j1):
+        cls, k2 = wk[j] & 3, (wk[j] >> 2) & 1
+        q = 0
+        while q < n_slots and slot_cls[q] != cls:
+            q += 1
+        if q == n_slots:
+            slot_cls[q], slot_k2[q], slot_n[q] = cls, k2, 0
+            n_slots += 1
+        code = ((k2 ^ slot_k2[q]) << 4 | (wr[j] & 3) << 2 | (ws[j] & 3)) + 1
+        i = slot_n[q]
+        while i > 0 and codes[q, i - 1] > code:
+            codes[q, i] = codes[q, i - 1]
+            i -= 1
+        codes[q, i] = code
+        slot_n[q] += 1
+    for q in range(n_slots):
+        val = 0
+        for i in range(slot_n[q]):
+            val |= codes[q, i] << (6 * i)
+        i = q
+        while i > 0 and slot_val[i - 1] > val:
+            slot_val[i] = slot_val[i - 1]
+            i -= 1
+        slot_val[i] = val
+    key = 0
+    for q in range(n_slots):
+        val = slot_val[q]
+        while val:
+            key = (key << 6) | (val & 63)
+            val >>= 6
+        key <<= 6
+    return key
+
+
+@njit(cache=True)
+def _table_classes(n_unique, n_groups, f_vec, s, tc):
+    """The channel's unique weight vectors grouped by :func:`_table_class_key` (at most 5
+    weights a vector; else each its own class): ``utc[u]`` its class, ``tc_rep`` a vector
+    of each class, ``mult_tc[group, class]`` the group's vectors in the class. Returns how
+    many classes."""
+    wk, wr, ws, ustart, ulen, mult = s[1], s[2], s[3], s[5], s[6], s[12]
+    utc, tc_rep, tkeys, tvals, mult_tc = tc[:5]
+    n_tc = 0
+    if f_vec <= 5:
+        tvals[:] = -1
+    for u in range(n_unique):
+        t = n_tc
+        if f_vec <= 5:
+            t = _find_or_add(tkeys, tvals, _table_class_key(
+                ustart[u], ustart[u] + ulen[u], wk, wr, ws, *tc[8:]), n_tc)
+        if t == n_tc:
+            tc_rep[t] = u
+            n_tc += 1
+        utc[u] = t
+    for gl in range(n_groups):
+        for t in range(n_tc):
+            mult_tc[gl, t] = 0
+        for u in range(n_unique):
+            mult_tc[gl, utc[u]] += mult[gl, u]
+    return n_tc
+
+
+@njit(cache=True, inline="always")
+def _table_worst(u, i0, i1, akey, tables, unslot):
+    """The busiest bank of weight vector ``u`` times activations ``i0:i1`` whose products
+    all land: per ``k & 3`` class, the sum of its word table at the activations' keys."""
+    worst = 0
+    for slot in range(unslot[u]):
+        word = np.uint64(0)
+        for i in range(i0, i1):
+            word += tables[u, slot, akey[i]]
+        worst = _raise_worst(word, worst)
+    return worst
+
+
+@njit(cache=True)
+def _set_costs(a, i0, i1, akey, n_tc, n_groups, s, m, tc):
+    """Activation set ``a`` (the activations ``i0:i1``' keys, every product landing): per
+    group, the cycles and stalls of all its weight vectors against the set, one table
+    class (:func:`_table_classes`) at a time."""
+    tables, unslot = s[11], s[10]
+    gcyc, gstall = m[2], m[3]
+    tc_rep, mult_tc = tc[1], tc[4]
+    for gl in range(n_groups):
+        gcyc[a, gl] = gstall[a, gl] = 0
+    for t in range(n_tc):
+        worst = _table_worst(tc_rep[t], i0, i1, akey, tables, unslot)
+        cyc, stall = max(worst, 1), max(worst - 1, 0)
+        for gl in range(n_groups):
+            gcyc[a, gl] += mult_tc[gl, t] * cyc
+            gstall[a, gl] += mult_tc[gl, t] * stall
+
+
+@njit(cache=True)
 def _count_channel(c, geom, tiles, a_ptr, a_val, a_run, f_vec, i_vec, words, n_groups,
-                   with_tables, s, cycles_part, stats_part, blk):
+                   with_tables, by_sets, s, m, tc, cycles_part, stats_part, blk):
     """Channel ``c``: its unique weight vectors (:func:`_merge_vectors`) counted once per
     activation vector, by their word tables (``with_tables``) where every product lands,
-    else product by product; then per group times their multiplicities."""
+    else product by product; then per group times their multiplicities. An activation
+    vector whose products land for every weight vector costs the same as any other with
+    the same keys (their multiset, ``akeys``: a count per key), so with tables its groups'
+    cycles and stalls are worked out once per multiset and channel (:func:`_set_costs`).
+    Where every product lands, weight vectors of one table class (:func:`_table_classes`)
+    take the same cycles: each class's are worked out once per activation vector."""
     h1, w1 = geom[10], geom[11]
     wv, wk, wr, ws, wkey, ustart, ulen, ubox, unzw, _uclass, unslot, tables, mult = s[:13]
-    ucyc, ustall, uland, ueff, gl_of, nw_g, av, _ap, ay, ax, akey = s[15:]
+    ucyc, ustall, uland, ueff, gl_of, nw_g, av, ay, ax, akey = s[15:]
+    mkeys, mvals, gcyc, gstall, pcyc, pstall, geff = m
+    utc, tc_rep, tcw, tc_seen, stamp = tc[0], tc[1], tc[5], tc[6], tc[7]
     n_unique = _merge_vectors(geom, f_vec, n_groups, words, with_tables, s)
+    n_tc = _table_classes(n_unique, n_groups, f_vec, s, tc) if with_tables else 0
+    whole = with_tables and n_unique > 0     # vectors landing whole go by table classes
+    by_sets = by_sets and whole and i_vec < 16
+    rlo, rhi, slo, shi = geom[2], -1, geom[3], -1    # the channel's weights' r, s bounds
+    for u in range(n_unique):
+        rlo, rhi = min(rlo, ubox[u, 0]), max(rhi, ubox[u, 1])
+        slo, shi = min(slo, ubox[u, 2]), max(shi, ubox[u, 3])
+    if by_sets:
+        mvals[:] = -1
+    for gl in range(n_groups if whole else 0):
+        geff[gl] = 0
+        for u in range(n_unique):
+            geff[gl] += mult[gl, u] * unzw[u]
+    n_sets = 0
     for pe in range(tiles.shape[0]):
         na = _pe_activations(pe, c, geom, tiles, a_ptr, a_val, a_run, s)
         if na == 0:
             continue
-        for u in range(n_unique):
-            ucyc[u] = ustall[u] = uland[u] = ueff[u] = 0
+        for gl in range(n_groups):
+            pcyc[gl] = pstall[gl] = 0
+        set_products = set_nonzeros = 0
+        by_vectors = False                # a vector of this PE counted weight vector by one
         for i0 in range(0, na, i_vec):
             i1 = min(i0 + i_vec, na)
             ylo, yhi, xlo, xhi = ay[i0], ay[i0], ax[i0], ax[i0]
@@ -506,17 +658,37 @@ def _count_channel(c, geom, tiles, a_ptr, a_val, a_run, f_vec, i_vec, words, n_g
                 if av[i] != 0:
                     nz_a += 1
             y_top, x_left = yhi - h1 + 1, xhi - w1 + 1   # every activation lands for r, s
+            if whole and y_top <= rlo and rhi <= ylo and x_left <= slo and shi <= xlo:
+                a = 0                             # without sets: row 0, recomputed
+                if by_sets:
+                    key = np.uint64(0)
+                    for i in range(i0, i1):
+                        key += np.uint64(1) << np.uint64(4 * akey[i])
+                    a = _find_or_add(mkeys, mvals, np.int64(key), n_sets)
+                if a == n_sets or not by_sets:
+                    _set_costs(a, i0, i1, akey, n_tc, n_groups, s, m, tc)
+                    n_sets += by_sets
+                for gl in range(n_groups):
+                    pcyc[gl] += gcyc[a, gl]
+                    pstall[gl] += gstall[a, gl]
+                set_products += i1 - i0
+                set_nonzeros += nz_a
+                continue
+            if not by_vectors:
+                by_vectors = True
+                for u in range(n_unique):
+                    ucyc[u] = ustall[u] = uland[u] = ueff[u] = 0
+            stamp[0] += 1
             for u in range(n_unique):                     # in [y_top, ylo] x [x_left, xlo]
                 j0 = ustart[u]
                 j1 = j0 + ulen[u]
                 if with_tables and y_top <= ubox[u, 0] and ubox[u, 1] <= ylo and \
                         x_left <= ubox[u, 2] and ubox[u, 3] <= xlo:
-                    worst = 0
-                    for slot in range(unslot[u]):
-                        word = np.uint64(0)
-                        for i in range(i0, i1):
-                            word += tables[u, slot, akey[i]]
-                        worst = _raise_worst(word, worst)
+                    t = utc[u]
+                    if tc_seen[t] != stamp[0]:
+                        tc_seen[t] = stamp[0]
+                        tcw[t] = _table_worst(tc_rep[t], i0, i1, akey, tables, unslot)
+                    worst = tcw[t]
                     uland[u] += (j1 - j0) * (i1 - i0)
                     ueff[u] += unzw[u] * nz_a
                 else:
@@ -527,13 +699,15 @@ def _count_channel(c, geom, tiles, a_ptr, a_val, a_run, f_vec, i_vec, words, n_g
                 ucyc[u] += max(worst, 1)
                 ustall[u] += max(worst - 1, 0)
         for gl in range(n_groups):
-            cyc = stall = land = eff = 0
-            for u in range(n_unique):
-                m = mult[gl, u]
-                cyc += m * ucyc[u]
-                stall += m * ustall[u]
-                land += m * uland[u]
-                eff += m * ueff[u]
+            cyc, stall = pcyc[gl], pstall[gl]
+            land = nw_g[gl] * set_products
+            eff = geff[gl] * set_nonzeros
+            for u in range(n_unique if by_vectors else 0):
+                m_u = mult[gl, u]
+                cyc += m_u * ucyc[u]
+                stall += m_u * ustall[u]
+                land += m_u * uland[u]
+                eff += m_u * ueff[u]
             _add_counts(cycles_part, stats_part, blk, pe, gl_of[gl], cyc, stall, land, eff,
                         na, nw_g[gl], f_vec, i_vec)
 
@@ -548,7 +722,7 @@ def _xor_counts(geom, tiles, kgroups, a_ptr, a_val, a_run, w_ptr, w_val, w_run, 
     byte. A vector cycle whose products all land (the activations' and weights' bounding
     boxes say so) sums its weight vector's word table at its activations' keys; others (at
     the plane's borders) walk their products. Same numbers as :func:`_channel`
-    (tests/test_scnn.py, tests/test_scnn_sparten_speed.py)."""
+    (tests/test_scnn.py, tests/test_scnn_sparten_speed.py, tests/test_scnn_speed.py)."""
     n_c, rr, ss = geom[0], geom[2], geom[3]
     n_pe, n_g = tiles.shape[0], kgroups.shape[0]
     per_channel = 1                   # weights of one input channel over its groups
@@ -566,6 +740,17 @@ def _xor_counts(geom, tiles, kgroups, a_ptr, a_val, a_run, w_ptr, w_val, w_run, 
     hash_size = 1
     while hash_size < 2 * n_vec:
         hash_size *= 2
+    n_sets = 1                        # activation multisets in a channel: at most its
+    for j in range(1, min(i_vec, 15) + 1):     # vectors and C(16 + i_vec, i_vec)
+        n_sets = n_sets * (16 + j) // j
+    n_avec_max = 0
+    for pe in range(n_pe):
+        n_avec_max += -(-(tiles[pe, 1] - tiles[pe, 0]) * (tiles[pe, 3] - tiles[pe, 2])
+                        // i_vec)
+    n_sets = min(n_sets, n_avec_max) + 1
+    set_hash = 1
+    while set_hash < 2 * n_sets:
+        set_hash *= 2
     n_blocks = min(BLOCKS, n_c)
     cycles_part = np.zeros((n_blocks, n_pe, n_g), np.int64)
     stats_part = np.zeros((n_blocks, n_pe, N_STATS), np.int64)
@@ -574,7 +759,7 @@ def _xor_counts(geom, tiles, kgroups, a_ptr, a_val, a_run, w_ptr, w_val, w_run, 
         # scratch, in the order the helpers unpack it: a channel's weights (wv, wk, wr, ws,
         # wkey), its unique vectors (ustart, ulen, ubox, unzw, uclass, unslot, tables, mult,
         # hkeys, hvals) and their counts (ucyc, ustall, uland, ueff), its groups (gl_of,
-        # nw_g), a PE's activations (av, ap, ay, ax, akey)
+        # nw_g), a PE's activations (av, ay, ax, akey)
         s = (np.zeros(per_channel + 1, w_val.dtype), np.zeros(per_channel + 1, np.int64),
              np.zeros(per_channel + 1, np.int64), np.zeros(per_channel + 1, np.int64),
              np.zeros(per_channel + 1, np.int64), np.zeros(n_vec, np.int64),
@@ -586,7 +771,23 @@ def _xor_counts(geom, tiles, kgroups, a_ptr, a_val, a_run, w_ptr, w_val, w_run, 
              np.zeros(n_vec, np.int64), np.zeros(n_vec, np.int64), np.zeros(n_vec, np.int64),
              np.zeros(n_g, np.int64), np.zeros(n_g, np.int64), np.zeros(na_max, a_val.dtype),
              np.zeros(na_max, np.int64), np.zeros(na_max, np.int64),
-             np.zeros(na_max, np.int64), np.zeros(na_max, np.int64))
+             np.zeros(na_max, np.int64))
+        # activation multisets (:func:`_count_channel`): their hash (keys, indices), each
+        # one's cost per group (cycles, stalls), a PE's sums of those, effectual per group
+        m = (np.zeros(set_hash, np.int64), np.full(set_hash, -1, np.int64),
+             np.zeros((n_sets, n_g), np.int64), np.zeros((n_sets, n_g), np.int64),
+             np.zeros(n_g, np.int64), np.zeros(n_g, np.int64), np.zeros(n_g, np.int64))
+        # table classes (:func:`_table_classes`): each unique vector's class, a vector of
+        # each class, their hash (keys, indices), per group and class the vectors, each
+        # class's cycles for the current activation vector and that vector's stamp, the
+        # stamps' counter; :func:`_table_class_key`'s slots (class, k >> 2 & 1, weights,
+        # packed codes) and codes
+        tc = (np.zeros(n_vec, np.int64), np.zeros(n_vec, np.int64),
+              np.zeros(hash_size, np.int64), np.full(hash_size, -1, np.int64),
+              np.zeros((n_g, n_vec), np.int64), np.zeros(n_vec, np.int64),
+              np.full(n_vec, -1, np.int64), np.zeros(1, np.int64), np.zeros(8, np.int64),
+              np.zeros(8, np.int64), np.zeros(8, np.int64), np.zeros(8, np.int64),
+              np.zeros((8, 8), np.int64))
         for c in range(blk * n_c // n_blocks, (blk + 1) * n_c // n_blocks):
             n_avec = 0
             for pe in range(n_pe):
@@ -595,7 +796,8 @@ def _xor_counts(geom, tiles, kgroups, a_ptr, a_val, a_run, w_ptr, w_val, w_run, 
                 continue
             n_groups = _channel_weights(c, geom, kgroups, w_ptr, w_val, w_run, s)
             _count_channel(c, geom, tiles, a_ptr, a_val, a_run, f_vec, i_vec, words, n_groups,
-                           n_avec >= TABLE_MIN_VECTORS, s, cycles_part, stats_part, blk)
+                           n_avec >= TABLE_MIN_VECTORS, n_avec >= SET_MIN_VECTORS, s, m,
+                           tc, cycles_part, stats_part, blk)
     for blk in range(n_blocks):
         for pe in range(n_pe):
             for g in range(n_g):
@@ -695,6 +897,91 @@ def run_pes(geom, tiles, origin, extent, kgroups, acts, weights, *, f_vec, i_vec
                  a_run, w_ptr, w_val, w_run, f_vec, i_vec, banks, hash_kind, compute, acc,
                  group_cycles, stats)
     return acc, group_cycles, stats
+
+
+@njit(cache=True, parallel=True)
+def _fc_rows(w_active, kgroups, max_run, f_vec, hash_kind, banks, rows):
+    """Per (group, active channel): the cycles, stalls, entries and non-zeros of its weight
+    row (``w_active[a, k0:k1]``) against one activation, encoded as it is read, up to the
+    row's last non-zero (trailing placeholders are dropped: the figures are kept as the
+    first placeholder after a non-zero comes): an entry goes to bank ``hash(k, 0, 0)``, a
+    vector of ``f_vec`` entries lasts as long as its busiest bank. Rows in parallel."""
+    mask = banks - 1 if banks & (banks - 1) == 0 else -1
+    n_a = w_active.shape[0]
+    for task in prange(kgroups.shape[0] * n_a):
+        g, a = task // n_a, task % n_a
+        count = np.zeros(banks, np.int64)
+        used = np.zeros(f_vec, np.int64)
+        run = fill = worst = entries = nonzeros = cycles = stalls = 0
+        after_nonzero = False
+        for k in range(kgroups[g, 0], kgroups[g, 1]):
+            v = w_active[a, k]
+            if v == 0:
+                if run < max_run:
+                    run += 1
+                    continue
+                if after_nonzero:
+                    rows[g, a, 0] = cycles + worst
+                    rows[g, a, 1] = stalls + max(worst - 1, 0)
+                    rows[g, a, 2], rows[g, a, 3] = entries, nonzeros
+                    after_nonzero = False
+            else:
+                nonzeros += 1
+                after_nonzero = True
+            run = 0
+            b = _bank(hash_kind, k, 0, 0, banks, mask)
+            count[b] += 1
+            worst = max(worst, count[b])
+            used[fill] = b
+            fill += 1
+            entries += 1
+            if fill == f_vec:
+                cycles += worst
+                stalls += worst - 1
+                for q in range(f_vec):
+                    count[used[q]] = 0
+                fill = worst = 0
+        if after_nonzero:
+            rows[g, a, 0] = cycles + worst
+            rows[g, a, 1] = stalls + max(worst - 1, 0)
+            rows[g, a, 2], rows[g, a, 3] = entries, nonzeros
+
+
+def count_fc(x, w, tiles, kgroups, max_run, *, f_vec, i_vec, banks, hash_kind):
+    """:func:`run_pes`' cycles and statistics of an fc layer without the sums, and the
+    (PE, channel) and (group, channel) entries of :func:`encode_tiles` and
+    :func:`encode_weights`, without encoding: the layer is a 1 x 1 conv over a 1 x 1 input
+    of C channels, one PE's tile, holding one entry per non-zero input (``x``, C values);
+    each of its vector cycles pairs that entry with up to ``f_vec`` weight entries, which
+    all land on output (k, 0, 0). Only the channels with an entry are walked
+    (:func:`_fc_rows`), and those whose zeros may need placeholders (at least ``max_run +
+    1`` zeros in a row): any other row stores one entry per non-zero. Returns (cycles PEs x
+    groups, stats PEs x N_STATS, activation entries PEs x C, weight entries groups x C)."""
+    n_pe, n_g, n_c = len(tiles), len(kgroups), x.size
+    active = np.flatnonzero(x.ravel())
+    pe = np.flatnonzero((tiles[:, 1] > tiles[:, 0]) & (tiles[:, 3] > tiles[:, 2]))[0]
+    w = np.ascontiguousarray(w).reshape(-1, n_c)
+    kgroups = np.ascontiguousarray(kgroups, np.int64)
+    w_entries = np.stack([np.count_nonzero(w[k0:k1], axis=0) for k0, k1 in kgroups[:, :2]])
+    sparse = (kgroups[:, 1] - kgroups[:, 0])[:, None] - w_entries > max_run
+    walked = np.union1d(active, np.flatnonzero(sparse.any(axis=0)))
+    rows = np.zeros((n_g, len(walked), 4), np.int64)
+    _fc_rows(np.take(w, walked, axis=1).T.copy(), kgroups, max_run, f_vec, hash_kind, banks,
+             rows)
+    w_entries[:, walked] = rows[:, :, 2]
+    rows = rows[:, np.searchsorted(walked, active)]
+    group_cycles = np.zeros((n_pe, n_g), np.int64)
+    group_cycles[pe] = rows[:, :, 0].sum(axis=1)
+    stats = np.zeros((n_pe, N_STATS), np.int64)
+    entries = rows[:, :, 2]
+    stats[pe, PRODUCTS] = stats[pe, LANDED] = entries.sum()
+    stats[pe, EFFECTUAL] = rows[:, :, 3].sum()
+    stats[pe, STALLS] = rows[:, :, 1].sum()
+    stats[pe, VECTOR_CYCLES] = (-(-entries // f_vec)).sum()
+    stats[pe, PAIRS_SLOTS] = stats[pe, VECTOR_CYCLES] * f_vec * i_vec
+    a_entries = np.zeros((n_pe, n_c), np.int64)
+    a_entries[pe, active] = 1
+    return group_cycles, stats, a_entries, w_entries.astype(np.int64)
 
 
 def by_words(geom, f_vec, i_vec, banks, hash_kind, compute) -> bool:

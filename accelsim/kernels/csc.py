@@ -32,11 +32,13 @@ zero values included: the same exact sums, faster; fp32 keeps the order of the w
 
 :func:`count_tasks` (with :func:`weight_counts`) gives the walk's statistics, the same numbers,
 without the CSC data or the sums: for fixed-point layers whose sums come from
-:mod:`accelsim.kernels.exact_sums` (the PEs add exactly those integers).
+:mod:`accelsim.kernels.exact_sums` (the PEs add exactly those integers). It counts how many
+of a segment's positions have each window row non-zero from summed-area tables of the
+padded input's non-zeros, so its work is per window row and segment, not per product.
 
-Layout helpers (numpy, no numba): :func:`segments` (positions per task),
-:class:`TaskLayout` (where each task runs and where its psums go) and the per-round piece
-accounting the NoC model uses (:func:`delivery_mode`, :func:`per_row_unique`).
+Layout helpers: :func:`segments` (positions per task) and :class:`TaskLayout` (where each task
+runs, where its psums go, and the per-(cluster, round) and per-round piece accounting the NoC
+model uses, in one pass over the tasks in slot order).
 """
 
 from __future__ import annotations
@@ -58,11 +60,46 @@ def lanes_of(out_channels: int, groups: int, m_block: int) -> tuple[int, int, in
 
 
 @njit(cache=True, parallel=True)
-def _words(w, groups, m_block, simd, ptr, nonzeros, slots, vals, fill):
-    """Count (``fill`` false: the words into ``ptr[col + 1]``, the non-zero weights into
-    ``nonzeros[col]``) or fill the SIMD words of every ``(lane, k)`` column; rows of ``w``
-    (``M x K``) are read contiguously, and a column's words land in increasing channel order
-    through the cursor ``ptr[col]``. Lanes own disjoint columns (``prange``)."""
+def _word_counts(w, groups, m_block, simd, words, nonzeros):
+    """Add the SIMD words (``words[col]``) and non-zero weights (``nonzeros[col]``) of every
+    ``(lane, k)`` column of ``w`` (``M x K``): each word's rows are read as whole rows of
+    ``w``, branch-free (the loops over ``k`` vectorize; two-row words, ``simd`` 2, in one
+    loop). Lanes own disjoint columns (``prange``)."""
+    m_total, k_len = w.shape
+    mg = m_total // groups
+    n_mb = (mg + m_block - 1) // m_block
+    for lane in prange(groups * n_mb):
+        m0 = (lane // n_mb) * mg + (lane % n_mb) * m_block
+        mc = min(m_block, mg - (lane % n_mb) * m_block)
+        words_l = words[lane * k_len:(lane + 1) * k_len]
+        nonzeros_l = nonzeros[lane * k_len:(lane + 1) * k_len]
+        held = np.zeros(k_len, np.int64)          # whether the word holds a non-zero at k
+        for j0 in range(0, mc, simd):
+            first, n_rows = w[m0 + j0], min(j0 + simd, mc) - j0
+            if n_rows == 2:
+                second = w[m0 + j0 + 1]
+                for k in range(k_len):
+                    a, b = np.int64(first[k] != 0), np.int64(second[k] != 0)
+                    words_l[k] += a | b
+                    nonzeros_l[k] += a + b
+                continue
+            for k in range(k_len):
+                held[k] = first[k] != 0
+            for i in range(1, n_rows):
+                row = w[m0 + j0 + i]
+                for k in range(k_len):
+                    held[k] |= row[k] != 0
+                    nonzeros_l[k] += row[k] != 0
+            for k in range(k_len):
+                words_l[k] += held[k]
+                nonzeros_l[k] += first[k] != 0
+
+
+@njit(cache=True, parallel=True)
+def _fill_words(w, groups, m_block, simd, ptr, slots, vals):
+    """Write the SIMD words of every ``(lane, k)`` column at ``ptr[col]`` (a word when any of
+    its ``simd`` channels is non-zero); a column's words land in increasing channel order.
+    Lanes own disjoint columns (``prange``)."""
     m_total, k_len = w.shape
     mg = m_total // groups
     n_mb = (mg + m_block - 1) // m_block
@@ -71,25 +108,19 @@ def _words(w, groups, m_block, simd, ptr, nonzeros, slots, vals, fill):
         m0 = (lane // n_mb) * mg + (lane % n_mb) * m_block
         mc = min(m_block, mg - (lane % n_mb) * m_block)
         for j0 in range(0, mc, simd):
-            # the word's rows; unsigned indices: no negative-index wrap in the inner loops
-            first, n_rows = np.uint64(m0 + j0), np.uint64(min(j0 + simd, mc) - j0)
-            for k in range(np.uint64(k_len)):
+            first, n_rows = m0 + j0, min(j0 + simd, mc) - j0
+            for k in range(k_len):
                 hits = 0
                 for i in range(n_rows):
-                    if w[first + i, k] != 0:
-                        hits += 1
+                    hits += w[first + i, k] != 0
                 if hits == 0:
                     continue
                 col = lane * k_len + k
-                if fill:
-                    q = cursor[col]
-                    slots[q] = j0
-                    for i in range(n_rows):
-                        vals[q, i] = w[first + i, k]
-                    cursor[col] = q + 1
-                else:
-                    ptr[col + 1] += 1
-                    nonzeros[col] += hits
+                q = cursor[col]
+                slots[q] = j0
+                for i in range(n_rows):
+                    vals[q, i] = w[first + i, k]
+                cursor[col] = q + 1
 
 
 def weight_csc(w: np.ndarray, groups: int, m_block: int, simd: int):
@@ -97,19 +128,11 @@ def weight_csc(w: np.ndarray, groups: int, m_block: int, simd: int):
     ``ptr`` has ``lanes * K + 1`` entries, ``vals`` is ``words x simd`` in ``w``'s dtype
     (int16 codes or float32: no wider copy), ``nonzeros`` the non-zero weights of each
     ``(lane, k)`` column."""
-    m_total, k_len = w.shape
-    mg, _, lanes = lanes_of(m_total, groups, m_block)
-    m_block = min(m_block, mg)
-    w = np.ascontiguousarray(w)
-    ptr = np.zeros(lanes * k_len + 1, np.int64)
-    nonzeros = np.zeros(lanes * k_len, np.int64)
-    slots = np.zeros(0, np.int64)
-    vals = np.zeros((0, simd), w.dtype)
-    _words(w, groups, m_block, simd, ptr, nonzeros, slots, vals, False)
-    ptr = np.cumsum(ptr)
+    mg = lanes_of(w.shape[0], groups, m_block)[0]
+    ptr, nonzeros = weight_counts(w, groups, m_block, simd)
     slots = np.zeros(int(ptr[-1]), np.int64)
     vals = np.zeros((int(ptr[-1]), simd), w.dtype)
-    _words(w, groups, m_block, simd, ptr, nonzeros, slots, vals, True)
+    _fill_words(np.ascontiguousarray(w), groups, min(m_block, mg), simd, ptr, slots, vals)
     return ptr, slots, vals, nonzeros
 
 
@@ -277,65 +300,92 @@ def run_tasks(weights: tuple, iacts: tuple, cuts: np.ndarray, seg_cuts: np.ndarr
 
 
 def weight_counts(w: np.ndarray, groups: int, m_block: int, simd: int):
-    """The count half of :func:`weight_csc`: ``(ptr, nonzeros)`` without the words
-    themselves, for a layer whose sums come from elsewhere (:func:`count_tasks`)."""
+    """``(ptr, nonzeros)`` of :func:`weight_csc` without the words themselves: all
+    :func:`count_tasks` needs (a layer whose sums come from elsewhere), and where
+    :func:`weight_csc` writes the words."""
     m_total, k_len = w.shape
     mg, _, lanes = lanes_of(m_total, groups, m_block)
     ptr = np.zeros(lanes * k_len + 1, np.int64)
     nonzeros = np.zeros(lanes * k_len, np.int64)
-    _words(np.ascontiguousarray(w), groups, min(m_block, mg), simd, ptr, nonzeros,
-           np.zeros(0, np.int64), np.zeros((0, simd), w.dtype), False)
+    _word_counts(np.ascontiguousarray(w), groups, min(m_block, mg), simd, ptr[1:], nonzeros)
     return np.cumsum(ptr), nonzeros
 
 
-@njit(cache=True, parallel=True)
-def _count_ranges(xpad, words, nonzeros, cuts, seg_cuts, geometry, n_mb, timing, stats):
-    """:func:`_run_lanes`'s statistics, counted from the padded input: per ``(g, r)``
-    (``prange``: each owns its tasks' rows) and segment, ``hits[k]`` is how many of the
-    segment's positions have window row ``k`` non-zero (stepping as :func:`_iact_pass`
-    does); a lane block walks column ``k`` that often, so its words and MACs are the sums of
-    ``hits`` times the columns' ``words`` and ``nonzeros`` (``K x lanes``). A task's cycles:
-    per position ``iact_addr_cycles``, per non-zero iact ``weight_addr_cycles``, per word
-    one (integer sums: the same in any order)."""
+@njit(cache=True)
+def _nonzero_tables(xpad, sh, sw, tables):
+    """Summed-area tables of the non-zeros of the padded input on each stride phase's
+    lattice: ``tables[c, py * sw + px, i, j]`` is how many of ``xpad[c, py + a * sh,
+    px + b * sw]`` with ``a < i``, ``b < j`` are non-zero. One pass over the input."""
+    channels, height, width = xpad.shape
+    for c in range(channels):
+        for py in range(sh):
+            for px in range(sw):
+                table = tables[c, py * sw + px]
+                for i in range((height - py + sh - 1) // sh):
+                    run = 0
+                    for j in range((width - px + sw - 1) // sw):
+                        run += xpad[c, py + i * sh, px + j * sw] != 0
+                        table[i + 1, j + 1] = table[i, j + 1] + run
+
+
+@njit(cache=True)
+def _box(table, y0, y1, x0, x1):
+    """Non-zeros of the lattice rectangle ``[y0, y1) x [x0, x1)`` of a summed-area table."""
+    return table[y1, x1] - table[y0, x1] - table[y1, x0] + table[y0, x0]
+
+
+@njit(cache=True)
+def _count_ranges(tables, words, nonzeros, cuts, seg_cuts, geometry, n_mb, timing, stats):
+    """:func:`_run_lanes`'s statistics without the walk: per ``(g, r)`` and segment,
+    ``hits[k]`` is how many of the segment's positions have window row ``k`` non-zero, read
+    from the summed-area tables of :func:`_nonzero_tables` (a segment's positions are at most
+    three rectangles of output rows; window row ``k`` shifts them by its ``(ky, kx)``); a
+    lane block walks column ``k`` that often, so its words and MACs are the sums of ``hits``
+    times the columns' ``words`` and ``nonzeros`` (lane-major, ``lanes x K``). A task's
+    cycles: per position ``iact_addr_cycles``, per non-zero iact ``weight_addr_cycles``, per
+    word one (integer sums: the same in any order). Serial: a few loads per (window row,
+    segment) cost less than waking a thread pool (VGG-16's 16 layers: ~45 ms, one thread)."""
     cg, kh, kw, sh, sw, out_w, positions = geometry
     iact_addr_cycles, weight_addr_cycles = timing
+    k_len = cg * kh * kw
     n_r, n_s = len(cuts) - 1, len(seg_cuts) - 1
-    channels, height, width = xpad.shape
-    groups = channels // cg
-    xflat = xpad.reshape(-1)
-    corner = np.empty(positions, np.int64)        # each position's window corner
-    for p in range(positions):
-        corner[p] = (p // out_w) * sh * width + (p % out_w) * sw
-    for gr in prange(groups * n_r):
+    groups = tables.shape[0] // cg
+    for gr in range(groups * n_r):
         g, r = gr // n_r, gr % n_r
         k0, k1 = cuts[r], cuts[r + 1]
-        c0, ky0, kx0 = g * cg + k0 // (kh * kw), (k0 // kw) % kh, k0 % kw
         lane0 = g * n_mb
-        offset = np.empty(k1 - k0, np.int64)       # window row k's place in the plane stack
-        c, ky, kx = c0, ky0, kx0
-        for k in range(k1 - k0):
-            offset[k] = (c * height + ky) * width + kx
-            kx += 1
-            if kx == kw:
-                kx = 0
-                ky += 1
-                if ky == kh:
-                    ky = 0
-                    c += 1
         hits = np.zeros(k1 - k0, np.int64)
         for s in range(n_s):
-            for k in range(k1 - k0):        # one window row at a time: along the input rows
-                n = 0
-                for p in range(seg_cuts[s], seg_cuts[s + 1]):
-                    n += xflat[corner[p] + offset[k]] != 0
-                hits[k] = n
+            p0, p1 = seg_cuts[s], seg_cuts[s + 1]
+            oy0, ox0 = p0 // out_w, p0 % out_w
+            oy1, ox1 = (p1 - 1) // out_w, (p1 - 1) % out_w + 1
+            c, ky, kx = g * cg + k0 // (kh * kw), (k0 // kw) % kh, k0 % kw
+            for k in range(k1 - k0):        # stepping (c, ky, kx) as _iact_pass does
+                table = tables[c, (ky % sh) * sw + kx % sw]
+                dy, dx = ky // sh, kx // sw
+                if p1 <= p0:
+                    hits[k] = 0
+                elif oy0 == oy1:
+                    hits[k] = _box(table, oy0 + dy, oy0 + dy + 1, ox0 + dx, ox1 + dx)
+                else:                       # first row's tail, whole rows, last row's head
+                    hits[k] = (_box(table, oy0 + dy, oy0 + dy + 1, ox0 + dx, out_w + dx)
+                               + _box(table, oy0 + dy + 1, oy1 + dy, dx, out_w + dx)
+                               + _box(table, oy1 + dy, oy1 + dy + 1, dx, ox1 + dx))
+                kx += 1
+                if kx == kw:
+                    kx = 0
+                    ky += 1
+                    if ky == kh:
+                        ky = 0
+                        c += 1
             iacts = hits.sum()
-            n_pos = seg_cuts[s + 1] - seg_cuts[s]
+            n_pos = p1 - p0
             for mb in range(n_mb):
+                column0 = (lane0 + mb) * k_len + k0
                 held = macs = 0
                 for k in range(k1 - k0):
-                    held += hits[k] * words[k0 + k, lane0 + mb]
-                    macs += hits[k] * nonzeros[k0 + k, lane0 + mb]
+                    held += hits[k] * words[column0 + k]
+                    macs += hits[k] * nonzeros[column0 + k]
                 t = (gr * n_mb + mb) * n_s + s
                 stats[t, CYCLES] = (n_pos * iact_addr_cycles + iacts * weight_addr_cycles
                                     + held)
@@ -353,17 +403,16 @@ def count_tasks(xpad: np.ndarray, weights: tuple, cuts: np.ndarray, seg_cuts: np
     :mod:`accelsim.kernels.exact_sums`. ``weights`` is :func:`weight_counts`'s
     ``(ptr, nonzeros)``; ``xpad`` and ``geometry`` as for :func:`iact_csc`."""
     ptr, nonzeros = weights
-    groups = xpad.shape[0] // geometry[0]
-    lanes, k_len = groups * n_mb, geometry[0] * geometry[1] * geometry[2]
-    n_tasks = lanes * (len(cuts) - 1) * (len(seg_cuts) - 1)
+    geometry = tuple(int(v) for v in geometry)
+    cg, sh, sw = geometry[0], geometry[3], geometry[4]
+    groups = xpad.shape[0] // cg
+    n_tasks = groups * n_mb * (len(cuts) - 1) * (len(seg_cuts) - 1)
     stats = np.zeros((n_tasks, N_STATS), np.int64)
-
-    def by_k(per_column):
-        return np.ascontiguousarray(per_column.reshape(lanes, k_len).T)
-
-    _count_ranges(xpad, by_k(np.diff(ptr)), by_k(nonzeros),
-                  np.ascontiguousarray(cuts, np.int64), np.ascontiguousarray(seg_cuts, np.int64),
-                  tuple(int(v) for v in geometry), n_mb,
+    channels, height, width = xpad.shape
+    tables = np.zeros((channels, sh * sw, -(-height // sh) + 1, -(-width // sw) + 1), np.int32)
+    _nonzero_tables(np.ascontiguousarray(xpad), sh, sw, tables)
+    _count_ranges(tables, np.diff(ptr), nonzeros, np.ascontiguousarray(cuts, np.int64),
+                  np.ascontiguousarray(seg_cuts, np.int64), geometry, n_mb,
                   (int(iact_addr_cycles), int(weight_addr_cycles)), stats)
     return stats
 
@@ -383,13 +432,15 @@ def segments(blocks: int, positions: int, pes: int) -> int:
 class TaskLayout:
     """Index arrays of a layer's tasks in the kernel's ``(group, k-range, lane block,
     segment)`` order, where they run (round-robin over ``pes`` PEs, in chains) and where
-    their psums go (to the next PE of the chain, from / to the psum GLB)."""
+    their psums go (to the next PE of the chain, from / to the psum GLB); and the per-row
+    (``(cluster, round)``) and per-round totals of per-task figures the NoC model takes."""
 
     def __init__(self, groups: int, mg: int, n_mb: int, n_r: int, n_s: int, *, m_block: int,
                  pes: int, pes_per_cluster: int, chain: int) -> None:
         self.mg = mg
         self.m_block = min(m_block, mg)
         self.n_mb, self.n_r, self.n_s = n_mb, n_r, n_s
+        self.pes, self.pes_per_cluster = pes, pes_per_cluster
         self.lanes = groups * n_mb
         t = np.arange(self.lanes * n_r * n_s, dtype=np.int64)
         self.s = t % n_s
@@ -398,13 +449,15 @@ class TaskLayout:
         self.g = t // (n_s * n_mb * n_r)
         self.lane = self.g * n_mb + self.mb
         # Placement: chains of ``chain`` consecutive k-ranges of one (lane, segment) on
-        # consecutive PEs of a cluster (their psums flow PE to PE), then round-robin.
+        # consecutive PEs of a cluster (their psums flow PE to PE), then round-robin: a
+        # task's slot is its rank in (group, chain, lane block, segment, k-range) order.
         link = self.r // chain
-        order = np.lexsort((self.r, self.s, self.mb, link, self.g))
-        slot = np.empty_like(t)
-        slot[order] = t
+        link_len = np.minimum(chain, n_r - link * chain)
+        slot = (self.g * (n_r * n_mb * n_s) + link * (chain * n_mb * n_s)
+                + (self.mb * n_s + self.s) * link_len + self.r - link * chain)
+        self.order = np.empty_like(t)            # the task in each slot
+        self.order[slot] = t
         self.round = slot // pes
-        self.cluster = (slot % pes) // pes_per_cluster
         self.rounds = int(self.round.max()) + 1 if len(t) else 0
         chain_last = (self.r % chain == chain - 1) | (self.r == n_r - 1)
         self.psum_to_next = ~chain_last
@@ -413,33 +466,73 @@ class TaskLayout:
         self.iact_piece = (self.g * n_r + self.r) * n_s + self.s
         self.weight_piece = self.lane * n_r + self.r
         self.psum_piece = self.lane * n_s + self.s
+        # rows: (cluster, round) pairs holding a task, cluster by cluster (round-major slots
+        # transposed); row_cluster is each row's cluster
+        clusters = pes // pes_per_cluster
+        held = (np.arange(self.rounds * clusters) * pes_per_cluster < len(t))
+        self._rows = held.reshape(self.rounds, clusters).T.ravel()
+        self.row_cluster = np.repeat(np.arange(clusters), self.rounds)[self._rows]
+
+    def _by_row(self, per_slot_row: np.ndarray) -> np.ndarray:
+        """Figures of the rows in slot order (round by round) -> cluster by cluster."""
+        clusters = self.pes // self.pes_per_cluster
+        full = np.zeros(self.rounds * clusters, per_slot_row.dtype)
+        full[:len(per_slot_row)] = per_slot_row
+        return full.reshape(self.rounds, clusters).T.ravel()[self._rows]
+
+    def _slots(self, per_task: np.ndarray, width: int) -> np.ndarray:
+        """``per_task`` in slot order, zero-padded to whole groups of ``width`` slots."""
+        out = np.zeros(-(-len(per_task) // width) * width, np.int64)
+        out[:len(per_task)] = per_task[self.order]
+        return out.reshape(-1, width)
+
+    def row_max(self, per_task: np.ndarray) -> np.ndarray:
+        """Per row, the largest of its tasks' (non-negative) figures."""
+        return self._by_row(self._slots(per_task, self.pes_per_cluster).max(axis=1))
+
+    def row_sum(self, per_task: np.ndarray) -> np.ndarray:
+        """Per row, the sum of its tasks' figures."""
+        return self._by_row(self._slots(per_task, self.pes_per_cluster).sum(axis=1))
+
+    def row_distinct(self, piece: np.ndarray, size: np.ndarray) -> np.ndarray:
+        """Per row, the bytes of the distinct pieces its tasks need (each delivered once)."""
+        _, sizes = _distinct_pieces(self.order, self.pes_per_cluster, piece, size,
+                                    int(piece.max(initial=0)) + 1)
+        return self._by_row(sizes)
+
+    def round_distinct(self, piece: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, int]:
+        """Per round, the distinct pieces its tasks need; and their bytes over all rounds
+        (each read once a round at its source)."""
+        count, sizes = _distinct_pieces(self.order, self.pes, piece, size,
+                                        int(piece.max(initial=0)) + 1)
+        return count, int(sizes.sum())
+
+    def delivery_mode(self, piece: np.ndarray) -> tuple[str, float]:
+        """Delivery mode of a data type over a layer and its mean fan-out (receivers per
+        piece per round; the rule is in accelsim/arch/eyeriss_v2.py)."""
+        per_round, _ = self.round_distinct(piece, np.zeros(len(piece), np.int64))
+        fanout = len(piece) / int(per_round.sum())
+        if fanout == 1:
+            return "unicast", 1.0
+        if (per_round == 1).all():
+            return "broadcast", fanout
+        return "multicast", fanout
 
 
-def first_of_pairs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Index of the first occurrence of every distinct ``(a, b)`` pair (non-negative)."""
-    _, first = np.unique(a * (int(b.max(initial=0)) + 1) + b, return_index=True)
-    return first
-
-
-def delivery_mode(rounds: np.ndarray, piece: np.ndarray) -> tuple[str, float]:
-    """Delivery mode of a data type over a layer and its mean fan-out (receivers per piece
-    per round; the rule is in accelsim/arch/eyeriss_v2.py)."""
-    first = first_of_pairs(rounds, piece)
-    fanout = len(rounds) / len(first)
-    per_round_pieces = np.bincount(rounds[first])
-    if fanout == 1:
-        return "unicast", 1.0
-    if (per_round_pieces[per_round_pieces > 0] == 1).all():
-        return "broadcast", fanout
-    return "multicast", fanout
-
-
-def per_row_unique(row_of, piece, size, n_rows) -> np.ndarray:
-    """Per row, the bytes of the distinct pieces its tasks need (each delivered once)."""
-    first = first_of_pairs(row_of, piece)
-    return np.bincount(row_of[first], size[first], minlength=n_rows).astype(np.int64)
-
-
-def unique_sum(rounds, piece, size) -> int:
-    """Bytes of the distinct pieces of every round (each read once at its source)."""
-    return int(size[first_of_pairs(rounds, piece)].sum())
+@njit(cache=True)
+def _distinct_pieces(order, width, piece, size, n_pieces):
+    """Per group of ``width`` consecutive slots (``order``: the task in each slot), how many
+    distinct pieces its tasks need and their ``size`` sum (a piece's size is the same for
+    every task needing it); ``seen`` keeps the last group that counted each piece."""
+    n_groups = (len(order) + width - 1) // width
+    count = np.zeros(n_groups, np.int64)
+    sizes = np.zeros(n_groups, np.int64)
+    seen = np.full(n_pieces, -1, np.int64)
+    for slot in range(len(order)):
+        t = order[slot]
+        group = slot // width
+        if seen[piece[t]] != group:
+            seen[piece[t]] = group
+            count[group] += 1
+            sizes[group] += size[t]
+    return count, sizes

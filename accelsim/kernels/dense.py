@@ -27,7 +27,8 @@ Outputs and counts. With fp32 operands the walk computes the sums tile by tile
 (:func:`_conv_tile`, the NFU's order: float64 sums of float32 products round, so the order
 matters). With int16 operands (fixed16) every partial sum is an exact integer below 2**53 in
 any order, so :func:`conv_tiles` takes the sums from one BLAS GEMM per row chunk
-(:mod:`accelsim.kernels.dense_gemm`), bit-identical to this loop and faster, while the
+(:mod:`accelsim.kernels.dense_gemm`; 3x3 stride-1 layers from its exact integer Winograd,
+:mod:`accelsim.kernels.exact_winograd`), bit-identical to this loop and faster, while the
 same walk counts; it checks that the walk counted exactly the products the GEMM computed
 (``tests/test_dense_speed_paths.py`` checks GEMM against loop on random layers).
 

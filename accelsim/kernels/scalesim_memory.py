@@ -13,7 +13,8 @@ but keep only what its reports need (no address traces):
   sequence is cut into sets of ``ceil(words / 100)`` addresses; a window of the first
   ``A`` sets is active; a demanded address outside it slides the window ``P`` sets on
   (cyclically) and issues a prefetch of ``ceil(prefetch words / bandwidth)`` lines that
-  completes ``lines + 1`` cycles after the previous one.
+  completes ``lines + 1`` cycles after the previous one. :func:`user_read_sets` serves a row
+  whose addresses' sets the caller knows (one each, consecutive).
 * :func:`write_row` / :func:`drain_all` are ``write_buffer.py`` (both modes): outputs fill
   ``bandwidth``-word lines; once more than half the buffer is pending a drain of
   ``ceil(half / bandwidth)`` lines starts, one line a cycle; the array waits when the
@@ -52,8 +53,8 @@ ESTIMATE_DEFAULT_BW = 10      # "The number 10 elems per cycle is arbitrary" (si
 # ---- USER-mode read buffer (read_buffer.py) -----------------------------------------------
 USR_SETS, USR_ACTIVE, USR_PREFETCH, USR_START, USR_END, USR_LAST_PREFETCH, \
     USR_PREFETCH_LINES, USR_BW, USR_INIT_LINES, USR_ACCESS, USR_TRACE_START, USR_READY, \
-    USR_NEXT_READY = range(13)
-USR_STATE = 13
+    USR_NEXT_READY, USR_SET_WORDS = range(14)
+USR_STATE = 14
 
 # ---- write buffer (write_buffer.py) --------------------------------------------------------
 WR_ACTIVE, WR_DRAIN_SIZE, WR_BW, WR_FREE, WR_LINE_IDX, WR_LINES, WR_DRAIN_LINE, \
@@ -86,6 +87,7 @@ def user_state(total_words: int, bandwidth: int, n_sequence: int, fetch_entries:
     state[USR_PREFETCH_LINES] = -(-prefetch_words // bandwidth)
     state[USR_BW] = bandwidth
     state[USR_INIT_LINES] = min(-(-active_words // bandwidth), -(-fetch_entries // bandwidth))
+    state[USR_SET_WORDS] = set_words
     return state
 
 
@@ -134,15 +136,17 @@ def _estimate_epoch(st, cycle, fold, fold_words):
 
 @njit(cache=True)
 def estimate_read(st, last_set, addrs, n_addrs, cycle, fold, fold_words):
-    """Serve one demand row in CALC mode; never stalls (returns nothing)."""
+    """Serve one demand row in CALC mode; never stalls (returns nothing). ``last_set``: per
+    address, the last set it entered plus one (0: never; zeroed pages cost nothing until
+    an address is looked up: VGG-16's fc6 filter has 102 M, mostly only counted)."""
     if st[EST_FIRST_SEEN] == 0 and n_addrs > 0:
         st[EST_FIRST_CYCLE] = cycle
         st[EST_FIRST_SEEN] = 1
     for j in range(n_addrs):
         addr = addrs[j]
-        if last_set[addr] >= st[EST_START]:   # in the window's sets or in the current set
+        if last_set[addr] > st[EST_START]:   # in the window's sets or in the current set
             continue
-        last_set[addr] = st[EST_CUR]
+        last_set[addr] = st[EST_CUR] + 1
         st[EST_ELEMS] += 1
         if st[EST_ELEMS] == st[EST_ITEMS]:
             st[EST_ELEMS] = 0
@@ -180,9 +184,9 @@ def estimate_window_size(st):
 @njit(cache=True)
 def estimate_mark(st, last_set, addrs, n_addrs):
     """Put addresses served by :func:`estimate_misses` since the last epoch in the window
-    (``last_set``: any set id of the window makes a later demand a hit)."""
+    (``last_set``: any set id of the window, plus one, makes a later demand a hit)."""
     for j in range(n_addrs):
-        last_set[addrs[j]] = st[EST_CUR]
+        last_set[addrs[j]] = st[EST_CUR] + 1
 
 
 @njit(cache=True)
@@ -231,11 +235,9 @@ def build_sets(sequence, n_addresses, set_words):
 
 
 @njit(cache=True)
-def user_read(st, ptr, ids, addrs, n_addrs, cycle, fold, fold_words, faithful):
-    """Serve one demand row in USER mode; returns its stall (serviced - cycle - 1). ``ptr``,
-    ``ids``: each address's prefetch sets as CSR (:func:`build_sets`), or ``ptr`` empty and
-    ``ids[addr]`` the one set of each address (an operand prefetched once)."""
-    if st[USR_READY] == 0:       # prefetch_active_buffer on the first call
+def user_first(st, cycle, fold, fold_words):
+    """``prefetch_active_buffer`` on the first demand row (any later row: nothing)."""
+    if st[USR_READY] == 0:
         st[USR_LAST_PREFETCH] = cycle - 1
         st[USR_TRACE_START] = cycle - st[USR_INIT_LINES]
         words = st[USR_INIT_LINES] * st[USR_BW]
@@ -243,6 +245,34 @@ def user_read(st, ptr, ids, addrs, n_addrs, cycle, fold, fold_words, faithful):
         fold_words[fold] += words
         st[USR_READY] = 1
         st[USR_NEXT_READY] = cycle - 1 + st[USR_PREFETCH_LINES]   # faithful: the other half
+
+
+@njit(cache=True)
+def user_miss(st, cycle, offset, fold, fold_words, faithful):
+    """A demanded address outside the window: ``new_prefetch`` slides it ``P`` sets on;
+    returns the row's offset after the wait."""
+    st[USR_START] = (st[USR_START] + st[USR_PREFETCH]) % st[USR_SETS]
+    st[USR_END] = (st[USR_START] + st[USR_ACTIVE]) % st[USR_SETS]
+    words = st[USR_PREFETCH_LINES] * st[USR_BW]
+    st[USR_ACCESS] += words
+    fold_words[fold] += words
+    if faithful:   # enter the half fetched meanwhile; the freed half starts the next
+        st[USR_LAST_PREFETCH] = st[USR_NEXT_READY]
+        offset += max(st[USR_NEXT_READY] - (cycle + offset), 0)
+        st[USR_NEXT_READY] = cycle + offset - 1 + st[USR_PREFETCH_LINES]
+    else:
+        st[USR_LAST_PREFETCH] += st[USR_PREFETCH_LINES] + 1
+        wait = st[USR_LAST_PREFETCH] - (cycle + offset)
+        offset += wait + max(wait, 0)
+    return offset
+
+
+@njit(cache=True)
+def user_read(st, ptr, ids, addrs, n_addrs, cycle, fold, fold_words, faithful):
+    """Serve one demand row in USER mode; returns its stall (serviced - cycle - 1). ``ptr``,
+    ``ids``: each address's prefetch sets as CSR (:func:`build_sets`), or ``ptr`` empty and
+    ``ids[addr]`` the one set of each address (an operand prefetched once)."""
+    user_first(st, cycle, fold, fold_words)
     offset = 1
     for j in range(n_addrs):
         addr = addrs[j]
@@ -259,21 +289,29 @@ def user_read(st, ptr, ids, addrs, n_addrs, cycle, fold, fold_words, faithful):
             if (first < hi and ids[first] < end) if start < end else (first < hi
                                                                         or ids[lo] < end):
                 break
-            n_sets = st[USR_SETS]        # miss: new_prefetch slides the window P sets on
-            st[USR_START] = (start + st[USR_PREFETCH]) % n_sets
-            st[USR_END] = (st[USR_START] + st[USR_ACTIVE]) % n_sets
-            words = st[USR_PREFETCH_LINES] * st[USR_BW]
-            st[USR_ACCESS] += words
-            fold_words[fold] += words
-            if faithful:   # enter the half fetched meanwhile; the freed half starts the next
-                st[USR_LAST_PREFETCH] = st[USR_NEXT_READY]
-                offset += max(st[USR_NEXT_READY] - (cycle + offset), 0)
-                st[USR_NEXT_READY] = cycle + offset - 1 + st[USR_PREFETCH_LINES]
-            else:
-                st[USR_LAST_PREFETCH] += st[USR_PREFETCH_LINES] + 1
-                wait = st[USR_LAST_PREFETCH] - (cycle + offset)
-                offset += wait + max(wait, 0)
+            offset = user_miss(st, cycle, offset, fold, fold_words, faithful)
     return offset - 1
+
+
+@njit(cache=True)
+def user_read_sets(st, first_id, last_id, cycle, fold, fold_words, faithful):
+    """:func:`user_read` of a row whose addresses each sit in one set, the sets running
+    ``first_id .. last_id`` in order (a ws filter's stationary row is one row of its
+    prefetch matrix): once an address's set is in the window the next in the same set hits,
+    so each set is checked once, and no per-address set table is needed."""
+    user_first(st, cycle, fold, fold_words)
+    offset = 1
+    for set_id in range(first_id, last_id + 1):
+        while not user_holds(st, set_id):
+            offset = user_miss(st, cycle, offset, fold, fold_words, faithful)
+    return offset - 1
+
+
+@njit(cache=True)
+def user_holds(st, set_id):
+    """:func:`user_read`'s test for one set: is ``set_id`` in the window (cyclic)?"""
+    start, end = st[USR_START], st[USR_END]
+    return (start <= set_id < end) if start < end else (set_id >= start or set_id < end)
 
 
 @njit(cache=True)

@@ -20,7 +20,10 @@ three, and that wait is a stall. The layer's cycles are the last row's serviced 
 report figures; :func:`conv_values` computes the real outputs of the same GEMM. In CALC mode a
 fold that demands each address once and none in the read buffer's window (or whose window an
 epoch has just emptied) is counted, not looked up (:func:`_walk`): reads never stall
-there, so only how many addresses each row demands matters.
+there, so only how many addresses each row demands matters; so are an os filter's misses,
+the first addresses of each fold. In USER mode a ws layer needs no per-address set tables: a
+filter row is one row of the prefetch matrix, an ifmap row a run of consecutive entries of
+the prefetch sequence, whose sets follow from their places in it.
 """
 
 from __future__ import annotations
@@ -92,15 +95,6 @@ def address_tables(g: np.ndarray, kept: np.ndarray | None = None) -> tuple[np.nd
     pixels = np.stack([(iy * g[G_WP] + ix) * g[G_CH], iy, ix], axis=1)
     window = np.stack([(ky * g[G_WP] + kx) * g[G_CH] + c, ky, kx], axis=1)
     return np.ascontiguousarray(pixels), np.ascontiguousarray(window)
-
-
-@njit(cache=True)
-def _ifmap_addr(g, pixels, window, p, t):
-    """SCALE-Sim's ifmap address of output pixel ``p``, window element ``t``, or -1 (called
-    per prefetch entry; the demand rows inline it: array arguments cost refcounts)."""
-    if pixels[p, 1] + window[t, 1] >= g[G_HP] or pixels[p, 2] + window[t, 2] >= g[G_WP]:
-        return -1
-    return pixels[p, 0] + window[t, 0]
 
 
 @njit(cache=True)
@@ -303,12 +297,9 @@ _FRESH_LOOKBACK = 64   # folds an ifmap fold is compared with before it is walke
 def _fresh(g, window, operand, fold, epoch_fold):
     """True if fold ``fold`` demands none of the addresses in the CALC window, which holds
     only addresses of folds ``epoch_fold .. fold - 1`` (an epoch ended in ``epoch_fold``).
-    A filter address is demanded by the folds of one filter block (os), of one window block
-    (is) or by one fold (ws)."""
-    fr = fold % g[G_ROW_FOLDS]
+    A filter address is demanded by the folds of one window block (is) or by one fold (ws;
+    os filters: :func:`_os_filter_misses`)."""
     if operand == FILTER:
-        if g[G_DF] == OS:
-            return fr == 0
         return g[G_DF] == WS or fold - g[G_ROW_FOLDS] < epoch_fold
     if fold - epoch_fold > _FRESH_LOOKBACK:
         return False
@@ -319,12 +310,29 @@ def _fresh(g, window, operand, fold, epoch_fold):
 
 
 @njit(cache=True)
-def _filter_demanded_again(g, fold):
-    """False if no later fold can demand a filter address of ``fold`` (its counted addresses
-    then need no place in the window)."""
+def _os_filter_misses(g, est, fold, epoch_fold):
+    """How many of os fold ``fold``'s filter addresses miss in CALC mode, all of them the
+    first in demand order. The folds of a column fold demand the same ``D`` weights (its
+    filters' windows) in the same order, once each; the first meets only other filters in
+    the window: all miss. A later one, when no epoch ended since the previous fold began,
+    finds all ``D`` in the window: none miss. After an epoch in the previous fold the window
+    holds that fold's last ``W`` addresses (each demanded once since), so this fold's first
+    ``D - W`` miss and the rest hit; unless ``D`` reaches an epoch's 50 sets: an epoch then
+    ends among those misses and empties the window before the hits, and so on: all miss."""
     fc, fr = fold // g[G_ROW_FOLDS], fold % g[G_ROW_FOLDS]
-    if g[G_DF] == OS:
-        return fr < g[G_ROW_FOLDS] - 1
+    demanded = min(g[G_C], g[G_SC] - fc * g[G_C]) * g[G_T]
+    if fr == 0 or demanded >= mem.ESTIMATE_SETS * est[mem.EST_ITEMS]:
+        return demanded
+    if epoch_fold < fold - 1:
+        return 0
+    return demanded - mem.estimate_window_size(est)
+
+
+@njit(cache=True)
+def _filter_demanded_again(g, fold):
+    """False if no later fold looks a filter address of ``fold`` up (its counted addresses
+    then need no place in the window; os folds count theirs: :func:`_os_filter_misses`)."""
+    fc = fold // g[G_ROW_FOLDS]
     return g[G_DF] == IS and fc < g[G_COL_FOLDS] - 1
 
 
@@ -378,25 +386,136 @@ def _hold_back(g, pixels, window, operand, est, last_set, out, pending, n_pendin
 
 
 @njit(cache=True)
-def _walk(g, pixels, window, fmat, calc, count_misses, ifmap_sram, filter_sram, wr, lines,
-          folds, summary, utilization):
+def _ws_padding(g, diag, low, top):
+    """Padding entries in rows ``low .. top`` of anti-diagonal ``diag`` of a ws ifmap's
+    prefetch matrix with no window overrun (:func:`_no_overrun`): the last row fold's
+    columns past the last window element."""
+    r_arr, t_len, win = g[G_R], g[G_T], g[G_WIN]
+    last_fold = (win - 1) // r_arr
+    first = max(low, last_fold * t_len)
+    last = min(top, diag - (win - last_fold * r_arr))
+    return max(0, last - first + 1)
+
+
+@njit(cache=True)
+def ws_ifmap_diagonals(g):
+    """Sequence index of each anti-diagonal's first entry in a ws ifmap's prefetch matrix
+    (no window overrun, window not compressed; the last entry: the sequence's length), so
+    that :func:`_ws_position` finds any entry's index without the sequence."""
+    n_rows, n_cols = -(-g[G_WIN] // g[G_R]) * g[G_T], g[G_R]
+    starts = np.zeros(n_rows + n_cols, dtype=np.int64)
+    for diag in range(n_rows + n_cols - 1):
+        top, low = min(diag, n_rows - 1), max(0, diag - n_cols + 1)
+        starts[diag + 1] = starts[diag] + top - low + 1 - _ws_padding(g, diag, low, top)
+    return starts
+
+
+@njit(cache=True)
+def _ws_position(g, starts, pixel, element):
+    """Sequence index of the ws ifmap prefetch entry of ``pixel`` and window ``element``
+    (row ``element // R * T + pixel``, column ``element % R``): its diagonal's start plus
+    the valid entries walked before it, those of the rows below it."""
+    row = element // g[G_R] * g[G_T] + pixel
+    diag = row + element % g[G_R]
+    top = min(diag, len(starts) - 1 - g[G_R])
+    return starts[diag] + top - row - _ws_padding(g, diag, row + 1, top)
+
+
+@njit(cache=True)
+def _ws_ifmap_held(g, st, starts, pixel, element):
+    """USER mode's test (``mem.user_read``) for the ifmap address of ``pixel`` and window
+    ``element``, ws, no overrun, window not compressed: is a set holding it in the window?
+    The entries holding the same input are the (pixel, element) pairs of the kernel
+    positions over it, the same channel; this pair's own set is tried first."""
+    set_words = st[mem.USR_SET_WORDS]
+    if mem.user_holds(st, _ws_position(g, starts, pixel, element) // set_words):
+        return True
+    sh, sw, kh, kw, ch, n_e, n_f = g[G_SH], g[G_SW], g[G_KH], g[G_KW], g[G_CH], g[G_E], g[G_F]
+    oy, ox = pixel // n_f, pixel % n_f
+    ky, rest = element // (kw * ch), element % (kw * ch)
+    kx, c = rest // ch, rest % ch
+    y, x = oy * sh + ky, ox * sw + kx
+    for ky2 in range(kh):
+        if y < ky2 or (y - ky2) % sh or (y - ky2) // sh >= n_e:
+            continue
+        for kx2 in range(kw):
+            if x < kx2 or (x - kx2) % sw or (x - kx2) // sw >= n_f:
+                continue
+            other = ((y - ky2) // sh * n_f + (x - kx2) // sw, (ky2 * kw + kx2) * ch + c)
+            if mem.user_holds(st, _ws_position(g, starts, *other) // set_words):
+                return True
+    return False
+
+
+@njit(cache=True)
+def _ws_ifmap_read(g, st, starts, n, k, fr, cycle, fold, fold_words, faithful):
+    """``mem.user_read`` of ws ifmap row ``k`` of row fold ``fr`` (``n`` addresses; no
+    overrun, window not compressed) without addresses or set tables: the row's entries
+    are consecutive in the prefetch sequence (one anti-diagonal's part in this fold), so
+    when their own sets are all in the window every address hits; else each address is
+    tested in turn (:func:`_ws_ifmap_held`). Returns the row's stall."""
+    mem.user_first(st, cycle, fold, fold_words)
+    if n == 0:
+        return 0
+    r_arr = g[G_R]
+    lane = max(0, k - r_arr - g[G_T] + 1)      # the first lane: pixel k - lane - R
+    pixel, element = k - lane - r_arr, fr * r_arr + lane
+    first = _ws_position(g, starts, pixel, element)
+    set_words = st[mem.USR_SET_WORDS]
+    held = True
+    for set_id in range(first // set_words, (first + n - 1) // set_words + 1):
+        held = held and mem.user_holds(st, set_id)
+    if held:
+        return 0
+    offset = 1
+    for j in range(n):
+        while not _ws_ifmap_held(g, st, starts, pixel - j, element + j):
+            offset = mem.user_miss(st, cycle, offset, fold, fold_words, faithful)
+    return offset - 1
+
+
+@njit(cache=True)
+def _filter_row_sets(g, set_words, n, k, fc, fr):
+    """The first and last prefetch set of row ``k``'s ``n`` weights of fold (``fc``, ``fr``),
+    ws, not compressed (an empty range if none): they are one row of the filter's prefetch
+    matrix (:func:`_prefetch_index`), the stationary element's, entries ``fc * Sr * C + t *
+    n + lane`` with ``t`` its load order (a reversal within each row fold: its own inverse),
+    so each weight's set is known without a table (VGG-16's fc6: 102 M of them)."""
+    if n == 0:
+        return 1, 0
+    r_arr, sr = g[G_R], g[G_SR]
+    t = _load_order(g[G_FAITHFUL] == 1, r_arr, fr * r_arr + r_arr - 1 - k, sr)
+    first = fc * sr * g[G_C] + t * n
+    return first // set_words, (first + n - 1) // set_words
+
+
+@njit(cache=True)
+def _walk(g, pixels, window, fmat, calc, shortcuts, ifmap_sram, filter_sram, diagonals, wr,
+          lines, folds, summary, utilization):
     """Every demand row of every fold through the three buffers (see the module docstring).
 
-    ``ifmap_sram`` / ``filter_sram``: ``(CALC state, last set per address, USER state, set
-    ptr, set ids)`` (the unused mode's arrays are dummies); ``wr``, ``lines``: the ofmap SRAM.
-    ``count_misses``: in CALC mode, count (:func:`_row_count`; made only if some could be
+    ``ifmap_sram`` / ``filter_sram``: ``(CALC state, last set per address plus one, USER
+    state, set ptr, set ids)`` (the unused mode's arrays are dummies); ``wr``, ``lines``: the
+    ofmap SRAM.
+    ``shortcuts``: in CALC mode, count (:func:`_row_count`; made only if some could be
     padding), not look up, the addresses of a repeat-free fold that are sure to miss: all of
     a fresh fold (:func:`_fresh`), the rest of one after an epoch ends in it (the window then
     holds only this fold's addresses, each demanded once); enter them in the window only
-    when a later fold looks addresses up (:func:`_hold_back`). False looks every address up
-    (the reference, for tests).
+    when a later fold looks addresses up (:func:`_hold_back`); an os filter's misses, the
+    first of each fold (:func:`_os_filter_misses`), are counted and its hits skipped. In
+    USER mode, a filter without a set table (``fi_ids`` empty: a ws filter,
+    :func:`_user_buffer`) is served a set at a time (:func:`_filter_row_sets`), and an ifmap
+    with ``diagonals`` (:func:`ws_ifmap_diagonals`) by its rows' places in the sequence
+    (:func:`_ws_ifmap_read`). False looks every address up (the reference, for tests).
     """
     faithful = g[G_FAITHFUL] == 1
     if_est, if_last, if_usr, if_ptr, if_ids = ifmap_sram
     fi_est, fi_last, fi_usr, fi_ptr, fi_ids = filter_sram
     optimized = g[G_BLOCK] > 0
-    counting = calc and count_misses and not optimized
+    counting = calc and shortcuts and not optimized
     exact_counts = _no_overrun(g)
+    filter_by_sets = not calc and len(fi_ids) == 0
+    ifmap_by_positions = not calc and len(diagonals) > 0
     buf = np.empty((2, max(g[G_R] * max(1, g[G_BLOCK]), g[G_C])), dtype=np.int64)
     ifmap, filt = buf[0], buf[1]
     if_words = folds[:, F_IFMAP_WORDS]
@@ -421,7 +540,11 @@ def _walk(g, pixels, window, fmat, calc, count_misses, ifmap_sram, filter_sram, 
         if_free = counting and _repeat_free(g, window, IFMAP, fc, fr)
         fi_free = counting
         if_from = 0 if if_free and _fresh(g, window, IFMAP, fold, if_epoch) else n_rows
-        fi_from = 0 if fi_free and _fresh(g, window, FILTER, fold, fi_epoch) else n_rows
+        if counting and g[G_DF] == OS:     # counted: its first fi_left addresses miss
+            fi_from, fi_left = 0, _os_filter_misses(g, fi_est, fold, fi_epoch)
+        else:                             # counted from fi_from on: all miss
+            fi_from = 0 if fi_free and _fresh(g, window, FILTER, fold, fi_epoch) else n_rows
+            fi_left = 2 ** 62
         if if_from > 0 and n_pending[IFMAP]:
             _mark_pending(g, pixels, window, IFMAP, if_est, if_last, ifmap, pending, n_pending)
         if fi_from > 0 and n_pending[FILTER]:
@@ -445,7 +568,9 @@ def _walk(g, pixels, window, fmat, calc, count_misses, ifmap_sram, filter_sram, 
                     mem.estimate_read(fi_est, fi_last, filt, n_fi, cycle, fold, fi_words)
                 else:
                     n_fi = _row_count(g, FILTER, k, fc, fr)
-                    mem.estimate_misses(fi_est, n_fi, cycle, fold, fi_words)
+                    misses = min(n_fi, fi_left)
+                    fi_left -= misses
+                    mem.estimate_misses(fi_est, misses, cycle, fold, fi_words)
                 if if_est[mem.EST_START] != if_start:     # an epoch ended in the row
                     if_epoch = fold
                     n_pending[IFMAP] = 0
@@ -458,8 +583,10 @@ def _walk(g, pixels, window, fmat, calc, count_misses, ifmap_sram, filter_sram, 
                         fi_from = k + 1
                 n_of = _row_outputs(g, k, fc, fr)
             else:
-                n_if = _ifmap_row(g, pixels, window, ifmap, k, fc, fr)
-                n_fi = _filter_row(g, filt, k, fc, fr)
+                n_if = _row_count(g, IFMAP, k, fc, fr) if ifmap_by_positions else \
+                    _ifmap_row(g, pixels, window, ifmap, k, fc, fr)
+                n_fi = _row_count(g, FILTER, k, fc, fr) if filter_by_sets else \
+                    _filter_row(g, filt, k, fc, fr)
                 n_of = _row_outputs(g, k, fc, fr)
             if optimized and calc:
                 mem.estimate_read(if_est, if_last, ifmap, n_if, cycle, fold, if_words)
@@ -467,10 +594,20 @@ def _walk(g, pixels, window, fmat, calc, count_misses, ifmap_sram, filter_sram, 
             if calc:
                 if_stall = fi_stall = 0
             else:
-                if_stall = mem.user_read(if_usr, if_ptr, if_ids, ifmap, n_if, cycle, fold,
-                                         if_words, faithful)
-                fi_stall = mem.user_read(fi_usr, fi_ptr, fi_ids, filt, n_fi, cycle, fold,
-                                         fi_words, faithful)
+                if ifmap_by_positions:
+                    if_stall = _ws_ifmap_read(g, if_usr, diagonals, n_if, k, fr, cycle, fold,
+                                              if_words, faithful)
+                else:
+                    if_stall = mem.user_read(if_usr, if_ptr, if_ids, ifmap, n_if, cycle, fold,
+                                             if_words, faithful)
+                if filter_by_sets:
+                    first, last = _filter_row_sets(g, fi_usr[mem.USR_SET_WORDS], n_fi, k, fc,
+                                                   fr)
+                    fi_stall = mem.user_read_sets(fi_usr, first, last, cycle, fold, fi_words,
+                                                  faithful)
+                else:
+                    fi_stall = mem.user_read(fi_usr, fi_ptr, fi_ids, filt, n_fi, cycle, fold,
+                                             fi_words, faithful)
             out = mem.write_row(wr, lines, n_of, cycle, fold, of_words, faithful)
             _track(summary, S_IFMAP_SRAM_START, S_IFMAP_SRAM_STOP, cycle + 1 + if_stall,
                    n_if > 0)
@@ -501,46 +638,46 @@ IFMAP, FILTER = 0, 1
 
 
 @njit(cache=True)
-def _load_order(g, t, size):
+def _load_order(faithful, r_arr, t, size):
     """Faithful: the stationary operand's element streamed ``t``-th within its row fold. The
     array loads a fold's ``R`` rows from the last (``stationary = fr R + R - 1 - k``) while
     SCALE-Sim prefetches them from the first, so when the operand overflows the SRAM its
     window slides past a fold's first rows and wraps around the whole operand to find them."""
-    if g[G_FAITHFUL] == 0:
+    if not faithful:
         return t
-    r_arr = g[G_R]
     base = t - t % r_arr
     return base + min(r_arr, size - base) - 1 - (t - base)
 
 
 @njit(cache=True)
-def _prefetch_entry(g, pixels, window, fmat, operand, row, col):
-    """Entry (row, col) of SCALE-Sim's prefetch matrix of ``operand`` (-1: padding); see
-    :func:`prefetch_shape` for the layouts (the stationary operand in load order when
-    faithful: :func:`_load_order`)."""
-    df, r_arr, c_arr, t_len, win = g[G_DF], g[G_R], g[G_C], g[G_T], g[G_WIN]
+def _prefetch_index(df, operand, r_arr, c_arr, t_len, win, sr, n_pixels, n_filters, faithful,
+                    row, col):
+    """Entry (row, col) of SCALE-Sim's prefetch matrix of ``operand`` as GEMM indices: ifmap
+    (output pixel, window element), filter (filter, window element); (-1, -1) past the GEMM
+    (padding). See :func:`prefetch_shape` for the layouts (the stationary operand in load
+    order when faithful: :func:`_load_order`). Scalars only, the address made by the walk
+    itself: per-entry helpers taking the tables made VGG-16's conv1_2 ifmap walk (29 M
+    entries) about 5x slower."""
     if operand == IFMAP:
         if df == IS:                              # fc * win + t, lane -> pixel
-            fold, t = row // win, _load_order(g, row % win, win)
+            fold, t = row // win, _load_order(faithful, r_arr, row % win, win)
             p = fold * c_arr + col
-            return _ifmap_addr(g, pixels, window, p, t) if p < g[G_PX] else -1
+            return (p, t) if p < n_pixels else (-1, -1)
         fold, s = row // t_len, row % t_len      # os: t; ws: pixel
         lane = fold * r_arr + col
         if df == OS:
-            return _ifmap_addr(g, pixels, window, lane, s) if lane < g[G_SR] else -1
-        return _ifmap_addr(g, pixels, window, s, lane) if lane < win else -1   # ws
+            return (lane, s) if lane < sr else (-1, -1)
+        return (s, lane) if lane < win else (-1, -1)   # ws
     if df == IS:                                  # fr * M + m, lane -> window element
-        fold, m = row // g[G_M], row % g[G_M]
+        fold, m = row // n_filters, row % n_filters
         t = fold * r_arr + col
-        return m * win + t if t < win else -1
-    period = t_len if df == OS else g[G_SR]       # fc * T + t (os) or fc * Sr + t (ws)
+        return (m, t) if t < win else (-1, -1)
+    period = t_len if df == OS else sr            # fc * T + t (os) or fc * Sr + t (ws)
     fold, t = row // period, row % period
     if df == WS:
-        t = _load_order(g, t, period)
+        t = _load_order(faithful, r_arr, t, period)
     m = fold * c_arr + col
-    if m >= g[G_M]:
-        return -1
-    return fmat[t, m] if g[G_BLOCK] > 0 else m * win + t
+    return (m, t) if m < n_filters else (-1, -1)
 
 
 def prefetch_shape(g: np.ndarray, operand: int) -> tuple[int, int, bool]:
@@ -563,53 +700,59 @@ def prefetch_shape(g: np.ndarray, operand: int) -> tuple[int, int, bool]:
 
 
 @njit(cache=True)
-def _visit(addr, n, sequence, ids, set_words):
-    """Entry ``n`` of a prefetch sequence: stored in ``sequence`` and / or given its set in
-    ``ids`` (empty arrays: not wanted); False if ``ids`` already had the address."""
-    if len(sequence):
-        sequence[n] = addr
-    if len(ids):
-        if ids[addr] >= 0:
-            return False
-        ids[addr] = n // set_words
-    return True
-
-
-@njit(cache=True)
 def _prefetch_walk(g, pixels, window, fmat, operand, n_rows, n_cols, rolled, sequence, ids,
                    set_words):
-    """The prefetch matrix's valid entries in SCALE-Sim's order, into ``sequence`` and / or
-    ``ids`` (:func:`_visit`). Returns the entries walked and True, or, with ``ids``, False
-    at the first address seen twice (the walk stops there)."""
+    """The prefetch matrix's valid entries in SCALE-Sim's order, stored in ``sequence`` and /
+    or given their set in ``ids`` (empty arrays: not wanted). Rolled: anti-diagonals, each
+    from its lowest row up ("Fixing ISSUE #15, #16"); else row by row. Returns the entries
+    walked and True, or, with ``ids``, False at the first address seen twice (the walk stops
+    there)."""
+    df, r_arr, c_arr, t_len, win = g[G_DF], g[G_R], g[G_C], g[G_T], g[G_WIN]
+    sr, n_pixels, n_filters, faithful = g[G_SR], g[G_PX], g[G_M], g[G_FAITHFUL] == 1
+    hp, wp, compressed = g[G_HP], g[G_WP], g[G_BLOCK] > 0
+    store, index = len(sequence) > 0, len(ids) > 0
     n = 0
-    if rolled:   # anti-diagonals, each from its lowest row up ("Fixing ISSUE #15, #16")
-        for diag in range(n_rows + n_cols - 1):
-            for row in range(min(diag, n_rows - 1), max(0, diag - n_cols + 1) - 1, -1):
-                addr = _prefetch_entry(g, pixels, window, fmat, operand, row, diag - row)
-                if addr >= 0:
-                    if not _visit(addr, n, sequence, ids, set_words):
-                        return n, False
-                    n += 1
-    else:
-        for row in range(n_rows):
-            for col in range(n_cols):
-                addr = _prefetch_entry(g, pixels, window, fmat, operand, row, col)
-                if addr >= 0:
-                    if not _visit(addr, n, sequence, ids, set_words):
-                        return n, False
-                    n += 1
+    for line in range(n_rows + n_cols - 1 if rolled else n_rows):
+        top = min(line, n_rows - 1) if rolled else line
+        length = top - max(0, line - n_cols + 1) + 1 if rolled else n_cols
+        for j in range(length):
+            row, col = (top - j, line - top + j) if rolled else (line, j)
+            a, b = _prefetch_index(df, operand, r_arr, c_arr, t_len, win, sr, n_pixels,
+                                   n_filters, faithful, row, col)
+            if a < 0:
+                continue
+            if operand == IFMAP:
+                if pixels[a, 1] + window[b, 1] >= hp or pixels[a, 2] + window[b, 2] >= wp:
+                    continue
+                addr = pixels[a, 0] + window[b, 0]
+            else:
+                addr = fmat[b, a] if compressed else a * win + b
+                if addr < 0:
+                    continue
+            if store:
+                sequence[n] = addr
+            if index:
+                if ids[addr] >= 0:
+                    return n, False
+                ids[addr] = n // set_words
+            n += 1
     return n, True
 
 
 # ---- the public wrapper ----------------------------------------------------------------------
-def _user_buffer(g, tables, fmat, operand, words, bandwidth, n_addresses):
+def _user_buffer(g, tables, fmat, operand, words, bandwidth, n_addresses, n_entries=None):
     """A USER-mode read buffer's state and its addresses' prefetch sets. An operand whose
     prefetch matrix holds every address once (a filter) gets each address's one set id in
     one walk, the sequence never stored, and no CSR pointers (``mem.user_read``'s empty
-    ``ptr``): VGG-16's fc6 would need 2.4 GB for sequence, ids and pointers in int64."""
+    ``ptr``): VGG-16's fc6 would need 2.4 GB for sequence, ids and pointers in int64.
+    ``n_entries`` (the sequence's length) when :func:`_walk` works each row's sets out
+    itself (:func:`_filter_row_sets`, :func:`_ws_ifmap_read`): no table at all."""
     n_rows, n_cols, rolled = prefetch_shape(g, operand)
     set_words = -(-words // 100)
     none = np.empty(0, dtype=np.int64)
+    if n_entries is not None:
+        return mem.user_state(words, bandwidth, n_entries, n_rows * n_cols, set_words), \
+            none, none
     id_type = np.int32 if n_addresses < 2 ** 31 else np.int64
     ids = np.full(n_addresses, -1, dtype=id_type)
     n, single = _prefetch_walk(g, *tables, fmat, operand, n_rows, n_cols, rolled, none, ids,
@@ -633,7 +776,7 @@ def output_writes(g: np.ndarray) -> int:
 
 def simulate_layer(g: np.ndarray, *, calc: bool, sram_words: tuple[int, int, int],
                    words_per_cycle: tuple[int, int, int], kept: np.ndarray | None = None,
-                   fmat: np.ndarray | None = None, count_misses: bool = True) -> dict:
+                   fmat: np.ndarray | None = None, shortcuts: bool = True) -> dict:
     """Run one GEMM's demand rows through SCALE-Sim's memory system.
 
     ``sram_words``: ifmap, filter, ofmap SRAM capacities in words; ``words_per_cycle``:
@@ -642,8 +785,9 @@ def simulate_layer(g: np.ndarray, *, calc: bool, sram_words: tuple[int, int, int
     mean mapping efficiency and compute utilization, and each buffer's DRAM words and
     first / last DRAM cycle. ``kept``: see :func:`address_tables`; ``fmat``: the compressed
     filter of the optimized sparse mapping (:func:`_demand_row_optimized`).
-    ``count_misses``: CALC mode's shortcut for repeat-free folds (:func:`_walk`);
-    False looks every address up (the reference the tests hold it to).
+    ``shortcuts``: CALC mode's counted repeat-free folds and os filter misses, USER mode's
+    ws rows served without set tables (:func:`_walk`); False looks every address up (the
+    reference the tests hold them to).
     """
     g = np.ascontiguousarray(g, dtype=np.int64)
     tables = address_tables(g, kept)
@@ -653,20 +797,27 @@ def simulate_layer(g: np.ndarray, *, calc: bool, sram_words: tuple[int, int, int
     ifmap_space = int(g[G_HP] * g[G_WP] * g[G_CH])
     filter_space = int(g[G_WIN] * g[G_M])
     dummy = np.zeros(1, dtype=np.int64)
+    diagonals = np.empty(0, dtype=np.int64)
     if calc:   # a set id never exceeds the addresses demanded: int32 while they fit
         demanded = n_folds * int(g[G_FOLD_ROWS]) * max(int(g[G_R]) * max(1, int(g[G_BLOCK])),
                                                        int(g[G_C]))
         set_type = np.int32 if demanded < 2 ** 31 - 1 else np.int64
-        ifmap_sram = (mem.estimate_state(sram_words[0]), np.full(ifmap_space, -1, set_type),
+        ifmap_sram = (mem.estimate_state(sram_words[0]), np.zeros(ifmap_space, set_type),
                       dummy, dummy, dummy)
-        filter_sram = (mem.estimate_state(sram_words[1]), np.full(filter_space, -1, set_type),
+        filter_sram = (mem.estimate_state(sram_words[1]), np.zeros(filter_space, set_type),
                        dummy, dummy, dummy)
         write_bw = int(g[G_C])
     else:
-        ifmap_sram = (dummy, dummy, *_user_buffer(g, tables, fmat, IFMAP, sram_words[0],
-                                                  words_per_cycle[0], ifmap_space))
-        filter_sram = (dummy, dummy, *_user_buffer(g, tables, fmat, FILTER, sram_words[1],
-                                                   words_per_cycle[1], filter_space))
+        # ws, not compressed: _walk works the sets out, so no set tables are built
+        ws_dense = shortcuts and g[G_DF] == WS and g[G_BLOCK] == 0
+        if ws_dense and kept is None and _no_overrun(g):
+            diagonals = ws_ifmap_diagonals(g)
+        ifmap_sram = (dummy, dummy, *_user_buffer(
+            g, tables, fmat, IFMAP, sram_words[0], words_per_cycle[0], ifmap_space,
+            int(diagonals[-1]) if len(diagonals) else None))
+        filter_sram = (dummy, dummy, *_user_buffer(
+            g, tables, fmat, FILTER, sram_words[1], words_per_cycle[1], filter_space,
+            filter_space if ws_dense else None))
         write_bw = words_per_cycle[2]
     wr = mem.write_state(sram_words[2], write_bw)
     lines = np.zeros(output_writes(g) + 1, dtype=np.int64)
@@ -674,8 +825,8 @@ def simulate_layer(g: np.ndarray, *, calc: bool, sram_words: tuple[int, int, int
     summary = np.zeros(N_SUMMARY, dtype=np.int64)
     summary[[S_IFMAP_SRAM_START, S_FILTER_SRAM_START, S_OFMAP_SRAM_START]] = -(2 ** 62)
     utilization = np.zeros(2, dtype=np.float64)
-    _walk(g, *tables, fmat, calc, count_misses, ifmap_sram, filter_sram, wr, lines, folds,
-          summary, utilization)
+    _walk(g, *tables, fmat, calc, shortcuts, ifmap_sram, filter_sram, diagonals, wr, lines,
+          folds, summary, utilization)
     dram = [_read_dram(buffer, calc) for buffer in (ifmap_sram, filter_sram)]
     dram.append((wr[mem.WR_ACCESS], wr[mem.WR_TRACE_START], wr[mem.WR_TRACE_STOP]))
     return {"folds": folds, "summary": summary,
