@@ -150,3 +150,48 @@ def test_bit_counts_are_built_only_where_runs_are_worked_out_often():
     assert not pays(shared, bitmask.DYNAMIC)
     assert pays(distinct, bitmask.DYNAMIC)
     assert pays(shared, bitmask.STATIC)
+
+
+def reference_loads(layer, ops, popcount, splits_reduction, threads, lookahead):
+    """The balancing loads as first written (float copies of the popcounts, each filter's
+    group densities gathered, 0/1 floats summed): :func:`mesh.loads` must equal it bit for
+    bit."""
+    a_bits = popcount[ops.acodes].astype(np.float64)
+    w_bits = popcount[ops.wcodes].astype(np.float64)
+    per_group = layer.out_channels_per_group
+    group_of = np.arange(layer.out_channels) // per_group
+    a_density = a_bits.mean(axis=2) / ops.chunk_len
+    w_density = w_bits.reshape(layer.groups, per_group, -1).mean(axis=1) / ops.chunk_len
+    live = (ops.wcodes != 0).astype(np.float64)
+    live_per_group = live.reshape(layer.groups, per_group, -1).sum(axis=1)
+    filter_load = ((w_bits * a_density[group_of]).sum(axis=1) / threads
+                   + live.sum(axis=1) * ops.n_positions / lookahead)
+    if splits_reduction:
+        return filter_load, ((w_bits * a_density[group_of]).sum(axis=0) / threads
+                             + live.sum(axis=0) / lookahead)
+    return filter_load, (np.einsum("gkp,gk->p", a_bits, w_density * per_group) / threads
+                         + live_per_group.sum() / lookahead)
+
+
+@pytest.mark.parametrize("spec", LAYERS)
+@pytest.mark.parametrize("density", [0.0, 0.15, 0.5, 1.0])
+def test_balancing_loads_equal_the_reference_bit_for_bit(spec, density):
+    """Padding, stride, groups, depthwise, fc (split reduction) on an odd-sized input,
+    threads and lookahead that do not divide the sums."""
+    net = network_from_dict({"name": "t", "input": [8, 23, 19],
+                             "layers": [{"name": "l", "relu": True, **spec}]}, "t")
+    layer = net.layers[-1]
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal(layer.in_shape) * (rng.random(layer.in_shape) < density)
+    w = rng.standard_normal(layer.weight_shape) * (rng.random(layer.weight_shape) < density)
+    ops = mesh.layer_operands(layer, x.astype(np.float32), w.astype(np.float32), 9,
+                              values=False)
+    popcount = bitmask.popcount_table(9)
+    for rows in (2, 7, 400):                 # 400 rows: a conv's reduction split too
+        split = ops.n_positions < rows
+        for threads, lookahead in ((9, 16), (7, 3)):
+            got = mesh.loads(layer, ops, popcount, split, threads, lookahead)
+            want = reference_loads(layer, ops, popcount, split, threads, lookahead)
+            for g, r in zip(got, want, strict=True):
+                assert g.dtype == r.dtype == np.float64
+                np.testing.assert_array_equal(g, r)

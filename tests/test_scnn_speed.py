@@ -60,20 +60,47 @@ def test_fc_counts_equal_the_product_walk(bank_hash, banks, f_vec, i_vec, entrie
     for seed, weight_density in enumerate((density, 1.0, 0.05)):
         layer, x, w = _layer({"kind": "fc", "out_channels": 37}, seed, density,
                              weight_density, in_shape=(7, 5, 4))
-        t = core.tile(layer)
-        x = x.reshape(-1, 1, 1)
-        w = w.reshape(layer.out_channels, *t.geom[1:4])
-        acts, wts = cp.encode_tiles(x, t.tiles, max_run), cp.encode_weights(w, t.kgroups,
-                                                                            max_run)
-        _, cycles, stats = cp.run_pes(t.geom, t.tiles, t.origin, t.extent, t.kgroups, acts,
-                                      wts, compute=True, n_out=layer.out_channels, **kinds)
-        got = cp.count_fc(x, w, t.tiles, t.kgroups, max_run, **kinds)
-        np.testing.assert_array_equal(got[0], cycles)
-        np.testing.assert_array_equal(got[1], stats)
-        np.testing.assert_array_equal(got[2], np.diff(acts[0]).reshape(len(t.tiles), -1))
-        np.testing.assert_array_equal(got[3], np.diff(wts[0]).reshape(len(t.kgroups), -1))
-        assert (stats[:, cp.PRODUCTS].sum() > 0) == bool(x.any() and w.any())
+        t = _check_fc(core, layer, x, w, max_run, kinds)
     assert len(t.kgroups) > 1 or entries >= 37   # the small accumulators split the filters
+
+
+def _check_fc(core, layer, x, w, max_run, kinds):
+    """``count_fc`` of ``layer`` on ``x``, ``w`` against the product walk and the encoders."""
+    t = core.tile(layer)
+    x = x.reshape(-1, 1, 1)
+    w = w.reshape(layer.out_channels, *t.geom[1:4])
+    acts, wts = cp.encode_tiles(x, t.tiles, max_run), cp.encode_weights(w, t.kgroups,
+                                                                        max_run)
+    _, cycles, stats = cp.run_pes(t.geom, t.tiles, t.origin, t.extent, t.kgroups, acts,
+                                  wts, compute=True, n_out=layer.out_channels, **kinds)
+    got = cp.count_fc(x, w, t.tiles, t.kgroups, max_run, **kinds)
+    np.testing.assert_array_equal(got[0], cycles)
+    np.testing.assert_array_equal(got[1], stats)
+    np.testing.assert_array_equal(got[2], np.diff(acts[0]).reshape(len(t.tiles), -1))
+    np.testing.assert_array_equal(got[3], np.diff(wts[0]).reshape(len(t.kgroups), -1))
+    assert (stats[:, cp.PRODUCTS].sum() > 0) == bool(x.any() and w.any())
+    return t
+
+
+@pytest.mark.parametrize("entries,index_bits", [(2000, 2), (300, 4), (5000, 1)])
+@pytest.mark.parametrize("density", DENSITIES)
+def test_fc_counts_across_row_steps_and_channel_blocks(entries, index_bits, density):
+    """``_fc_rows`` walks ``FC_BLOCK`` channels ``FC_ROWS`` filter rows at a time: more
+    filters than two steps (groups of 300 too: steps restart per group), more walked
+    channels than three blocks (an odd last one), zero runs and vectors crossing the steps'
+    boundaries (runs of zeros placed across them) give the product walk's numbers."""
+    core = _core("xor", 32, 4, 4, entries, index_bits)
+    kinds = {"f_vec": 4, "i_vec": 4, "banks": 32, "hash_kind": cp.HASH_XOR}
+    n_out = 2 * cp.FC_ROWS + 37
+    for seed, weight_density in enumerate((density, 0.9, 0.05)):
+        layer, x, w = _layer({"kind": "fc", "out_channels": n_out}, seed, density,
+                             weight_density, in_shape=(3, 7, 11))
+        w = w.reshape(n_out, -1)
+        for edge in range(cp.FC_ROWS, n_out, cp.FC_ROWS):    # runs across the boundaries
+            w[edge - 5 - seed:edge + 7, ::3] = 0
+        t = _check_fc(core, layer, x, w, (1 << index_bits) - 1, kinds)
+        assert x.size > 3 * cp.FC_BLOCK and n_out > 2 * cp.FC_ROWS
+    assert len(t.kgroups) == (2 if entries == 300 else 1)
 
 
 @pytest.mark.parametrize("spec", [

@@ -142,33 +142,43 @@ def _columns(load: np.ndarray, cols: int, balance: bool) -> np.ndarray:
     return column
 
 
-def assign(layer: Layer, ops: Operands, popcount: np.ndarray, rows: int, cols: int,
-           balance: bool, threads: int = 1, lookahead: int = 1) -> MeshAssignment:
-    """Split ``layer`` over the mesh (module docstring). ``threads`` and ``lookahead`` weigh
-    the two costs of a core's work in the balancing estimate: a cycle takes ``threads``
-    pairs, and at most ``lookahead`` items enter the window a cycle."""
-    a_bits = popcount[ops.acodes].astype(np.float64)      # groups x NCH x positions
-    w_bits = popcount[ops.wcodes].astype(np.float64)      # M x NCH
+def loads(layer: Layer, ops: Operands, popcount: np.ndarray, splits_reduction: bool,
+          threads: int = 1, lookahead: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """The balancing estimates (module docstring): each filter's load, and each chunk's
+    (``splits_reduction``) or each output position's. A cycle takes ``threads`` pairs, and
+    at most ``lookahead`` items enter the window a cycle."""
+    bits = popcount.astype(np.float64)                    # float table: no int64 copies
+    a_bits = bits[ops.acodes]                             # groups x NCH x positions
     per_group = layer.out_channels_per_group
-    group_of = np.arange(layer.out_channels) // per_group
+    w_bits = bits[ops.wcodes].reshape(layer.groups, per_group, -1)
     # Expected effectual pairs: an element pairs with the other side's average density.
     a_density = a_bits.mean(axis=2) / ops.chunk_len       # groups x NCH
-    w_density = w_bits.reshape(layer.groups, per_group, -1).mean(axis=1) / ops.chunk_len
-    live = (ops.wcodes != 0).astype(np.float64)           # weight chunks a core walks
-    live_per_group = live.reshape(layer.groups, per_group, -1).sum(axis=1)   # groups x NCH
-    filter_load = ((w_bits * a_density[group_of]).sum(axis=1) / threads
-                   + live.sum(axis=1) * ops.n_positions / lookahead)
-    column = _columns(filter_load, cols, balance)
-    splits_reduction = ops.n_positions < rows
+    w_density = w_bits.mean(axis=1) / ops.chunk_len if not splits_reduction else None
+    # Each filter's chunks times its group's activation density (M x NCH: large for an fc
+    # layer, so broadcast per group and multiplied in place, once for both sums).
+    pairs = np.multiply(w_bits, a_density[:, None, :], out=w_bits).reshape(ops.wcodes.shape)
+    # Weight chunks a core walks; counts of 0/1 are exact in float64, as their float sums.
+    live = ops.wcodes != 0
+    filter_load = (pairs.sum(axis=1) / threads
+                   + np.count_nonzero(live, axis=1).astype(np.float64) * ops.n_positions
+                   / lookahead)
     if splits_reduction:
-        chunk_load = ((w_bits * a_density[group_of]).sum(axis=0) / threads
-                      + live.sum(axis=0) / lookahead)
-        cuts = _cuts(chunk_load, rows, balance)
+        return filter_load, (pairs.sum(axis=0) / threads
+                             + np.count_nonzero(live, axis=0).astype(np.float64) / lookahead)
+    return filter_load, (np.einsum("gkp,gk->p", a_bits, w_density * per_group) / threads
+                         + float(np.count_nonzero(live)) / lookahead)
+
+
+def assign(layer: Layer, ops: Operands, popcount: np.ndarray, rows: int, cols: int,
+           balance: bool, threads: int = 1, lookahead: int = 1) -> MeshAssignment:
+    """Split ``layer`` over the mesh (module docstring), balanced by :func:`loads`."""
+    splits_reduction = ops.n_positions < rows
+    filter_load, band_load = loads(layer, ops, popcount, splits_reduction, threads, lookahead)
+    column = _columns(filter_load, cols, balance)
+    cuts = _cuts(band_load, rows, balance)
+    if splits_reduction:
         bands = [(0, ops.n_positions, cuts[i], cuts[i + 1], i) for i in range(rows)]
     else:
-        position_load = (np.einsum("gkp,gk->p", a_bits, w_density * per_group) / threads
-                         + live_per_group.sum() / lookahead)
-        cuts = _cuts(position_load, rows, balance)
         bands = [(cuts[i], cuts[i + 1], 0, ops.n_chunks, 0) for i in range(rows)]
     per_column = [np.flatnonzero(column == j) for j in range(cols)]
     filters, ptr, ranges = [], [0], []

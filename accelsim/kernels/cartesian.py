@@ -899,52 +899,74 @@ def run_pes(geom, tiles, origin, extent, kgroups, acts, weights, *, f_vec, i_vec
     return acc, group_cycles, stats
 
 
+FC_BLOCK = 64
+"""Walked input channels :func:`_fc_rows` counts together (a speed knob only)."""
+FC_ROWS = 256
+"""Filter rows :func:`_fc_rows` reads per step of a block (a speed knob only: the block's
+columns of that many rows stay in cache while each column is walked down them)."""
+
+
 @njit(cache=True, parallel=True)
-def _fc_rows(w_active, kgroups, max_run, f_vec, hash_kind, banks, rows):
-    """Per (group, active channel): the cycles, stalls, entries and non-zeros of its weight
-    row (``w_active[a, k0:k1]``) against one activation, encoded as it is read, up to the
-    row's last non-zero (trailing placeholders are dropped: the figures are kept as the
-    first placeholder after a non-zero comes): an entry goes to bank ``hash(k, 0, 0)``, a
-    vector of ``f_vec`` entries lasts as long as its busiest bank. Rows in parallel."""
+def _fc_rows(w, walked, kgroups, max_run, f_vec, hash_kind, banks, rows):
+    """Per (group, walked channel ``a``): the cycles, stalls, entries and non-zeros of its
+    weight row (``w[k0:k1, walked[a]]``) against one activation, encoded as it is read, up
+    to the row's last non-zero (trailing placeholders are dropped: the figures are kept as
+    the first placeholder after a non-zero comes): an entry goes to bank ``hash(k, 0, 0)``,
+    a vector of ``f_vec`` entries lasts as long as its busiest bank. ``FC_BLOCK`` channels
+    of a group per task, tasks in parallel; ``w`` (K x C) is read ``FC_ROWS`` rows at a
+    time, each channel walked down them with its encoder state carried from step to step,
+    so no gathered copy of the walked columns is made."""
     mask = banks - 1 if banks & (banks - 1) == 0 else -1
-    n_a = w_active.shape[0]
-    for task in prange(kgroups.shape[0] * n_a):
-        g, a = task // n_a, task % n_a
-        count = np.zeros(banks, np.int64)
-        used = np.zeros(f_vec, np.int64)
-        run = fill = worst = entries = nonzeros = cycles = stalls = 0
-        after_nonzero = False
-        for k in range(kgroups[g, 0], kgroups[g, 1]):
-            v = w_active[a, k]
-            if v == 0:
-                if run < max_run:
-                    run += 1
-                    continue
-                if after_nonzero:
-                    rows[g, a, 0] = cycles + worst
-                    rows[g, a, 1] = stalls + max(worst - 1, 0)
-                    rows[g, a, 2], rows[g, a, 3] = entries, nonzeros
-                    after_nonzero = False
-            else:
-                nonzeros += 1
-                after_nonzero = True
-            run = 0
-            b = _bank(hash_kind, k, 0, 0, banks, mask)
-            count[b] += 1
-            worst = max(worst, count[b])
-            used[fill] = b
-            fill += 1
-            entries += 1
-            if fill == f_vec:
-                cycles += worst
-                stalls += worst - 1
-                for q in range(f_vec):
-                    count[used[q]] = 0
-                fill = worst = 0
-        if after_nonzero:
-            rows[g, a, 0] = cycles + worst
-            rows[g, a, 1] = stalls + max(worst - 1, 0)
-            rows[g, a, 2], rows[g, a, 3] = entries, nonzeros
+    n_a = len(walked)
+    n_blocks = (n_a + FC_BLOCK - 1) // FC_BLOCK
+    for task in prange(kgroups.shape[0] * n_blocks):
+        g, a0 = task // n_blocks, (task % n_blocks) * FC_BLOCK
+        n = min(a0 + FC_BLOCK, n_a) - a0
+        count = np.zeros((n, banks), np.int64)
+        used = np.zeros((n, f_vec), np.int64)
+        # per channel: run, fill, worst, entries, non-zeros, cycles, stalls, after_nonzero
+        state = np.zeros((n, 8), np.int64)
+        for kb in range(kgroups[g, 0], kgroups[g, 1], FC_ROWS):
+            ke = min(kb + FC_ROWS, kgroups[g, 1])
+            for j in range(n):
+                a, col, cnt, use = a0 + j, walked[a0 + j], count[j], used[j]
+                run, fill, worst, entries, nonzeros, cycles, stalls, after = state[j]
+                for k in range(kb, ke):
+                    v = w[k, col]
+                    if v == 0:
+                        if run < max_run:
+                            run += 1
+                            continue
+                        if after:
+                            rows[g, a, 0] = cycles + worst
+                            rows[g, a, 1] = stalls + max(worst - 1, 0)
+                            rows[g, a, 2], rows[g, a, 3] = entries, nonzeros
+                            after = 0
+                    else:
+                        nonzeros += 1
+                        after = 1
+                    run = 0
+                    b = _bank(hash_kind, k, 0, 0, banks, mask)
+                    cnt[b] += 1
+                    worst = max(worst, cnt[b])
+                    use[fill] = b
+                    fill += 1
+                    entries += 1
+                    if fill == f_vec:
+                        cycles += worst
+                        stalls += worst - 1
+                        for q in range(f_vec):
+                            cnt[use[q]] = 0
+                        fill = worst = 0
+                state[j, 0], state[j, 1], state[j, 2], state[j, 3] = run, fill, worst, entries
+                state[j, 4], state[j, 5], state[j, 6], state[j, 7] = nonzeros, cycles, stalls, \
+                    after
+        for j in range(n):
+            run, fill, worst, entries, nonzeros, cycles, stalls, after = state[j]
+            if after:
+                rows[g, a0 + j, 0] = cycles + worst
+                rows[g, a0 + j, 1] = stalls + max(worst - 1, 0)
+                rows[g, a0 + j, 2], rows[g, a0 + j, 3] = entries, nonzeros
 
 
 def count_fc(x, w, tiles, kgroups, max_run, *, f_vec, i_vec, banks, hash_kind):
@@ -966,8 +988,7 @@ def count_fc(x, w, tiles, kgroups, max_run, *, f_vec, i_vec, banks, hash_kind):
     sparse = (kgroups[:, 1] - kgroups[:, 0])[:, None] - w_entries > max_run
     walked = np.union1d(active, np.flatnonzero(sparse.any(axis=0)))
     rows = np.zeros((n_g, len(walked), 4), np.int64)
-    _fc_rows(np.take(w, walked, axis=1).T.copy(), kgroups, max_run, f_vec, hash_kind, banks,
-             rows)
+    _fc_rows(w, walked, kgroups, max_run, f_vec, hash_kind, banks, rows)
     w_entries[:, walked] = rows[:, :, 2]
     rows = rows[:, np.searchsorted(walked, active)]
     group_cycles = np.zeros((n_pe, n_g), np.int64)
